@@ -1,0 +1,23 @@
+//! Table `audit_log`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_log")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub at: DateTimeUtc,
+    pub actor_user_id: Option<Uuid>,
+    pub role: Option<String>,
+    pub subscriber_id: Option<Uuid>,
+    pub operation: String,
+    pub target_id: Option<Uuid>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

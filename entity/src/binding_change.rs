@@ -1,0 +1,21 @@
+//! Table `binding_changes`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "binding_changes")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub client_id: Uuid,
+    pub from_partner_id: Option<Uuid>,
+    pub to_partner_id: Option<Uuid>,
+    pub source: String,
+    pub at: DateTimeUtc,
+    pub actor_user_id: Option<Uuid>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,74 @@
+//! The application state and the router. `main` and the tests build the same router from here.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{JwtKeys, PasswordHasher};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::graphql::{self, AppSchema};
+use crate::http;
+
+/// Everything a request needs, cheap to clone. No globals: the tests build their own.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub jwt: JwtKeys,
+    pub hasher: PasswordHasher,
+    pub clock: Clock,
+}
+
+/// The id of the HTTP request, on every log line and on internal errors.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+impl AppState {
+    /// Connects to the database (without migrating).
+    pub async fn connect(config: Config) -> Result<Self, String> {
+        let db = crate::db::connect(&config.database_url, config.db_pool)
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
+        Ok(Self { db, jwt: JwtKeys::new(&config), hasher, clock: Clock::default(), config: Arc::new(config) })
+    }
+
+    pub async fn migrate(&self) -> Result<(), String> {
+        Migrator::up(&self.db, None).await.map_err(|e| format!("migration failed: {e}"))
+    }
+}
+
+/// What the HTTP handlers share: the application state and the schema built over it.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: AppState,
+    pub schema: AppSchema,
+}
+
+pub fn router(state: AppState) -> Router {
+    let schema = graphql::build(state.clone());
+    let body_limit = state.config.body_limit;
+    let http_state = HttpState { app: state.clone(), schema };
+    let graphql_routes = Router::new()
+        .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+        .layer(axum::middleware::from_fn_with_state(state, http::authenticate));
+    Router::new()
+        .merge(graphql_routes)
+        .route("/", get(http::graphiql))
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .with_state(http_state)
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http().make_span_with(http::request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}

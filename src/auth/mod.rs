@@ -1,0 +1,9 @@
+//! Authentication at the edge (tokens, passwords) and the typed principal that resolvers authorize with.
+
+pub mod jwt;
+pub mod password;
+pub mod principal;
+
+pub use jwt::{Claims, JwtKeys};
+pub use password::PasswordHasher;
+pub use principal::{Caller, Principal};

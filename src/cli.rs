@@ -1,0 +1,148 @@
+//! The command line: `serve`, `migrate`, `bootstrap`, `schema`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{AppState, router};
+use crate::config::{Config, ConfigArgs, Environment};
+use crate::service::accounts;
+
+#[derive(Parser)]
+#[command(name = "partnergraph", version, about = "GraphQL API of a SaaS vendor's partner program")]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The demo vendor account `serve --demo` creates (development only).
+pub const DEMO_VENDOR_EMAIL: &str = "vendor@partnergraph.local";
+pub const DEMO_VENDOR_PASSWORD: &str = "partnergraph-demo";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, then serve.
+    Serve {
+        /// Development only: create a demo vendor account if there is no vendor yet, and print how to log in.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply migrations.
+    Migrate,
+    /// Create the vendor subscriber and its owner; refuses if a vendor exists.
+    Bootstrap {
+        #[arg(long)]
+        vendor_name: String,
+        #[arg(long)]
+        email: String,
+        /// The owner's password (or PARTNERGRAPH_BOOTSTRAP_PASSWORD, to keep it out of the shell history).
+        #[arg(long, env = "PARTNERGRAPH_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Schema = cli.command {
+        print!("{}", crate::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    init_tracing();
+    let config = match cli.config.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("partnergraph: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("partnergraph: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("partnergraph: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    let state = AppState::connect(config).await?;
+    state.migrate().await?;
+    match command {
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Bootstrap { vendor_name, email, password } => {
+            let (vendor, user) = accounts::bootstrap(&state, &vendor_name, &email, &password).await.map_err(|e| e.message())?;
+            println!("vendor {} ({}) created; owner {}", vendor.name, vendor.id, user.email);
+            Ok(())
+        }
+        Command::Serve { demo } => serve(state, demo).await,
+        Command::Schema => Ok(()),
+    }
+}
+
+async fn serve(state: AppState, demo: bool) -> Result<(), String> {
+    let config = state.config.clone();
+    if demo {
+        if config.environment == Environment::Production {
+            return Err("--demo is for development only".into());
+        }
+        match accounts::bootstrap(&state, "Demo Vendor", DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD).await {
+            Ok(_) => tracing::info!("demo vendor created"),
+            Err(e) if e.reason() == Some("VENDOR_EXISTS") => {}
+            Err(e) => return Err(e.message()),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("partnergraph listening on http://{addr}/graphql");
+    if config.graphiql {
+        println!("GraphiQL: http://{addr}/");
+    }
+    if demo {
+        println!(
+            "Log in: mutation {{ login(email: \"{DEMO_VENDOR_EMAIL}\", password: \"{DEMO_VENDOR_PASSWORD}\") {{ token }} }}\n\
+             then add the header  Authorization: Bearer <token>  (GraphiQL: Headers tab)."
+        );
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

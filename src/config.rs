@@ -1,0 +1,139 @@
+//! Typed configuration, read once at start from the environment and flags.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Everything the service can be told. Each field is also an environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Database: `sqlite://FILE?mode=rwc` (default, in the working directory) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://partnergraph.db?mode=rwc", global = true)]
+    pub database_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "PARTNERGRAPH_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    pub addr: SocketAddr,
+    /// `development` or `production`.
+    #[arg(long = "env", env = "PARTNERGRAPH_ENV", value_enum, default_value = "development", global = true)]
+    pub environment: Environment,
+    /// HS256 secret for tokens (at least 32 bytes). Required in production.
+    #[arg(long, env = "PARTNERGRAPH_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// Expected and issued `iss` claim.
+    #[arg(long, env = "PARTNERGRAPH_JWT_ISSUER", default_value = "partnergraph", global = true)]
+    pub jwt_issuer: String,
+    /// Expected and issued `aud` claim.
+    #[arg(long, env = "PARTNERGRAPH_JWT_AUDIENCE", default_value = "partnergraph", global = true)]
+    pub jwt_audience: String,
+    /// Token lifetime in seconds.
+    #[arg(long, env = "PARTNERGRAPH_TOKEN_TTL_SECS", default_value_t = 3600, global = true)]
+    pub token_ttl_secs: u64,
+    /// Invitation lifetime in days.
+    #[arg(long, env = "PARTNERGRAPH_INVITATION_TTL_DAYS", default_value_t = 7, global = true)]
+    pub invitation_ttl_days: u32,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "PARTNERGRAPH_BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]
+    pub body_limit: usize,
+    /// Largest query depth.
+    #[arg(long, env = "PARTNERGRAPH_MAX_DEPTH", default_value_t = 12, global = true)]
+    pub max_depth: usize,
+    /// Largest query complexity (a list field costs `first` × its children).
+    #[arg(long, env = "PARTNERGRAPH_MAX_COMPLEXITY", default_value_t = 5000, global = true)]
+    pub max_complexity: usize,
+    /// Serve introspection and field suggestions (default: on in development, off in production).
+    #[arg(long, env = "PARTNERGRAPH_INTROSPECTION", global = true)]
+    pub introspection: Option<bool>,
+    /// Serve GraphiQL at `/` (default: on in development, off in production).
+    #[arg(long, env = "PARTNERGRAPH_GRAPHIQL", global = true)]
+    pub graphiql: Option<bool>,
+    /// Database pool size (SQLite and PostgreSQL).
+    #[arg(long, env = "PARTNERGRAPH_DB_POOL", default_value_t = 10, global = true)]
+    pub db_pool: u32,
+    /// Argon2id memory cost in KiB.
+    #[arg(long, env = "PARTNERGRAPH_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024, global = true)]
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    #[arg(long, env = "PARTNERGRAPH_ARGON2_ITERATIONS", default_value_t = 2, global = true)]
+    pub argon2_iterations: u32,
+}
+
+/// The development secret: only ever used when `PARTNERGRAPH_ENV=development` and no secret is set.
+const DEVELOPMENT_SECRET: &str = "partnergraph-development-secret-not-for-production";
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub addr: SocketAddr,
+    pub environment: Environment,
+    pub jwt_secret: Vec<u8>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub token_ttl: Duration,
+    pub invitation_ttl_days: u32,
+    pub body_limit: usize,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_page_size: u64,
+    pub introspection: bool,
+    pub graphiql: bool,
+    pub db_pool: u32,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+impl ConfigArgs {
+    pub fn into_config(self) -> Result<Config, String> {
+        let production = self.environment == Environment::Production;
+        let jwt_secret = match (self.jwt_secret, production) {
+            (Some(s), _) if s.len() >= 32 => s.into_bytes(),
+            (Some(_), _) => return Err("PARTNERGRAPH_JWT_SECRET must be at least 32 bytes".into()),
+            (None, true) => return Err("production mode needs PARTNERGRAPH_JWT_SECRET".into()),
+            (None, false) => DEVELOPMENT_SECRET.as_bytes().to_vec(),
+        };
+        if self.token_ttl_secs == 0 || self.invitation_ttl_days == 0 {
+            return Err("token and invitation lifetimes must be positive".into());
+        }
+        Ok(Config {
+            database_url: self.database_url,
+            addr: self.addr,
+            environment: self.environment,
+            jwt_secret,
+            jwt_issuer: self.jwt_issuer,
+            jwt_audience: self.jwt_audience,
+            token_ttl: Duration::from_secs(self.token_ttl_secs),
+            invitation_ttl_days: self.invitation_ttl_days,
+            body_limit: self.body_limit,
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            max_page_size: 100,
+            introspection: self.introspection.unwrap_or(!production),
+            graphiql: self.graphiql.unwrap_or(!production),
+            db_pool: self.db_pool.max(1),
+            argon2_memory_kib: self.argon2_memory_kib,
+            argon2_iterations: self.argon2_iterations,
+        })
+    }
+}
+
+impl Config {
+    /// Defaults as if no variable were set, for the given database: what the tests start from.
+    pub fn defaults(database_url: &str) -> Config {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ConfigArgs,
+        }
+        let mut args = Only::parse_from(["partnergraph"]).args;
+        args.database_url = database_url.to_owned();
+        args.into_config().expect("defaults are valid")
+    }
+}

@@ -1,0 +1,94 @@
+//! Signing in and the caller: `me`, `login`, `selfRegister`, `acceptInvitation`.
+
+use async_graphql::{Context, ID, InputObject, Object};
+
+use super::context::{GqlResult, audit_actor, audit_target, caller, input_id, principal, state};
+use super::types::{AuthPayload, Subscriber, User, Viewer};
+use crate::domain::{Email, Inn, Name};
+use crate::error::AppError;
+use crate::service::accounts::{self, SelfRegistration, SignedIn};
+use crate::service::invitations::{self, Acceptance};
+use crate::service::{find_or_404, subscribers};
+
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// The caller: user, active subscriber, role and memberships.
+    async fn me(&self, ctx: &Context<'_>) -> GqlResult<Viewer> {
+        let p = principal(ctx)?;
+        let db = &state(ctx).db;
+        let user = find_or_404::<entity::user::Entity, _>(db, p.user_id).await?;
+        let subscriber = subscribers::load(db, p.subscriber_id).await?;
+        Ok(Viewer { user: User(user), subscriber: Subscriber(subscriber), role: p.role })
+    }
+}
+
+/// A company registering itself with its owner.
+#[derive(InputObject)]
+pub struct SelfRegisterInput {
+    pub company_name: String,
+    pub inn: Option<String>,
+    /// The owner's e-mail, which becomes the login.
+    pub email: String,
+    /// The owner's name.
+    pub name: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// A partner's referral code: the new client is bound to that partner.
+    pub referral_code: Option<String>,
+    /// Which program's lead pool assigns a client without a referral code (lead distribution).
+    pub program_code: Option<String>,
+}
+
+#[derive(Default)]
+pub struct AccountMutation;
+
+async fn payload(ctx: &Context<'_>, s: SignedIn) -> GqlResult<AuthPayload> {
+    let role = s.membership.role.parse().map_err(AppError::Internal)?;
+    audit_actor(ctx, s.user.id, s.membership.subscriber_id, role);
+    let subscriber = subscribers::load(&state(ctx).db, s.membership.subscriber_id).await?;
+    Ok(AuthPayload { token: s.token, expires_at: s.expires_at, viewer: Viewer { user: User(s.user), subscriber: Subscriber(subscriber), role } })
+}
+
+#[Object]
+impl AccountMutation {
+    /// Signs in. Five failures for one e-mail within 15 minutes lock it for 15 minutes
+    /// (`TOO_MANY_ATTEMPTS`). `subscriberId` picks which membership to act in (default: the oldest).
+    async fn login(&self, ctx: &Context<'_>, email: String, password: String, subscriber_id: Option<ID>) -> GqlResult<AuthPayload> {
+        let sid = subscriber_id.as_ref().map(|id| input_id(id, "subscriberId")).transpose()?;
+        let s = accounts::login(state(ctx), &email, &password, sid).await?;
+        audit_target(ctx, s.user.id);
+        payload(ctx, s).await
+    }
+
+    /// A company registers itself (public). With a referral code it is bound to that partner.
+    async fn self_register(&self, ctx: &Context<'_>, input: SelfRegisterInput) -> GqlResult<AuthPayload> {
+        let r = SelfRegistration {
+            company: Name::parse(&input.company_name).map_err(AppError::input("companyName"))?,
+            inn: input.inn.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(Inn::parse).transpose().map_err(AppError::input("inn"))?,
+            email: Email::parse(&input.email).map_err(AppError::input("email"))?,
+            name: Name::parse(&input.name).map_err(AppError::input("name"))?,
+            password: input.password,
+            referral_code: input.referral_code,
+        };
+        if input.program_code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+            return Err(AppError::bad_input("programCode", "PROGRAM_UNKNOWN", "programCode: no programs are configured yet").into());
+        }
+        let s = accounts::self_register(state(ctx), r).await?;
+        audit_target(ctx, s.membership.subscriber_id);
+        payload(ctx, s).await
+    }
+
+    /// Accepts an invitation: creates the user (give `name` and `password`) or, for an e-mail that
+    /// already has an account, adds the membership (give that account's `password`, or call with its
+    /// token). Signs in as the new membership.
+    async fn accept_invitation(&self, ctx: &Context<'_>, token: String, name: Option<String>, password: Option<String>) -> GqlResult<AuthPayload> {
+        let st = state(ctx);
+        let (user, membership) = invitations::accept(st, caller(ctx), &token, Acceptance { name, password }).await?;
+        audit_target(ctx, membership.id);
+        let s = accounts::sign_in(st, user, membership)?;
+        payload(ctx, s).await
+    }
+}

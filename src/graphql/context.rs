@@ -1,0 +1,109 @@
+//! What a resolver reads from the request: the state, the caller, page arguments, and the note the
+//! audit log takes of the mutation's target.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, OutputType, SimpleObject};
+use base64::Engine;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::{Caller, Principal};
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::service::{Page, PageArgs};
+
+pub type GqlResult<T> = async_graphql::Result<T>;
+
+pub fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+pub fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
+    static ANONYMOUS: Caller = Caller(None);
+    ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
+}
+
+pub fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
+    caller(ctx).principal()
+}
+
+/// An id naming a resource: anything that is not a UUID names nothing, so it is `NOT_FOUND`.
+pub fn resource_id(id: &ID) -> Result<Uuid, AppError> {
+    Uuid::parse_str(id.as_str()).map_err(|_| AppError::NotFound)
+}
+
+/// An id given as input: a malformed one is bad input on that field.
+pub fn input_id(id: &ID, field: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(id.as_str()).map_err(|_| AppError::bad_input(field, "INVALID_ID", format!("{field}: not a valid id")))
+}
+
+pub const DEFAULT_PAGE: i32 = 20;
+
+/// `first` (default 20, at most the configured maximum) and the opaque `after` cursor.
+pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<PageArgs, AppError> {
+    let max = state(ctx).config.max_page_size;
+    let first = first.unwrap_or(DEFAULT_PAGE);
+    if first < 0 || first as u64 > max {
+        return Err(AppError::bad_input("first", "OUT_OF_RANGE", format!("first: between 0 and {max}")));
+    }
+    let after = after
+        .map(|c| decode_cursor(&c).ok_or_else(|| AppError::bad_input("after", "INVALID_CURSOR", "after: not a cursor from this list")))
+        .transpose()?;
+    Ok(PageArgs { first: first as u64, after })
+}
+
+fn encode_cursor(id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(c: &str) -> Option<Uuid> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+/// Fields every connection carries besides edges, nodes and page info.
+#[derive(SimpleObject)]
+pub struct ConnectionTotals {
+    /// How many items match in all, over every page.
+    pub total_count: u64,
+}
+
+pub type Conn<N> = Connection<String, N, ConnectionTotals>;
+
+/// Builds a Relay connection from a page of rows.
+pub fn connection<M, N: OutputType>(page: Page<M>, after_given: bool, id: impl Fn(&M) -> Uuid, node: impl Fn(M) -> N) -> Conn<N> {
+    let mut c = Connection::with_additional_fields(after_given, page.has_next, ConnectionTotals { total_count: page.total });
+    c.edges = page.items.into_iter().map(|m| Edge::new(encode_cursor(id(&m)), node(m))).collect();
+    c
+}
+
+/// What the audit log records about the running mutation beyond the caller: its target and, for the
+/// public operations that sign in, who acted.
+#[derive(Default, Debug, Clone)]
+pub struct AuditNote {
+    pub target: Option<Uuid>,
+    pub actor: Option<(Uuid, Uuid, Role)>,
+}
+
+#[derive(Default, Clone)]
+pub struct AuditCell(pub Arc<Mutex<AuditNote>>);
+
+impl AuditCell {
+    pub fn take(&self) -> AuditNote {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+pub fn audit_target(ctx: &Context<'_>, id: Uuid) {
+    if let Some(cell) = ctx.data_opt::<AuditCell>() {
+        cell.0.lock().unwrap_or_else(|p| p.into_inner()).target = Some(id);
+    }
+}
+
+pub fn audit_actor(ctx: &Context<'_>, user: Uuid, subscriber: Uuid, role: Role) {
+    if let Some(cell) = ctx.data_opt::<AuditCell>() {
+        cell.0.lock().unwrap_or_else(|p| p.into_inner()).actor = Some((user, subscriber, role));
+    }
+}

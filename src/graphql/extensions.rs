@@ -1,0 +1,148 @@
+//! Two extensions every request passes through.
+//!
+//! `ErrorGuard` makes sure no error leaves without `extensions.code` and no internal text leaves at
+//! all: async-graphql turns any `Display` error into a code-less message, so this is checked here,
+//! centrally, rather than trusted to every resolver.
+//!
+//! `AuditLog` writes one audit entry per top-level mutation field, with its outcome.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, NextValidation, ResolveInfo};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+
+use super::context::AuditCell;
+use crate::app::{AppState, RequestId};
+use crate::auth::Caller;
+use crate::error::InternalDetail;
+use crate::service::audit::{self, AuditRecord};
+
+fn set_code(e: &mut ServerError, code: &str) {
+    e.extensions.get_or_insert_with(Default::default).set("code", code);
+}
+
+fn code_of(e: &ServerError) -> Option<String> {
+    match e.extensions.as_ref()?.get("code")? {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub struct ErrorGuard;
+
+impl ExtensionFactory for ErrorGuard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorGuardExtension)
+    }
+}
+
+struct ErrorGuardExtension;
+
+#[async_trait::async_trait]
+impl Extension for ErrorGuardExtension {
+    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut e| {
+            set_code(&mut e, "GRAPHQL_PARSE_FAILED");
+            e
+        })
+    }
+
+    async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    let code = match e.message.as_str() {
+                        "Query is nested too deep." => "MAX_DEPTH_LIMIT",
+                        "Query is too complex." => "MAX_COMPLEXITY_LIMIT",
+                        _ => "GRAPHQL_VALIDATION_FAILED",
+                    };
+                    set_code(&mut e, code);
+                    e
+                })
+                .collect()
+        })
+    }
+
+    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.as_str()).unwrap_or("-");
+        for e in &mut response.errors {
+            guard(e, request_id);
+        }
+        response
+    }
+}
+
+/// Gives every error a code and hides internals: a code-less error is async-graphql's own input
+/// coercion message (safe, the caller's mistake) or an unexpected failure (masked and logged).
+fn guard(e: &mut ServerError, request_id: &str) {
+    match code_of(e).as_deref() {
+        Some("INTERNAL_SERVER_ERROR") => {
+            let detail = e.source.as_ref().and_then(|s| s.downcast_ref::<InternalDetail>()).map(|d| d.0.clone()).unwrap_or_default();
+            tracing::error!(request_id, path = ?e.path, detail, "internal error");
+            mask(e, request_id);
+        }
+        Some(_) => {}
+        None if e.message.starts_with("Failed to parse") || e.message.starts_with("Invalid value") => {
+            set_code(e, "BAD_USER_INPUT");
+        }
+        None => {
+            tracing::error!(request_id, path = ?e.path, detail = %e.message, "internal error without a code");
+            mask(e, request_id);
+        }
+    }
+}
+
+fn mask(e: &mut ServerError, request_id: &str) {
+    e.message = "internal server error".to_owned();
+    e.source = None;
+    let ext = e.extensions.get_or_insert_with(Default::default);
+    ext.set("code", "INTERNAL_SERVER_ERROR");
+    ext.unset("reason");
+    ext.unset("field");
+    ext.set("requestId", request_id);
+}
+
+pub struct AuditLog;
+
+impl ExtensionFactory for AuditLog {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(AuditLogExtension)
+    }
+}
+
+struct AuditLogExtension;
+
+#[async_trait::async_trait]
+impl Extension for AuditLogExtension {
+    async fn resolve(&self, ctx: &ExtensionContext<'_>, info: ResolveInfo<'_>, next: NextResolve<'_>) -> ServerResult<Option<Value>> {
+        if info.path_node.parent.is_some() || info.parent_type != "MutationRoot" {
+            return next.run(ctx, info).await;
+        }
+        let operation = info.name.to_owned();
+        let result = next.run(ctx, info).await;
+        let (Some(state), Some(cell)) = (ctx.data_opt::<AppState>(), ctx.data_opt::<AuditCell>()) else {
+            return result;
+        };
+        let note = cell.take();
+        let principal = ctx.data_opt::<Caller>().and_then(|c| c.0.as_ref());
+        let (actor, subscriber, role) = match (note.actor, principal) {
+            (Some((u, s, r)), _) => (Some(u), Some(s), Some(r)),
+            (None, Some(p)) => (Some(p.user_id), Some(p.subscriber_id), Some(p.role)),
+            (None, None) => (None, None, None),
+        };
+        let outcome = match &result {
+            Ok(_) => "OK".to_owned(),
+            Err(e) => code_of(e).unwrap_or_else(|| "INTERNAL_SERVER_ERROR".to_owned()),
+        };
+        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone());
+        let record = AuditRecord { at: state.clock.now(), actor, role, subscriber, operation, target: note.target, outcome, request_id };
+        if let Err(e) = audit::record(&state.db, record).await {
+            // The change itself is committed; say so truthfully and make the gap visible in the logs.
+            tracing::error!(error = ?e, "audit log write failed");
+        }
+        result
+    }
+}

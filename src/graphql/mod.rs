@@ -1,0 +1,53 @@
+//! The GraphQL schema: one module per capability, merged into `QueryRoot` and `MutationRoot`, with the
+//! limits and the two central extensions (error guard, audit log).
+
+pub mod accounts;
+pub mod audit;
+pub mod context;
+pub mod extensions;
+pub mod invitations;
+pub mod subscribers;
+pub mod types;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+
+use crate::app::AppState;
+
+/// All queries.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(accounts::AccountQuery, subscribers::SubscriberQuery, invitations::InvitationQuery, audit::AuditQuery);
+
+/// All mutations.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    accounts::AccountMutation,
+    subscribers::SubscriberMutation,
+    invitations::InvitationMutation,
+);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+}
+
+/// The served schema, with the state, limits and extensions.
+pub fn build(state: AppState) -> AppSchema {
+    let config = state.config.clone();
+    let mut b = builder()
+        .limit_depth(config.max_depth)
+        .limit_complexity(config.max_complexity)
+        .limit_recursive_depth(config.max_depth.max(32))
+        .extension(extensions::ErrorGuard)
+        .extension(extensions::AuditLog)
+        .data(state);
+    if !config.introspection {
+        b = b.disable_introspection().disable_suggestions();
+    }
+    b.finish()
+}
+
+/// The SDL of the served schema (written to `schema.graphql`).
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

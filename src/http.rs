@@ -1,0 +1,233 @@
+//! The HTTP edge: authentication, the GraphQL endpoints (POST with a JSON body; GET for queries only),
+//! GraphiQL, and health checks. Everything here refuses early and answers with a coded JSON error.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use entity::{membership, subscriber, user};
+use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery};
+use sea_orm::ConnectionTrait;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::{AppState, HttpState, RequestId};
+use crate::auth::{Caller, Principal};
+use crate::domain::Role;
+use crate::error::{AppError, AppResult};
+use crate::graphql::context::AuditCell;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// A JSON body in the GraphQL error shape, for refusals before GraphQL runs.
+fn refuse(status: StatusCode, code: &str, reason: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code, "reason": reason } }] });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+pub fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+}
+
+fn request_id(headers: &HeaderMap) -> RequestId {
+    RequestId(headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned())
+}
+
+/// Authenticates once, at the edge: no `Authorization` header means an anonymous caller; a header with
+/// anything but a valid token for a current membership is refused with 401 before GraphQL runs.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let caller = match req.headers().get(header::AUTHORIZATION) {
+        None => Caller(None),
+        Some(value) => match principal_from(&state, value).await {
+            Ok(p) => Caller(Some(p)),
+            Err(AppError::Internal(detail)) => {
+                tracing::error!(detail, "authentication failed internally");
+                return refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error");
+            }
+            Err(e) => {
+                let mut resp = refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.reason().unwrap_or("INVALID_TOKEN"), &e.message());
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return resp;
+            }
+        },
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+async fn principal_from(state: &AppState, value: &HeaderValue) -> AppResult<Principal> {
+    let invalid = || AppError::unauthenticated("INVALID_TOKEN", "invalid token");
+    let raw = value.to_str().map_err(|_| invalid())?;
+    let (scheme, token) = raw.split_once(' ').ok_or_else(invalid)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(invalid());
+    }
+    let claims = state.jwt.verify(token.trim(), state.clock.now())?;
+    let role: Role = claims.role.parse().map_err(|_| invalid())?;
+    // One query re-checks that the user is active and still holds exactly this membership.
+    let stmt = SqlQuery::select()
+        .column((membership::Entity, membership::Column::Id))
+        .column((membership::Entity, membership::Column::Role))
+        .column((subscriber::Entity, subscriber::Column::Kind))
+        .from(membership::Entity)
+        .inner_join(user::Entity, Expr::col((user::Entity, user::Column::Id)).equals((membership::Entity, membership::Column::UserId)))
+        .inner_join(subscriber::Entity, Expr::col((subscriber::Entity, subscriber::Column::Id)).equals((membership::Entity, membership::Column::SubscriberId)))
+        .and_where(Expr::col((membership::Entity, membership::Column::UserId)).eq(claims.sub))
+        .and_where(Expr::col((membership::Entity, membership::Column::SubscriberId)).eq(claims.sid))
+        .and_where(Expr::col((user::Entity, user::Column::Active)).eq(true))
+        .to_owned();
+    let row = state
+        .db
+        .query_one_raw(state.db.get_database_backend().build(&stmt))
+        .await?
+        .ok_or_else(|| AppError::unauthenticated("MEMBERSHIP_GONE", "this token's membership no longer exists"))?;
+    let membership_id: Uuid = row.try_get("", "id")?;
+    let current_role: String = row.try_get("", "role")?;
+    let kind: String = row.try_get("", "kind")?;
+    if current_role != role.as_str() {
+        return Err(AppError::unauthenticated("ROLE_CHANGED", "this token's role no longer matches; log in again"));
+    }
+    let kind = kind.parse().map_err(AppError::Internal)?;
+    Ok(Principal { user_id: claims.sub, subscriber_id: claims.sid, kind, role, membership_id })
+}
+
+/// Which media type the caller accepts for the response.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    Json,
+    GraphqlResponseJson,
+}
+
+fn negotiate(headers: &HeaderMap) -> Accept {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains(GRAPHQL_RESPONSE_JSON) && !accept.contains("application/json") {
+        Accept::GraphqlResponseJson
+    } else {
+        Accept::Json
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `POST /graphql`: only an `application/json` body executes, so a cross-site form or text/plain
+/// post cannot (CSRF); batches are refused.
+pub async fn graphql_post(State(h): State<HttpState>, axum::Extension(caller): axum::Extension<Caller>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    if !is_json(&headers) {
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BAD_USER_INPUT", "UNSUPPORTED_MEDIA_TYPE", "send the request as application/json");
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT", "BODY_TOO_LARGE", "the request body is too large");
+        }
+        Err(_) => return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "BODY_UNREADABLE", "the request body could not be read"),
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return refuse(StatusCode::BAD_REQUEST, "GRAPHQL_PARSE_FAILED", "INVALID_JSON", "the body is not valid JSON"),
+    };
+    if value.is_array() {
+        return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "BATCH_NOT_SUPPORTED", "batched requests are not supported; send one operation per request");
+    }
+    let request: async_graphql::Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(_) => return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "INVALID_REQUEST", "the body must be {\"query\": …, \"variables\": {…}, \"operationName\": …}"),
+    };
+    execute(&h, caller, request_id(&headers), request, negotiate(&headers)).await
+}
+
+#[derive(Deserialize)]
+pub struct GetParams {
+    query: Option<String>,
+    variables: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+}
+
+/// `GET /graphql`: queries only; a mutation is refused with 405.
+pub async fn graphql_get(State(h): State<HttpState>, axum::Extension(caller): axum::Extension<Caller>, headers: HeaderMap, Query(params): Query<GetParams>) -> Response {
+    let Some(query) = params.query else {
+        return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "QUERY_MISSING", "the query parameter is missing");
+    };
+    if let Ok(doc) = async_graphql::parser::parse_query(&query) {
+        let op_type = match (&doc.operations, params.operation_name.as_deref()) {
+            (DocumentOperations::Single(op), _) => Some(op.node.ty),
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+            (DocumentOperations::Multiple(_), None) => None,
+        };
+        if op_type.is_some_and(|t| t != OperationType::Query) {
+            let mut resp = refuse(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", "MUTATION_OVER_GET", "mutations must be sent with POST");
+            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return resp;
+        }
+    }
+    let mut request = async_graphql::Request::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables.filter(|v| !v.is_empty()) {
+        match serde_json::from_str::<serde_json::Value>(&vars) {
+            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
+            Err(_) => return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "INVALID_VARIABLES", "variables must be a JSON object"),
+        }
+    }
+    execute(&h, caller, request_id(&headers), request, negotiate(&headers)).await
+}
+
+async fn execute(h: &HttpState, caller: Caller, rid: RequestId, request: async_graphql::Request, accept: Accept) -> Response {
+    let request = request.data(caller).data(rid).data(AuditCell::default());
+    let response = h.schema.execute(request).await;
+    let failed_before_execution = response.data == async_graphql::Value::Null
+        && response.errors.iter().any(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| {
+                matches!(c, async_graphql::Value::String(s) if matches!(s.as_str(), "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "MAX_DEPTH_LIMIT" | "MAX_COMPLEXITY_LIMIT"))
+            })
+        });
+    let (status, content_type) = match accept {
+        Accept::GraphqlResponseJson if failed_before_execution => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
+        Accept::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
+        Accept::Json => (StatusCode::OK, "application/json"),
+    };
+    match serde_json::to_string(&response) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "response serialisation failed");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error")
+        }
+    }
+}
+
+/// GraphiQL, when enabled (development by default).
+pub async fn graphiql(State(h): State<HttpState>) -> Response {
+    if !h.app.config.graphiql {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").title("partnergraph").finish()).into_response()
+}
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the database answers.
+pub async fn readyz(State(h): State<HttpState>) -> Response {
+    match h.app.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! partnergraph: the GraphQL API of a SaaS vendor's partner program.
+//!
+//! Data flows one way: `graphql` (thin resolvers) → `service` (queries in transactions) → `domain`
+//! (pure rules) and `entity` (tables), and back as output types.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod service;

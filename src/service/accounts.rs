@@ -1,0 +1,161 @@
+//! Accounts: bootstrap of the vendor, login with lockout, self-registration, and issuing tokens.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{login_failure, membership, subscriber, user};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::subscribers::{self, NewCard, bind};
+use super::{members, new_id};
+use crate::app::AppState;
+use crate::db::begin_write;
+use crate::domain::{BindingSource, Email, Inn, Name, Role, SubscriberKind};
+use crate::error::{AppError, AppResult};
+
+pub const LOCKOUT_ATTEMPTS: u64 = 5;
+pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
+
+/// A signed-in user: the token and the membership it acts through.
+pub struct SignedIn {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: user::Model,
+    pub membership: membership::Model,
+}
+
+pub fn sign_in(state: &AppState, user: user::Model, m: membership::Model) -> AppResult<SignedIn> {
+    let role: Role = m.role.parse().map_err(AppError::Internal)?;
+    let (token, expires_at) = state.jwt.issue(user.id, m.subscriber_id, role, state.clock.now())?;
+    Ok(SignedIn { token, expires_at, user, membership: m })
+}
+
+/// Creates the vendor subscriber and its first owner; refuses when a vendor exists.
+pub async fn bootstrap(state: &AppState, vendor_name: &str, email: &str, password: &str) -> AppResult<(subscriber::Model, user::Model)> {
+    let name = Name::parse(vendor_name).map_err(AppError::input("vendorName"))?;
+    let email = Email::parse(email).map_err(AppError::input("email"))?;
+    let hash = state.hasher.hash(password).await?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let exists = subscriber::Entity::find().filter(subscriber::Column::Kind.eq("VENDOR")).count(&txn).await?;
+    if exists > 0 {
+        return Err(AppError::conflict("VENDOR_EXISTS", "a vendor already exists"));
+    }
+    let vendor = subscribers::create_in(&txn, SubscriberKind::Vendor, NewCard { name: Some(name), ..Default::default() }, now)
+        .await
+        .map_err(|e| match e {
+            AppError::Conflict { .. } => AppError::conflict("VENDOR_EXISTS", "a vendor already exists"),
+            e => e,
+        })?;
+    let user = insert_user(&txn, &email, "Vendor owner", hash, now).await?;
+    insert_membership(&txn, user.id, vendor.id, Role::Owner, now).await?;
+    txn.commit().await?;
+    Ok((vendor, user))
+}
+
+async fn insert_user(txn: &sea_orm::DatabaseTransaction, email: &Email, name: &str, hash: String, now: DateTime<Utc>) -> AppResult<user::Model> {
+    user::ActiveModel {
+        id: Set(new_id()),
+        email: Set(email.as_str().to_owned()),
+        name: Set(name.to_owned()),
+        password_hash: Set(hash),
+        active: Set(true),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await
+    .map_err(AppError::on_unique("email", "EMAIL_TAKEN", "an account with this e-mail exists; log in instead"))
+}
+
+async fn insert_membership(txn: &sea_orm::DatabaseTransaction, user: Uuid, subscriber: Uuid, role: Role, now: DateTime<Utc>) -> AppResult<membership::Model> {
+    Ok(membership::ActiveModel {
+        id: Set(new_id()),
+        user_id: Set(user),
+        subscriber_id: Set(subscriber),
+        role: Set(role.as_str().to_owned()),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?)
+}
+
+/// Verifies the password with a lockout: five failures for one e-mail within 15 minutes lock it for
+/// 15 minutes. The attempt is recorded before the (slow) check, so parallel guesses count too.
+pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id: Option<Uuid>) -> AppResult<SignedIn> {
+    let bad = || AppError::unauthenticated("INVALID_CREDENTIALS", "wrong e-mail or password");
+    let email = email.trim().to_lowercase();
+    if email.is_empty() || email.len() > 254 || password.len() > 1024 {
+        return Err(bad());
+    }
+    let now = state.clock.now();
+    let attempt = login_failure::ActiveModel { id: Set(new_id()), email: Set(email.clone()), at: Set(now) }
+        .insert(&state.db)
+        .await?;
+    let recent = login_failure::Entity::find()
+        .filter(login_failure::Column::Email.eq(email.as_str()))
+        .filter(login_failure::Column::At.gt(now - Duration::minutes(LOCKOUT_WINDOW_MINUTES)))
+        .count(&state.db)
+        .await?;
+    if recent > LOCKOUT_ATTEMPTS {
+        // Locked: this attempt does not count, so the lock ends 15 minutes after the fifth failure.
+        login_failure::Entity::delete_by_id(attempt.id).exec(&state.db).await?;
+        return Err(AppError::TooManyAttempts);
+    }
+    let found = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db).await?;
+    let ok = state.hasher.verify(password, found.as_ref().map(|u| u.password_hash.as_str())).await;
+    let user = match found {
+        Some(u) if ok && u.active => u,
+        _ => return Err(bad()),
+    };
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::Email.eq(email.as_str()))
+        .exec(&state.db)
+        .await?;
+    let memberships = members::of_user(&state.db, user.id).await?;
+    let m = match subscriber_id {
+        Some(sid) => memberships
+            .into_iter()
+            .find(|m| m.subscriber_id == sid)
+            .ok_or_else(|| AppError::bad_input("subscriberId", "NOT_A_MEMBER", "you are not a member of this subscriber"))?,
+        None => memberships
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::unauthenticated("NO_MEMBERSHIP", "this account is not a member of any subscriber"))?,
+    };
+    sign_in(state, user, m)
+}
+
+/// What a company gives to register itself.
+pub struct SelfRegistration {
+    pub company: Name,
+    pub inn: Option<Inn>,
+    pub email: Email,
+    pub name: Name,
+    pub password: String,
+    pub referral_code: Option<String>,
+}
+
+/// A company registers itself with its owner. With a partner's referral code it is bound to that
+/// partner (`REFERRAL_LINK`); without one it stays unbound until lead distribution assigns it.
+pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<SignedIn> {
+    let hash = state.hasher.hash(&r.password).await?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let partner = match r.referral_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(code) => Some(
+            subscribers::find_by_referral_code(&txn, code)
+                .await?
+                .ok_or_else(|| AppError::bad_input("referralCode", "REFERRAL_UNKNOWN", "referralCode: no partner has this code"))?
+                .subscriber_id,
+        ),
+        None => None,
+    };
+    let user = insert_user(&txn, &r.email, &r.name.into_string(), hash, now).await?;
+    let card = NewCard { name: Some(r.company), inn: r.inn, email: Some(r.email), ..Default::default() };
+    let mut client = subscribers::create_in(&txn, SubscriberKind::Client, card, now).await?;
+    if let Some(partner) = partner {
+        client = bind(&txn, &client, Some(partner), BindingSource::ReferralLink, Some(user.id), now).await?;
+    }
+    let m = insert_membership(&txn, user.id, client.id, Role::Owner, now).await?;
+    txn.commit().await?;
+    sign_in(state, user, m)
+}

@@ -1,0 +1,51 @@
+//! The append-only audit log of mutations (the database refuses updates and deletes of its rows).
+
+use chrono::{DateTime, Utc};
+use entity::audit_entry;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::{Page, PageArgs, new_id, paginate};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::domain::Role;
+use crate::error::AppResult;
+
+/// One audited mutation.
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub actor: Option<Uuid>,
+    pub role: Option<Role>,
+    pub subscriber: Option<Uuid>,
+    pub operation: String,
+    pub target: Option<Uuid>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+}
+
+pub async fn record(db: &DatabaseConnection, r: AuditRecord) -> AppResult<()> {
+    audit_entry::ActiveModel {
+        id: Set(new_id()),
+        at: Set(r.at),
+        actor_user_id: Set(r.actor),
+        role: Set(r.role.map(|x| x.as_str().to_owned())),
+        subscriber_id: Set(r.subscriber),
+        operation: Set(r.operation),
+        target_id: Set(r.target),
+        outcome: Set(r.outcome),
+        request_id: Set(r.request_id),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The vendor reads everything; an owner reads the entries made in its own subscriber.
+pub async fn list(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<audit_entry::Model>> {
+    let mut q = audit_entry::Entity::find();
+    if !p.is_vendor() {
+        p.require(p.role == Role::Owner, "read the audit log")?;
+        q = q.filter(audit_entry::Column::SubscriberId.eq(p.subscriber_id));
+    }
+    paginate(&state.db, q, audit_entry::Column::Id, page).await
+}

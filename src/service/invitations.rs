@@ -1,0 +1,266 @@
+//! Invitations: create, resend (a new token voids the old), revoke, accept as a new or existing user.
+//! The raw token is returned once to the inviter; only its hash is stored.
+
+use chrono::Duration;
+use entity::{invitation, membership, subscriber, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set};
+use uuid::Uuid;
+
+use super::subscribers::{self, Reach, get_visible, kind_of, may_administer};
+use super::{Page, PageArgs, hash_token, new_id, new_secret_token, paginate};
+use crate::app::AppState;
+use crate::auth::{Caller, Principal};
+use crate::db::begin_write;
+use crate::domain::{Email, InvitationStatus, Name, Role};
+use crate::error::{AppError, AppResult};
+
+pub struct NewInvitation<'a> {
+    pub subscriber: &'a subscriber::Model,
+    pub email: Email,
+    pub role: Role,
+    pub created_by: Option<Uuid>,
+}
+
+/// Creates an invitation inside an open transaction and returns it with its raw token.
+pub async fn create_in(txn: &DatabaseTransaction, state: &AppState, n: NewInvitation<'_>) -> AppResult<(invitation::Model, String)> {
+    let kind = kind_of(n.subscriber)?;
+    if !n.role.allowed_in(kind) {
+        return Err(AppError::bad_input("role", "ROLE_NOT_ALLOWED", format!("role {} does not exist for a {} subscriber", n.role, kind)));
+    }
+    let now = state.clock.now();
+    if let Some(existing) = user::Entity::find().filter(user::Column::Email.eq(n.email.as_str())).one(txn).await? {
+        let member = membership::Entity::find()
+            .filter(membership::Column::UserId.eq(existing.id))
+            .filter(membership::Column::SubscriberId.eq(n.subscriber.id))
+            .one(txn)
+            .await?;
+        if member.is_some() {
+            return Err(AppError::conflict_on("email", "ALREADY_MEMBER", "this person is already a member"));
+        }
+    }
+    // A pending invitation past its date no longer holds the one-pending-per-email slot.
+    invitation::Entity::update_many()
+        .col_expr(invitation::Column::Status, Expr::value("EXPIRED"))
+        .filter(invitation::Column::SubscriberId.eq(n.subscriber.id))
+        .filter(invitation::Column::Email.eq(n.email.as_str()))
+        .filter(invitation::Column::Status.eq("PENDING"))
+        .filter(invitation::Column::ExpiresAt.lte(now))
+        .exec(txn)
+        .await?;
+    let (token, hash) = new_secret_token();
+    let inv = invitation::ActiveModel {
+        id: Set(new_id()),
+        subscriber_id: Set(n.subscriber.id),
+        email: Set(n.email.into_string()),
+        role: Set(n.role.as_str().to_owned()),
+        token_hash: Set(hash),
+        status: Set("PENDING".to_owned()),
+        created_by: Set(n.created_by),
+        created_at: Set(now),
+        expires_at: Set(now + Duration::days(state.config.invitation_ttl_days.into())),
+        sent_count: Set(1),
+        accepted_at: Set(None),
+    }
+    .insert(txn)
+    .await
+    .map_err(AppError::on_unique("email", "INVITATION_PENDING", "a pending invitation for this e-mail exists; resend it instead"))?;
+    Ok((inv, token))
+}
+
+/// Invites a person to a subscriber (the caller's own by default).
+pub async fn invite(state: &AppState, p: &Principal, subscriber_id: Option<Uuid>, email: Email, role: Role) -> AppResult<(invitation::Model, String)> {
+    let txn = begin_write(&state.db).await?;
+    let (s, r) = get_visible(&txn, p, subscriber_id.unwrap_or(p.subscriber_id)).await?;
+    p.require(may_administer(p, r, role == Role::Owner), "invite this member")?;
+    let out = create_in(&txn, state, NewInvitation { subscriber: &s, email, role, created_by: Some(p.user_id) }).await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// Loads an invitation whose subscriber the caller may administer at the invitation's role level.
+async fn load_managed(txn: &DatabaseTransaction, p: &Principal, id: Uuid) -> AppResult<invitation::Model> {
+    let inv = invitation::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
+    let (_, r) = get_visible(txn, p, inv.subscriber_id).await?;
+    if r == Reach::Own && !p.lists_own_members() {
+        return Err(AppError::NotFound);
+    }
+    p.require(may_administer(p, r, inv.role == "OWNER"), "manage this invitation")?;
+    if inv.status != "PENDING" {
+        let reason = if inv.status == "ACCEPTED" { "INVITATION_ALREADY_ACCEPTED" } else { "INVITATION_NOT_PENDING" };
+        return Err(AppError::conflict(reason, "the invitation is no longer pending"));
+    }
+    Ok(inv)
+}
+
+/// Issues a new token (the old one stops working) and a new expiry.
+pub async fn resend(state: &AppState, p: &Principal, id: Uuid) -> AppResult<(invitation::Model, String)> {
+    let txn = begin_write(&state.db).await?;
+    let inv = load_managed(&txn, p, id).await?;
+    let now = state.clock.now();
+    let (token, hash) = new_secret_token();
+    let sent = inv.sent_count + 1;
+    let mut am: invitation::ActiveModel = inv.into();
+    am.token_hash = Set(hash);
+    am.expires_at = Set(now + Duration::days(state.config.invitation_ttl_days.into()));
+    am.sent_count = Set(sent);
+    let inv = am.update(&txn).await?;
+    txn.commit().await?;
+    Ok((inv, token))
+}
+
+pub async fn revoke(state: &AppState, p: &Principal, id: Uuid) -> AppResult<invitation::Model> {
+    let txn = begin_write(&state.db).await?;
+    let inv = load_managed(&txn, p, id).await?;
+    let mut am: invitation::ActiveModel = inv.into();
+    am.status = Set("REVOKED".to_owned());
+    let inv = am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(inv)
+}
+
+/// Who accepts: a new person (name and password) or an existing user proving who they are.
+pub struct Acceptance {
+    pub name: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Accepts an invitation and returns the membership it created.
+pub async fn accept(state: &AppState, caller: &Caller, token: &str, how: Acceptance) -> AppResult<(user::Model, membership::Model)> {
+    let invalid = || AppError::bad_input("token", "INVITATION_INVALID", "this invitation token is not valid");
+    if token.is_empty() || token.len() > 200 {
+        return Err(invalid());
+    }
+    let now = state.clock.now();
+    let inv = invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(hash_token(token)))
+        .one(&state.db)
+        .await?
+        .ok_or_else(invalid)?;
+    match InvitationStatus::at(&inv.status, inv.expires_at, now) {
+        InvitationStatus::Pending => {}
+        InvitationStatus::Accepted => return Err(AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted")),
+        InvitationStatus::Expired if inv.status == "PENDING" => {
+            return Err(AppError::bad_input("token", "INVITATION_EXPIRED", "this invitation has expired; ask for a new one"));
+        }
+        _ => return Err(invalid()),
+    }
+    let role: Role = inv.role.parse().map_err(AppError::Internal)?;
+    let existing = user::Entity::find().filter(user::Column::Email.eq(inv.email.as_str())).one(&state.db).await?;
+
+    // Prove the identity of an existing user before taking the write lock: hashing is slow.
+    let new_user = match &existing {
+        Some(u) => {
+            let by_token = caller.0.as_ref().is_some_and(|p| p.user_id == u.id);
+            let by_password = match how.password.as_deref() {
+                Some(pw) => state.hasher.verify(pw, Some(&u.password_hash)).await,
+                None => false,
+            };
+            if !(by_token || by_password) || !u.active {
+                return Err(AppError::unauthenticated(
+                    "INVALID_CREDENTIALS",
+                    "this e-mail already has an account: give its password or call with its token",
+                ));
+            }
+            None
+        }
+        None => {
+            let name = Name::parse(how.name.as_deref().unwrap_or("")).map_err(AppError::input("name"))?;
+            let password = how
+                .password
+                .as_deref()
+                .ok_or_else(|| AppError::bad_input("password", "EMPTY", "password: required for a new account"))?;
+            Some((name, state.hasher.hash(password).await?))
+        }
+    };
+
+    let txn = begin_write(&state.db).await?;
+    // Only one acceptance wins, whatever runs at the same time.
+    let claimed = invitation::Entity::update_many()
+        .col_expr(invitation::Column::Status, Expr::value("ACCEPTED"))
+        .col_expr(invitation::Column::AcceptedAt, Expr::value(now))
+        .filter(Condition::all().add(invitation::Column::Id.eq(inv.id)).add(invitation::Column::Status.eq("PENDING")).add(invitation::Column::TokenHash.eq(inv.token_hash.clone())))
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Err(AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted"));
+    }
+    let user = match (existing, new_user) {
+        (Some(u), _) => u,
+        (None, Some((name, hash))) => user::ActiveModel {
+            id: Set(new_id()),
+            email: Set(inv.email.clone()),
+            name: Set(name.into_string()),
+            password_hash: Set(hash),
+            active: Set(true),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(AppError::on_unique("email", "EMAIL_TAKEN", "an account with this e-mail was just created; accept again with its password"))?,
+        (None, None) => return Err(AppError::Internal("acceptance without identity".into())),
+    };
+    let m = membership::ActiveModel {
+        id: Set(new_id()),
+        user_id: Set(user.id),
+        subscriber_id: Set(inv.subscriber_id),
+        role: Set(role.as_str().to_owned()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(AppError::on_unique("token", "ALREADY_MEMBER", "you are already a member of this subscriber"))?;
+    txn.commit().await?;
+    Ok((user, m))
+}
+
+/// Invitations the caller may list: of one subscriber, or of every subscriber it administers.
+pub async fn list(
+    state: &AppState,
+    p: &Principal,
+    subscriber_id: Option<Uuid>,
+    status: Option<InvitationStatus>,
+    page: PageArgs,
+) -> AppResult<Page<invitation::Model>> {
+    let mut q = invitation::Entity::find();
+    match subscriber_id {
+        Some(id) => {
+            let (_, r) = get_visible(&state.db, p, id).await?;
+            let allowed = match r {
+                Reach::Own => p.lists_own_members(),
+                Reach::Client | Reach::Vendor => true,
+            };
+            p.require(allowed, "list invitations")?;
+            q = q.filter(invitation::Column::SubscriberId.eq(id));
+        }
+        None if p.is_vendor() => {}
+        None => {
+            p.require(p.lists_own_members(), "list invitations")?;
+            let mut scope = Condition::any().add(invitation::Column::SubscriberId.eq(p.subscriber_id));
+            if p.serves_clients() {
+                let clients = subscriber::Entity::find()
+                    .select_only()
+                    .column(subscriber::Column::Id)
+                    .filter(subscriber::Column::ServingPartnerId.eq(p.subscriber_id))
+                    .filter(subscriber::Column::Kind.eq("CLIENT"))
+                    .into_query();
+                scope = scope.add(invitation::Column::SubscriberId.in_subquery(clients));
+            }
+            q = q.filter(scope);
+        }
+    }
+    let now = state.clock.now();
+    q = match status {
+        None => q,
+        Some(InvitationStatus::Pending) => q.filter(invitation::Column::Status.eq("PENDING")).filter(invitation::Column::ExpiresAt.gt(now)),
+        Some(InvitationStatus::Expired) => q.filter(
+            Condition::any()
+                .add(invitation::Column::Status.eq("EXPIRED"))
+                .add(Condition::all().add(invitation::Column::Status.eq("PENDING")).add(invitation::Column::ExpiresAt.lte(now))),
+        ),
+        Some(s) => q.filter(invitation::Column::Status.eq(s.as_str())),
+    };
+    paginate(&state.db, q, invitation::Column::Id, page).await
+}
+
+pub use subscribers::load as load_subscriber;

@@ -1,0 +1,104 @@
+//! Memberships: listing members, changing roles and removing members, with the last-owner rule held
+//! under concurrency by locking the subscriber row.
+
+use entity::{membership, subscriber};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use uuid::Uuid;
+
+use super::subscribers::{Reach, get_visible, kind_of, may_administer};
+use super::{Page, PageArgs, paginate};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::begin_write;
+use crate::domain::Role;
+use crate::error::{AppError, AppResult};
+
+/// Whether the caller may list the members of a subscriber in this relation.
+pub fn may_list(p: &Principal, r: Reach) -> bool {
+    match r {
+        Reach::Own => p.lists_own_members(),
+        Reach::Client | Reach::Vendor => true,
+    }
+}
+
+pub async fn list<C: ConnectionTrait>(db: &C, p: &Principal, s: &subscriber::Model, r: Reach, page: PageArgs) -> AppResult<Page<membership::Model>> {
+    p.require(may_list(p, r), "list members")?;
+    let q = membership::Entity::find().filter(membership::Column::SubscriberId.eq(s.id));
+    paginate(db, q, membership::Column::Id, page).await
+}
+
+pub async fn of_user<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<Vec<membership::Model>> {
+    Ok(membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user))
+        .order_by_asc(membership::Column::CreatedAt)
+        .order_by_asc(membership::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Loads a membership the caller may manage; members of a partner's clients are managed by the
+/// client itself (the partner only invites them).
+async fn load_managed(txn: &DatabaseTransaction, p: &Principal, id: Uuid, owner_level: bool) -> AppResult<(membership::Model, subscriber::Model)> {
+    let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
+    let (s, r) = get_visible(txn, p, m.subscriber_id).await?;
+    let owner_level = owner_level || m.role == "OWNER";
+    p.require(r != Reach::Client && may_administer(p, r, owner_level), "manage this member")?;
+    Ok((m, s))
+}
+
+/// Takes the subscriber's row lock (PostgreSQL) for the rest of the transaction, so that two
+/// concurrent demotions cannot both see a second owner. SQLite write transactions are already serial.
+async fn lock_subscriber(txn: &DatabaseTransaction, id: Uuid) -> AppResult<()> {
+    subscriber::Entity::update_many()
+        .col_expr(subscriber::Column::UpdatedAt, Expr::col(subscriber::Column::UpdatedAt).into())
+        .filter(subscriber::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) -> AppResult<()> {
+    if m.role != "OWNER" {
+        return Ok(());
+    }
+    lock_subscriber(txn, m.subscriber_id).await?;
+    let owners = membership::Entity::find()
+        .filter(membership::Column::SubscriberId.eq(m.subscriber_id))
+        .filter(membership::Column::Role.eq("OWNER"))
+        .count(txn)
+        .await?;
+    if owners <= 1 {
+        return Err(AppError::conflict("LAST_OWNER", "a subscriber must keep at least one owner"));
+    }
+    Ok(())
+}
+
+pub async fn change_role(state: &AppState, p: &Principal, id: Uuid, role: Role) -> AppResult<membership::Model> {
+    let txn = begin_write(&state.db).await?;
+    let (m, s) = load_managed(&txn, p, id, role == Role::Owner).await?;
+    let kind = kind_of(&s)?;
+    if !role.allowed_in(kind) {
+        return Err(AppError::bad_input("role", "ROLE_NOT_ALLOWED", format!("role {role} does not exist for a {kind} subscriber")));
+    }
+    if m.role == role.as_str() {
+        return Ok(m);
+    }
+    if role != Role::Owner {
+        ensure_another_owner(&txn, &m).await?;
+    }
+    let mut am: membership::ActiveModel = m.into();
+    am.role = Set(role.as_str().to_owned());
+    let m = am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(m)
+}
+
+pub async fn remove(state: &AppState, p: &Principal, id: Uuid) -> AppResult<Uuid> {
+    let txn = begin_write(&state.db).await?;
+    let (m, _) = load_managed(&txn, p, id, false).await?;
+    ensure_another_owner(&txn, &m).await?;
+    m.delete(&txn).await?;
+    txn.commit().await?;
+    Ok(id)
+}

@@ -1,0 +1,391 @@
+//! Subscribers: who may see which, the card, partners and their profiles, registering and importing
+//! clients, and the binding history.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{binding_change, partner_profile, subscriber};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use super::invitations::{self, NewInvitation};
+use super::{Page, PageArgs, find_or_404, new_id, paginate};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::begin_write;
+use crate::domain::{BindingSource, Email, Inn, Kpp, Name, Role, SubscriberKind};
+use crate::error::{AppError, AppResult};
+
+/// How the caller relates to a subscriber it can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The caller's own subscriber.
+    Own,
+    /// A client the caller's partner serves (the caller is its `OWNER` or `SERVICE_OPERATOR`).
+    Client,
+    /// The caller belongs to the vendor, which sees everything.
+    Vendor,
+}
+
+pub fn kind_of(s: &subscriber::Model) -> AppResult<SubscriberKind> {
+    s.kind
+        .parse()
+        .map_err(|e: String| AppError::Internal(format!("subscriber {}: {e}", s.id)))
+}
+
+/// The reach rule of SPEC §1: own subscriber, the partner's clients, or everything for the vendor.
+pub fn reach(p: &Principal, s: &subscriber::Model) -> Option<Reach> {
+    if s.id == p.subscriber_id {
+        Some(Reach::Own)
+    } else if p.is_vendor() {
+        Some(Reach::Vendor)
+    } else if p.serves_clients() && s.kind == "CLIENT" && s.serving_partner_id == Some(p.subscriber_id) {
+        Some(Reach::Client)
+    } else {
+        None
+    }
+}
+
+/// Loads a subscriber the caller can see; anything else is `NOT_FOUND`, exactly like a missing id.
+pub async fn get_visible<C: ConnectionTrait>(db: &C, p: &Principal, id: Uuid) -> AppResult<(subscriber::Model, Reach)> {
+    let s = subscriber::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
+    let r = reach(p, &s).ok_or(AppError::NotFound)?;
+    Ok((s, r))
+}
+
+/// Whether the caller may manage (card, members, invitations of) a subscriber in this relation,
+/// `owner_level` meaning the change touches owners or the own card.
+pub fn may_administer(p: &Principal, r: Reach, owner_level: bool) -> bool {
+    match r {
+        Reach::Own if owner_level => p.role == Role::Owner,
+        Reach::Own => p.manages_own_members(),
+        Reach::Client => p.serves_clients(),
+        Reach::Vendor => p.is_vendor_staff(),
+    }
+}
+
+pub async fn list(
+    state: &AppState,
+    p: &Principal,
+    kind: Option<SubscriberKind>,
+    search: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<subscriber::Model>> {
+    let mut q = subscriber::Entity::find();
+    if !p.is_vendor() {
+        let mut reach = Condition::any().add(subscriber::Column::Id.eq(p.subscriber_id));
+        if p.serves_clients() {
+            reach = reach.add(
+                Condition::all()
+                    .add(subscriber::Column::Kind.eq("CLIENT"))
+                    .add(subscriber::Column::ServingPartnerId.eq(p.subscriber_id)),
+            );
+        }
+        q = q.filter(reach);
+    }
+    if let Some(kind) = kind {
+        q = q.filter(subscriber::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
+        if search.chars().count() > 200 {
+            return Err(AppError::bad_input("search", "TOO_LONG", "search: at most 200 characters"));
+        }
+        let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        q = q.filter(
+            Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(subscriber::Column::Name))).like(LikeExpr::new(pattern.clone()).escape('\\')))
+                .add(subscriber::Column::Inn.eq(search))
+                .add(Expr::expr(Func::lower(Expr::col(subscriber::Column::Email))).like(LikeExpr::new(pattern).escape('\\'))),
+        );
+    }
+    paginate(&state.db, q, subscriber::Column::Id, page).await
+}
+
+/// The card fields of a new subscriber, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct NewCard {
+    pub name: Option<Name>,
+    pub inn: Option<Inn>,
+    pub kpp: Option<Kpp>,
+    pub email: Option<Email>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub contact_person: Option<String>,
+}
+
+/// A change to one optional field: keep it, clear it, or set it.
+#[derive(Debug, Clone, Default)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    fn apply(self, current: Option<String>, f: impl FnOnce(T) -> String) -> Option<String> {
+        match self {
+            Patch::Keep => current,
+            Patch::Clear => None,
+            Patch::Set(v) => Some(f(v)),
+        }
+    }
+}
+
+/// A patch of the card: omitted fields stay, cleared optional fields become empty.
+#[derive(Debug, Clone, Default)]
+pub struct CardPatch {
+    pub name: Option<Name>,
+    pub inn: Patch<Inn>,
+    pub kpp: Patch<Kpp>,
+    pub email: Patch<Email>,
+    pub phone: Patch<String>,
+    pub address: Patch<String>,
+    pub contact_person: Patch<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_subscriber(
+    txn: &DatabaseTransaction,
+    kind: SubscriberKind,
+    card: NewCard,
+    serving_partner: Option<Uuid>,
+    binding: Option<BindingSource>,
+    created_at: DateTime<Utc>,
+) -> AppResult<subscriber::Model> {
+    let name = card
+        .name
+        .ok_or_else(|| AppError::bad_input("name", "EMPTY", "name: must not be empty"))?;
+    subscriber::ActiveModel {
+        id: Set(new_id()),
+        kind: Set(kind.as_str().to_owned()),
+        name: Set(name.into_string()),
+        inn: Set(card.inn.map(Inn::into_string)),
+        kpp: Set(card.kpp.map(Kpp::into_string)),
+        email: Set(card.email.map(Email::into_string)),
+        phone: Set(card.phone),
+        address: Set(card.address),
+        contact_person: Set(card.contact_person),
+        serving_partner_id: Set(serving_partner),
+        binding_source: Set(binding.map(|b| b.as_str().to_owned())),
+        created_at: Set(created_at),
+        updated_at: Set(created_at),
+    }
+    .insert(txn)
+    .await
+    .map_err(AppError::on_unique("inn", "INN_TAKEN", "a subscriber with this inn and kpp is already registered"))
+}
+
+/// Inserts a subscriber in an open transaction (used by self-registration and bootstrap too).
+pub async fn create_in(
+    txn: &DatabaseTransaction,
+    kind: SubscriberKind,
+    card: NewCard,
+    now: DateTime<Utc>,
+) -> AppResult<subscriber::Model> {
+    insert_subscriber(txn, kind, card, None, None, now).await
+}
+
+/// Binds a client to a partner (or unbinds it) and keeps the change in the history.
+pub async fn bind(
+    txn: &DatabaseTransaction,
+    client: &subscriber::Model,
+    to: Option<Uuid>,
+    source: BindingSource,
+    actor: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> AppResult<subscriber::Model> {
+    binding_change::ActiveModel {
+        id: Set(new_id()),
+        client_id: Set(client.id),
+        from_partner_id: Set(client.serving_partner_id),
+        to_partner_id: Set(to),
+        source: Set(source.as_str().to_owned()),
+        at: Set(at),
+        actor_user_id: Set(actor),
+    }
+    .insert(txn)
+    .await?;
+    let mut am: subscriber::ActiveModel = client.clone().into();
+    am.serving_partner_id = Set(to);
+    am.binding_source = Set(to.map(|_| source.as_str().to_owned()));
+    am.updated_at = Set(at);
+    Ok(am.update(txn).await?)
+}
+
+pub async fn binding_history<C: ConnectionTrait>(db: &C, client: Uuid) -> AppResult<Vec<binding_change::Model>> {
+    Ok(binding_change::Entity::find()
+        .filter(binding_change::Column::ClientId.eq(client))
+        .order_by_asc(binding_change::Column::At)
+        .order_by_asc(binding_change::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// A subscriber created together with an invitation for its first owner.
+pub struct Registered {
+    pub subscriber: subscriber::Model,
+    pub invitation: entity::invitation::Model,
+    pub token: String,
+}
+
+/// The vendor creates a partner and invites its owner.
+pub async fn create_partner(state: &AppState, p: &Principal, card: NewCard, owner_email: Email) -> AppResult<Registered> {
+    p.require(p.is_vendor_staff(), "create partners")?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let partner = insert_subscriber(&txn, SubscriberKind::Partner, card, None, None, now).await?;
+    partner_profile::ActiveModel {
+        subscriber_id: Set(partner.id),
+        referral_code: Set(new_referral_code()),
+        service_desk_connected: Set(false),
+        has_consultants: Set(false),
+        has_customization_specialists: Set(false),
+        contract_until: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    let (invitation, token) = invitations::create_in(
+        &txn,
+        state,
+        NewInvitation { subscriber: &partner, email: owner_email, role: Role::Owner, created_by: Some(p.user_id) },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Registered { subscriber: partner, invitation, token })
+}
+
+/// A partner registers a client, which is bound to it, and invites the client's owner.
+pub async fn register_client(state: &AppState, p: &Principal, card: NewCard, owner_email: Email) -> AppResult<Registered> {
+    p.require(p.serves_clients(), "register clients")?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, now).await?;
+    let client = bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.user_id), now).await?;
+    let (invitation, token) = invitations::create_in(
+        &txn,
+        state,
+        NewInvitation { subscriber: &client, email: owner_email, role: Role::Owner, created_by: Some(p.user_id) },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Registered { subscriber: client, invitation, token })
+}
+
+/// The vendor imports an existing client, optionally with its existing binding (source `IMPORT`) and
+/// its original creation time (which commission windows count from).
+pub async fn import_client(
+    state: &AppState,
+    p: &Principal,
+    card: NewCard,
+    partner: Option<Uuid>,
+    created_at: Option<DateTime<Utc>>,
+) -> AppResult<subscriber::Model> {
+    p.require(p.is_vendor_staff(), "import clients")?;
+    let now = state.clock.now();
+    let created_at = created_at.unwrap_or(now);
+    if created_at > now {
+        return Err(AppError::bad_input("createdAt", "IN_FUTURE", "createdAt: must not be in the future"));
+    }
+    let txn = begin_write(&state.db).await?;
+    if let Some(partner) = partner {
+        let ps = subscriber::Entity::find_by_id(partner).one(&txn).await?;
+        if ps.as_ref().map(|s| s.kind.as_str()) != Some("PARTNER") {
+            return Err(AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: no such partner"));
+        }
+    }
+    let mut client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, created_at).await?;
+    if let Some(partner) = partner {
+        client = bind(&txn, &client, Some(partner), BindingSource::Import, Some(p.user_id), now).await?;
+    }
+    txn.commit().await?;
+    Ok(client)
+}
+
+/// Edits the card. Only owners edit their own card; a partner's operators edit their clients' cards;
+/// vendor staff edit any.
+pub async fn update_card(state: &AppState, p: &Principal, id: Uuid, patch: CardPatch) -> AppResult<subscriber::Model> {
+    let txn = begin_write(&state.db).await?;
+    let (s, r) = get_visible(&txn, p, id).await?;
+    p.require(may_administer(p, r, true), "edit this card")?;
+    let mut am: subscriber::ActiveModel = s.clone().into();
+    if let Some(name) = patch.name {
+        am.name = Set(name.into_string());
+    }
+    am.inn = Set(patch.inn.apply(s.inn, Inn::into_string));
+    am.kpp = Set(patch.kpp.apply(s.kpp, Kpp::into_string));
+    am.email = Set(patch.email.apply(s.email, Email::into_string));
+    am.phone = Set(patch.phone.apply(s.phone, |v| v));
+    am.address = Set(patch.address.apply(s.address, |v| v));
+    am.contact_person = Set(patch.contact_person.apply(s.contact_person, |v| v));
+    am.updated_at = Set(state.clock.now());
+    let updated = am
+        .update(&txn)
+        .await
+        .map_err(AppError::on_unique("inn", "INN_TAKEN", "a subscriber with this inn and kpp is already registered"))?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// A patch of the partner profile.
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    pub service_desk_connected: Option<bool>,
+    pub has_consultants: Option<bool>,
+    pub has_customization_specialists: Option<bool>,
+    pub contract_until: Patch<NaiveDate>,
+}
+
+pub async fn update_partner_profile(state: &AppState, p: &Principal, id: Uuid, patch: ProfilePatch) -> AppResult<subscriber::Model> {
+    let txn = begin_write(&state.db).await?;
+    let (s, _) = get_visible(&txn, p, id).await?;
+    p.require(p.is_vendor_staff(), "edit partner profiles")?;
+    let profile = partner_profile::Entity::find_by_id(s.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: not a partner"))?;
+    let mut am: partner_profile::ActiveModel = profile.clone().into();
+    if let Some(v) = patch.service_desk_connected {
+        am.service_desk_connected = Set(v);
+    }
+    if let Some(v) = patch.has_consultants {
+        am.has_consultants = Set(v);
+    }
+    if let Some(v) = patch.has_customization_specialists {
+        am.has_customization_specialists = Set(v);
+    }
+    am.contract_until = Set(match patch.contract_until {
+        Patch::Keep => profile.contract_until,
+        Patch::Clear => None,
+        Patch::Set(d) => Some(d),
+    });
+    am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(s)
+}
+
+pub async fn partner_profile<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<Option<partner_profile::Model>> {
+    Ok(partner_profile::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn find_by_referral_code<C: ConnectionTrait>(db: &C, code: &str) -> AppResult<Option<partner_profile::Model>> {
+    Ok(partner_profile::Entity::find()
+        .filter(partner_profile::Column::ReferralCode.eq(code.trim().to_uppercase()))
+        .one(db)
+        .await?)
+}
+
+pub async fn load<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<subscriber::Model> {
+    find_or_404::<subscriber::Entity, _>(db, id).await
+}
+
+/// A referral code: 10 characters from an alphabet without look-alikes.
+fn new_referral_code() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..10).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
