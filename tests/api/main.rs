@@ -1,1 +1,14 @@
+//! The API test suite: one binary, a fresh database per test, every request through the real router.
+//! Runs on SQLite by default and on PostgreSQL when `DATABASE_URL` points at a server.
 
+mod helpers;
+
+mod audit;
+mod auth;
+mod http;
+mod input;
+mod invitations;
+mod members;
+mod permissions;
+mod schema;
+mod tenants;

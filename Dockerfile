@@ -1,0 +1,46 @@
+# partnergraph: multi-stage build.
+#   docker build -t partnergraph .
+#   docker run -p 8080:8080 -v partnergraph-data:/data partnergraph            # serve
+#   docker run -v partnergraph-data:/data partnergraph migrate                 # other subcommands
+
+# ---- builder -------------------------------------------------------------------------------------
+FROM rust:1.95-bookworm AS builder
+WORKDIR /build
+
+# Dependency layer: build all third-party crates against stub sources, so that changing only
+# the project's own code reuses this layer.
+COPY Cargo.toml Cargo.lock ./
+COPY entity/Cargo.toml entity/Cargo.toml
+COPY migration/Cargo.toml migration/Cargo.toml
+RUN mkdir -p src entity/src migration/src tests/api \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs entity/src/lib.rs migration/src/lib.rs \
+    && echo 'fn main() {}' > tests/api/main.rs \
+    && cargo build --release --locked -p partnergraph \
+    && rm -rf src entity/src migration/src tests
+
+# The real sources. Touch the crate roots so cargo never mistakes the stub builds for current.
+COPY . .
+RUN touch src/main.rs src/lib.rs entity/src/lib.rs migration/src/lib.rs \
+    && cargo build --release --locked -p partnergraph \
+    && install -m 0755 target/release/partnergraph /usr/local/bin/partnergraph
+
+# ---- runtime -------------------------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin partnergraph \
+    && mkdir -p /data \
+    && chown partnergraph:partnergraph /data
+
+COPY --from=builder /usr/local/bin/partnergraph /usr/local/bin/partnergraph
+
+WORKDIR /data
+VOLUME ["/data"]
+ENV PARTNERGRAPH_ADDR=0.0.0.0:8080 \
+    DATABASE_URL=sqlite:///data/partnergraph.db?mode=rwc
+EXPOSE 8080
+USER partnergraph
+ENTRYPOINT ["/usr/local/bin/partnergraph"]
+CMD ["serve"]

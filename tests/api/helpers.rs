@@ -1,0 +1,272 @@
+//! Spawning the app on a fresh database and calling it as different people.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use partnergraph::app::{AppState, router};
+use partnergraph::config::Config;
+use partnergraph::service::accounts;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const VENDOR_EMAIL: &str = "owner@vendor.test";
+
+/// A running app on its own database, with the vendor owner signed in.
+pub struct TestApp {
+    pub router: axum::Router,
+    pub state: AppState,
+    /// The vendor owner's token.
+    pub vendor: String,
+    sqlite_file: Option<PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(f) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+            }
+        }
+    }
+}
+
+/// Someone signed in to a subscriber.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub token: String,
+    pub subscriber_id: String,
+    pub email: String,
+    pub membership_id: String,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A unique e-mail address for this test run.
+pub fn email(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{n}-{}@example.test", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+
+async fn fresh_database() -> (String, Option<PathBuf>) {
+    match std::env::var("DATABASE_URL") {
+        Ok(admin) if admin.starts_with("postgres") => {
+            let name = format!("pgtest_{}", uuid::Uuid::new_v4().simple());
+            let conn = Database::connect(&admin).await.expect("connect to the PostgreSQL server in DATABASE_URL");
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+            conn.close().await.ok();
+            let (base, _) = admin.rsplit_once('/').expect("DATABASE_URL with a database name");
+            (format!("{base}/{name}"), None)
+        }
+        _ => {
+            let file = std::env::temp_dir().join(format!("partnergraph-test-{}.db", uuid::Uuid::new_v4().simple()));
+            (format!("sqlite://{}?mode=rwc", file.display()), Some(file))
+        }
+    }
+}
+
+/// The configuration the tests run with: the defaults, with a cheaper (still real) argon2id.
+pub fn test_config(url: &str) -> Config {
+    let mut config = Config::defaults(url);
+    config.argon2_memory_kib = 1024;
+    config.argon2_iterations = 1;
+    config.db_pool = 5;
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (url, sqlite_file) = fresh_database().await;
+    let mut config = test_config(&url);
+    adjust(&mut config);
+    let state = AppState::connect(config).await.expect("connect");
+    state.migrate().await.expect("migrate");
+    accounts::bootstrap(&state, "Vendor", VENDOR_EMAIL, PASSWORD).await.expect("bootstrap");
+    let mut app = TestApp { router: router(state.clone()), state, vendor: String::new(), sqlite_file };
+    app.vendor = app.login(VENDOR_EMAIL, PASSWORD).await;
+    app
+}
+
+/// A GraphQL response body.
+pub struct Gql(pub Value);
+
+impl Gql {
+    /// `data`, after checking there are no errors.
+    pub fn ok(&self) -> &Value {
+        assert!(self.0.get("errors").is_none(), "unexpected errors: {}", self.0);
+        &self.0["data"]
+    }
+
+    /// The first error's `extensions.code`.
+    pub fn code(&self) -> Option<&str> {
+        self.0["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        self.0["errors"][0]["extensions"]["reason"].as_str()
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.0["errors"][0]["extensions"]["field"].as_str()
+    }
+
+    /// Asserts the first error has this code (and, when given, reason) and returns self.
+    #[track_caller]
+    pub fn err(&self, code: &str) -> &Self {
+        assert_eq!(self.code(), Some(code), "expected {code}, got {}", self.0);
+        self
+    }
+
+    #[track_caller]
+    pub fn reason_is(&self, reason: &str) -> &Self {
+        assert_eq!(self.reason(), Some(reason), "expected reason {reason}, got {}", self.0);
+        self
+    }
+
+    /// `OK` when there are no errors, else the first error's code: for table-driven checks.
+    pub fn outcome(&self) -> String {
+        match self.0.get("errors") {
+            None => "OK".to_owned(),
+            Some(_) => self.code().unwrap_or("NO_CODE").to_owned(),
+        }
+    }
+}
+
+pub struct Raw {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Raw {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl TestApp {
+    pub async fn raw(&self, req: Request<Body>) -> Raw {
+        let resp = self.router.clone().oneshot(req).await.expect("router answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        Raw { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    /// POSTs a GraphQL request as `token` (or anonymously).
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        let mut req = Request::post("/graphql").header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        let raw = self.raw(req.body(Body::from(body)).unwrap()).await;
+        assert_eq!(raw.status, StatusCode::OK, "status {} body {}", raw.status, raw.body);
+        Gql(raw.json())
+    }
+
+    pub async fn as_(&self, token: &str, query: &str, variables: Value) -> Gql {
+        self.gql(Some(token), query, variables).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .gql(None, "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }", json!({ "e": email, "p": password }))
+            .await;
+        r.ok()["login"]["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Accepts an invitation as a new person and returns the signed-in account.
+    pub async fn accept_new(&self, token: &str, email: &str) -> Account {
+        let r = self
+            .gql(
+                None,
+                "mutation($t: String!, $p: String!) { acceptInvitation(token: $t, name: \"Test Person\", password: $p) { token viewer { subscriber { id } } } }",
+                json!({ "t": token, "p": PASSWORD }),
+            )
+            .await;
+        let d = r.ok();
+        let token = d["acceptInvitation"]["token"].as_str().unwrap().to_owned();
+        let me = self.as_(&token, "{ me { memberships { id subscriber { id } } } }", json!({})).await;
+        let sid = d["acceptInvitation"]["viewer"]["subscriber"]["id"].as_str().unwrap().to_owned();
+        let membership_id = me.ok()["me"]["memberships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["subscriber"]["id"] == sid.as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Account { token, subscriber_id: sid, email: email.to_owned(), membership_id }
+    }
+
+    /// The vendor creates a partner; its owner accepts the invitation.
+    pub async fn partner(&self, name: &str) -> Account {
+        let owner = email("partner-owner");
+        let r = self
+            .as_(
+                &self.vendor,
+                "mutation($n: String!, $o: String!) { createPartner(input: {name: $n, ownerEmail: $o}) { token subscriber { id } } }",
+                json!({ "n": name, "o": owner }),
+            )
+            .await;
+        let token = r.ok()["createPartner"]["token"].as_str().unwrap().to_owned();
+        self.accept_new(&token, &owner).await
+    }
+
+    /// A partner (as `by`) registers a client; the client's owner accepts the invitation.
+    pub async fn client_of(&self, by: &Account, name: &str) -> Account {
+        let owner = email("client-owner");
+        let r = self
+            .as_(
+                &by.token,
+                "mutation($n: String!, $o: String!) { registerClient(input: {name: $n, ownerEmail: $o}) { token subscriber { id } } }",
+                json!({ "n": name, "o": owner }),
+            )
+            .await;
+        let token = r.ok()["registerClient"]["token"].as_str().unwrap().to_owned();
+        self.accept_new(&token, &owner).await
+    }
+
+    /// `by` invites a new person to `subscriber_id` with `role`; the person accepts.
+    pub async fn member(&self, by: &str, subscriber_id: &str, role: &str) -> Account {
+        let address = email(&role.to_lowercase());
+        let r = self
+            .as_(
+                by,
+                "mutation($s: ID, $e: String!, $r: Role!) { inviteUser(input: {subscriberId: $s, email: $e, role: $r}) { token } }",
+                json!({ "s": subscriber_id, "e": address, "r": role }),
+            )
+            .await;
+        let token = r.ok()["inviteUser"]["token"].as_str().unwrap().to_owned();
+        self.accept_new(&token, &address).await
+    }
+
+    /// The vendor's own subscriber id.
+    pub async fn vendor_id(&self) -> String {
+        let r = self.as_(&self.vendor, "{ me { subscriber { id } } }", json!({})).await;
+        r.ok()["me"]["subscriber"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Counts rows of a table straight from the database (to show that nothing was written).
+    pub async fn count(&self, table: &str) -> i64 {
+        let backend = self.state.db.get_database_backend();
+        let row = self
+            .state
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(backend, format!("SELECT COUNT(*) AS n FROM {table}")))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}
