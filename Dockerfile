@@ -1,6 +1,7 @@
 # partnergraph: multi-stage build.
 #   docker build -t partnergraph .
-#   docker run -p 8080:8080 -v partnergraph-data:/data partnergraph            # serve
+#   docker run -p 8080:8080 -e PARTNERGRAPH_JWT_SECRET=... -e DATABASE_URL=postgres://... partnergraph
+#   (the image runs in production mode: it refuses to start without a JWT secret)
 #   docker run -v partnergraph-data:/data partnergraph migrate                 # other subcommands
 
 # ---- builder -------------------------------------------------------------------------------------
@@ -38,7 +39,8 @@ COPY --from=builder /usr/local/bin/partnergraph /usr/local/bin/partnergraph
 
 WORKDIR /data
 VOLUME ["/data"]
-ENV PARTNERGRAPH_ADDR=0.0.0.0:8080 \
+ENV PARTNERGRAPH_ENV=production \
+    PARTNERGRAPH_ADDR=0.0.0.0:8080 \
     DATABASE_URL=sqlite:///data/partnergraph.db?mode=rwc
 EXPOSE 8080
 USER partnergraph

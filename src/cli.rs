@@ -89,7 +89,8 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             Ok(())
         }
         Command::Bootstrap { vendor_name, email, password } => {
-            let (vendor, user) = accounts::bootstrap(&state, &vendor_name, &email, &password).await.map_err(|e| e.message())?;
+            let (vendor, user) =
+                accounts::bootstrap(&state, &vendor_name, &email, &password).await.map_err(|e| e.message())?;
             println!("vendor {} ({}) created; owner {}", vendor.name, vendor.id, user.email);
             Ok(())
         }
@@ -110,7 +111,9 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
             Err(e) => return Err(e.message()),
         }
     }
-    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("partnergraph listening on http://{addr}/graphql");
     if config.graphiql {
@@ -122,10 +125,7 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
              then add the header  Authorization: Bearer <token>  (GraphiQL: Headers tab)."
         );
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

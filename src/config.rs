@@ -137,3 +137,46 @@ impl Config {
         args.into_config().expect("defaults are valid")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        args: ConfigArgs,
+    }
+
+    fn args(extra: &[&str]) -> ConfigArgs {
+        let mut argv = vec!["partnergraph"];
+        argv.extend_from_slice(extra);
+        Only::parse_from(argv).args
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_secret() {
+        let err = args(&["--env", "production"]).into_config().unwrap_err();
+        assert!(err.contains("PARTNERGRAPH_JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_everywhere() {
+        assert!(args(&["--jwt-secret", "short"]).into_config().is_err());
+        assert!(args(&["--env", "production", "--jwt-secret", "short"]).into_config().is_err());
+    }
+
+    #[test]
+    fn production_turns_introspection_and_graphiql_off_unless_asked() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let c = args(&["--env", "production", "--jwt-secret", secret]).into_config().unwrap();
+        assert!(!c.introspection && !c.graphiql);
+        let c =
+            args(&["--env", "production", "--jwt-secret", secret, "--introspection", "true"]).into_config().unwrap();
+        assert!(c.introspection);
+        let c = args(&[]).into_config().unwrap();
+        assert!(c.introspection && c.graphiql);
+        assert_eq!((c.max_depth, c.max_complexity, c.body_limit, c.max_page_size), (12, 5000, 1024 * 1024, 100));
+    }
+}

@@ -39,41 +39,23 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn unauthenticated(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::Unauthenticated {
-            reason,
-            message: message.into(),
-        }
+        Self::Unauthenticated { reason, message: message.into() }
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::Forbidden {
-            reason: "NOT_ALLOWED",
-            message: message.into(),
-        }
+        Self::Forbidden { reason: "NOT_ALLOWED", message: message.into() }
     }
 
     pub fn bad_input(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self::BadInput {
-            field: Some(field.to_owned()),
-            reason,
-            message: message.into(),
-        }
+        Self::BadInput { field: Some(field.to_owned()), reason, message: message.into() }
     }
 
     pub fn conflict(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            field: None,
-            reason,
-            message: message.into(),
-        }
+        Self::Conflict { field: None, reason, message: message.into() }
     }
 
     pub fn conflict_on(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            field: Some(field.to_owned()),
-            reason,
-            message: message.into(),
-        }
+        Self::Conflict { field: Some(field.to_owned()), reason, message: message.into() }
     }
 
     /// Attaches an input field to a domain parsing failure.
@@ -121,7 +103,11 @@ impl AppError {
     }
 
     /// Maps a unique-constraint violation to a `CONFLICT` on the given field; anything else stays internal.
-    pub fn on_unique(field: &'static str, reason: &'static str, message: &'static str) -> impl FnOnce(DbErr) -> AppError {
+    pub fn on_unique(
+        field: &'static str,
+        reason: &'static str,
+        message: &'static str,
+    ) -> impl FnOnce(DbErr) -> AppError {
         move |e| match e.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => AppError::conflict_on(field, reason, message),
             _ => AppError::from(e),

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use entity::{membership, subscriber, user};
-use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery};
 use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -48,10 +48,20 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             Ok(p) => Caller(Some(p)),
             Err(AppError::Internal(detail)) => {
                 tracing::error!(detail, "authentication failed internally");
-                return refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error");
+                return refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_SERVER_ERROR",
+                    "INTERNAL",
+                    "internal server error",
+                );
             }
             Err(e) => {
-                let mut resp = refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.reason().unwrap_or("INVALID_TOKEN"), &e.message());
+                let mut resp = refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHENTICATED",
+                    e.reason().unwrap_or("INVALID_TOKEN"),
+                    &e.message(),
+                );
                 resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 return resp;
             }
@@ -76,8 +86,15 @@ async fn principal_from(state: &AppState, value: &HeaderValue) -> AppResult<Prin
         .column((membership::Entity, membership::Column::Role))
         .column((subscriber::Entity, subscriber::Column::Kind))
         .from(membership::Entity)
-        .inner_join(user::Entity, Expr::col((user::Entity, user::Column::Id)).equals((membership::Entity, membership::Column::UserId)))
-        .inner_join(subscriber::Entity, Expr::col((subscriber::Entity, subscriber::Column::Id)).equals((membership::Entity, membership::Column::SubscriberId)))
+        .inner_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id)).equals((membership::Entity, membership::Column::UserId)),
+        )
+        .inner_join(
+            subscriber::Entity,
+            Expr::col((subscriber::Entity, subscriber::Column::Id))
+                .equals((membership::Entity, membership::Column::SubscriberId)),
+        )
         .and_where(Expr::col((membership::Entity, membership::Column::UserId)).eq(claims.sub))
         .and_where(Expr::col((membership::Entity, membership::Column::SubscriberId)).eq(claims.sid))
         .and_where(Expr::col((user::Entity, user::Column::Active)).eq(true))
@@ -123,27 +140,68 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// `POST /graphql`: only an `application/json` body executes, so a cross-site form or text/plain
 /// post cannot (CSRF); batches are refused.
-pub async fn graphql_post(State(h): State<HttpState>, axum::Extension(caller): axum::Extension<Caller>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn graphql_post(
+    State(h): State<HttpState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if !is_json(&headers) {
-        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BAD_USER_INPUT", "UNSUPPORTED_MEDIA_TYPE", "send the request as application/json");
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request as application/json",
+        );
     }
     let body = match body {
         Ok(b) => b,
         Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT", "BODY_TOO_LARGE", "the request body is too large");
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_USER_INPUT",
+                "BODY_TOO_LARGE",
+                "the request body is too large",
+            );
         }
-        Err(_) => return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "BODY_UNREADABLE", "the request body could not be read"),
+        Err(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "BODY_UNREADABLE",
+                "the request body could not be read",
+            );
+        }
     };
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(_) => return refuse(StatusCode::BAD_REQUEST, "GRAPHQL_PARSE_FAILED", "INVALID_JSON", "the body is not valid JSON"),
+        Err(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "GRAPHQL_PARSE_FAILED",
+                "INVALID_JSON",
+                "the body is not valid JSON",
+            );
+        }
     };
     if value.is_array() {
-        return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "BATCH_NOT_SUPPORTED", "batched requests are not supported; send one operation per request");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "BATCH_NOT_SUPPORTED",
+            "batched requests are not supported; send one operation per request",
+        );
     }
     let request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(r) => r,
-        Err(_) => return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "INVALID_REQUEST", "the body must be {\"query\": …, \"variables\": {…}, \"operationName\": …}"),
+        Err(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "INVALID_REQUEST",
+                "the body must be {\"query\": …, \"variables\": {…}, \"operationName\": …}",
+            );
+        }
     };
     execute(&h, caller, request_id(&headers), request, negotiate(&headers)).await
 }
@@ -157,7 +215,12 @@ pub struct GetParams {
 }
 
 /// `GET /graphql`: queries only; a mutation is refused with 405.
-pub async fn graphql_get(State(h): State<HttpState>, axum::Extension(caller): axum::Extension<Caller>, headers: HeaderMap, Query(params): Query<GetParams>) -> Response {
+pub async fn graphql_get(
+    State(h): State<HttpState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    headers: HeaderMap,
+    Query(params): Query<GetParams>,
+) -> Response {
     let Some(query) = params.query else {
         return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "QUERY_MISSING", "the query parameter is missing");
     };
@@ -168,7 +231,12 @@ pub async fn graphql_get(State(h): State<HttpState>, axum::Extension(caller): ax
             (DocumentOperations::Multiple(_), None) => None,
         };
         if op_type.is_some_and(|t| t != OperationType::Query) {
-            let mut resp = refuse(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", "MUTATION_OVER_GET", "mutations must be sent with POST");
+            let mut resp = refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BAD_USER_INPUT",
+                "MUTATION_OVER_GET",
+                "mutations must be sent with POST",
+            );
             resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
             return resp;
         }
@@ -180,13 +248,26 @@ pub async fn graphql_get(State(h): State<HttpState>, axum::Extension(caller): ax
     if let Some(vars) = params.variables.filter(|v| !v.is_empty()) {
         match serde_json::from_str::<serde_json::Value>(&vars) {
             Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
-            Err(_) => return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "INVALID_VARIABLES", "variables must be a JSON object"),
+            Err(_) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    "INVALID_VARIABLES",
+                    "variables must be a JSON object",
+                );
+            }
         }
     }
     execute(&h, caller, request_id(&headers), request, negotiate(&headers)).await
 }
 
-async fn execute(h: &HttpState, caller: Caller, rid: RequestId, request: async_graphql::Request, accept: Accept) -> Response {
+async fn execute(
+    h: &HttpState,
+    caller: Caller,
+    rid: RequestId,
+    request: async_graphql::Request,
+    accept: Accept,
+) -> Response {
     let request = request.data(caller).data(rid).data(AuditCell::default());
     let response = h.schema.execute(request).await;
     let failed_before_execution = response.data == async_graphql::Value::Null

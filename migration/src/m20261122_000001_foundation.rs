@@ -128,10 +128,7 @@ fn text_opt<T: IntoIden>(col: T) -> ColumnDef {
 }
 
 fn time<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .take()
+    ColumnDef::new(col).timestamp_with_time_zone().not_null().take()
 }
 
 fn time_opt<T: IntoIden>(col: T) -> ColumnDef {
@@ -139,11 +136,7 @@ fn time_opt<T: IntoIden>(col: T) -> ColumnDef {
 }
 
 fn flag<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .boolean()
-        .not_null()
-        .default(false)
-        .take()
+    ColumnDef::new(col).boolean().not_null().default(false).take()
 }
 
 fn fk(
@@ -151,12 +144,7 @@ fn fk(
     from: (impl IntoIden, impl IntoIden),
     to: (impl IntoIden, impl IntoIden),
 ) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(ForeignKeyAction::Restrict)
-        .take()
+    ForeignKey::create().name(name).from(from.0, from.1).to(to.0, to.1).on_delete(ForeignKeyAction::Restrict).take()
 }
 
 #[async_trait::async_trait]
@@ -216,12 +204,7 @@ impl MigrationTrait for Migration {
                     .col(text(Users::Email))
                     .col(text(Users::Name))
                     .col(text(Users::PasswordHash))
-                    .col(
-                        ColumnDef::new(Users::Active)
-                            .boolean()
-                            .not_null()
-                            .default(true),
-                    )
+                    .col(ColumnDef::new(Users::Active).boolean().not_null().default(true))
                     .col(time(Users::CreatedAt))
                     .take(),
             )
@@ -263,12 +246,7 @@ impl MigrationTrait for Migration {
                     .col(uuid_opt(Invitations::CreatedBy))
                     .col(time(Invitations::CreatedAt))
                     .col(time(Invitations::ExpiresAt))
-                    .col(
-                        ColumnDef::new(Invitations::SentCount)
-                            .integer()
-                            .not_null()
-                            .default(1),
-                    )
+                    .col(ColumnDef::new(Invitations::SentCount).integer().not_null().default(1))
                     .col(time_opt(Invitations::AcceptedAt))
                     .foreign_key(&mut fk(
                         "fk_invitations_subscriber",

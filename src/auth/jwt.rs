@@ -55,7 +55,13 @@ impl JwtKeys {
     }
 
     /// Issues a token for a user acting in a subscriber with a role.
-    pub fn issue(&self, user: Uuid, subscriber: Uuid, role: Role, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>), AppError> {
+    pub fn issue(
+        &self,
+        user: Uuid,
+        subscriber: Uuid,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), AppError> {
         let expires = now + self.ttl;
         let claims = Claims {
             sub: user,

@@ -18,10 +18,8 @@ impl PasswordHasher {
     pub fn new(memory_kib: u32, iterations: u32) -> Result<Self, String> {
         let params = Params::new(memory_kib, iterations, 1, None).map_err(|e| format!("argon2 params: {e}"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let dummy_hash = argon
-            .hash_password(uuid::Uuid::new_v4().as_bytes())
-            .map_err(|e| format!("argon2: {e}"))?
-            .to_string();
+        let dummy_hash =
+            argon.hash_password(uuid::Uuid::new_v4().as_bytes()).map_err(|e| format!("argon2: {e}"))?.to_string();
         Ok(Self { params, dummy_hash })
     }
 
@@ -33,10 +31,18 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, AppError> {
         let n = password.chars().count();
         if n < PASSWORD_MIN {
-            return Err(AppError::bad_input("password", "PASSWORD_TOO_SHORT", format!("password: at least {PASSWORD_MIN} characters")));
+            return Err(AppError::bad_input(
+                "password",
+                "PASSWORD_TOO_SHORT",
+                format!("password: at least {PASSWORD_MIN} characters"),
+            ));
         }
         if n > PASSWORD_MAX {
-            return Err(AppError::bad_input("password", "TOO_LONG", format!("password: at most {PASSWORD_MAX} characters")));
+            return Err(AppError::bad_input(
+                "password",
+                "TOO_LONG",
+                format!("password: at most {PASSWORD_MAX} characters"),
+            ));
         }
         let argon = self.argon();
         let password = password.to_owned();

@@ -22,9 +22,7 @@ pub struct Caller(pub Option<Principal>);
 
 impl Caller {
     pub fn principal(&self) -> Result<&Principal, AppError> {
-        self.0
-            .as_ref()
-            .ok_or_else(|| AppError::unauthenticated("LOGIN_REQUIRED", "this operation needs a token"))
+        self.0.as_ref().ok_or_else(|| AppError::unauthenticated("LOGIN_REQUIRED", "this operation needs a token"))
     }
 }
 
@@ -58,10 +56,6 @@ impl Principal {
     }
 
     pub fn require(&self, allowed: bool, what: &str) -> Result<(), AppError> {
-        if allowed {
-            Ok(())
-        } else {
-            Err(AppError::forbidden(format!("your role may not {what}")))
-        }
+        if allowed { Ok(()) } else { Err(AppError::forbidden(format!("your role may not {what}"))) }
     }
 }

@@ -59,7 +59,15 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in ["PARTNER_REGISTERED", "REFERRAL_LINK", "BONUS_PROMO", "DISCOUNT_PROMO", "PARTNER_INVOICE", "LEAD_DISTRIBUTION", "IMPORT"] {
+        for s in [
+            "PARTNER_REGISTERED",
+            "REFERRAL_LINK",
+            "BONUS_PROMO",
+            "DISCOUNT_PROMO",
+            "PARTNER_INVOICE",
+            "LEAD_DISTRIBUTION",
+            "IMPORT",
+        ] {
             assert_eq!(s.parse::<BindingSource>().unwrap().as_str(), s);
         }
         assert!("import".parse::<BindingSource>().is_err());

@@ -11,9 +11,10 @@ impl Kpp {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let raw = raw.trim();
         let ok = raw.len() == 9
-            && raw.chars().enumerate().all(|(i, c)| {
-                c.is_ascii_digit() || ((i == 4 || i == 5) && c.is_ascii_uppercase())
-            });
+            && raw
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c.is_ascii_digit() || ((i == 4 || i == 5) && c.is_ascii_uppercase()));
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -48,9 +49,7 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -59,11 +58,7 @@ impl Email {
                     && !l.ends_with('-')
                     && l.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        if local_ok && domain_ok {
-            Ok(Self(raw.to_lowercase()))
-        } else {
-            Err(invalid())
-        }
+        if local_ok && domain_ok { Ok(Self(raw.to_lowercase())) } else { Err(invalid()) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -93,7 +88,19 @@ mod tests {
     fn email_is_lowercased_and_checked() {
         assert_eq!(Email::parse(" Ivan.Petrov@Example.RU ").unwrap().as_str(), "ivan.petrov@example.ru");
         assert_eq!(Email::parse("иван@пример.рф").unwrap().as_str(), "иван@пример.рф");
-        for bad in ["", "plain", "@example.ru", "a@", "a@b", "a@@b.ru", "a b@c.ru", "a@-b.ru", ".a@b.ru", "a..b@c.ru", "a@b..ru"] {
+        for bad in [
+            "",
+            "plain",
+            "@example.ru",
+            "a@",
+            "a@b",
+            "a@@b.ru",
+            "a b@c.ru",
+            "a@-b.ru",
+            ".a@b.ru",
+            "a..b@c.ru",
+            "a@b..ru",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -31,8 +31,7 @@ impl Inn {
         let valid = if digits.len() == 10 {
             check_digit(&digits[..9], &W10) == digits[9]
         } else {
-            check_digit(&digits[..10], &W11) == digits[10]
-                && check_digit(&digits[..11], &W12) == digits[11]
+            check_digit(&digits[..10], &W11) == digits[10] && check_digit(&digits[..11], &W12) == digits[11]
         };
         if !valid {
             return Err(invalid("has a wrong check digit"));

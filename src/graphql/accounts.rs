@@ -49,14 +49,24 @@ async fn payload(ctx: &Context<'_>, s: SignedIn) -> GqlResult<AuthPayload> {
     let role = s.membership.role.parse().map_err(AppError::Internal)?;
     audit_actor(ctx, s.user.id, s.membership.subscriber_id, role);
     let subscriber = subscribers::load(&state(ctx).db, s.membership.subscriber_id).await?;
-    Ok(AuthPayload { token: s.token, expires_at: s.expires_at, viewer: Viewer { user: User(s.user), subscriber: Subscriber(subscriber), role } })
+    Ok(AuthPayload {
+        token: s.token,
+        expires_at: s.expires_at,
+        viewer: Viewer { user: User(s.user), subscriber: Subscriber(subscriber), role },
+    })
 }
 
 #[Object]
 impl AccountMutation {
     /// Signs in. Five failures for one e-mail within 15 minutes lock it for 15 minutes
     /// (`TOO_MANY_ATTEMPTS`). `subscriberId` picks which membership to act in (default: the oldest).
-    async fn login(&self, ctx: &Context<'_>, email: String, password: String, subscriber_id: Option<ID>) -> GqlResult<AuthPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        subscriber_id: Option<ID>,
+    ) -> GqlResult<AuthPayload> {
         let sid = subscriber_id.as_ref().map(|id| input_id(id, "subscriberId")).transpose()?;
         let s = accounts::login(state(ctx), &email, &password, sid).await?;
         audit_target(ctx, s.user.id);
@@ -67,14 +77,26 @@ impl AccountMutation {
     async fn self_register(&self, ctx: &Context<'_>, input: SelfRegisterInput) -> GqlResult<AuthPayload> {
         let r = SelfRegistration {
             company: Name::parse(&input.company_name).map_err(AppError::input("companyName"))?,
-            inn: input.inn.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(Inn::parse).transpose().map_err(AppError::input("inn"))?,
+            inn: input
+                .inn
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Inn::parse)
+                .transpose()
+                .map_err(AppError::input("inn"))?,
             email: Email::parse(&input.email).map_err(AppError::input("email"))?,
             name: Name::parse(&input.name).map_err(AppError::input("name"))?,
             password: input.password,
             referral_code: input.referral_code,
         };
         if input.program_code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
-            return Err(AppError::bad_input("programCode", "PROGRAM_UNKNOWN", "programCode: no programs are configured yet").into());
+            return Err(AppError::bad_input(
+                "programCode",
+                "PROGRAM_UNKNOWN",
+                "programCode: no programs are configured yet",
+            )
+            .into());
         }
         let s = accounts::self_register(state(ctx), r).await?;
         audit_target(ctx, s.membership.subscriber_id);
@@ -84,7 +106,13 @@ impl AccountMutation {
     /// Accepts an invitation: creates the user (give `name` and `password`) or, for an e-mail that
     /// already has an account, adds the membership (give that account's `password`, or call with its
     /// token). Signs in as the new membership.
-    async fn accept_invitation(&self, ctx: &Context<'_>, token: String, name: Option<String>, password: Option<String>) -> GqlResult<AuthPayload> {
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        name: Option<String>,
+        password: Option<String>,
+    ) -> GqlResult<AuthPayload> {
         let st = state(ctx);
         let (user, membership) = invitations::accept(st, caller(ctx), &token, Acceptance { name, password }).await?;
         audit_target(ctx, membership.id);

@@ -14,7 +14,12 @@ impl AuditQuery {
     /// Every mutation with its actor and outcome, newest last. The vendor reads all; an owner reads its
     /// own subscriber's.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
-    async fn audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Conn<AuditEntry>> {
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<AuditEntry>> {
         let p = principal(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = audit::list(state(ctx), p, args).await?;

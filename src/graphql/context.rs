@@ -36,7 +36,8 @@ pub fn resource_id(id: &ID) -> Result<Uuid, AppError> {
 
 /// An id given as input: a malformed one is bad input on that field.
 pub fn input_id(id: &ID, field: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(id.as_str()).map_err(|_| AppError::bad_input(field, "INVALID_ID", format!("{field}: not a valid id")))
+    Uuid::parse_str(id.as_str())
+        .map_err(|_| AppError::bad_input(field, "INVALID_ID", format!("{field}: not a valid id")))
 }
 
 pub const DEFAULT_PAGE: i32 = 20;
@@ -49,7 +50,10 @@ pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -
         return Err(AppError::bad_input("first", "OUT_OF_RANGE", format!("first: between 0 and {max}")));
     }
     let after = after
-        .map(|c| decode_cursor(&c).ok_or_else(|| AppError::bad_input("after", "INVALID_CURSOR", "after: not a cursor from this list")))
+        .map(|c| {
+            decode_cursor(&c)
+                .ok_or_else(|| AppError::bad_input("after", "INVALID_CURSOR", "after: not a cursor from this list"))
+        })
         .transpose()?;
     Ok(PageArgs { first: first as u64, after })
 }
@@ -73,8 +77,14 @@ pub struct ConnectionTotals {
 pub type Conn<N> = Connection<String, N, ConnectionTotals>;
 
 /// Builds a Relay connection from a page of rows.
-pub fn connection<M, N: OutputType>(page: Page<M>, after_given: bool, id: impl Fn(&M) -> Uuid, node: impl Fn(M) -> N) -> Conn<N> {
-    let mut c = Connection::with_additional_fields(after_given, page.has_next, ConnectionTotals { total_count: page.total });
+pub fn connection<M, N: OutputType>(
+    page: Page<M>,
+    after_given: bool,
+    id: impl Fn(&M) -> Uuid,
+    node: impl Fn(M) -> N,
+) -> Conn<N> {
+    let mut c =
+        Connection::with_additional_fields(after_given, page.has_next, ConnectionTotals { total_count: page.total });
     c.edges = page.items.into_iter().map(|m| Edge::new(encode_cursor(id(&m)), node(m))).collect();
     c
 }

@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, NextValidation, ResolveInfo};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, NextValidation,
+    ResolveInfo,
+};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
@@ -41,14 +44,24 @@ struct ErrorGuardExtension;
 
 #[async_trait::async_trait]
 impl Extension for ErrorGuardExtension {
-    async fn parse_query(&self, ctx: &ExtensionContext<'_>, query: &str, variables: &Variables, next: NextParseQuery<'_>) -> ServerResult<ExecutableDocument> {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables).await.map_err(|mut e| {
             set_code(&mut e, "GRAPHQL_PARSE_FAILED");
             e
         })
     }
 
-    async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
@@ -65,7 +78,12 @@ impl Extension for ErrorGuardExtension {
         })
     }
 
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.as_str()).unwrap_or("-");
         for e in &mut response.errors {
@@ -80,7 +98,12 @@ impl Extension for ErrorGuardExtension {
 fn guard(e: &mut ServerError, request_id: &str) {
     match code_of(e).as_deref() {
         Some("INTERNAL_SERVER_ERROR") => {
-            let detail = e.source.as_ref().and_then(|s| s.downcast_ref::<InternalDetail>()).map(|d| d.0.clone()).unwrap_or_default();
+            let detail = e
+                .source
+                .as_ref()
+                .and_then(|s| s.downcast_ref::<InternalDetail>())
+                .map(|d| d.0.clone())
+                .unwrap_or_default();
             tracing::error!(request_id, path = ?e.path, detail, "internal error");
             mask(e, request_id);
         }
@@ -117,7 +140,12 @@ struct AuditLogExtension;
 
 #[async_trait::async_trait]
 impl Extension for AuditLogExtension {
-    async fn resolve(&self, ctx: &ExtensionContext<'_>, info: ResolveInfo<'_>, next: NextResolve<'_>) -> ServerResult<Option<Value>> {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
         if info.path_node.parent.is_some() || info.parent_type != "MutationRoot" {
             return next.run(ctx, info).await;
         }
@@ -138,7 +166,16 @@ impl Extension for AuditLogExtension {
             Err(e) => code_of(e).unwrap_or_else(|| "INTERNAL_SERVER_ERROR".to_owned()),
         };
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone());
-        let record = AuditRecord { at: state.clock.now(), actor, role, subscriber, operation, target: note.target, outcome, request_id };
+        let record = AuditRecord {
+            at: state.clock.now(),
+            actor,
+            role,
+            subscriber,
+            operation,
+            target: note.target,
+            outcome,
+            request_id,
+        };
         if let Err(e) = audit::record(&state.db, record).await {
             // The change itself is committed; say so truthfully and make the gap visible in the logs.
             tracing::error!(error = ?e, "audit log write failed");

@@ -16,7 +16,14 @@ impl InvitationQuery {
     /// Invitations of one subscriber, or of every subscriber the caller administers (for a partner's
     /// operators: its own and its clients'), filtered by status.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
-    async fn invitations(&self, ctx: &Context<'_>, subscriber_id: Option<ID>, status: Option<InvitationStatus>, first: Option<i32>, after: Option<String>) -> GqlResult<Conn<Invitation>> {
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        subscriber_id: Option<ID>,
+        status: Option<InvitationStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<Invitation>> {
         let p = principal(ctx)?;
         let sid = subscriber_id.as_ref().map(resource_id).transpose()?;
         let args = page_args(ctx, first, after)?;

@@ -15,15 +15,16 @@ use crate::app::AppState;
 
 /// All queries.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(accounts::AccountQuery, subscribers::SubscriberQuery, invitations::InvitationQuery, audit::AuditQuery);
+pub struct QueryRoot(
+    accounts::AccountQuery,
+    subscribers::SubscriberQuery,
+    invitations::InvitationQuery,
+    audit::AuditQuery,
+);
 
 /// All mutations.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(
-    accounts::AccountMutation,
-    subscribers::SubscriberMutation,
-    invitations::InvitationMutation,
-);
+pub struct MutationRoot(accounts::AccountMutation, subscribers::SubscriberMutation, invitations::InvitationMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

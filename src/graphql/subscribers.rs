@@ -26,7 +26,14 @@ impl SubscriberQuery {
     /// The subscribers the caller can see (the vendor: all; a partner's owners and operators: their own
     /// and their clients; everyone else: their own), by kind and a search in name, e-mail or exact inn.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
-    async fn subscribers(&self, ctx: &Context<'_>, kind: Option<SubscriberKind>, search: Option<String>, first: Option<i32>, after: Option<String>) -> GqlResult<Conn<Subscriber>> {
+    async fn subscribers(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<SubscriberKind>,
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<Subscriber>> {
         let p = principal(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = subscribers::list(state(ctx), p, kind, search.as_deref(), args).await?;
@@ -110,7 +117,10 @@ fn text(raw: Option<&str>, field: &str) -> Result<Option<String>, AppError> {
 }
 
 /// A patch of one optional field, parsed.
-fn patch<T>(v: MaybeUndefined<String>, parse: impl FnOnce(&str) -> Result<Option<T>, AppError>) -> Result<Patch<T>, AppError> {
+fn patch<T>(
+    v: MaybeUndefined<String>,
+    parse: impl FnOnce(&str) -> Result<Option<T>, AppError>,
+) -> Result<Patch<T>, AppError> {
     Ok(match v {
         MaybeUndefined::Undefined => Patch::Keep,
         MaybeUndefined::Null => Patch::Clear,
@@ -142,7 +152,12 @@ impl SubscriberMutation {
         };
         let owner = Email::parse(&input.owner_email).map_err(AppError::input("ownerEmail"))?;
         if input.program_code.is_some() || input.status.is_some() {
-            return Err(AppError::bad_input("programCode", "PROGRAM_UNKNOWN", "programCode: no programs are configured yet").into());
+            return Err(AppError::bad_input(
+                "programCode",
+                "PROGRAM_UNKNOWN",
+                "programCode: no programs are configured yet",
+            )
+            .into());
         }
         let r = subscribers::create_partner(state(ctx), p, card, owner).await?;
         audit_target(ctx, r.subscriber.id);
@@ -171,7 +186,11 @@ impl SubscriberMutation {
     async fn import_client(&self, ctx: &Context<'_>, input: ImportClientInput) -> GqlResult<Subscriber> {
         let p = principal(ctx)?;
         p.require(p.is_vendor_staff(), "import clients")?;
-        let card = NewCard { name: Some(Name::parse(&input.name).map_err(AppError::input("name"))?), inn: opt_inn(input.inn.as_deref())?, ..Default::default() };
+        let card = NewCard {
+            name: Some(Name::parse(&input.name).map_err(AppError::input("name"))?),
+            inn: opt_inn(input.inn.as_deref())?,
+            ..Default::default()
+        };
         let partner = input.partner_id.as_ref().map(|id| input_id(id, "partnerId")).transpose()?;
         let s = subscribers::import_client(state(ctx), p, card, partner, input.created_at).await?;
         audit_target(ctx, s.id);
@@ -202,7 +221,12 @@ impl SubscriberMutation {
     }
 
     /// The vendor edits a partner's profile (the lead-pool conditions and the contract date).
-    async fn update_partner_profile(&self, ctx: &Context<'_>, partner_id: ID, input: PartnerProfileInput) -> GqlResult<Subscriber> {
+    async fn update_partner_profile(
+        &self,
+        ctx: &Context<'_>,
+        partner_id: ID,
+        input: PartnerProfileInput,
+    ) -> GqlResult<Subscriber> {
         let p = principal(ctx)?;
         let id = resource_id(&partner_id)?;
         let patch = ProfilePatch {

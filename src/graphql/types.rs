@@ -69,7 +69,12 @@ impl Subscriber {
     }
     /// The subscriber's members (for its administrators, owners and operators, the serving partner and the vendor).
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
-    async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> GqlResult<Conn<Membership>> {
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<Membership>> {
         let p = principal(ctx)?;
         let r = subscribers::reach(p, &self.0).ok_or(AppError::NotFound)?;
         let args = page_args(ctx, first, after)?;

@@ -30,7 +30,12 @@ pub fn sign_in(state: &AppState, user: user::Model, m: membership::Model) -> App
 }
 
 /// Creates the vendor subscriber and its first owner; refuses when a vendor exists.
-pub async fn bootstrap(state: &AppState, vendor_name: &str, email: &str, password: &str) -> AppResult<(subscriber::Model, user::Model)> {
+pub async fn bootstrap(
+    state: &AppState,
+    vendor_name: &str,
+    email: &str,
+    password: &str,
+) -> AppResult<(subscriber::Model, user::Model)> {
     let name = Name::parse(vendor_name).map_err(AppError::input("vendorName"))?;
     let email = Email::parse(email).map_err(AppError::input("email"))?;
     let hash = state.hasher.hash(password).await?;
@@ -40,19 +45,26 @@ pub async fn bootstrap(state: &AppState, vendor_name: &str, email: &str, passwor
     if exists > 0 {
         return Err(AppError::conflict("VENDOR_EXISTS", "a vendor already exists"));
     }
-    let vendor = subscribers::create_in(&txn, SubscriberKind::Vendor, NewCard { name: Some(name), ..Default::default() }, now)
-        .await
-        .map_err(|e| match e {
-            AppError::Conflict { .. } => AppError::conflict("VENDOR_EXISTS", "a vendor already exists"),
-            e => e,
-        })?;
+    let vendor =
+        subscribers::create_in(&txn, SubscriberKind::Vendor, NewCard { name: Some(name), ..Default::default() }, now)
+            .await
+            .map_err(|e| match e {
+                AppError::Conflict { .. } => AppError::conflict("VENDOR_EXISTS", "a vendor already exists"),
+                e => e,
+            })?;
     let user = insert_user(&txn, &email, "Vendor owner", hash, now).await?;
     insert_membership(&txn, user.id, vendor.id, Role::Owner, now).await?;
     txn.commit().await?;
     Ok((vendor, user))
 }
 
-async fn insert_user(txn: &sea_orm::DatabaseTransaction, email: &Email, name: &str, hash: String, now: DateTime<Utc>) -> AppResult<user::Model> {
+async fn insert_user(
+    txn: &sea_orm::DatabaseTransaction,
+    email: &Email,
+    name: &str,
+    hash: String,
+    now: DateTime<Utc>,
+) -> AppResult<user::Model> {
     user::ActiveModel {
         id: Set(new_id()),
         email: Set(email.as_str().to_owned()),
@@ -66,7 +78,13 @@ async fn insert_user(txn: &sea_orm::DatabaseTransaction, email: &Email, name: &s
     .map_err(AppError::on_unique("email", "EMAIL_TAKEN", "an account with this e-mail exists; log in instead"))
 }
 
-async fn insert_membership(txn: &sea_orm::DatabaseTransaction, user: Uuid, subscriber: Uuid, role: Role, now: DateTime<Utc>) -> AppResult<membership::Model> {
+async fn insert_membership(
+    txn: &sea_orm::DatabaseTransaction,
+    user: Uuid,
+    subscriber: Uuid,
+    role: Role,
+    now: DateTime<Utc>,
+) -> AppResult<membership::Model> {
     Ok(membership::ActiveModel {
         id: Set(new_id()),
         user_id: Set(user),
@@ -112,14 +130,12 @@ pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id:
         .await?;
     let memberships = members::of_user(&state.db, user.id).await?;
     let m = match subscriber_id {
-        Some(sid) => memberships
-            .into_iter()
-            .find(|m| m.subscriber_id == sid)
-            .ok_or_else(|| AppError::bad_input("subscriberId", "NOT_A_MEMBER", "you are not a member of this subscriber"))?,
-        None => memberships
-            .into_iter()
-            .next()
-            .ok_or_else(|| AppError::unauthenticated("NO_MEMBERSHIP", "this account is not a member of any subscriber"))?,
+        Some(sid) => memberships.into_iter().find(|m| m.subscriber_id == sid).ok_or_else(|| {
+            AppError::bad_input("subscriberId", "NOT_A_MEMBER", "you are not a member of this subscriber")
+        })?,
+        None => memberships.into_iter().next().ok_or_else(|| {
+            AppError::unauthenticated("NO_MEMBERSHIP", "this account is not a member of any subscriber")
+        })?,
     };
     sign_in(state, user, m)
 }
@@ -144,7 +160,9 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
         Some(code) => Some(
             subscribers::find_by_referral_code(&txn, code)
                 .await?
-                .ok_or_else(|| AppError::bad_input("referralCode", "REFERRAL_UNKNOWN", "referralCode: no partner has this code"))?
+                .ok_or_else(|| {
+                    AppError::bad_input("referralCode", "REFERRAL_UNKNOWN", "referralCode: no partner has this code")
+                })?
                 .subscriber_id,
         ),
         None => None,

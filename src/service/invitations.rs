@@ -4,7 +4,10 @@
 use chrono::Duration;
 use entity::{invitation, membership, subscriber, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    Set,
+};
 use uuid::Uuid;
 
 use super::subscribers::{self, Reach, get_visible, kind_of, may_administer};
@@ -23,10 +26,18 @@ pub struct NewInvitation<'a> {
 }
 
 /// Creates an invitation inside an open transaction and returns it with its raw token.
-pub async fn create_in(txn: &DatabaseTransaction, state: &AppState, n: NewInvitation<'_>) -> AppResult<(invitation::Model, String)> {
+pub async fn create_in(
+    txn: &DatabaseTransaction,
+    state: &AppState,
+    n: NewInvitation<'_>,
+) -> AppResult<(invitation::Model, String)> {
     let kind = kind_of(n.subscriber)?;
     if !n.role.allowed_in(kind) {
-        return Err(AppError::bad_input("role", "ROLE_NOT_ALLOWED", format!("role {} does not exist for a {} subscriber", n.role, kind)));
+        return Err(AppError::bad_input(
+            "role",
+            "ROLE_NOT_ALLOWED",
+            format!("role {} does not exist for a {} subscriber", n.role, kind),
+        ));
     }
     let now = state.clock.now();
     if let Some(existing) = user::Entity::find().filter(user::Column::Email.eq(n.email.as_str())).one(txn).await? {
@@ -64,16 +75,27 @@ pub async fn create_in(txn: &DatabaseTransaction, state: &AppState, n: NewInvita
     }
     .insert(txn)
     .await
-    .map_err(AppError::on_unique("email", "INVITATION_PENDING", "a pending invitation for this e-mail exists; resend it instead"))?;
+    .map_err(AppError::on_unique(
+        "email",
+        "INVITATION_PENDING",
+        "a pending invitation for this e-mail exists; resend it instead",
+    ))?;
     Ok((inv, token))
 }
 
 /// Invites a person to a subscriber (the caller's own by default).
-pub async fn invite(state: &AppState, p: &Principal, subscriber_id: Option<Uuid>, email: Email, role: Role) -> AppResult<(invitation::Model, String)> {
+pub async fn invite(
+    state: &AppState,
+    p: &Principal,
+    subscriber_id: Option<Uuid>,
+    email: Email,
+    role: Role,
+) -> AppResult<(invitation::Model, String)> {
     let txn = begin_write(&state.db).await?;
     let (s, r) = get_visible(&txn, p, subscriber_id.unwrap_or(p.subscriber_id)).await?;
     p.require(may_administer(p, r, role == Role::Owner), "invite this member")?;
-    let out = create_in(&txn, state, NewInvitation { subscriber: &s, email, role, created_by: Some(p.user_id) }).await?;
+    let out =
+        create_in(&txn, state, NewInvitation { subscriber: &s, email, role, created_by: Some(p.user_id) }).await?;
     txn.commit().await?;
     Ok(out)
 }
@@ -126,7 +148,12 @@ pub struct Acceptance {
 }
 
 /// Accepts an invitation and returns the membership it created.
-pub async fn accept(state: &AppState, caller: &Caller, token: &str, how: Acceptance) -> AppResult<(user::Model, membership::Model)> {
+pub async fn accept(
+    state: &AppState,
+    caller: &Caller,
+    token: &str,
+    how: Acceptance,
+) -> AppResult<(user::Model, membership::Model)> {
     let invalid = || AppError::bad_input("token", "INVITATION_INVALID", "this invitation token is not valid");
     if token.is_empty() || token.len() > 200 {
         return Err(invalid());
@@ -139,9 +166,15 @@ pub async fn accept(state: &AppState, caller: &Caller, token: &str, how: Accepta
         .ok_or_else(invalid)?;
     match InvitationStatus::at(&inv.status, inv.expires_at, now) {
         InvitationStatus::Pending => {}
-        InvitationStatus::Accepted => return Err(AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted")),
+        InvitationStatus::Accepted => {
+            return Err(AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted"));
+        }
         InvitationStatus::Expired if inv.status == "PENDING" => {
-            return Err(AppError::bad_input("token", "INVITATION_EXPIRED", "this invitation has expired; ask for a new one"));
+            return Err(AppError::bad_input(
+                "token",
+                "INVITATION_EXPIRED",
+                "this invitation has expired; ask for a new one",
+            ));
         }
         _ => return Err(invalid()),
     }
@@ -179,7 +212,12 @@ pub async fn accept(state: &AppState, caller: &Caller, token: &str, how: Accepta
     let claimed = invitation::Entity::update_many()
         .col_expr(invitation::Column::Status, Expr::value("ACCEPTED"))
         .col_expr(invitation::Column::AcceptedAt, Expr::value(now))
-        .filter(Condition::all().add(invitation::Column::Id.eq(inv.id)).add(invitation::Column::Status.eq("PENDING")).add(invitation::Column::TokenHash.eq(inv.token_hash.clone())))
+        .filter(
+            Condition::all()
+                .add(invitation::Column::Id.eq(inv.id))
+                .add(invitation::Column::Status.eq("PENDING"))
+                .add(invitation::Column::TokenHash.eq(inv.token_hash.clone())),
+        )
         .exec(&txn)
         .await?;
     if claimed.rows_affected != 1 {
@@ -197,7 +235,11 @@ pub async fn accept(state: &AppState, caller: &Caller, token: &str, how: Accepta
         }
         .insert(&txn)
         .await
-        .map_err(AppError::on_unique("email", "EMAIL_TAKEN", "an account with this e-mail was just created; accept again with its password"))?,
+        .map_err(AppError::on_unique(
+            "email",
+            "EMAIL_TAKEN",
+            "an account with this e-mail was just created; accept again with its password",
+        ))?,
         (None, None) => return Err(AppError::Internal("acceptance without identity".into())),
     };
     let m = membership::ActiveModel {
@@ -252,11 +294,15 @@ pub async fn list(
     let now = state.clock.now();
     q = match status {
         None => q,
-        Some(InvitationStatus::Pending) => q.filter(invitation::Column::Status.eq("PENDING")).filter(invitation::Column::ExpiresAt.gt(now)),
+        Some(InvitationStatus::Pending) => {
+            q.filter(invitation::Column::Status.eq("PENDING")).filter(invitation::Column::ExpiresAt.gt(now))
+        }
         Some(InvitationStatus::Expired) => q.filter(
-            Condition::any()
-                .add(invitation::Column::Status.eq("EXPIRED"))
-                .add(Condition::all().add(invitation::Column::Status.eq("PENDING")).add(invitation::Column::ExpiresAt.lte(now))),
+            Condition::any().add(invitation::Column::Status.eq("EXPIRED")).add(
+                Condition::all()
+                    .add(invitation::Column::Status.eq("PENDING"))
+                    .add(invitation::Column::ExpiresAt.lte(now)),
+            ),
         ),
         Some(s) => q.filter(invitation::Column::Status.eq(s.as_str())),
     };

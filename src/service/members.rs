@@ -3,7 +3,10 @@
 
 use entity::{membership, subscriber};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ModelTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
+};
 use uuid::Uuid;
 
 use super::subscribers::{Reach, get_visible, kind_of, may_administer};
@@ -22,7 +25,13 @@ pub fn may_list(p: &Principal, r: Reach) -> bool {
     }
 }
 
-pub async fn list<C: ConnectionTrait>(db: &C, p: &Principal, s: &subscriber::Model, r: Reach, page: PageArgs) -> AppResult<Page<membership::Model>> {
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    p: &Principal,
+    s: &subscriber::Model,
+    r: Reach,
+    page: PageArgs,
+) -> AppResult<Page<membership::Model>> {
     p.require(may_list(p, r), "list members")?;
     let q = membership::Entity::find().filter(membership::Column::SubscriberId.eq(s.id));
     paginate(db, q, membership::Column::Id, page).await
@@ -39,7 +48,12 @@ pub async fn of_user<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<Vec<me
 
 /// Loads a membership the caller may manage; members of a partner's clients are managed by the
 /// client itself (the partner only invites them).
-async fn load_managed(txn: &DatabaseTransaction, p: &Principal, id: Uuid, owner_level: bool) -> AppResult<(membership::Model, subscriber::Model)> {
+async fn load_managed(
+    txn: &DatabaseTransaction,
+    p: &Principal,
+    id: Uuid,
+    owner_level: bool,
+) -> AppResult<(membership::Model, subscriber::Model)> {
     let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (s, r) = get_visible(txn, p, m.subscriber_id).await?;
     let owner_level = owner_level || m.role == "OWNER";
@@ -51,7 +65,7 @@ async fn load_managed(txn: &DatabaseTransaction, p: &Principal, id: Uuid, owner_
 /// concurrent demotions cannot both see a second owner. SQLite write transactions are already serial.
 async fn lock_subscriber(txn: &DatabaseTransaction, id: Uuid) -> AppResult<()> {
     subscriber::Entity::update_many()
-        .col_expr(subscriber::Column::UpdatedAt, Expr::col(subscriber::Column::UpdatedAt).into())
+        .col_expr(subscriber::Column::UpdatedAt, Expr::col(subscriber::Column::UpdatedAt))
         .filter(subscriber::Column::Id.eq(id))
         .exec(txn)
         .await?;
@@ -79,7 +93,11 @@ pub async fn change_role(state: &AppState, p: &Principal, id: Uuid, role: Role) 
     let (m, s) = load_managed(&txn, p, id, role == Role::Owner).await?;
     let kind = kind_of(&s)?;
     if !role.allowed_in(kind) {
-        return Err(AppError::bad_input("role", "ROLE_NOT_ALLOWED", format!("role {role} does not exist for a {kind} subscriber")));
+        return Err(AppError::bad_input(
+            "role",
+            "ROLE_NOT_ALLOWED",
+            format!("role {role} does not exist for a {kind} subscriber"),
+        ));
     }
     if m.role == role.as_str() {
         return Ok(m);

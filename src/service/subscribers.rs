@@ -30,9 +30,7 @@ pub enum Reach {
 }
 
 pub fn kind_of(s: &subscriber::Model) -> AppResult<SubscriberKind> {
-    s.kind
-        .parse()
-        .map_err(|e: String| AppError::Internal(format!("subscriber {}: {e}", s.id)))
+    s.kind.parse().map_err(|e: String| AppError::Internal(format!("subscriber {}: {e}", s.id)))
 }
 
 /// The reach rule of SPEC §1: own subscriber, the partner's clients, or everything for the vendor.
@@ -96,9 +94,15 @@ pub async fn list(
         let pattern = format!("%{escaped}%");
         q = q.filter(
             Condition::any()
-                .add(Expr::expr(Func::lower(Expr::col(subscriber::Column::Name))).like(LikeExpr::new(pattern.clone()).escape('\\')))
+                .add(
+                    Expr::expr(Func::lower(Expr::col(subscriber::Column::Name)))
+                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                )
                 .add(subscriber::Column::Inn.eq(search))
-                .add(Expr::expr(Func::lower(Expr::col(subscriber::Column::Email))).like(LikeExpr::new(pattern).escape('\\'))),
+                .add(
+                    Expr::expr(Func::lower(Expr::col(subscriber::Column::Email)))
+                        .like(LikeExpr::new(pattern).escape('\\')),
+                ),
         );
     }
     paginate(&state.db, q, subscriber::Column::Id, page).await
@@ -156,9 +160,7 @@ async fn insert_subscriber(
     binding: Option<BindingSource>,
     created_at: DateTime<Utc>,
 ) -> AppResult<subscriber::Model> {
-    let name = card
-        .name
-        .ok_or_else(|| AppError::bad_input("name", "EMPTY", "name: must not be empty"))?;
+    let name = card.name.ok_or_else(|| AppError::bad_input("name", "EMPTY", "name: must not be empty"))?;
     subscriber::ActiveModel {
         id: Set(new_id()),
         kind: Set(kind.as_str().to_owned()),
@@ -233,7 +235,12 @@ pub struct Registered {
 }
 
 /// The vendor creates a partner and invites its owner.
-pub async fn create_partner(state: &AppState, p: &Principal, card: NewCard, owner_email: Email) -> AppResult<Registered> {
+pub async fn create_partner(
+    state: &AppState,
+    p: &Principal,
+    card: NewCard,
+    owner_email: Email,
+) -> AppResult<Registered> {
     p.require(p.is_vendor_staff(), "create partners")?;
     let now = state.clock.now();
     let txn = begin_write(&state.db).await?;
@@ -259,12 +266,18 @@ pub async fn create_partner(state: &AppState, p: &Principal, card: NewCard, owne
 }
 
 /// A partner registers a client, which is bound to it, and invites the client's owner.
-pub async fn register_client(state: &AppState, p: &Principal, card: NewCard, owner_email: Email) -> AppResult<Registered> {
+pub async fn register_client(
+    state: &AppState,
+    p: &Principal,
+    card: NewCard,
+    owner_email: Email,
+) -> AppResult<Registered> {
     p.require(p.serves_clients(), "register clients")?;
     let now = state.clock.now();
     let txn = begin_write(&state.db).await?;
     let client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, now).await?;
-    let client = bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.user_id), now).await?;
+    let client =
+        bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.user_id), now).await?;
     let (invitation, token) = invitations::create_in(
         &txn,
         state,
@@ -322,10 +335,11 @@ pub async fn update_card(state: &AppState, p: &Principal, id: Uuid, patch: CardP
     am.address = Set(patch.address.apply(s.address, |v| v));
     am.contact_person = Set(patch.contact_person.apply(s.contact_person, |v| v));
     am.updated_at = Set(state.clock.now());
-    let updated = am
-        .update(&txn)
-        .await
-        .map_err(AppError::on_unique("inn", "INN_TAKEN", "a subscriber with this inn and kpp is already registered"))?;
+    let updated = am.update(&txn).await.map_err(AppError::on_unique(
+        "inn",
+        "INN_TAKEN",
+        "a subscriber with this inn and kpp is already registered",
+    ))?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -339,7 +353,12 @@ pub struct ProfilePatch {
     pub contract_until: Patch<NaiveDate>,
 }
 
-pub async fn update_partner_profile(state: &AppState, p: &Principal, id: Uuid, patch: ProfilePatch) -> AppResult<subscriber::Model> {
+pub async fn update_partner_profile(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+    patch: ProfilePatch,
+) -> AppResult<subscriber::Model> {
     let txn = begin_write(&state.db).await?;
     let (s, _) = get_visible(&txn, p, id).await?;
     p.require(p.is_vendor_staff(), "edit partner profiles")?;
@@ -371,7 +390,10 @@ pub async fn partner_profile<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<
     Ok(partner_profile::Entity::find_by_id(id).one(db).await?)
 }
 
-pub async fn find_by_referral_code<C: ConnectionTrait>(db: &C, code: &str) -> AppResult<Option<partner_profile::Model>> {
+pub async fn find_by_referral_code<C: ConnectionTrait>(
+    db: &C,
+    code: &str,
+) -> AppResult<Option<partner_profile::Model>> {
     Ok(partner_profile::Entity::find()
         .filter(partner_profile::Column::ReferralCode.eq(code.trim().to_uppercase()))
         .one(db)

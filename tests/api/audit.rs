@@ -11,13 +11,26 @@ const LOG: &str = "{ auditLog(first: 100) { totalCount nodes { operation outcome
 async fn mutations_are_logged_with_their_outcome_and_target() {
     let app = spawn_app().await;
     let p = app.partner("Partner").await;
-    let r = app.as_(&p.token, "mutation($o: String!) { registerClient(input: {name: \"C\", ownerEmail: $o}) { subscriber { id } } }", json!({ "o": email("c") })).await;
+    let r = app
+        .as_(
+            &p.token,
+            "mutation($o: String!) { registerClient(input: {name: \"C\", ownerEmail: $o}) { subscriber { id } } }",
+            json!({ "o": email("c") }),
+        )
+        .await;
     let client = r.ok()["registerClient"]["subscriber"]["id"].as_str().unwrap().to_owned();
-    app.as_(&p.token, "mutation { registerClient(input: {name: \"C\", inn: \"123\", ownerEmail: \"x@y.ru\"}) { token } }", json!({})).await.err("BAD_USER_INPUT");
+    app.as_(
+        &p.token,
+        "mutation { registerClient(input: {name: \"C\", inn: \"123\", ownerEmail: \"x@y.ru\"}) { token } }",
+        json!({}),
+    )
+    .await
+    .err("BAD_USER_INPUT");
 
     let r = app.as_(&app.vendor, LOG, json!({})).await;
     let nodes = r.ok()["auditLog"]["nodes"].as_array().unwrap().clone();
-    let ops: Vec<(&str, &str)> = nodes.iter().map(|n| (n["operation"].as_str().unwrap(), n["outcome"].as_str().unwrap())).collect();
+    let ops: Vec<(&str, &str)> =
+        nodes.iter().map(|n| (n["operation"].as_str().unwrap(), n["outcome"].as_str().unwrap())).collect();
     assert!(ops.contains(&("createPartner", "OK")));
     assert!(ops.contains(&("acceptInvitation", "OK")));
     assert!(ops.contains(&("registerClient", "BAD_USER_INPUT")));

@@ -126,7 +126,8 @@ async fn a_role_claim_higher_than_the_membership_is_refused() {
     let user = app.member(&app.vendor, &vendor_id, "USER").await;
     assert_eq!(me_with(&app, &user.token).await.0, StatusCode::OK);
     let payload = user.token.split('.').nth(1).unwrap();
-    let mut claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let mut claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     claims["role"] = json!("OWNER");
     let (status, body) = me_with(&app, &sign(&claims, &secret(&app), Algorithm::HS256)).await;
     assert_refused((status, body.clone()));
@@ -150,7 +151,13 @@ async fn a_removed_members_token_stops_working_on_the_next_request() {
     let partner = app.partner("Partner").await;
     let admin = app.member(&partner.token, &partner.subscriber_id, "ADMIN").await;
     assert_eq!(me_with(&app, &admin.token).await.0, StatusCode::OK);
-    let r = app.as_(&partner.token, "mutation($m: ID!) { removeMember(membershipId: $m) }", json!({ "m": admin.membership_id })).await;
+    let r = app
+        .as_(
+            &partner.token,
+            "mutation($m: ID!) { removeMember(membershipId: $m) }",
+            json!({ "m": admin.membership_id }),
+        )
+        .await;
     assert_eq!(r.ok()["removeMember"], admin.membership_id.as_str());
     assert_refused(me_with(&app, &admin.token).await);
 }
@@ -160,9 +167,13 @@ async fn a_demoted_members_old_token_is_refused() {
     let app = spawn_app().await;
     let partner = app.partner("Partner").await;
     let admin = app.member(&partner.token, &partner.subscriber_id, "ADMIN").await;
-    app.as_(&partner.token, "mutation($m: ID!) { changeRole(membershipId: $m, role: USER) { role } }", json!({ "m": admin.membership_id }))
-        .await
-        .ok();
+    app.as_(
+        &partner.token,
+        "mutation($m: ID!) { changeRole(membershipId: $m, role: USER) { role } }",
+        json!({ "m": admin.membership_id }),
+    )
+    .await
+    .ok();
     assert_refused(me_with(&app, &admin.token).await);
     // Logging in again gives a token with the new role.
     let fresh = app.login(&admin.email, PASSWORD).await;
@@ -183,9 +194,13 @@ async fn a_deactivated_users_token_is_refused() {
         .await
         .unwrap();
     assert_refused(me_with(&app, &user.token).await);
-    app.gql(None, "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }", json!({ "e": user.email, "p": PASSWORD }))
-        .await
-        .err("UNAUTHENTICATED");
+    app.gql(
+        None,
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+        json!({ "e": user.email, "p": PASSWORD }),
+    )
+    .await
+    .err("UNAUTHENTICATED");
 }
 
 #[tokio::test]
@@ -212,7 +227,10 @@ const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, passw
 async fn a_wrong_password_is_invalid_credentials_and_the_sixth_attempt_is_locked_out() {
     let app = spawn_app().await;
     for _ in 0..5 {
-        app.gql(None, LOGIN, json!({ "e": VENDOR_EMAIL, "p": "wrong password" })).await.err("UNAUTHENTICATED").reason_is("INVALID_CREDENTIALS");
+        app.gql(None, LOGIN, json!({ "e": VENDOR_EMAIL, "p": "wrong password" }))
+            .await
+            .err("UNAUTHENTICATED")
+            .reason_is("INVALID_CREDENTIALS");
     }
     // Locked now, even with the right password.
     app.gql(None, LOGIN, json!({ "e": VENDOR_EMAIL, "p": PASSWORD })).await.err("TOO_MANY_ATTEMPTS");
@@ -247,7 +265,9 @@ async fn concurrent_wrong_guesses_cannot_exceed_the_lockout() {
         tasks.push(tokio::spawn(async move {
             let req = Request::post("/graphql")
                 .header("content-type", "application/json")
-                .body(Body::from(json!({ "query": LOGIN, "variables": { "e": VENDOR_EMAIL, "p": "guess guess" } }).to_string()))
+                .body(Body::from(
+                    json!({ "query": LOGIN, "variables": { "e": VENDOR_EMAIL, "p": "guess guess" } }).to_string(),
+                ))
                 .unwrap();
             use http_body_util::BodyExt;
             use tower::ServiceExt;
@@ -271,7 +291,11 @@ async fn login_picks_the_membership_asked_for() {
     let partner = app.partner("Partner").await;
     // The vendor owner is invited into the partner too.
     let r = app
-        .as_(&partner.token, "mutation($e: String!) { inviteUser(input: {email: $e, role: ADMIN}) { token } }", json!({ "e": VENDOR_EMAIL }))
+        .as_(
+            &partner.token,
+            "mutation($e: String!) { inviteUser(input: {email: $e, role: ADMIN}) { token } }",
+            json!({ "e": VENDOR_EMAIL }),
+        )
         .await;
     let token = r.ok()["inviteUser"]["token"].as_str().unwrap().to_owned();
     // An existing user accepts with its password and is signed in to the new membership.
@@ -285,8 +309,12 @@ async fn login_picks_the_membership_asked_for() {
         .await;
     assert_eq!(r.ok()["login"]["viewer"]["subscriber"]["id"], partner.subscriber_id.as_str());
     let other = app.partner("Other").await;
-    app.gql(None, "mutation($e: String!, $p: String!, $s: ID) { login(email: $e, password: $p, subscriberId: $s) { token } }", json!({ "e": VENDOR_EMAIL, "p": PASSWORD, "s": other.subscriber_id }))
-        .await
-        .err("BAD_USER_INPUT")
-        .reason_is("NOT_A_MEMBER");
+    app.gql(
+        None,
+        "mutation($e: String!, $p: String!, $s: ID) { login(email: $e, password: $p, subscriberId: $s) { token } }",
+        json!({ "e": VENDOR_EMAIL, "p": PASSWORD, "s": other.subscriber_id }),
+    )
+    .await
+    .err("BAD_USER_INPUT")
+    .reason_is("NOT_A_MEMBER");
 }

@@ -52,7 +52,6 @@ pub fn email(prefix: &str) -> String {
     format!("{prefix}-{n}-{}@example.test", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
-
 async fn fresh_database() -> (String, Option<PathBuf>) {
     match std::env::var("DATABASE_URL") {
         Ok(admin) if admin.starts_with("postgres") => {
@@ -179,7 +178,11 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
-            .gql(None, "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }", json!({ "e": email, "p": password }))
+            .gql(
+                None,
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+                json!({ "e": email, "p": password }),
+            )
             .await;
         r.ok()["login"]["token"].as_str().expect("token").to_owned()
     }

@@ -43,20 +43,37 @@ async fn a_text_plain_or_form_post_does_not_execute() {
 async fn get_runs_queries_and_refuses_mutations() {
     let app = spawn_app().await;
     let before = app.count("subscribers").await;
-    let q = |s: &str| s.replace(' ', "%20").replace('{', "%7B").replace('}', "%7D").replace('"', "%22").replace(':', "%3A").replace(',', "%2C");
-    let req = Request::get(format!("/graphql?query={}", q("{ me { role } }"))).header("authorization", format!("Bearer {}", app.vendor)).body(Body::empty()).unwrap();
+    let q = |s: &str| {
+        s.replace(' ', "%20")
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+            .replace(':', "%3A")
+            .replace(',', "%2C")
+    };
+    let req = Request::get(format!("/graphql?query={}", q("{ me { role } }")))
+        .header("authorization", format!("Bearer {}", app.vendor))
+        .body(Body::empty())
+        .unwrap();
     let raw = app.raw(req).await;
     assert_eq!(raw.status, StatusCode::OK);
     assert_eq!(raw.json()["data"]["me"]["role"], "OWNER");
 
-    let mutation = format!("mutation {{ createPartner(input: {{name: \"X\", ownerEmail: \"{}\"}}) {{ token }} }}", email("get"));
-    let req = Request::get(format!("/graphql?query={}", q(&mutation))).header("authorization", format!("Bearer {}", app.vendor)).body(Body::empty()).unwrap();
+    let mutation =
+        format!("mutation {{ createPartner(input: {{name: \"X\", ownerEmail: \"{}\"}}) {{ token }} }}", email("get"));
+    let req = Request::get(format!("/graphql?query={}", q(&mutation)))
+        .header("authorization", format!("Bearer {}", app.vendor))
+        .body(Body::empty())
+        .unwrap();
     let raw = app.raw(req).await;
     assert_eq!(raw.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(raw.json()["errors"][0]["extensions"]["reason"], "MUTATION_OVER_GET");
     // Picking the mutation out of several operations by name is refused too.
     let doc = format!("query A {{ me {{ role }} }} {mutation}").replacen("mutation {", "mutation B {", 1);
-    let req = Request::get(format!("/graphql?operationName=B&query={}", q(&doc))).header("authorization", format!("Bearer {}", app.vendor)).body(Body::empty()).unwrap();
+    let req = Request::get(format!("/graphql?operationName=B&query={}", q(&doc)))
+        .header("authorization", format!("Bearer {}", app.vendor))
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(app.raw(req).await.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(app.count("subscribers").await, before);
 }
@@ -82,7 +99,8 @@ async fn an_oversized_body_is_refused_before_it_is_parsed() {
     // A body of unannounced length is cut off at the limit too.
     let big = json!({ "query": format!("{{ __typename }} # {}", "x".repeat(5000)) }).to_string();
     let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(big.into_bytes())]);
-    let req = Request::post("/graphql").header("content-type", "application/json").body(Body::from_stream(stream)).unwrap();
+    let req =
+        Request::post("/graphql").header("content-type", "application/json").body(Body::from_stream(stream)).unwrap();
     assert_eq!(app.raw(req).await.status, StatusCode::PAYLOAD_TOO_LARGE);
     let small = json!({ "query": "{ __typename }" }).to_string();
     let req = Request::post("/graphql").header("content-type", "application/json").body(Body::from(small)).unwrap();
@@ -92,7 +110,8 @@ async fn an_oversized_body_is_refused_before_it_is_parsed() {
 #[tokio::test]
 async fn malformed_json_and_graphql_get_their_codes() {
     let app = spawn_app().await;
-    let req = Request::post("/graphql").header("content-type", "application/json").body(Body::from("{\"query\": ")).unwrap();
+    let req =
+        Request::post("/graphql").header("content-type", "application/json").body(Body::from("{\"query\": ")).unwrap();
     let raw = app.raw(req).await;
     assert_eq!(raw.status, StatusCode::BAD_REQUEST);
     assert_eq!(raw.json()["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED");
@@ -104,7 +123,11 @@ async fn malformed_json_and_graphql_get_their_codes() {
 async fn the_response_media_type_follows_accept() {
     let app = spawn_app().await;
     let send = |accept: &'static str, query: &'static str| {
-        Request::post("/graphql").header("content-type", "application/json").header("accept", accept).body(Body::from(json!({ "query": query }).to_string())).unwrap()
+        Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .body(Body::from(json!({ "query": query }).to_string()))
+            .unwrap()
     };
     let raw = app.raw(send("application/json", "{ __typename }")).await;
     assert_eq!(raw.headers["content-type"], "application/json");
@@ -144,7 +167,9 @@ async fn a_database_failure_is_an_internal_error_with_a_request_id_and_no_driver
     app.state.db.clone().close().await.unwrap();
     let req = Request::post("/graphql")
         .header("content-type", "application/json")
-        .body(Body::from(json!({ "query": "mutation { login(email: \"a@b.ru\", password: \"whatever1\") { token } }" }).to_string()))
+        .body(Body::from(
+            json!({ "query": "mutation { login(email: \"a@b.ru\", password: \"whatever1\") { token } }" }).to_string(),
+        ))
         .unwrap();
     let raw = app.raw(req).await;
     let v = raw.json();
@@ -178,6 +203,8 @@ async fn depth_and_complexity_limits_have_their_codes() {
     let deep = "{ me { subscriber { servingPartner { servingPartner { servingPartner { id } } } } } }";
     app.as_(&app.vendor, deep, json!({})).await.err("MAX_DEPTH_LIMIT");
     let app = spawn_app_with(|c| c.max_complexity = 50).await;
-    app.as_(&app.vendor, "{ subscribers(first: 100) { nodes { id name } } }", json!({})).await.err("MAX_COMPLEXITY_LIMIT");
+    app.as_(&app.vendor, "{ subscribers(first: 100) { nodes { id name } } }", json!({}))
+        .await
+        .err("MAX_COMPLEXITY_LIMIT");
     app.as_(&app.vendor, "{ subscribers(first: 5) { nodes { id name } } }", json!({})).await.ok();
 }

@@ -14,14 +14,19 @@ async fn invalid_register_client_input_is_refused_with_reason_and_field_and_writ
     let cases = [
         (json!({ "name": "Ромашка", "inn": "7707083894", "ownerEmail": "o@example.ru" }), "INVALID_INN", "inn"),
         (json!({ "name": "Ромашка", "inn": "77070838", "ownerEmail": "o@example.ru" }), "INVALID_INN", "inn"),
-        (json!({ "name": "Ромашка", "inn": "7707083893", "kpp": "12345", "ownerEmail": "o@example.ru" }), "INVALID_KPP", "kpp"),
+        (
+            json!({ "name": "Ромашка", "inn": "7707083893", "kpp": "12345", "ownerEmail": "o@example.ru" }),
+            "INVALID_KPP",
+            "kpp",
+        ),
         (json!({ "name": "   ", "ownerEmail": "o@example.ru" }), "EMPTY", "name"),
         (json!({ "name": long, "ownerEmail": "o@example.ru" }), "TOO_LONG", "name"),
         (json!({ "name": "Ромашка", "ownerEmail": "not-an-email" }), "INVALID_EMAIL", "ownerEmail"),
         (json!({ "name": "Ромашка", "email": "a@b", "ownerEmail": "o@example.ru" }), "INVALID_EMAIL", "email"),
         (json!({ "name": "Ромашка", "phone": "1".repeat(501), "ownerEmail": "o@example.ru" }), "TOO_LONG", "phone"),
     ];
-    let (subs, invs, changes) = (app.count("subscribers").await, app.count("invitations").await, app.count("binding_changes").await);
+    let (subs, invs, changes) =
+        (app.count("subscribers").await, app.count("invitations").await, app.count("binding_changes").await);
     for (input, reason, field) in cases {
         let r = app.as_(&partner.token, REGISTER, json!({ "i": input })).await;
         r.err("BAD_USER_INPUT").reason_is(reason);
@@ -48,7 +53,8 @@ async fn the_same_inn_and_kpp_cannot_be_registered_twice() {
     r.err("CONFLICT").reason_is("INN_TAKEN");
     assert!(!r.0.to_string().contains(&a.subscriber_id), "must not name the holder");
     // Another branch (another KPP) of the same company is fine.
-    let branch = json!({ "name": "Ромашка, филиал", "inn": "7707083893", "kpp": "773601001", "ownerEmail": "o3@example.ru" });
+    let branch =
+        json!({ "name": "Ромашка, филиал", "inn": "7707083893", "kpp": "773601001", "ownerEmail": "o3@example.ru" });
     app.as_(&b.token, REGISTER, json!({ "i": branch })).await.ok();
 }
 
@@ -96,7 +102,13 @@ async fn card_patches_keep_omitted_fields_clear_nulls_and_refuse_bad_values() {
     let partner = app.partner("Partner").await;
     const UPDATE: &str = "mutation($id: ID!, $i: SubscriberCardInput!) { updateSubscriber(id: $id, input: $i) { name inn kpp email phone address contactPerson } }";
     let id = partner.subscriber_id.clone();
-    let r = app.as_(&partner.token, UPDATE, json!({ "id": id, "i": { "inn": "7707083893", "phone": "+7 1", "address": "Москва" } })).await;
+    let r = app
+        .as_(
+            &partner.token,
+            UPDATE,
+            json!({ "id": id, "i": { "inn": "7707083893", "phone": "+7 1", "address": "Москва" } }),
+        )
+        .await;
     assert_eq!(r.ok()["updateSubscriber"]["inn"], "7707083893");
     let r = app.as_(&partner.token, UPDATE, json!({ "id": id, "i": { "phone": null, "contactPerson": "Пётр" } })).await;
     let s = &r.ok()["updateSubscriber"];
@@ -116,7 +128,9 @@ async fn card_patches_keep_omitted_fields_clear_nulls_and_refuse_bad_values() {
         r.err("BAD_USER_INPUT").reason_is(reason);
         assert_eq!(r.field(), Some(field));
     }
-    let r = app.as_(&partner.token, "query($id: ID!) { subscriber(id: $id) { name inn address } }", json!({ "id": id })).await;
+    let r = app
+        .as_(&partner.token, "query($id: ID!) { subscriber(id: $id) { name inn address } }", json!({ "id": id }))
+        .await;
     assert_eq!(r.ok()["subscriber"], json!({ "name": "Partner", "inn": "7707083893", "address": "Москва" }));
 }
 
@@ -124,12 +138,19 @@ async fn card_patches_keep_omitted_fields_clear_nulls_and_refuse_bad_values() {
 async fn page_sizes_and_cursors_are_checked() {
     let app = spawn_app().await;
     for first in [-1, 101] {
-        let r = app.as_(&app.vendor, "query($f: Int) { subscribers(first: $f) { totalCount } }", json!({ "f": first })).await;
+        let r = app
+            .as_(&app.vendor, "query($f: Int) { subscribers(first: $f) { totalCount } }", json!({ "f": first }))
+            .await;
         r.err("BAD_USER_INPUT").reason_is("OUT_OF_RANGE");
         assert_eq!(r.field(), Some("first"));
     }
-    app.as_(&app.vendor, "{ subscribers(after: \"garbage!\") { totalCount } }", json!({})).await.err("BAD_USER_INPUT").reason_is("INVALID_CURSOR");
-    app.as_(&app.vendor, "{ subscribers(first: \"ten\") { totalCount } }", json!({})).await.err("GRAPHQL_VALIDATION_FAILED");
+    app.as_(&app.vendor, "{ subscribers(after: \"garbage!\") { totalCount } }", json!({}))
+        .await
+        .err("BAD_USER_INPUT")
+        .reason_is("INVALID_CURSOR");
+    app.as_(&app.vendor, "{ subscribers(first: \"ten\") { totalCount } }", json!({}))
+        .await
+        .err("GRAPHQL_VALIDATION_FAILED");
 }
 
 #[tokio::test]
@@ -137,7 +158,13 @@ async fn pages_walk_every_row_once_in_order() {
     let app = spawn_app().await;
     let partner = app.partner("Partner").await;
     for i in 0..7 {
-        app.as_(&partner.token, REGISTER, json!({ "i": { "name": format!("Client {i}"), "ownerEmail": format!("c{i}@example.ru") } })).await.ok();
+        app.as_(
+            &partner.token,
+            REGISTER,
+            json!({ "i": { "name": format!("Client {i}"), "ownerEmail": format!("c{i}@example.ru") } }),
+        )
+        .await
+        .ok();
     }
     let mut seen = Vec::new();
     let mut after: Option<String> = None;

@@ -30,14 +30,23 @@ async fn an_invitation_is_accepted_once_and_the_token_is_stored_only_as_a_hash()
         use sea_orm::EntityTrait;
         entity::invitation::Entity::find().all(&app.state.db).await.unwrap()
     };
-    assert!(stored.iter().all(|i| i.token_hash != token && !i.token_hash.contains(&token)), "raw token must not be stored");
+    assert!(
+        stored.iter().all(|i| i.token_hash != token && !i.token_hash.contains(&token)),
+        "raw token must not be stored"
+    );
 
     let r = app.gql(None, ACCEPT, accept_vars(&token)).await;
     assert_eq!(r.ok()["acceptInvitation"]["viewer"]["role"], "USER");
     assert_eq!(r.ok()["acceptInvitation"]["viewer"]["user"]["email"], address.as_str());
     app.gql(None, ACCEPT, accept_vars(&token)).await.err("CONFLICT").reason_is("INVITATION_ALREADY_ACCEPTED");
 
-    let r = app.as_(&partner.token, "query($s: ID) { invitations(subscriberId: $s, status: ACCEPTED) { nodes { id status acceptedAt } } }", json!({ "s": partner.subscriber_id })).await;
+    let r = app
+        .as_(
+            &partner.token,
+            "query($s: ID) { invitations(subscriberId: $s, status: ACCEPTED) { nodes { id status acceptedAt } } }",
+            json!({ "s": partner.subscriber_id }),
+        )
+        .await;
     let nodes = r.ok()["invitations"]["nodes"].as_array().unwrap().clone();
     assert!(nodes.iter().any(|n| n["id"] == id.as_str() && n["status"] == "ACCEPTED" && !n["acceptedAt"].is_null()));
 }
@@ -53,9 +62,21 @@ async fn an_expired_invitation_is_refused_and_shows_as_expired() {
     let mut partner = partner;
     partner.token = app.login(&partner.email, PASSWORD).await;
     let r = app.as_(&partner.token, "{ invitations(status: EXPIRED) { nodes { id status } } }", json!({})).await;
-    assert!(r.ok()["invitations"]["nodes"].as_array().unwrap().iter().any(|n| n["id"] == id.as_str() && n["status"] == "EXPIRED"));
+    assert!(
+        r.ok()["invitations"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == id.as_str() && n["status"] == "EXPIRED")
+    );
     // Resending an expired invitation gives a working token again.
-    let r = app.as_(&partner.token, "mutation($id: ID!) { resendInvitation(id: $id) { token invitation { status sentCount } } }", json!({ "id": id })).await;
+    let r = app
+        .as_(
+            &partner.token,
+            "mutation($id: ID!) { resendInvitation(id: $id) { token invitation { status sentCount } } }",
+            json!({ "id": id }),
+        )
+        .await;
     let fresh = r.ok()["resendInvitation"]["token"].as_str().unwrap().to_owned();
     assert_eq!(r.ok()["resendInvitation"]["invitation"]["status"], "PENDING");
     assert_eq!(r.ok()["resendInvitation"]["invitation"]["sentCount"], 2);
@@ -67,12 +88,16 @@ async fn a_revoked_invitation_is_refused_like_an_unknown_token() {
     let app = spawn_app().await;
     let partner = app.partner("Partner").await;
     let (token, id) = invite(&app, &partner.token, &partner.subscriber_id, &email("revoked")).await;
-    let r = app.as_(&partner.token, "mutation($id: ID!) { revokeInvitation(id: $id) { status } }", json!({ "id": id })).await;
+    let r = app
+        .as_(&partner.token, "mutation($id: ID!) { revokeInvitation(id: $id) { status } }", json!({ "id": id }))
+        .await;
     assert_eq!(r.ok()["revokeInvitation"]["status"], "REVOKED");
     app.gql(None, ACCEPT, accept_vars(&token)).await.err("BAD_USER_INPUT").reason_is("INVITATION_INVALID");
     app.gql(None, ACCEPT, accept_vars("no-such-token")).await.err("BAD_USER_INPUT").reason_is("INVITATION_INVALID");
     // Revoked is final: it cannot be resent or revoked again.
-    app.as_(&partner.token, "mutation($id: ID!) { resendInvitation(id: $id) { token } }", json!({ "id": id })).await.err("CONFLICT");
+    app.as_(&partner.token, "mutation($id: ID!) { resendInvitation(id: $id) { token } }", json!({ "id": id }))
+        .await
+        .err("CONFLICT");
 }
 
 #[tokio::test]
@@ -80,7 +105,13 @@ async fn the_old_token_stops_working_after_a_resend() {
     let app = spawn_app().await;
     let partner = app.partner("Partner").await;
     let (old, id) = invite(&app, &partner.token, &partner.subscriber_id, &email("resent")).await;
-    let r = app.as_(&partner.token, "mutation($id: ID!) { resendInvitation(id: $id) { token invitation { sentCount } } }", json!({ "id": id })).await;
+    let r = app
+        .as_(
+            &partner.token,
+            "mutation($id: ID!) { resendInvitation(id: $id) { token invitation { sentCount } } }",
+            json!({ "id": id }),
+        )
+        .await;
     let new = r.ok()["resendInvitation"]["token"].as_str().unwrap().to_owned();
     assert_ne!(old, new);
     app.gql(None, ACCEPT, accept_vars(&old)).await.err("BAD_USER_INPUT").reason_is("INVITATION_INVALID");
@@ -100,7 +131,10 @@ async fn an_existing_user_accepts_with_its_password_or_its_token_and_not_otherwi
     let r = app.as_(&a.token, ACCEPT, json!({ "t": token })).await;
     assert_eq!(r.ok()["acceptInvitation"]["viewer"]["user"]["email"], a.email.as_str());
     // Inviting someone who is already a member is a conflict.
-    app.as_(&b.token, INVITE, json!({ "s": b.subscriber_id, "e": a.email, "r": "ADMIN" })).await.err("CONFLICT").reason_is("ALREADY_MEMBER");
+    app.as_(&b.token, INVITE, json!({ "s": b.subscriber_id, "e": a.email, "r": "ADMIN" }))
+        .await
+        .err("CONFLICT")
+        .reason_is("ALREADY_MEMBER");
 }
 
 #[tokio::test]
@@ -143,9 +177,13 @@ async fn concurrent_acceptances_of_one_invitation_make_one_membership() {
         tasks.push(tokio::spawn(async move {
             use http_body_util::BodyExt;
             use tower::ServiceExt;
-            let req = axum::http::Request::post("/graphql").header("content-type", "application/json").body(axum::body::Body::from(body)).unwrap();
+            let req = axum::http::Request::post("/graphql")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap();
             let resp = router.oneshot(req).await.unwrap();
-            let v: serde_json::Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
             v.get("errors").is_none()
         }));
     }
@@ -170,7 +208,10 @@ async fn roles_that_do_not_exist_for_the_kind_cannot_be_invited() {
         assert_eq!(r.field(), Some("role"));
     }
     let vendor_id = app.vendor_id().await;
-    app.as_(&app.vendor, INVITE, json!({ "s": vendor_id, "e": email("x"), "r": "ADAPTATION_ADMIN" })).await.err("BAD_USER_INPUT").reason_is("ROLE_NOT_ALLOWED");
+    app.as_(&app.vendor, INVITE, json!({ "s": vendor_id, "e": email("x"), "r": "ADAPTATION_ADMIN" }))
+        .await
+        .err("BAD_USER_INPUT")
+        .reason_is("ROLE_NOT_ALLOWED");
     // Both exist at a partner.
     for role in ["ADAPTATION_ADMIN", "SERVICE_OPERATOR"] {
         app.as_(&partner.token, INVITE, json!({ "s": partner.subscriber_id, "e": email("x"), "r": role })).await.ok();
@@ -188,13 +229,34 @@ async fn a_partner_sees_its_clients_pending_invitations_and_no_one_elses() {
     let r = app.as_(&b.token, "mutation($o: String!) { registerClient(input: {name: \"B's client\", ownerEmail: $o}) { invitation { id } } }", json!({ "o": email("owner-b") })).await;
     let inv_b = r.ok()["registerClient"]["invitation"]["id"].as_str().unwrap().to_owned();
 
-    let r = app.as_(&a.token, "{ invitations(status: PENDING) { totalCount nodes { id email createdAt sentCount } } }", json!({})).await;
-    let ids: Vec<String> = r.ok()["invitations"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect();
+    let r = app
+        .as_(
+            &a.token,
+            "{ invitations(status: PENDING) { totalCount nodes { id email createdAt sentCount } } }",
+            json!({}),
+        )
+        .await;
+    let ids: Vec<String> = r.ok()["invitations"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect();
     assert!(ids.contains(&inv_a));
     assert!(!ids.contains(&inv_b));
     // B cannot resend or revoke A's client's invitation: it does not exist for B.
-    app.as_(&b.token, "mutation($id: ID!) { resendInvitation(id: $id) { token } }", json!({ "id": inv_a })).await.err("NOT_FOUND");
-    app.as_(&b.token, "mutation($id: ID!) { revokeInvitation(id: $id) { id } }", json!({ "id": inv_a })).await.err("NOT_FOUND");
+    app.as_(&b.token, "mutation($id: ID!) { resendInvitation(id: $id) { token } }", json!({ "id": inv_a }))
+        .await
+        .err("NOT_FOUND");
+    app.as_(&b.token, "mutation($id: ID!) { revokeInvitation(id: $id) { id } }", json!({ "id": inv_a }))
+        .await
+        .err("NOT_FOUND");
     // A can resend it.
-    app.as_(&a.token, "mutation($id: ID!) { resendInvitation(id: $id) { invitation { sentCount } } }", json!({ "id": inv_a })).await.ok();
+    app.as_(
+        &a.token,
+        "mutation($id: ID!) { resendInvitation(id: $id) { invitation { sentCount } } }",
+        json!({ "id": inv_a }),
+    )
+    .await
+    .ok();
 }

@@ -11,7 +11,10 @@ const REMOVE: &str = "mutation($m: ID!) { removeMember(membershipId: $m) }";
 async fn the_last_owner_can_be_neither_removed_nor_demoted() {
     let app = spawn_app().await;
     let p = app.partner("Partner").await;
-    app.as_(&p.token, CHANGE, json!({ "m": p.membership_id, "r": "ADMIN" })).await.err("CONFLICT").reason_is("LAST_OWNER");
+    app.as_(&p.token, CHANGE, json!({ "m": p.membership_id, "r": "ADMIN" }))
+        .await
+        .err("CONFLICT")
+        .reason_is("LAST_OWNER");
     app.as_(&p.token, REMOVE, json!({ "m": p.membership_id })).await.err("CONFLICT").reason_is("LAST_OWNER");
     // With a second owner, the first may step down.
     let second = app.member(&p.token, &p.subscriber_id, "OWNER").await;
@@ -58,7 +61,9 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
     let p = app.partner("Partner").await;
     let second = app.member(&p.token, &p.subscriber_id, "OWNER").await;
     let mut tasks = Vec::new();
-    for (token, target) in [(p.token.clone(), second.membership_id.clone()), (second.token.clone(), p.membership_id.clone())] {
+    for (token, target) in
+        [(p.token.clone(), second.membership_id.clone()), (second.token.clone(), p.membership_id.clone())]
+    {
         let router = app.router.clone();
         let body = json!({ "query": REMOVE, "variables": { "m": target } }).to_string();
         tasks.push(tokio::spawn(async move {
@@ -71,14 +76,19 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
                 .unwrap();
             let resp = router.oneshot(req).await.unwrap();
             let status = resp.status();
-            let v: serde_json::Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
             (status, v)
         }));
     }
     let mut outcomes = Vec::new();
     for t in tasks {
         let (status, v) = t.await.unwrap();
-        outcomes.push(if status == axum::http::StatusCode::OK && v.get("errors").is_none() { "OK".to_owned() } else { v["errors"][0]["extensions"]["reason"].as_str().unwrap_or("?").to_owned() });
+        outcomes.push(if status == axum::http::StatusCode::OK && v.get("errors").is_none() {
+            "OK".to_owned()
+        } else {
+            v["errors"][0]["extensions"]["reason"].as_str().unwrap_or("?").to_owned()
+        });
     }
     outcomes.sort();
     // One removal wins. The other either hits the last-owner rule or, if it ran second, finds its

@@ -82,7 +82,12 @@ async fn run(app: &TestApp, op: &str, who: &Account, w: &World) -> String {
 async fn every_role_of_every_kind_gets_exactly_the_matrix_outcome() {
     let app = spawn_app().await;
     let vendor_id = app.vendor_id().await;
-    let vendor_owner = Account { token: app.vendor.clone(), subscriber_id: vendor_id.clone(), email: String::new(), membership_id: String::new() };
+    let vendor_owner = Account {
+        token: app.vendor.clone(),
+        subscriber_id: vendor_id.clone(),
+        email: String::new(),
+        membership_id: String::new(),
+    };
     let partner_owner = app.partner("Partner P").await;
     let client_owner = app.client_of(&partner_owner, "Client C").await;
     let world = World { partner: partner_owner.subscriber_id.clone(), client: client_owner.subscriber_id.clone() };
@@ -92,7 +97,9 @@ async fn every_role_of_every_kind_gets_exactly_the_matrix_outcome() {
     callers.push(("V.USER", app.member(&app.vendor, &vendor_id, "USER").await));
     callers.push(("V.SO", app.member(&app.vendor, &vendor_id, "SERVICE_OPERATOR").await));
     callers.push(("P.OWNER", partner_owner.clone()));
-    for (label, role) in [("P.ADMIN", "ADMIN"), ("P.USER", "USER"), ("P.AA", "ADAPTATION_ADMIN"), ("P.SO", "SERVICE_OPERATOR")] {
+    for (label, role) in
+        [("P.ADMIN", "ADMIN"), ("P.USER", "USER"), ("P.AA", "ADAPTATION_ADMIN"), ("P.SO", "SERVICE_OPERATOR")]
+    {
         callers.push((label, app.member(&partner_owner.token, &partner_owner.subscriber_id, role).await));
     }
     callers.push(("C.OWNER", client_owner.clone()));
@@ -130,7 +137,12 @@ async fn every_role_of_every_kind_gets_exactly_the_matrix_outcome() {
 #[tokio::test]
 async fn anonymous_callers_reach_only_the_public_operations() {
     let app = spawn_app().await;
-    for q in ["{ me { role } }", "{ subscribers { totalCount } }", "{ invitations { totalCount } }", "{ auditLog { totalCount } }"] {
+    for q in [
+        "{ me { role } }",
+        "{ subscribers { totalCount } }",
+        "{ invitations { totalCount } }",
+        "{ auditLog { totalCount } }",
+    ] {
         app.gql(None, q, json!({})).await.err("UNAUTHENTICATED");
     }
     app.gql(None, "mutation { importClient(input: {name: \"X\"}) { id } }", json!({})).await.err("UNAUTHENTICATED");

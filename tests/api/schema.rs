@@ -2,7 +2,8 @@
 
 #[test]
 fn schema_graphql_matches_the_served_schema() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).expect("schema.graphql at the root");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql at the root");
     let served = partnergraph::graphql::sdl();
     assert!(
         committed == served,
@@ -13,7 +14,15 @@ fn schema_graphql_matches_the_served_schema() {
 #[test]
 fn the_schema_has_the_contracts_root_names() {
     let sdl = partnergraph::graphql::sdl();
-    for name in ["type QueryRoot", "type MutationRoot", "enum Role", "enum SubscriberKind", "enum InvitationStatus", "enum BindingSource", "type SubscriberConnection"] {
+    for name in [
+        "type QueryRoot",
+        "type MutationRoot",
+        "enum Role",
+        "enum SubscriberKind",
+        "enum InvitationStatus",
+        "enum BindingSource",
+        "type SubscriberConnection",
+    ] {
         assert!(sdl.contains(name), "missing {name}");
     }
 }

@@ -34,13 +34,37 @@ async fn a_partner_cannot_read_or_list_another_partners_client() {
     assert_eq!(r.ok()["subscribers"]["totalCount"], 1);
 
     // Nor can A edit it, invite into it, or list its members.
-    app.as_(&a.token, "mutation($id: ID!) { updateSubscriber(id: $id, input: {name: \"Mine\"}) { id } }", json!({ "id": client_b.subscriber_id })).await.err("NOT_FOUND");
+    app.as_(
+        &a.token,
+        "mutation($id: ID!) { updateSubscriber(id: $id, input: {name: \"Mine\"}) { id } }",
+        json!({ "id": client_b.subscriber_id }),
+    )
+    .await
+    .err("NOT_FOUND");
     app.as_(&a.token, "mutation($id: ID) { inviteUser(input: {subscriberId: $id, email: \"spy@example.ru\", role: OWNER}) { token } }", json!({ "id": client_b.subscriber_id }))
         .await
         .err("NOT_FOUND");
-    app.as_(&a.token, "query($id: ID) { invitations(subscriberId: $id) { totalCount } }", json!({ "id": client_b.subscriber_id })).await.err("NOT_FOUND");
-    app.as_(&a.token, "mutation($id: ID!) { changeRole(membershipId: $id, role: USER) { id } }", json!({ "id": client_b.membership_id })).await.err("NOT_FOUND");
-    app.as_(&a.token, "mutation($id: ID!) { removeMember(membershipId: $id) }", json!({ "id": client_b.membership_id })).await.err("NOT_FOUND");
+    app.as_(
+        &a.token,
+        "query($id: ID) { invitations(subscriberId: $id) { totalCount } }",
+        json!({ "id": client_b.subscriber_id }),
+    )
+    .await
+    .err("NOT_FOUND");
+    app.as_(
+        &a.token,
+        "mutation($id: ID!) { changeRole(membershipId: $id, role: USER) { id } }",
+        json!({ "id": client_b.membership_id }),
+    )
+    .await
+    .err("NOT_FOUND");
+    app.as_(
+        &a.token,
+        "mutation($id: ID!) { removeMember(membershipId: $id) }",
+        json!({ "id": client_b.membership_id }),
+    )
+    .await
+    .err("NOT_FOUND");
 }
 
 #[tokio::test]
@@ -54,10 +78,22 @@ async fn a_client_cannot_read_another_client_or_its_partner_members() {
     let r = app.as_(&c1.token, "{ subscribers { totalCount } }", json!({})).await;
     assert_eq!(r.ok()["subscribers"]["totalCount"], 1);
     // A client sees who serves it, but not that partner's people.
-    let r = app.as_(&c1.token, "query($id: ID!) { subscriber(id: $id) { servingPartner { id name } bindingSource } }", json!({ "id": c1.subscriber_id })).await;
+    let r = app
+        .as_(
+            &c1.token,
+            "query($id: ID!) { subscriber(id: $id) { servingPartner { id name } bindingSource } }",
+            json!({ "id": c1.subscriber_id }),
+        )
+        .await;
     assert_eq!(r.ok()["subscriber"]["servingPartner"]["id"], p.subscriber_id.as_str());
     assert_eq!(r.ok()["subscriber"]["bindingSource"], "PARTNER_REGISTERED");
-    let r = app.as_(&c1.token, "query($id: ID!) { subscriber(id: $id) { servingPartner { members { totalCount } } } }", json!({ "id": c1.subscriber_id })).await;
+    let r = app
+        .as_(
+            &c1.token,
+            "query($id: ID!) { subscriber(id: $id) { servingPartner { members { totalCount } } } }",
+            json!({ "id": c1.subscriber_id }),
+        )
+        .await;
     r.err("NOT_FOUND");
     // The partner's client count does not leak either.
     app.as_(&c1.token, READ, json!({ "id": p.subscriber_id })).await.err("NOT_FOUND");
@@ -78,7 +114,13 @@ async fn bindings_are_recorded_with_their_history() {
     assert_eq!(h[0]["source"], "PARTNER_REGISTERED");
 
     // Self-registration with the partner's referral code binds with REFERRAL_LINK.
-    let r = app.as_(&p.token, "query($id: ID!) { subscriber(id: $id) { partnerProfile { referralCode } } }", json!({ "id": p.subscriber_id })).await;
+    let r = app
+        .as_(
+            &p.token,
+            "query($id: ID!) { subscriber(id: $id) { partnerProfile { referralCode } } }",
+            json!({ "id": p.subscriber_id }),
+        )
+        .await;
     let code = r.ok()["subscriber"]["partnerProfile"]["referralCode"].as_str().unwrap().to_lowercase();
     let r = app
         .gql(None, "mutation($i: SelfRegisterInput!) { selfRegister(input: $i) { viewer { subscriber { id servingPartner { id } bindingSource } } } }", json!({ "i": { "companyName": "Referred", "email": "ref@example.ru", "name": "Ref", "password": crate::helpers::PASSWORD, "referralCode": code } }))
@@ -97,8 +139,12 @@ async fn bindings_are_recorded_with_their_history() {
     // The partner now reaches the imported client.
     app.as_(&p.token, READ, json!({ "id": s["id"] })).await.ok();
     // An import naming a non-partner is refused.
-    app.as_(&app.vendor, "mutation($p: ID) { importClient(input: {name: \"X\", partnerId: $p}) { id } }", json!({ "p": c.subscriber_id }))
-        .await
-        .err("BAD_USER_INPUT")
-        .reason_is("NOT_A_PARTNER");
+    app.as_(
+        &app.vendor,
+        "mutation($p: ID) { importClient(input: {name: \"X\", partnerId: $p}) { id } }",
+        json!({ "p": c.subscriber_id }),
+    )
+    .await
+    .err("BAD_USER_INPUT")
+    .reason_is("NOT_A_PARTNER");
 }
