@@ -41,6 +41,14 @@ enum Command {
         #[arg(long, env = "PARTNERGRAPH_BOOTSTRAP_PASSWORD", hide_env_values = true)]
         password: String,
     },
+    /// Load the preset programs (`--presets`), or the presets plus demo partners, clients and payments
+    /// (`--demo`). Idempotent.
+    Seed {
+        #[arg(long)]
+        presets: bool,
+        #[arg(long)]
+        demo: bool,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
 }
@@ -95,6 +103,19 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { demo } => serve(state, demo).await,
+        Command::Seed { presets, demo } => {
+            if demo {
+                for line in crate::service::demo::seed_demo(&state).await.map_err(|e| e.message())? {
+                    println!("{line}");
+                }
+            } else if presets {
+                let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.message())?;
+                println!("presets: {} programs, {} rules, {} tariffs added", r.programs, r.rules, r.tariffs);
+            } else {
+                return Err("say --presets or --demo".into());
+            }
+            Ok(())
+        }
         Command::Schema => Ok(()),
     }
 }
@@ -109,6 +130,10 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
             Ok(_) => tracing::info!("demo vendor created"),
             Err(e) if e.reason() == Some("VENDOR_EXISTS") => {}
             Err(e) => return Err(e.message()),
+        }
+        let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.message())?;
+        if r.programs > 0 {
+            tracing::info!(programs = r.programs, "preset programs loaded");
         }
     }
     let listener = tokio::net::TcpListener::bind(config.addr)

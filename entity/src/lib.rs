@@ -3,9 +3,19 @@
 
 pub mod audit_entry;
 pub mod binding_change;
+pub mod commission;
+pub mod commission_rule;
 pub mod invitation;
+pub mod invoice;
 pub mod login_failure;
 pub mod membership;
 pub mod partner_profile;
+pub mod partner_status;
+pub mod payment;
+pub mod program;
+pub mod program_category;
+pub mod program_status;
 pub mod subscriber;
+pub mod subscription;
+pub mod tariff;
 pub mod user;

@@ -28,3 +28,8 @@ pub use binding::BindingSource;
 
 pub mod invitation;
 pub use invitation::InvitationStatus;
+
+pub mod commission;
+pub mod money;
+pub mod presets;
+pub mod subscription;

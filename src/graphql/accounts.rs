@@ -90,13 +90,8 @@ impl AccountMutation {
             password: input.password,
             referral_code: input.referral_code,
         };
-        if input.program_code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
-            return Err(AppError::bad_input(
-                "programCode",
-                "PROGRAM_UNKNOWN",
-                "programCode: no programs are configured yet",
-            )
-            .into());
+        if let Some(code) = input.program_code.as_deref().filter(|c| !c.trim().is_empty()) {
+            crate::service::programs::by_code(&state(ctx).db, code, "programCode").await?;
         }
         let s = accounts::self_register(state(ctx), r).await?;
         audit_target(ctx, s.membership.subscriber_id);

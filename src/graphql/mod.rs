@@ -3,9 +3,12 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod commerce;
+pub mod commerce_types;
 pub mod context;
 pub mod extensions;
 pub mod invitations;
+pub mod scalars;
 pub mod subscribers;
 pub mod types;
 
@@ -24,7 +27,12 @@ pub struct QueryRoot(
 
 /// All mutations.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(accounts::AccountMutation, subscribers::SubscriberMutation, invitations::InvitationMutation);
+pub struct MutationRoot(
+    accounts::AccountMutation,
+    subscribers::SubscriberMutation,
+    invitations::InvitationMutation,
+    commerce::CommerceMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

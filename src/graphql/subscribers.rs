@@ -151,15 +151,16 @@ impl SubscriberMutation {
             ..Default::default()
         };
         let owner = Email::parse(&input.owner_email).map_err(AppError::input("ownerEmail"))?;
-        if input.program_code.is_some() || input.status.is_some() {
-            return Err(AppError::bad_input(
-                "programCode",
-                "PROGRAM_UNKNOWN",
-                "programCode: no programs are configured yet",
-            )
-            .into());
-        }
-        let r = subscribers::create_partner(state(ctx), p, card, owner).await?;
+        let program = match (input.program_code, input.status) {
+            (Some(code), status) => Some((code, status)),
+            (None, Some(_)) => {
+                return Err(
+                    AppError::bad_input("programCode", "EMPTY", "programCode: a status needs its program").into()
+                );
+            }
+            (None, None) => None,
+        };
+        let r = subscribers::create_partner(state(ctx), p, card, owner, program).await?;
         audit_target(ctx, r.subscriber.id);
         Ok(registered(r))
     }

@@ -81,6 +81,16 @@ impl Subscriber {
         let page = members::list(&state(ctx).db, p, &self.0, r, args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Membership))
     }
+    /// The subscriber's subscriptions, oldest first (empty for subscribers outside the caller's reach,
+    /// such as a client's view of its partner).
+    async fn subscriptions(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::commerce_types::SubscriptionNode>> {
+        let p = principal(ctx)?;
+        if subscribers::reach(p, &self.0).is_none() {
+            return Ok(Vec::new());
+        }
+        let subs = crate::service::billing::subscriptions_of(&state(ctx).db, self.0.id).await?;
+        Ok(subs.into_iter().map(super::commerce_types::SubscriptionNode).collect())
+    }
     /// Partners: the partner profile.
     async fn partner_profile(&self, ctx: &Context<'_>) -> GqlResult<Option<PartnerProfile>> {
         if self.0.kind != "PARTNER" {
@@ -114,6 +124,11 @@ impl PartnerProfile {
     /// The partner contract runs until this date.
     async fn contract_until(&self) -> Option<NaiveDate> {
         self.0.contract_until
+    }
+    /// The partner's status in each program it takes part in.
+    async fn statuses(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::commerce_types::PartnerStatus>> {
+        let rows = crate::service::programs::partner_statuses(&state(ctx).db, self.0.subscriber_id).await?;
+        Ok(rows.into_iter().map(super::commerce_types::PartnerStatus).collect())
     }
 }
 

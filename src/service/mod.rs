@@ -2,9 +2,14 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod billing;
+pub mod demo;
 pub mod invitations;
+pub mod ledger;
 pub mod members;
+pub mod programs;
 pub mod subscribers;
+pub mod tariffs;
 
 use base64::Engine;
 use rand::RngCore;

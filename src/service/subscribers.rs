@@ -235,16 +235,26 @@ pub struct Registered {
 }
 
 /// The vendor creates a partner and invites its owner.
+/// `program` is a program code and a status in it (default: its lowest status).
 pub async fn create_partner(
     state: &AppState,
     p: &Principal,
     card: NewCard,
     owner_email: Email,
+    program: Option<(String, Option<String>)>,
 ) -> AppResult<Registered> {
     p.require(p.is_vendor_staff(), "create partners")?;
     let now = state.clock.now();
     let txn = begin_write(&state.db).await?;
     let partner = insert_subscriber(&txn, SubscriberKind::Partner, card, None, None, now).await?;
+    if let Some((code, status)) = program {
+        let program = super::programs::by_code(&txn, &code, "programCode").await?;
+        let status = match status.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+            Some(s) => s,
+            None => super::programs::statuses(&txn, program.id).await?.into_iter().next().unwrap_or_default(),
+        };
+        super::programs::put_partner_status(&txn, partner.id, &program, &status, now).await?;
+    }
     partner_profile::ActiveModel {
         subscriber_id: Set(partner.id),
         referral_code: Set(new_referral_code()),

@@ -1,0 +1,28 @@
+//! Table `payments`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "payments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub subscriber_id: Uuid,
+    pub tariff_id: Uuid,
+    pub subscription_id: Uuid,
+    pub period_months: i32,
+    pub amount_minor: i64,
+    pub channel: String,
+    pub paid_at: DateTimeUtc,
+    pub external_id: String,
+    pub fingerprint: String,
+    pub invoice_id: Option<Uuid>,
+    pub refunded_at: Option<DateTimeUtc>,
+    pub refund_external_id: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,399 @@
+//! Programs, tariffs, subscriptions, invoices, payments and the commission ledger.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use entity::commission_rule;
+use sea_orm::EntityTrait;
+
+use super::commerce_types::{
+    Commission, CommissionQuote, CommissionRule, CommissionSummary, Invoice, Payment, Program, SubscriptionNode, Tariff,
+};
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
+use super::scalars::Decimal;
+use super::types::Subscriber;
+use crate::domain::commission::Purchase;
+use crate::domain::subscription::{ChurnReason, CommissionStatus, PaymentChannel, SubscriptionBasis};
+use crate::error::AppError;
+use crate::service::billing::{self, NewPayment};
+use crate::service::ledger;
+use crate::service::programs::{self, RuleInput};
+use crate::service::tariffs::{self, NewTariff};
+
+#[derive(Default)]
+pub struct CommerceQuery;
+
+#[Object]
+impl CommerceQuery {
+    /// The programs with their statuses, categories and rules.
+    async fn programs(&self, ctx: &Context<'_>) -> GqlResult<Vec<Program>> {
+        principal(ctx)?;
+        Ok(programs::all(&state(ctx).db).await?.into_iter().map(Program).collect())
+    }
+
+    /// The tariff catalogue (partner-only tariffs for partners and the vendor).
+    async fn tariffs(
+        &self,
+        ctx: &Context<'_>,
+        program_code: Option<String>,
+        #[graphql(default = false)] include_archived: bool,
+    ) -> GqlResult<Vec<Tariff>> {
+        let p = principal(ctx)?;
+        Ok(tariffs::list(state(ctx), p, program_code.as_deref(), include_archived)
+            .await?
+            .into_iter()
+            .map(Tariff)
+            .collect())
+    }
+
+    /// Payments: the vendor's all, a partner's clients', a client's own (admins and owners).
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+        subscriber_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<Payment>> {
+        let p = principal(ctx)?;
+        let args = page_args(ctx, first, after)?;
+        let sid = subscriber_id.as_ref().map(resource_id).transpose()?;
+        let page = billing::list_payments(state(ctx), p, sid, args).await?;
+        Ok(connection(page, args.after.is_some(), |m| m.id, Payment))
+    }
+
+    /// Invoices: the vendor's all, a partner's own, a client's own (admins and owners).
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn invoices(
+        &self,
+        ctx: &Context<'_>,
+        client_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<Invoice>> {
+        let p = principal(ctx)?;
+        let args = page_args(ctx, first, after)?;
+        let cid = client_id.as_ref().map(resource_id).transpose()?;
+        let page = billing::list_invoices(state(ctx), p, cid, args).await?;
+        Ok(connection(page, args.after.is_some(), |m| m.id, Invoice))
+    }
+
+    /// Ledger entries (a partner's owner: its own; the vendor: any partner's or all), by status and by
+    /// accrual time in [from, to).
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
+    async fn commissions(
+        &self,
+        ctx: &Context<'_>,
+        partner_id: Option<ID>,
+        status: Option<CommissionStatus>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<Commission>> {
+        let p = principal(ctx)?;
+        let args = page_args(ctx, first, after)?;
+        let partner = partner_id.as_ref().map(resource_id).transpose()?;
+        let page = ledger::list(state(ctx), p, partner, status, from, to, args).await?;
+        Ok(connection(page, args.after.is_some(), |m| m.id, Commission))
+    }
+
+    /// Ledger sums by status for accrual time in [from, to).
+    async fn commission_summary(
+        &self,
+        ctx: &Context<'_>,
+        partner_id: Option<ID>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> GqlResult<CommissionSummary> {
+        let p = principal(ctx)?;
+        let partner = partner_id.as_ref().map(resource_id).transpose()?;
+        Ok(ledger::summary(state(ctx), p, partner, from, to).await?.into())
+    }
+
+    /// What a payment would earn for the client's serving partner now, which rule gives it and why.
+    /// Writes nothing.
+    async fn commission_quote(
+        &self,
+        ctx: &Context<'_>,
+        subscriber_id: ID,
+        tariff_id: ID,
+        period_months: i32,
+        amount: Decimal,
+    ) -> GqlResult<CommissionQuote> {
+        let p = principal(ctx)?;
+        let amount = amount.to_minor("amount")?;
+        let tariff = input_id(&tariff_id, "tariffId")?;
+        let a = ledger::quote(state(ctx), p, resource_id(&subscriber_id)?, tariff, period_months, amount).await?;
+        let rule = match &a.rule {
+            Some(r) => commission_rule::Entity::find_by_id(r.id)
+                .one(&state(ctx).db)
+                .await
+                .map_err(AppError::from)?
+                .map(CommissionRule),
+            None => None,
+        };
+        Ok(CommissionQuote {
+            rate: Decimal::percent(a.rate_bp),
+            amount: Decimal::money(a.amount_minor),
+            rule,
+            explanation: a.explanation,
+            partner_id: a.partner.map(|p| ID(p.to_string())),
+        })
+    }
+}
+
+/// A tariff to create.
+#[derive(InputObject)]
+pub struct TariffInput {
+    /// Unique; letters, digits, '-' and '_' (stored upper-case).
+    pub code: String,
+    pub name: String,
+    pub program_code: String,
+    /// One of the program's categories.
+    pub category: String,
+    pub monthly_price: Decimal,
+    /// Allowed periods in months (1–36).
+    pub periods: Vec<i32>,
+    pub max_databases: Option<i32>,
+    pub max_users: Option<i32>,
+    pub max_sessions: Option<i32>,
+    #[graphql(default = 0)]
+    pub trial_days: i32,
+    #[graphql(default = false)]
+    pub partner_only: bool,
+}
+
+/// A commission rule to set; (program, status, category, purchase) is its key: setting it again
+/// replaces the rule in force.
+#[derive(InputObject)]
+pub struct CommissionRuleInput {
+    pub program_code: String,
+    /// A status of the program, or null for any.
+    pub status: Option<String>,
+    /// A category of the program, or null for any.
+    pub category: Option<String>,
+    #[graphql(default_with = "Purchase::Any")]
+    pub purchase: Purchase,
+    /// Months from the client's creation within which the rule applies; null: always.
+    pub window_months: Option<i32>,
+    /// Percent, e.g. "25.00".
+    pub rate: Decimal,
+}
+
+/// A partner's invoice to its client.
+#[derive(InputObject)]
+pub struct InvoiceInput {
+    pub client_id: ID,
+    pub tariff_id: ID,
+    pub period_months: i32,
+    pub promo_code: Option<String>,
+}
+
+/// A payment as the billing system received it.
+#[derive(InputObject)]
+pub struct PaymentInput {
+    pub subscriber_id: ID,
+    pub tariff_id: ID,
+    pub period_months: i32,
+    /// What the billing system received (the truth), e.g. "12000.00".
+    pub amount: Decimal,
+    /// Default: now.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Default: PARTNER_INVOICE with an invoice, else DIRECT.
+    pub channel: Option<PaymentChannel>,
+    pub invoice_id: Option<ID>,
+    pub promo_code: Option<String>,
+    /// The billing system's id: recording the same id again returns the first payment.
+    pub external_id: String,
+}
+
+#[derive(Default)]
+pub struct CommerceMutation;
+
+#[Object]
+impl CommerceMutation {
+    /// The vendor sets a partner's status in a program.
+    async fn set_partner_status(
+        &self,
+        ctx: &Context<'_>,
+        partner_id: ID,
+        program_code: String,
+        status: String,
+    ) -> GqlResult<Subscriber> {
+        let p = principal(ctx)?;
+        let s = programs::set_partner_status(state(ctx), p, resource_id(&partner_id)?, &program_code, &status).await?;
+        audit_target(ctx, s.id);
+        Ok(Subscriber(s))
+    }
+
+    /// The vendor sets a commission rule (replacing the one in force with the same key).
+    async fn set_commission_rule(&self, ctx: &Context<'_>, input: CommissionRuleInput) -> GqlResult<CommissionRule> {
+        let p = principal(ctx)?;
+        let window = match input.window_months {
+            Some(m) if !(1..=240).contains(&m) => {
+                return Err(AppError::bad_input("windowMonths", "OUT_OF_RANGE", "windowMonths: 1 to 240").into());
+            }
+            other => other.map(|m| m as u32),
+        };
+        let rule = RuleInput {
+            program_code: input.program_code,
+            status: input.status.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            category: input.category.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            purchase: input.purchase,
+            window_months: window,
+            rate_bp: input.rate.to_bp("rate")?,
+        };
+        let r = programs::set_rule(state(ctx), p, rule).await?;
+        audit_target(ctx, r.id);
+        Ok(CommissionRule(r))
+    }
+
+    /// The vendor deletes a rule in force (entries accrued under it keep it).
+    async fn delete_commission_rule(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let p = principal(ctx)?;
+        let id = programs::delete_rule(state(ctx), p, resource_id(&id)?).await?;
+        audit_target(ctx, id);
+        Ok(ID(id.to_string()))
+    }
+
+    /// The vendor creates a tariff.
+    async fn create_tariff(&self, ctx: &Context<'_>, input: TariffInput) -> GqlResult<Tariff> {
+        let p = principal(ctx)?;
+        let t = NewTariff {
+            code: input.code,
+            name: input.name,
+            program_code: input.program_code,
+            category: input.category,
+            monthly_price_minor: input.monthly_price.to_minor("monthlyPrice")?,
+            periods: input.periods,
+            max_databases: input.max_databases,
+            max_users: input.max_users,
+            max_sessions: input.max_sessions,
+            trial_days: input.trial_days,
+            partner_only: input.partner_only,
+        };
+        let t = tariffs::create(state(ctx), p, t).await?;
+        audit_target(ctx, t.id);
+        Ok(Tariff(t))
+    }
+
+    /// The vendor archives a tariff: no new trials or invoices; payments are still recorded.
+    async fn archive_tariff(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Tariff> {
+        let p = principal(ctx)?;
+        let t = tariffs::archive(state(ctx), p, resource_id(&id)?).await?;
+        audit_target(ctx, t.id);
+        Ok(Tariff(t))
+    }
+
+    /// Starts a trial (once per subscriber and tariff).
+    async fn start_trial(&self, ctx: &Context<'_>, subscriber_id: ID, tariff_id: ID) -> GqlResult<SubscriptionNode> {
+        let p = principal(ctx)?;
+        let s = billing::start_trial(state(ctx), p, resource_id(&subscriber_id)?, input_id(&tariff_id, "tariffId")?)
+            .await?;
+        audit_target(ctx, s.id);
+        Ok(SubscriptionNode(s))
+    }
+
+    /// A subscription without payment: `ITS_PROF` (a client with an ITS PROF contract) or
+    /// `PARTNER_FREE` (the free Partner tariff of a partner with an active contract).
+    async fn create_subscription(
+        &self,
+        ctx: &Context<'_>,
+        subscriber_id: ID,
+        tariff_id: ID,
+        basis: SubscriptionBasis,
+    ) -> GqlResult<SubscriptionNode> {
+        let p = principal(ctx)?;
+        let s = billing::create_subscription(
+            state(ctx),
+            p,
+            resource_id(&subscriber_id)?,
+            input_id(&tariff_id, "tariffId")?,
+            basis,
+        )
+        .await?;
+        audit_target(ctx, s.id);
+        Ok(SubscriptionNode(s))
+    }
+
+    /// Cancels a subscription; cancelling a trial needs a churn reason.
+    async fn cancel_subscription(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<ChurnReason>,
+        comment: Option<String>,
+    ) -> GqlResult<SubscriptionNode> {
+        let p = principal(ctx)?;
+        let s = billing::cancel(state(ctx), p, resource_id(&id)?, reason, comment.as_deref()).await?;
+        audit_target(ctx, s.id);
+        Ok(SubscriptionNode(s))
+    }
+
+    /// A partner invoices its client: price × months.
+    async fn create_invoice(&self, ctx: &Context<'_>, input: InvoiceInput) -> GqlResult<Invoice> {
+        let p = principal(ctx)?;
+        let inv = billing::create_invoice(
+            state(ctx),
+            p,
+            resource_id(&input.client_id)?,
+            input_id(&input.tariff_id, "tariffId")?,
+            input.period_months,
+            input.promo_code.as_deref(),
+        )
+        .await?;
+        audit_target(ctx, inv.id);
+        Ok(Invoice(inv))
+    }
+
+    /// The vendor records a payment, idempotently by `externalId`; it activates or extends the
+    /// subscription and accrues the bound partner's commission in the same transaction.
+    async fn record_payment(&self, ctx: &Context<'_>, input: PaymentInput) -> GqlResult<Payment> {
+        let p = principal(ctx)?;
+        if input.promo_code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+            return Err(AppError::bad_input("promoCode", "PROMO_UNKNOWN", "promoCode: no such promo code").into());
+        }
+        let n = NewPayment {
+            subscriber: input_id(&input.subscriber_id, "subscriberId")?,
+            tariff: input_id(&input.tariff_id, "tariffId")?,
+            period_months: input.period_months,
+            amount_minor: input.amount.to_minor("amount")?,
+            paid_at: input.paid_at,
+            channel: input.channel,
+            invoice: input.invoice_id.as_ref().map(|i| input_id(i, "invoiceId")).transpose()?,
+            external_id: input.external_id,
+        };
+        let pay = billing::record_payment(state(ctx), p, n).await?;
+        audit_target(ctx, pay.id);
+        Ok(Payment(pay))
+    }
+
+    /// The vendor refunds a payment: returns it with `refunded: true`; the ledger gets reversing entries.
+    async fn refund_payment(&self, ctx: &Context<'_>, payment_id: ID, external_id: String) -> GqlResult<Payment> {
+        let p = principal(ctx)?;
+        let pay = billing::refund(state(ctx), p, resource_id(&payment_id)?, &external_id).await?;
+        audit_target(ctx, pay.id);
+        Ok(Payment(pay))
+    }
+
+    /// The vendor approves accrued entries (all or nothing).
+    async fn approve_commissions(&self, ctx: &Context<'_>, ids: Vec<ID>) -> GqlResult<Vec<Commission>> {
+        let p = principal(ctx)?;
+        let ids = ids.iter().map(resource_id).collect::<Result<Vec<_>, _>>()?;
+        Ok(ledger::approve(state(ctx), p, &ids).await?.into_iter().map(Commission).collect())
+    }
+
+    /// The vendor marks approved entries paid with a payout reference; unsettled reversals may be
+    /// included to net them against the payout.
+    async fn mark_commissions_paid(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+        payout_reference: String,
+    ) -> GqlResult<Vec<Commission>> {
+        let p = principal(ctx)?;
+        let ids = ids.iter().map(resource_id).collect::<Result<Vec<_>, _>>()?;
+        Ok(ledger::mark_paid(state(ctx), p, &ids, &payout_reference).await?.into_iter().map(Commission).collect())
+    }
+}

@@ -1,0 +1,46 @@
+//! The `Decimal` scalar: money and percentages as strings with two decimal places, never floats.
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+
+use crate::domain::money::{format_minor, format_percent, parse_money, parse_percent};
+use crate::error::AppError;
+
+/// A decimal number as a string with two decimal places, e.g. `"25000.00"` (money) or `"25.00"`
+/// (percent). Numbers in JSON are refused: they would pass through floating point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decimal(pub String);
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match value {
+            Value::String(s) if s.len() <= 64 => Ok(Decimal(s)),
+            Value::String(_) => Err(InputValueError::custom("a Decimal has at most 64 characters")),
+            _ => Err(InputValueError::custom("a Decimal is a string such as \"25000.00\"")),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+}
+
+impl Decimal {
+    pub fn money(minor: i64) -> Self {
+        Decimal(format_minor(minor))
+    }
+
+    pub fn percent(bp: i32) -> Self {
+        Decimal(format_percent(bp))
+    }
+
+    /// Minor units of a money input, or `BAD_USER_INPUT` on `field`.
+    pub fn to_minor(&self, field: &str) -> Result<i64, AppError> {
+        parse_money(&self.0).map_err(AppError::input(field))
+    }
+
+    /// Basis points of a percentage input, or `BAD_USER_INPUT` on `field`.
+    pub fn to_bp(&self, field: &str) -> Result<i32, AppError> {
+        parse_percent(&self.0).map_err(AppError::input(field))
+    }
+}

@@ -1,0 +1,536 @@
+//! Subscriptions, invoices and payments. A payment activates or extends a subscription and accrues the
+//! bound partner's commission in the same transaction; recording is idempotent by `externalId`.
+
+use chrono::{DateTime, Duration, Months, NaiveTime, Utc};
+use entity::{invoice, payment, subscriber, subscription, tariff};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set,
+};
+use uuid::Uuid;
+
+use super::subscribers::{Reach, get_visible, may_administer};
+use super::{Page, PageArgs, ledger, new_id, paginate, tariffs};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::begin_write;
+use crate::domain::subscription::{ChurnReason, PaymentChannel, SubscriptionBasis, SubscriptionStatus};
+use crate::domain::{OptionalText, Role};
+use crate::error::{AppError, AppResult};
+
+pub async fn subscriptions_of<C: ConnectionTrait>(db: &C, subscriber: Uuid) -> AppResult<Vec<subscription::Model>> {
+    Ok(subscription::Entity::find()
+        .filter(subscription::Column::SubscriberId.eq(subscriber))
+        .order_by_asc(subscription::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The subscriber's current (not cancelled, not ended) subscription of a tariff, if any.
+async fn live_subscription<C: ConnectionTrait>(
+    db: &C,
+    subscriber: Uuid,
+    tariff: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<Option<subscription::Model>> {
+    Ok(subscription::Entity::find()
+        .filter(subscription::Column::SubscriberId.eq(subscriber))
+        .filter(subscription::Column::TariffId.eq(tariff))
+        .filter(subscription::Column::CancelledAt.is_null())
+        .filter(subscription::Column::EndsAt.gt(now))
+        .order_by_desc(subscription::Column::EndsAt)
+        .one(db)
+        .await?)
+}
+
+fn offered(t: &tariff::Model, subscriber: &subscriber::Model) -> AppResult<()> {
+    if t.archived {
+        return Err(AppError::bad_input("tariffId", "TARIFF_ARCHIVED", "tariffId: this tariff is archived"));
+    }
+    if t.partner_only && subscriber.kind != "PARTNER" {
+        return Err(AppError::bad_input("tariffId", "PARTNER_ONLY", "tariffId: this tariff is for partners only"));
+    }
+    Ok(())
+}
+
+async fn tariff_input<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<tariff::Model> {
+    tariffs::load(db, id).await.map_err(|e| match e {
+        AppError::NotFound => AppError::bad_input("tariffId", "TARIFF_UNKNOWN", "tariffId: no such tariff"),
+        e => e,
+    })
+}
+
+async fn insert_subscription(
+    txn: &DatabaseTransaction,
+    subscriber: Uuid,
+    tariff: Uuid,
+    basis: SubscriptionBasis,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> AppResult<subscription::Model> {
+    subscription::ActiveModel {
+        id: Set(new_id()),
+        subscriber_id: Set(subscriber),
+        tariff_id: Set(tariff),
+        basis: Set(basis.as_str().to_owned()),
+        starts_at: Set(starts_at),
+        ends_at: Set(ends_at),
+        cancelled_at: Set(None),
+        churn_reason: Set(None),
+        churn_comment: Set(None),
+        created_at: Set(starts_at),
+    }
+    .insert(txn)
+    .await
+    .map_err(AppError::on_unique(
+        "tariffId",
+        "TRIAL_USED",
+        "this subscriber has already had a trial of this tariff",
+    ))
+}
+
+/// Starts a trial of a tariff (once per subscriber and tariff, ever).
+pub async fn start_trial(
+    state: &AppState,
+    p: &Principal,
+    subscriber: Uuid,
+    tariff: Uuid,
+) -> AppResult<subscription::Model> {
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let (s, r) = get_visible(&txn, p, subscriber).await?;
+    p.require(may_administer(p, r, true), "manage this subscriber's subscriptions")?;
+    let t = tariff_input(&txn, tariff).await?;
+    offered(&t, &s)?;
+    if t.trial_days <= 0 {
+        return Err(AppError::bad_input("tariffId", "NO_TRIAL", "tariffId: this tariff has no trial"));
+    }
+    if live_subscription(&txn, s.id, t.id, now).await?.is_some() {
+        return Err(AppError::conflict("ALREADY_SUBSCRIBED", "this subscriber already has this tariff"));
+    }
+    let sub =
+        insert_subscription(&txn, s.id, t.id, SubscriptionBasis::Trial, now, now + Duration::days(t.trial_days.into()))
+            .await?;
+    txn.commit().await?;
+    Ok(sub)
+}
+
+/// A subscription without payment: `ITS_PROF` for a client with an ITS PROF contract (12 months, set by
+/// its partner or the vendor), `PARTNER_FREE` for a partner with an active contract (until it ends).
+pub async fn create_subscription(
+    state: &AppState,
+    p: &Principal,
+    subscriber: Uuid,
+    tariff: Uuid,
+    basis: SubscriptionBasis,
+) -> AppResult<subscription::Model> {
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let (s, r) = get_visible(&txn, p, subscriber).await?;
+    let t = tariff_input(&txn, tariff).await?;
+    let ends_at = match basis {
+        SubscriptionBasis::ItsProf => {
+            p.require(matches!(r, Reach::Client) || p.is_vendor_staff(), "confirm ITS PROF contracts")?;
+            if s.kind != "CLIENT" {
+                return Err(AppError::bad_input(
+                    "subscriberId",
+                    "NOT_A_CLIENT",
+                    "subscriberId: ITS PROF is for clients",
+                ));
+            }
+            offered(&t, &s)?;
+            now.checked_add_months(Months::new(12)).unwrap_or(now)
+        }
+        SubscriptionBasis::PartnerFree => {
+            p.require(
+                (r == Reach::Own && p.role == Role::Owner) || (r == Reach::Vendor && p.is_vendor_staff()),
+                "take the Partner tariff",
+            )?;
+            if s.kind != "PARTNER" {
+                return Err(AppError::bad_input(
+                    "subscriberId",
+                    "NOT_A_PARTNER",
+                    "subscriberId: the Partner tariff is for partners",
+                ));
+            }
+            if !(t.partner_only && t.monthly_price_minor == 0) {
+                return Err(AppError::bad_input(
+                    "tariffId",
+                    "NOT_PARTNER_TARIFF",
+                    "tariffId: not the free Partner tariff",
+                ));
+            }
+            offered(&t, &s)?;
+            let until = super::subscribers::partner_profile(&txn, s.id).await?.and_then(|pp| pp.contract_until);
+            match until {
+                Some(d) if d >= now.date_naive() => (d + Duration::days(1)).and_time(NaiveTime::MIN).and_utc(),
+                _ => return Err(AppError::conflict("CONTRACT_NOT_ACTIVE", "the partner's contract is not active")),
+            }
+        }
+        SubscriptionBasis::Trial | SubscriptionBasis::Paid => {
+            return Err(AppError::bad_input(
+                "basis",
+                "BASIS_NOT_ALLOWED",
+                "basis: use startTrial for trials; paid subscriptions come from payments",
+            ));
+        }
+    };
+    if live_subscription(&txn, s.id, t.id, now).await?.is_some() {
+        return Err(AppError::conflict("ALREADY_SUBSCRIBED", "this subscriber already has this tariff"));
+    }
+    let sub = insert_subscription(&txn, s.id, t.id, basis, now, ends_at).await?;
+    txn.commit().await?;
+    Ok(sub)
+}
+
+/// Cancels a subscription; a trial needs a churn reason.
+pub async fn cancel(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+    reason: Option<ChurnReason>,
+    comment: Option<&str>,
+) -> AppResult<subscription::Model> {
+    let comment = OptionalText::parse(comment).map_err(AppError::input("comment"))?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let sub = subscription::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let (_, r) = get_visible(&txn, p, sub.subscriber_id).await?;
+    p.require(may_administer(p, r, true), "cancel this subscription")?;
+    if sub.cancelled_at.is_some() {
+        return Err(AppError::conflict("ALREADY_CANCELLED", "this subscription is already cancelled"));
+    }
+    if sub.basis == "TRIAL" && reason.is_none() {
+        return Err(AppError::bad_input(
+            "reason",
+            "CHURN_REASON_REQUIRED",
+            "reason: say why the client leaves after its trial",
+        ));
+    }
+    let mut am: subscription::ActiveModel = sub.into();
+    am.cancelled_at = Set(Some(now));
+    am.churn_reason = Set(reason.map(|r| r.as_str().to_owned()));
+    am.churn_comment = Set(comment);
+    let sub = am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(sub)
+}
+
+pub fn status(sub: &subscription::Model, now: DateTime<Utc>) -> SubscriptionStatus {
+    SubscriptionStatus::at(&sub.basis, sub.ends_at, sub.cancelled_at, now)
+}
+
+/// A partner invoices one of its clients: price × months (less a discount, once promo codes exist).
+pub async fn create_invoice(
+    state: &AppState,
+    p: &Principal,
+    client: Uuid,
+    tariff: Uuid,
+    period_months: i32,
+    promo_code: Option<&str>,
+) -> AppResult<invoice::Model> {
+    p.require(p.serves_clients(), "issue invoices")?;
+    if promo_code.is_some_and(|c| !c.trim().is_empty()) {
+        return Err(AppError::bad_input("promoCode", "PROMO_UNKNOWN", "promoCode: no such promo code"));
+    }
+    let txn = begin_write(&state.db).await?;
+    let (c, r) = get_visible(&txn, p, client).await?;
+    if r != Reach::Client {
+        return Err(AppError::bad_input("clientId", "NOT_A_CLIENT", "clientId: not a client of yours"));
+    }
+    let t = tariff_input(&txn, tariff).await?;
+    offered(&t, &c)?;
+    if !tariffs::periods_of(&t).contains(&period_months) {
+        return Err(AppError::bad_input(
+            "periodMonths",
+            "PERIOD_NOT_OFFERED",
+            "periodMonths: not a period of this tariff",
+        ));
+    }
+    let amount = t
+        .monthly_price_minor
+        .checked_mul(period_months.into())
+        .ok_or_else(|| AppError::bad_input("periodMonths", "AMOUNT_TOO_LARGE", "the amount is too large"))?;
+    let inv = invoice::ActiveModel {
+        id: Set(new_id()),
+        client_id: Set(c.id),
+        partner_id: Set(p.subscriber_id),
+        tariff_id: Set(t.id),
+        period_months: Set(period_months),
+        amount_minor: Set(amount),
+        discount_bp: Set(0),
+        payment_id: Set(None),
+        created_by: Set(Some(p.user_id)),
+        created_at: Set(state.clock.now()),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(inv)
+}
+
+pub async fn list_invoices(
+    state: &AppState,
+    p: &Principal,
+    client: Option<Uuid>,
+    page: PageArgs,
+) -> AppResult<Page<invoice::Model>> {
+    let mut q = invoice::Entity::find();
+    if let Some(c) = client {
+        get_visible(&state.db, p, c).await?;
+        q = q.filter(invoice::Column::ClientId.eq(c));
+    }
+    if !p.is_vendor() {
+        if p.serves_clients() {
+            q = q.filter(invoice::Column::PartnerId.eq(p.subscriber_id));
+        } else {
+            p.require(p.manages_own_members(), "read invoices")?;
+            q = q.filter(invoice::Column::ClientId.eq(p.subscriber_id));
+        }
+    }
+    paginate(&state.db, q, invoice::Column::Id, page).await
+}
+
+/// A payment as the billing system reports it.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub subscriber: Uuid,
+    pub tariff: Uuid,
+    pub period_months: i32,
+    pub amount_minor: i64,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub channel: Option<PaymentChannel>,
+    pub invoice: Option<Uuid>,
+    pub external_id: String,
+}
+
+impl NewPayment {
+    /// What must be equal for a repeated `externalId` to be the same payment (as the caller sent it).
+    fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            self.subscriber,
+            self.tariff,
+            self.period_months,
+            self.amount_minor,
+            self.paid_at.map(|t| t.timestamp_micros().to_string()).unwrap_or_default(),
+            self.channel.map(|c| c.as_str()).unwrap_or_default(),
+            self.invoice.map(|i| i.to_string()).unwrap_or_default(),
+        )
+    }
+}
+
+pub fn check_external_id(raw: &str, field: &str) -> AppResult<String> {
+    let id = raw.trim();
+    if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            field,
+            "INVALID_EXTERNAL_ID",
+            format!("{field}: 1 to 200 printable characters"),
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// The first payment recorded with this external id, if its payload is the same; `CONFLICT` if not.
+async fn replay<C: ConnectionTrait>(db: &C, n: &NewPayment) -> AppResult<Option<payment::Model>> {
+    match payment::Entity::find().filter(payment::Column::ExternalId.eq(n.external_id.as_str())).one(db).await? {
+        Some(existing) if existing.fingerprint == n.fingerprint() => Ok(Some(existing)),
+        Some(_) => Err(AppError::conflict_on(
+            "externalId",
+            "IDEMPOTENCY_KEY_REUSED",
+            "a different payment was already recorded with this externalId",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Records a payment (vendor), idempotently by external id: the same id with the same payload returns
+/// the first payment and accrues nothing new; a different payload is `CONFLICT`.
+pub async fn record_payment(state: &AppState, p: &Principal, mut n: NewPayment) -> AppResult<payment::Model> {
+    p.require(p.is_vendor_staff(), "record payments")?;
+    n.external_id = check_external_id(&n.external_id, "externalId")?;
+    if let Some(existing) = replay(&state.db, &n).await? {
+        return Ok(existing);
+    }
+    match record_new(state, &n).await {
+        // A concurrent request with the same id won the insert: answer as a repeat.
+        Err(AppError::Conflict { reason: "DUPLICATE_EXTERNAL_ID", .. }) => {
+            replay(&state.db, &n).await?.ok_or_else(|| AppError::Internal("payment vanished after a duplicate".into()))
+        }
+        other => other,
+    }
+}
+
+async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Model> {
+    let now = state.clock.now();
+    let paid_at = n.paid_at.unwrap_or(now);
+    if paid_at > now + Duration::minutes(5) {
+        return Err(AppError::bad_input("paidAt", "IN_FUTURE", "paidAt: must not be in the future"));
+    }
+    let txn = begin_write(&state.db).await?;
+    if let Some(existing) = replay(&txn, n).await? {
+        return Ok(existing);
+    }
+    let client = subscriber::Entity::find_by_id(n.subscriber)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::bad_input("subscriberId", "SUBSCRIBER_UNKNOWN", "subscriberId: no such subscriber"))?;
+    let t = tariff_input(&txn, n.tariff).await?;
+    if !tariffs::periods_of(&t).contains(&n.period_months) {
+        return Err(AppError::bad_input(
+            "periodMonths",
+            "PERIOD_NOT_OFFERED",
+            "periodMonths: not a period of this tariff",
+        ));
+    }
+    let channel = match (n.channel, n.invoice) {
+        (Some(PaymentChannel::PartnerInvoice), None) => {
+            return Err(AppError::bad_input(
+                "invoiceId",
+                "INVOICE_REQUIRED",
+                "invoiceId: a PARTNER_INVOICE payment names its invoice",
+            ));
+        }
+        (Some(c), _) => c,
+        (None, Some(_)) => PaymentChannel::PartnerInvoice,
+        (None, None) => PaymentChannel::Direct,
+    };
+    let inv = match n.invoice {
+        Some(id) => {
+            let inv = invoice::Entity::find_by_id(id)
+                .one(&txn)
+                .await?
+                .ok_or_else(|| AppError::bad_input("invoiceId", "INVOICE_UNKNOWN", "invoiceId: no such invoice"))?;
+            if inv.client_id != client.id || inv.tariff_id != t.id || inv.period_months != n.period_months {
+                return Err(AppError::bad_input(
+                    "invoiceId",
+                    "INVOICE_MISMATCH",
+                    "invoiceId: the invoice is for another client, tariff or period",
+                ));
+            }
+            if inv.payment_id.is_some() {
+                return Err(AppError::conflict_on("invoiceId", "INVOICE_ALREADY_PAID", "this invoice is already paid"));
+            }
+            Some(inv)
+        }
+        None => None,
+    };
+
+    // Activate or extend from the later of now and the current end.
+    let months = Months::new(n.period_months as u32);
+    let sub = match live_subscription(&txn, client.id, t.id, now).await? {
+        Some(current) => {
+            let from = current.ends_at.max(now);
+            let mut am: subscription::ActiveModel = current.into();
+            am.basis = Set(SubscriptionBasis::Paid.as_str().to_owned());
+            am.ends_at = Set(from.checked_add_months(months).unwrap_or(from));
+            am.update(&txn).await?
+        }
+        None => {
+            let ends = now.checked_add_months(months).unwrap_or(now);
+            insert_subscription(&txn, client.id, t.id, SubscriptionBasis::Paid, now, ends).await?
+        }
+    };
+
+    let pay = payment::ActiveModel {
+        id: Set(new_id()),
+        subscriber_id: Set(client.id),
+        tariff_id: Set(t.id),
+        subscription_id: Set(sub.id),
+        period_months: Set(n.period_months),
+        amount_minor: Set(n.amount_minor),
+        channel: Set(channel.as_str().to_owned()),
+        paid_at: Set(paid_at),
+        external_id: Set(n.external_id.clone()),
+        fingerprint: Set(n.fingerprint()),
+        invoice_id: Set(inv.as_ref().map(|i| i.id)),
+        refunded_at: Set(None),
+        refund_external_id: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(AppError::on_unique("externalId", "DUPLICATE_EXTERNAL_ID", "this externalId was just recorded"))?;
+
+    if let Some(inv) = inv {
+        let mut am: invoice::ActiveModel = inv.into();
+        am.payment_id = Set(Some(pay.id));
+        am.update(&txn).await.map_err(AppError::on_unique(
+            "invoiceId",
+            "INVOICE_ALREADY_PAID",
+            "this invoice is already paid",
+        ))?;
+    }
+    ledger::accrue(&txn, &pay, &client, &t, now).await?;
+    txn.commit().await?;
+    Ok(pay)
+}
+
+/// Refunds a payment: the ledger gets a reversing entry for each accrual, the subscription loses the
+/// paid period. Idempotent by the refund's own external id.
+pub async fn refund(state: &AppState, p: &Principal, id: Uuid, external_id: &str) -> AppResult<payment::Model> {
+    p.require(p.is_vendor_staff(), "refund payments")?;
+    let external_id = check_external_id(external_id, "externalId")?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let pay = payment::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let claimed = payment::Entity::update_many()
+        .col_expr(payment::Column::RefundedAt, sea_orm::sea_query::Expr::value(now))
+        .col_expr(payment::Column::RefundExternalId, sea_orm::sea_query::Expr::value(external_id.clone()))
+        .filter(payment::Column::Id.eq(id))
+        .filter(payment::Column::RefundedAt.is_null())
+        .exec(&txn)
+        .await
+        .map_err(AppError::on_unique(
+            "externalId",
+            "IDEMPOTENCY_KEY_REUSED",
+            "this refund externalId was used for another payment",
+        ))?;
+    if claimed.rows_affected == 0 {
+        drop(txn);
+        let current = payment::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)?;
+        return if current.refund_external_id.as_deref() == Some(external_id.as_str()) {
+            Ok(current)
+        } else {
+            Err(AppError::conflict("ALREADY_REFUNDED", "this payment is already refunded"))
+        };
+    }
+    ledger::reverse(&txn, pay.id, now).await?;
+    if let Some(sub) = subscription::Entity::find_by_id(pay.subscription_id).one(&txn).await? {
+        let ends = sub.ends_at.checked_sub_months(Months::new(pay.period_months as u32)).unwrap_or(sub.ends_at);
+        let mut am: subscription::ActiveModel = sub.into();
+        am.ends_at = Set(ends);
+        am.update(&txn).await?;
+    }
+    let pay = payment::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    txn.commit().await?;
+    Ok(pay)
+}
+
+pub async fn list_payments(
+    state: &AppState,
+    p: &Principal,
+    subscriber: Option<Uuid>,
+    page: PageArgs,
+) -> AppResult<Page<payment::Model>> {
+    let mut q = payment::Entity::find();
+    if let Some(s) = subscriber {
+        let (_, r) = get_visible(&state.db, p, s).await?;
+        p.require(r != Reach::Own || p.manages_own_members(), "read payments")?;
+        q = q.filter(payment::Column::SubscriberId.eq(s));
+    } else if !p.is_vendor() {
+        if p.serves_clients() {
+            let clients = subscriber::Entity::find()
+                .select_only()
+                .column(subscriber::Column::Id)
+                .filter(subscriber::Column::ServingPartnerId.eq(p.subscriber_id))
+                .into_query();
+            q = q.filter(Condition::any().add(payment::Column::SubscriberId.in_subquery(clients)));
+        } else {
+            p.require(p.manages_own_members(), "read payments")?;
+            q = q.filter(payment::Column::SubscriberId.eq(p.subscriber_id));
+        }
+    }
+    paginate(&state.db, q, payment::Column::Id, page).await
+}

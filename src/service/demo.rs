@@ -1,0 +1,129 @@
+//! `seed --demo`: the presets plus demo partners, clients, tariffs and payments to explore with.
+//! Runs through the same services as the API. Idempotent: a second run changes nothing.
+
+use entity::{membership, subscriber, tariff};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::billing::{self, NewPayment};
+use super::invitations::{self, Acceptance};
+use super::subscribers::{self, NewCard};
+use super::tariffs::{self, NewTariff};
+use super::{accounts, programs};
+use crate::app::AppState;
+use crate::auth::{Caller, Principal};
+use crate::cli::{DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD};
+use crate::domain::{Email, Name, SubscriberKind};
+use crate::error::{AppError, AppResult};
+
+pub const DEMO_PARTNER_EMAILS: [&str; 2] = ["alpha@partnergraph.local", "beta@partnergraph.local"];
+
+fn principal_of(m: &membership::Model, kind: SubscriberKind) -> AppResult<Principal> {
+    Ok(Principal {
+        user_id: m.user_id,
+        subscriber_id: m.subscriber_id,
+        kind,
+        role: m.role.parse().map_err(AppError::Internal)?,
+        membership_id: m.id,
+    })
+}
+
+async fn vendor_owner(state: &AppState) -> AppResult<Principal> {
+    let vendor = match subscriber::Entity::find().filter(subscriber::Column::Kind.eq("VENDOR")).one(&state.db).await? {
+        Some(v) => v,
+        None => accounts::bootstrap(state, "Demo Vendor", DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD).await?.0,
+    };
+    let m = membership::Entity::find()
+        .filter(membership::Column::SubscriberId.eq(vendor.id))
+        .filter(membership::Column::Role.eq("OWNER"))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::Internal("the vendor has no owner".into()))?;
+    principal_of(&m, SubscriberKind::Vendor)
+}
+
+async fn tariff_by_code(state: &AppState, code: &str) -> AppResult<Option<tariff::Model>> {
+    Ok(tariff::Entity::find().filter(tariff::Column::Code.eq(code)).one(&state.db).await?)
+}
+
+/// Returns a line per thing created.
+pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
+    let mut log = Vec::new();
+    let r = programs::seed_presets(state).await?;
+    log.push(format!("presets: {} programs, {} rules, {} tariffs added", r.programs, r.rules, r.tariffs));
+    let vendor = vendor_owner(state).await?;
+    if subscriber::Entity::find().filter(subscriber::Column::Name.eq("Альфа Софт")).one(&state.db).await?.is_some()
+    {
+        log.push("demo data already present".into());
+        return Ok(log);
+    }
+    for (code, name, program, category, price, periods, trial) in [
+        ("FRESH-PROF", "1С:Фреш ПРОФ", "1C-FRESH", "ITSAAS", 150_000, vec![1, 3, 6, 12], 30),
+        ("CONNECT-CORP", "1С-Коннект Корпоративный", "1C-CONNECT", "SAAS_CORPORATE", 500_000, vec![1, 12], 14),
+        ("B24-CLOUD", "Битрикс24 Облако", "BITRIX24", "CLOUD", 249_000, vec![1, 12], 15),
+    ] {
+        if tariff_by_code(state, code).await?.is_none() {
+            let t = NewTariff {
+                code: code.into(),
+                name: name.into(),
+                program_code: program.into(),
+                category: category.into(),
+                monthly_price_minor: price,
+                periods,
+                max_databases: Some(10),
+                max_users: None,
+                max_sessions: None,
+                trial_days: trial,
+                partner_only: false,
+            };
+            tariffs::create(state, &vendor, t).await?;
+            log.push(format!("tariff {code}"));
+        }
+    }
+    let fresh = tariff_by_code(state, "FRESH-PROF").await?.ok_or(AppError::NotFound)?;
+    let connect = tariff_by_code(state, "CONNECT-CORP").await?.ok_or(AppError::NotFound)?;
+    let partners = [
+        ("Альфа Софт", DEMO_PARTNER_EMAILS[0], vec![("1C-FRESH", "FRANCHISEE"), ("1C-CONNECT", "DEALER")]),
+        ("Бета Консалтинг", DEMO_PARTNER_EMAILS[1], vec![("1C-FRESH", "CSK"), ("BITRIX24", "GOLD")]),
+    ];
+    let mut n = 0;
+    for (name, owner, statuses) in partners {
+        let card = NewCard { name: Some(Name::parse(name).map_err(AppError::input("name"))?), ..Default::default() };
+        let owner_email = Email::parse(owner).map_err(AppError::input("email"))?;
+        let reg = subscribers::create_partner(state, &vendor, card, owner_email, None).await?;
+        for (program, status) in statuses {
+            programs::set_partner_status(state, &vendor, reg.subscriber.id, program, status).await?;
+        }
+        let how = Acceptance { name: Some("Demo Owner".into()), password: Some(DEMO_VENDOR_PASSWORD.into()) };
+        let (_, m) = invitations::accept(state, &Caller(None), &reg.token, how).await?;
+        let partner = principal_of(&m, SubscriberKind::Partner)?;
+        log.push(format!("partner {name}: owner {owner} / {DEMO_VENDOR_PASSWORD}"));
+        for i in 1..=3 {
+            n += 1;
+            let client_name = format!("Клиент {n} ({name})");
+            let card = NewCard {
+                name: Some(Name::parse(&client_name).map_err(AppError::input("name"))?),
+                ..Default::default()
+            };
+            let owner_email =
+                Email::parse(&format!("client{n}@partnergraph.local")).map_err(AppError::input("email"))?;
+            let c = subscribers::register_client(state, &partner, card, owner_email).await?;
+            billing::start_trial(state, &partner, c.subscriber.id, fresh.id).await?;
+            if i < 3 {
+                let t = if i == 1 { &fresh } else { &connect };
+                let payment = NewPayment {
+                    subscriber: c.subscriber.id,
+                    tariff: t.id,
+                    period_months: 12,
+                    amount_minor: t.monthly_price_minor * 12,
+                    paid_at: None,
+                    channel: None,
+                    invoice: None,
+                    external_id: format!("demo-{n}"),
+                };
+                billing::record_payment(state, &vendor, payment).await?;
+            }
+            log.push(format!("client {client_name}"));
+        }
+    }
+    Ok(log)
+}
