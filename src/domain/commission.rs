@@ -213,12 +213,12 @@ mod tests {
             months in 0u32..60,
         ) {
             let s = sale(status, category, first, months);
-            if let Some(before) = choose_rule(&rules, &s) {
-                if extra.specificity() < before.specificity() {
-                    let mut more = rules.clone();
-                    more.push(extra);
-                    prop_assert_eq!(choose_rule(&more, &s), Some(before));
-                }
+            if let Some(before) = choose_rule(&rules, &s)
+                && extra.specificity() < before.specificity()
+            {
+                let mut more = rules.clone();
+                more.push(extra);
+                prop_assert_eq!(choose_rule(&more, &s), Some(before));
             }
         }
 

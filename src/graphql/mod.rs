@@ -23,6 +23,7 @@ pub struct QueryRoot(
     subscribers::SubscriberQuery,
     invitations::InvitationQuery,
     audit::AuditQuery,
+    commerce::CommerceQuery,
 );
 
 /// All mutations.

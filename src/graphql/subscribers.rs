@@ -2,7 +2,7 @@
 //! `importClient`, `updateSubscriber`, `updatePartnerProfile`, `changeRole`, `removeMember`.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
 use super::types::{Invitation, Membership, RegisterPayload, Subscriber};
@@ -97,7 +97,7 @@ pub struct PartnerProfileInput {
     pub has_consultants: Option<bool>,
     pub has_customization_specialists: Option<bool>,
     /// `null` clears it.
-    pub contract_until: MaybeUndefined<NaiveDate>,
+    pub contract_until: MaybeUndefined<super::scalars::Date>,
 }
 
 fn opt_inn(raw: Option<&str>) -> Result<Option<Inn>, AppError> {
@@ -237,7 +237,7 @@ impl SubscriberMutation {
             contract_until: match input.contract_until {
                 MaybeUndefined::Undefined => Patch::Keep,
                 MaybeUndefined::Null => Patch::Clear,
-                MaybeUndefined::Value(d) => Patch::Set(d),
+                MaybeUndefined::Value(d) => Patch::Set(d.0),
             },
         };
         let s = subscribers::update_partner_profile(state(ctx), p, id, patch).await?;

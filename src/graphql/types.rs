@@ -1,7 +1,7 @@
 //! Output types shared by several capabilities. Entity models are wrapped, never exposed as they are.
 
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use entity::{audit_entry, binding_change, invitation, membership, partner_profile, subscriber, user};
 
 use super::context::{Conn, GqlResult, connection, page_args, principal, state};
@@ -122,8 +122,8 @@ impl PartnerProfile {
         self.0.has_customization_specialists
     }
     /// The partner contract runs until this date.
-    async fn contract_until(&self) -> Option<NaiveDate> {
-        self.0.contract_until
+    async fn contract_until(&self) -> Option<super::scalars::Date> {
+        self.0.contract_until.map(super::scalars::Date)
     }
     /// The partner's status in each program it takes part in.
     async fn statuses(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::commerce_types::PartnerStatus>> {

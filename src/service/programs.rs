@@ -209,7 +209,7 @@ async fn put_rule(
         None => same_key.filter(commission_rule::Column::Category.is_null()),
     };
     same_key.exec(txn).await?;
-    Ok(commission_rule::ActiveModel {
+    commission_rule::ActiveModel {
         id: Set(new_id()),
         program_id: Set(program.id),
         status: Set(r.status.clone()),
@@ -222,7 +222,7 @@ async fn put_rule(
     }
     .insert(txn)
     .await
-    .map_err(AppError::on_unique("purchase", "CONFLICT", "the same rule was just set by another request"))?)
+    .map_err(AppError::on_unique("purchase", "CONFLICT", "the same rule was just set by another request"))
 }
 
 pub async fn set_rule(state: &AppState, p: &Principal, r: RuleInput) -> AppResult<commission_rule::Model> {

@@ -69,7 +69,7 @@ pub async fn create(state: &AppState, p: &Principal, t: NewTariff) -> AppResult<
             format!("category: not a category of {}", program.code),
         ));
     }
-    Ok(tariff::ActiveModel {
+    tariff::ActiveModel {
         id: Set(new_id()),
         code: Set(code),
         name: Set(crate::domain::Name::parse(&t.name).map_err(AppError::input("name"))?.into_string()),
@@ -87,7 +87,7 @@ pub async fn create(state: &AppState, p: &Principal, t: NewTariff) -> AppResult<
     }
     .insert(&state.db)
     .await
-    .map_err(AppError::on_unique("code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))?)
+    .map_err(AppError::on_unique("code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))
 }
 
 pub async fn archive(state: &AppState, p: &Principal, id: Uuid) -> AppResult<tariff::Model> {

@@ -273,3 +273,65 @@ impl TestApp {
         row.try_get::<i64>("", "n").unwrap()
     }
 }
+
+pub const PAY: &str = "mutation($i: PaymentInput!) { recordPayment(input: $i) { id amount refunded channel commissions { id amount rate base status partner { id } rule { id } } } }";
+
+impl TestApp {
+    /// Loads the three preset programs.
+    pub async fn presets(&self) {
+        partnergraph::service::programs::seed_presets(&self.state).await.expect("presets");
+    }
+
+    /// The vendor creates a tariff; returns its id.
+    pub async fn tariff(
+        &self,
+        code: &str,
+        program: &str,
+        category: &str,
+        price: &str,
+        periods: &[i32],
+        trial_days: i32,
+    ) -> String {
+        let r = self
+            .as_(
+                &self.vendor,
+                "mutation($i: TariffInput!) { createTariff(input: $i) { id } }",
+                json!({ "i": { "code": code, "name": code, "programCode": program, "category": category, "monthlyPrice": price, "periods": periods, "trialDays": trial_days } }),
+            )
+            .await;
+        r.ok()["createTariff"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The vendor sets a partner's status in a program.
+    pub async fn set_status(&self, partner_id: &str, program: &str, status: &str) {
+        self.as_(
+            &self.vendor,
+            "mutation($p: ID!, $c: String!, $s: String!) { setPartnerStatus(partnerId: $p, programCode: $c, status: $s) { id } }",
+            json!({ "p": partner_id, "c": program, "s": status }),
+        )
+        .await
+        .ok();
+    }
+
+    /// The vendor records a payment.
+    pub async fn pay(&self, subscriber: &str, tariff: &str, months: i32, amount: &str, external_id: &str) -> Gql {
+        self.as_(
+            &self.vendor,
+            PAY,
+            json!({ "i": { "subscriberId": subscriber, "tariffId": tariff, "periodMonths": months, "amount": amount, "externalId": external_id } }),
+        )
+        .await
+    }
+
+    /// The vendor imports a client bound to `partner` with the given creation time; returns its id.
+    pub async fn import_client(&self, partner: &str, created_at: &str) -> String {
+        let r = self
+            .as_(
+                &self.vendor,
+                "mutation($p: ID, $c: DateTime) { importClient(input: {name: \"Imported\", partnerId: $p, createdAt: $c}) { id } }",
+                json!({ "p": partner, "c": created_at }),
+            )
+            .await;
+        r.ok()["importClient"]["id"].as_str().unwrap().to_owned()
+    }
+}

@@ -5,10 +5,13 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod commissions;
 mod http;
 mod input;
 mod invitations;
 mod members;
+mod payments;
 mod permissions;
 mod schema;
+mod subscriptions;
 mod tenants;

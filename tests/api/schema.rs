@@ -22,6 +22,14 @@ fn the_schema_has_the_contracts_root_names() {
         "enum InvitationStatus",
         "enum BindingSource",
         "type SubscriberConnection",
+        "scalar Date\n",
+        "scalar Decimal\n",
+        "type Subscription {",
+        "enum PurchaseOrdinal",
+        "enum CommissionStatus",
+        "enum SubscriptionBasis",
+        "enum ChurnReason",
+        "type CommissionSummary",
     ] {
         assert!(sdl.contains(name), "missing {name}");
     }
