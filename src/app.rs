@@ -25,6 +25,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub hasher: PasswordHasher,
     pub clock: Clock,
+    /// SQLite's in-process write queue (none on PostgreSQL).
+    pub write_gate: crate::db::WriteGate,
 }
 
 /// The id of the HTTP request, on every log line and on internal errors.
@@ -38,7 +40,15 @@ impl AppState {
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
-        Ok(Self { db, jwt: JwtKeys::new(&config), hasher, clock: Clock::default(), config: Arc::new(config) })
+        let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
+        Ok(Self {
+            db,
+            jwt: JwtKeys::new(&config),
+            hasher,
+            clock: Clock::default(),
+            config: Arc::new(config),
+            write_gate,
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), String> {

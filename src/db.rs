@@ -1,12 +1,15 @@
 //! Connecting to SQLite or PostgreSQL, and the write transaction every multi-row change runs in.
 
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Opens the pool. SQLite gets WAL, a busy timeout and enforced foreign keys.
 pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> {
@@ -21,12 +24,69 @@ pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> 
     Database::connect(opts).await
 }
 
-/// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
-/// so two writers queue on the busy timeout instead of failing on a lock upgrade.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+/// SQLite has one writer at a time. Writers queue here, in order, instead of in SQLite's busy handler,
+/// which sleeps in growing steps and gives long tail latencies under concurrent writes. PostgreSQL
+/// needs no gate: its rules are held by row locks and unique indexes.
+#[derive(Clone, Default)]
+pub struct WriteGate(Option<Arc<Mutex<()>>>);
+
+impl WriteGate {
+    pub fn for_backend(backend: DatabaseBackend) -> Self {
+        WriteGate((backend == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(()))))
+    }
+}
+
+/// A write transaction (with its place in the SQLite write queue). Use it wherever a connection or a
+/// `&DatabaseTransaction` is wanted; `commit` ends it, dropping it rolls back.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+}
+
+/// Begins a transaction that will write. On SQLite it waits for its turn in the write queue and takes
+/// the write lock at once (`BEGIN IMMEDIATE`), so it never fails on a lock upgrade.
+pub async fn begin_write(db: &DatabaseConnection, gate: &WriteGate) -> Result<WriteTxn, DbErr> {
+    let turn = match &gate.0 {
+        Some(m) => Some(m.clone().lock_owned().await),
+        None => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(WriteTxn { txn, _turn: turn })
 }

@@ -176,7 +176,7 @@ impl Extension for AuditLogExtension {
             outcome,
             request_id,
         };
-        if let Err(e) = audit::record(&state.db, record).await {
+        if let Err(e) = audit::record(state, record).await {
             // The change itself is committed; say so truthfully and make the gap visible in the logs.
             tracing::error!(error = ?e, "audit log write failed");
         }

@@ -40,7 +40,7 @@ pub async fn bootstrap(
     let email = Email::parse(email).map_err(AppError::input("email"))?;
     let hash = state.hasher.hash(password).await?;
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let exists = subscriber::Entity::find().filter(subscriber::Column::Kind.eq("VENDOR")).count(&txn).await?;
     if exists > 0 {
         return Err(AppError::conflict("VENDOR_EXISTS", "a vendor already exists"));
@@ -105,9 +105,10 @@ pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id:
         return Err(bad());
     }
     let now = state.clock.now();
-    let attempt = login_failure::ActiveModel { id: Set(new_id()), email: Set(email.clone()), at: Set(now) }
-        .insert(&state.db)
-        .await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let attempt =
+        login_failure::ActiveModel { id: Set(new_id()), email: Set(email.clone()), at: Set(now) }.insert(&txn).await?;
+    txn.commit().await?;
     let recent = login_failure::Entity::find()
         .filter(login_failure::Column::Email.eq(email.as_str()))
         .filter(login_failure::Column::At.gt(now - Duration::minutes(LOCKOUT_WINDOW_MINUTES)))
@@ -155,7 +156,7 @@ pub struct SelfRegistration {
 pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<SignedIn> {
     let hash = state.hasher.hash(&r.password).await?;
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let partner = match r.referral_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => Some(
             subscribers::find_by_referral_code(&txn, code)

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use entity::audit_entry;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::db::begin_write;
 use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id, paginate};
@@ -23,7 +25,8 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
 }
 
-pub async fn record(db: &DatabaseConnection, r: AuditRecord) -> AppResult<()> {
+pub async fn record(state: &AppState, r: AuditRecord) -> AppResult<()> {
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     audit_entry::ActiveModel {
         id: Set(new_id()),
         at: Set(r.at),
@@ -35,8 +38,9 @@ pub async fn record(db: &DatabaseConnection, r: AuditRecord) -> AppResult<()> {
         outcome: Set(r.outcome),
         request_id: Set(r.request_id),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    txn.commit().await?;
     Ok(())
 }
 

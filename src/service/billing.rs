@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::subscribers::{Reach, get_visible, may_administer};
+use super::subscribers::{self, Reach, get_visible, may_administer};
 use super::{Page, PageArgs, ledger, new_id, paginate, tariffs};
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -97,9 +97,10 @@ pub async fn start_trial(
     tariff: Uuid,
 ) -> AppResult<subscription::Model> {
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, r) = get_visible(&txn, p, subscriber).await?;
     p.require(may_administer(p, r, true), "manage this subscriber's subscriptions")?;
+    subscribers::lock(&txn, s.id).await?;
     let t = tariff_input(&txn, tariff).await?;
     offered(&t, &s)?;
     if t.trial_days <= 0 {
@@ -125,9 +126,10 @@ pub async fn create_subscription(
     basis: SubscriptionBasis,
 ) -> AppResult<subscription::Model> {
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, r) = get_visible(&txn, p, subscriber).await?;
     let t = tariff_input(&txn, tariff).await?;
+    subscribers::lock(&txn, s.id).await?;
     let ends_at = match basis {
         SubscriptionBasis::ItsProf => {
             p.require(matches!(r, Reach::Client) || p.is_vendor_staff(), "confirm ITS PROF contracts")?;
@@ -193,7 +195,7 @@ pub async fn cancel(
 ) -> AppResult<subscription::Model> {
     let comment = OptionalText::parse(comment).map_err(AppError::input("comment"))?;
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let sub = subscription::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     let (_, r) = get_visible(&txn, p, sub.subscriber_id).await?;
     p.require(may_administer(p, r, true), "cancel this subscription")?;
@@ -233,7 +235,7 @@ pub async fn create_invoice(
     if promo_code.is_some_and(|c| !c.trim().is_empty()) {
         return Err(AppError::bad_input("promoCode", "PROMO_UNKNOWN", "promoCode: no such promo code"));
     }
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (c, r) = get_visible(&txn, p, client).await?;
     if r != Reach::Client {
         return Err(AppError::bad_input("clientId", "NOT_A_CLIENT", "clientId: not a client of yours"));
@@ -368,7 +370,7 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
     if paid_at > now + Duration::minutes(5) {
         return Err(AppError::bad_input("paidAt", "IN_FUTURE", "paidAt: must not be in the future"));
     }
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     if let Some(existing) = replay(&txn, n).await? {
         return Ok(existing);
     }
@@ -376,6 +378,10 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::bad_input("subscriberId", "SUBSCRIBER_UNKNOWN", "subscriberId: no such subscriber"))?;
+    // Payments of one subscriber run one at a time: each extends from the end the previous one set, and
+    // "first purchase" and the bound partner are read after it.
+    subscribers::lock(&txn, client.id).await?;
+    let client = subscribers::load(&txn, client.id).await?;
     let t = tariff_input(&txn, n.tariff).await?;
     if !tariffs::periods_of(&t).contains(&n.period_months) {
         return Err(AppError::bad_input(
@@ -473,8 +479,9 @@ pub async fn refund(state: &AppState, p: &Principal, id: Uuid, external_id: &str
     p.require(p.is_vendor_staff(), "refund payments")?;
     let external_id = check_external_id(external_id, "externalId")?;
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let pay = payment::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    subscribers::lock(&txn, pay.subscriber_id).await?;
     let claimed = payment::Entity::update_many()
         .col_expr(payment::Column::RefundedAt, sea_orm::sea_query::Expr::value(now))
         .col_expr(payment::Column::RefundExternalId, sea_orm::sea_query::Expr::value(external_id.clone()))

@@ -91,7 +91,7 @@ pub async fn invite(
     email: Email,
     role: Role,
 ) -> AppResult<(invitation::Model, String)> {
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, r) = get_visible(&txn, p, subscriber_id.unwrap_or(p.subscriber_id)).await?;
     p.require(may_administer(p, r, role == Role::Owner), "invite this member")?;
     let out =
@@ -117,7 +117,7 @@ async fn load_managed(txn: &DatabaseTransaction, p: &Principal, id: Uuid) -> App
 
 /// Issues a new token (the old one stops working) and a new expiry.
 pub async fn resend(state: &AppState, p: &Principal, id: Uuid) -> AppResult<(invitation::Model, String)> {
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let inv = load_managed(&txn, p, id).await?;
     let now = state.clock.now();
     let (token, hash) = new_secret_token();
@@ -132,7 +132,7 @@ pub async fn resend(state: &AppState, p: &Principal, id: Uuid) -> AppResult<(inv
 }
 
 pub async fn revoke(state: &AppState, p: &Principal, id: Uuid) -> AppResult<invitation::Model> {
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let inv = load_managed(&txn, p, id).await?;
     let mut am: invitation::ActiveModel = inv.into();
     am.status = Set("REVOKED".to_owned());
@@ -207,7 +207,7 @@ pub async fn accept(
         }
     };
 
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     // Only one acceptance wins, whatever runs at the same time.
     let claimed = invitation::Entity::update_many()
         .col_expr(invitation::Column::Status, Expr::value("ACCEPTED"))

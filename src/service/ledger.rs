@@ -284,7 +284,7 @@ pub async fn approve(state: &AppState, p: &Principal, ids: &[Uuid]) -> AppResult
     p.require(p.is_vendor_staff(), "approve commissions")?;
     let ids = distinct(ids)?;
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let entries = load_all(&txn, &ids).await?;
     if let Some(bad) = entries.iter().find(|e| e.status != "ACCRUED") {
         return Err(AppError::conflict("INVALID_STATUS", format!("entry {} is {}, not ACCRUED", bad.id, bad.status)));
@@ -323,7 +323,7 @@ pub async fn mark_paid(
         ));
     }
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let entries = load_all(&txn, &ids).await?;
     let payable =
         |e: &commission::Model| e.status == "APPROVED" || (e.status == "REVERSED" && e.payout_reference.is_none());

@@ -2,7 +2,6 @@
 //! under concurrency by locking the subscriber row.
 
 use entity::{membership, subscriber};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ModelTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Set,
@@ -61,22 +60,11 @@ async fn load_managed(
     Ok((m, s))
 }
 
-/// Takes the subscriber's row lock (PostgreSQL) for the rest of the transaction, so that two
-/// concurrent demotions cannot both see a second owner. SQLite write transactions are already serial.
-async fn lock_subscriber(txn: &DatabaseTransaction, id: Uuid) -> AppResult<()> {
-    subscriber::Entity::update_many()
-        .col_expr(subscriber::Column::UpdatedAt, Expr::col(subscriber::Column::UpdatedAt))
-        .filter(subscriber::Column::Id.eq(id))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
 async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) -> AppResult<()> {
     if m.role != "OWNER" {
         return Ok(());
     }
-    lock_subscriber(txn, m.subscriber_id).await?;
+    super::subscribers::lock(txn, m.subscriber_id).await?;
     let owners = membership::Entity::find()
         .filter(membership::Column::SubscriberId.eq(m.subscriber_id))
         .filter(membership::Column::Role.eq("OWNER"))
@@ -89,7 +77,7 @@ async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) 
 }
 
 pub async fn change_role(state: &AppState, p: &Principal, id: Uuid, role: Role) -> AppResult<membership::Model> {
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (m, s) = load_managed(&txn, p, id, role == Role::Owner).await?;
     let kind = kind_of(&s)?;
     if !role.allowed_in(kind) {
@@ -113,7 +101,7 @@ pub async fn change_role(state: &AppState, p: &Principal, id: Uuid, role: Role) 
 }
 
 pub async fn remove(state: &AppState, p: &Principal, id: Uuid) -> AppResult<Uuid> {
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (m, _) = load_managed(&txn, p, id, false).await?;
     ensure_another_owner(&txn, &m).await?;
     m.delete(&txn).await?;

@@ -147,7 +147,7 @@ pub async fn set_partner_status(
     program_code: &str,
     status: &str,
 ) -> AppResult<entity::subscriber::Model> {
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, _) = get_visible(&txn, p, partner).await?;
     p.require(p.is_vendor_staff(), "set partner statuses")?;
     if s.kind != "PARTNER" {
@@ -227,7 +227,7 @@ async fn put_rule(
 
 pub async fn set_rule(state: &AppState, p: &Principal, r: RuleInput) -> AppResult<commission_rule::Model> {
     p.require(p.is_vendor_staff(), "edit commission rules")?;
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let program = by_code(&txn, &r.program_code, "programCode").await?;
     let rule = put_rule(&txn, &program, &r, state.clock.now()).await?;
     txn.commit().await?;
@@ -259,7 +259,7 @@ pub struct SeedReport {
 /// Loads the three preset programs. Idempotent: what exists and is equal is left alone.
 pub async fn seed_presets(state: &AppState) -> AppResult<SeedReport> {
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let mut report = SeedReport::default();
     for preset in presets() {
         let program = match program::Entity::find().filter(program::Column::Code.eq(preset.code)).one(&txn).await? {

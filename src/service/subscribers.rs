@@ -191,6 +191,18 @@ pub async fn create_in(
     insert_subscriber(txn, kind, card, None, None, now).await
 }
 
+/// Takes the subscriber's row lock for the rest of the transaction (PostgreSQL; SQLite write transactions
+/// are serial anyway), so that read-then-write rules about one subscriber (the last owner, extending a
+/// subscription, one live subscription per tariff) hold under concurrent requests.
+pub async fn lock(txn: &DatabaseTransaction, id: Uuid) -> AppResult<()> {
+    subscriber::Entity::update_many()
+        .col_expr(subscriber::Column::UpdatedAt, Expr::col(subscriber::Column::UpdatedAt))
+        .filter(subscriber::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Binds a client to a partner (or unbinds it) and keeps the change in the history.
 pub async fn bind(
     txn: &DatabaseTransaction,
@@ -245,7 +257,7 @@ pub async fn create_partner(
 ) -> AppResult<Registered> {
     p.require(p.is_vendor_staff(), "create partners")?;
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let partner = insert_subscriber(&txn, SubscriberKind::Partner, card, None, None, now).await?;
     if let Some((code, status)) = program {
         let program = super::programs::by_code(&txn, &code, "programCode").await?;
@@ -284,7 +296,7 @@ pub async fn register_client(
 ) -> AppResult<Registered> {
     p.require(p.serves_clients(), "register clients")?;
     let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, now).await?;
     let client =
         bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.user_id), now).await?;
@@ -313,7 +325,7 @@ pub async fn import_client(
     if created_at > now {
         return Err(AppError::bad_input("createdAt", "IN_FUTURE", "createdAt: must not be in the future"));
     }
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     if let Some(partner) = partner {
         let ps = subscriber::Entity::find_by_id(partner).one(&txn).await?;
         if ps.as_ref().map(|s| s.kind.as_str()) != Some("PARTNER") {
@@ -331,7 +343,7 @@ pub async fn import_client(
 /// Edits the card. Only owners edit their own card; a partner's operators edit their clients' cards;
 /// vendor staff edit any.
 pub async fn update_card(state: &AppState, p: &Principal, id: Uuid, patch: CardPatch) -> AppResult<subscriber::Model> {
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, r) = get_visible(&txn, p, id).await?;
     p.require(may_administer(p, r, true), "edit this card")?;
     let mut am: subscriber::ActiveModel = s.clone().into();
@@ -369,7 +381,7 @@ pub async fn update_partner_profile(
     id: Uuid,
     patch: ProfilePatch,
 ) -> AppResult<subscriber::Model> {
-    let txn = begin_write(&state.db).await?;
+    let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, _) = get_visible(&txn, p, id).await?;
     p.require(p.is_vendor_staff(), "edit partner profiles")?;
     let profile = partner_profile::Entity::find_by_id(s.id)

@@ -335,3 +335,26 @@ impl TestApp {
         r.ok()["importClient"]["id"].as_str().unwrap().to_owned()
     }
 }
+
+impl TestApp {
+    /// Starts a GraphQL POST on its own task, for concurrency tests; yields the status and the body.
+    pub fn spawn_gql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> tokio::task::JoinHandle<(StatusCode, Value)> {
+        let router = self.router.clone();
+        let mut req = Request::post("/graphql").header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(Body::from(json!({ "query": query, "variables": variables }).to_string())).unwrap();
+        tokio::spawn(async move {
+            let resp = router.oneshot(req).await.expect("router answers");
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+            (status, serde_json::from_slice(&bytes).expect("JSON body"))
+        })
+    }
+}

@@ -170,26 +170,10 @@ async fn concurrent_acceptances_of_one_invitation_make_one_membership() {
     let partner = app.partner("Partner").await;
     let (token, _) = invite(&app, &partner.token, &partner.subscriber_id, &email("race")).await;
     let before = app.count("memberships").await;
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let router = app.router.clone();
-        let body = json!({ "query": ACCEPT, "variables": accept_vars(&token) }).to_string();
-        tasks.push(tokio::spawn(async move {
-            use http_body_util::BodyExt;
-            use tower::ServiceExt;
-            let req = axum::http::Request::post("/graphql")
-                .header("content-type", "application/json")
-                .body(axum::body::Body::from(body))
-                .unwrap();
-            let resp = router.oneshot(req).await.unwrap();
-            let v: serde_json::Value =
-                serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-            v.get("errors").is_none()
-        }));
-    }
+    let tasks: Vec<_> = (0..8).map(|_| app.spawn_gql(None, ACCEPT, accept_vars(&token))).collect();
     let mut wins = 0;
     for t in tasks {
-        if t.await.unwrap() {
+        if t.await.unwrap().1.get("errors").is_none() {
             wins += 1;
         }
     }

@@ -60,27 +60,8 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
     let app = spawn_app().await;
     let p = app.partner("Partner").await;
     let second = app.member(&p.token, &p.subscriber_id, "OWNER").await;
-    let mut tasks = Vec::new();
-    for (token, target) in
-        [(p.token.clone(), second.membership_id.clone()), (second.token.clone(), p.membership_id.clone())]
-    {
-        let router = app.router.clone();
-        let body = json!({ "query": REMOVE, "variables": { "m": target } }).to_string();
-        tasks.push(tokio::spawn(async move {
-            use http_body_util::BodyExt;
-            use tower::ServiceExt;
-            let req = axum::http::Request::post("/graphql")
-                .header("content-type", "application/json")
-                .header("authorization", format!("Bearer {token}"))
-                .body(axum::body::Body::from(body))
-                .unwrap();
-            let resp = router.oneshot(req).await.unwrap();
-            let status = resp.status();
-            let v: serde_json::Value =
-                serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-            (status, v)
-        }));
-    }
+    let tasks = [(p.token.as_str(), second.membership_id.as_str()), (second.token.as_str(), p.membership_id.as_str())]
+        .map(|(token, target)| app.spawn_gql(Some(token), REMOVE, json!({ "m": target })));
     let mut outcomes = Vec::new();
     for t in tasks {
         let (status, v) = t.await.unwrap();
