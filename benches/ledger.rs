@@ -138,6 +138,7 @@ async fn main() {
                     paid_at: Some(Utc::now() - Days::days((i % 1000) as i64)),
                     channel: None,
                     invoice: None,
+                    promo_code: None,
                     external_id: format!("bench-{i}"),
                 };
                 let t = Instant::now();

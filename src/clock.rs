@@ -16,6 +16,11 @@ impl Clock {
         Utc::now() + Duration::seconds(self.offset_secs.load(Ordering::Relaxed))
     }
 
+    /// Sets this clock (and every clone of it) to a moment.
+    pub fn set_to(&self, at: DateTime<Utc>) {
+        self.offset_secs.store((at - Utc::now()).num_seconds(), Ordering::Relaxed);
+    }
+
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, by: Duration) {
         self.offset_secs.fetch_add(by.num_seconds(), Ordering::Relaxed);

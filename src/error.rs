@@ -46,6 +46,10 @@ impl AppError {
         Self::Forbidden { reason: "NOT_ALLOWED", message: message.into() }
     }
 
+    pub fn forbidden_because(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Forbidden { reason, message: message.into() }
+    }
+
     pub fn bad_input(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
         Self::BadInput { field: Some(field.to_owned()), reason, message: message.into() }
     }
@@ -110,6 +114,21 @@ impl AppError {
     ) -> impl FnOnce(DbErr) -> AppError {
         move |e| match e.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => AppError::conflict_on(field, reason, message),
+            _ => AppError::from(e),
+        }
+    }
+}
+
+impl AppError {
+    /// Maps a unique-constraint violation to `BAD_USER_INPUT` on the given field (for rules the API
+    /// reports as bad input, such as a single-use code used twice at once).
+    pub fn on_unique_input(
+        field: &'static str,
+        reason: &'static str,
+        message: &'static str,
+    ) -> impl FnOnce(DbErr) -> AppError {
+        move |e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => AppError::bad_input(field, reason, message),
             _ => AppError::from(e),
         }
     }

@@ -10,6 +10,8 @@ pub struct Model {
     pub code: String,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// The lowest status that may issue bonus promo codes (null: any).
+    pub promo_min_status: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -32,4 +32,6 @@ pub use invitation::InvitationStatus;
 pub mod commission;
 pub mod money;
 pub mod presets;
+pub mod promo;
+pub mod stoplist;
 pub mod subscription;

@@ -26,6 +26,8 @@ pub struct Preset {
     /// Lowest first.
     pub statuses: &'static [&'static str],
     pub categories: &'static [&'static str],
+    /// The lowest status that may issue bonus promo codes (None: any status).
+    pub promo_min_status: Option<&'static str>,
     pub rules: Vec<PresetRule>,
     pub tariffs: &'static [PresetTariff],
 }
@@ -56,6 +58,7 @@ pub fn presets() -> Vec<Preset> {
                 "DEVELOPER_SERVICES",
                 "VIDEO_CALLS",
             ],
+            promo_min_status: None,
             rules: vec![
                 any("INTEGRATOR", "ITS_BUNDLED", 50),
                 any("AGENT", "SAAS_CORPORATE", 10),
@@ -80,6 +83,7 @@ pub fn presets() -> Vec<Preset> {
             name: "Bitrix24",
             statuses: &["REGISTERED", "BUSINESS_PARTNER", "CERTIFIED", "GOLD"],
             categories: &["CLOUD", "ON_PREMISE"],
+            promo_min_status: Some("BUSINESS_PARTNER"),
             rules: vec![
                 PresetRule {
                     status: None,
@@ -105,6 +109,7 @@ pub fn presets() -> Vec<Preset> {
             name: "1C:Fresh",
             statuses: &["FRANCHISEE", "CSK"],
             categories: &["ITSAAS", "EXCHANGE", "AUTONOMOUS_WORKPLACE", "CUSTOM_REPORTS"],
+            promo_min_status: None,
             rules: vec![any("FRANCHISEE", "ITSAAS", 20), any("CSK", "ITSAAS", 65)],
             tariffs: &[PresetTariff {
                 code: "FRESH-PARTNER",

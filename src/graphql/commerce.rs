@@ -351,9 +351,6 @@ impl CommerceMutation {
     /// subscription and accrues the bound partner's commission in the same transaction.
     async fn record_payment(&self, ctx: &Context<'_>, input: PaymentInput) -> GqlResult<Payment> {
         let p = principal(ctx)?;
-        if input.promo_code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
-            return Err(AppError::bad_input("promoCode", "PROMO_UNKNOWN", "promoCode: no such promo code").into());
-        }
         let n = NewPayment {
             subscriber: input_id(&input.subscriber_id, "subscriberId")?,
             tariff: input_id(&input.tariff_id, "tariffId")?,
@@ -362,6 +359,7 @@ impl CommerceMutation {
             paid_at: input.paid_at,
             channel: input.channel,
             invoice: input.invoice_id.as_ref().map(|i| input_id(i, "invoiceId")).transpose()?,
+            promo_code: input.promo_code,
             external_id: input.external_id,
         };
         let pay = billing::record_payment(state(ctx), p, n).await?;

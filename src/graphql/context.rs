@@ -112,6 +112,12 @@ pub fn audit_target(ctx: &Context<'_>, id: Uuid) {
     }
 }
 
+/// The subscriber a public operation of this request just signed in to (login, self-registration,
+/// accepting an invitation): its payload shows that subscriber as its own.
+pub fn signed_in_subscriber(ctx: &Context<'_>) -> Option<Uuid> {
+    ctx.data_opt::<AuditCell>()?.0.lock().unwrap_or_else(|p| p.into_inner()).actor.map(|(_, s, _)| s)
+}
+
 pub fn audit_actor(ctx: &Context<'_>, user: Uuid, subscriber: Uuid, role: Role) {
     if let Some(cell) = ctx.data_opt::<AuditCell>() {
         cell.0.lock().unwrap_or_else(|p| p.into_inner()).actor = Some((user, subscriber, role));

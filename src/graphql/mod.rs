@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod bindings;
 pub mod commerce;
 pub mod commerce_types;
 pub mod context;
@@ -24,6 +25,7 @@ pub struct QueryRoot(
     invitations::InvitationQuery,
     audit::AuditQuery,
     commerce::CommerceQuery,
+    bindings::BindingQuery,
 );
 
 /// All mutations.
@@ -33,6 +35,7 @@ pub struct MutationRoot(
     subscribers::SubscriberMutation,
     invitations::InvitationMutation,
     commerce::CommerceMutation,
+    bindings::BindingMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

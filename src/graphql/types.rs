@@ -16,6 +16,16 @@ fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
 /// An account in the service: a client, a partner or the vendor.
 pub struct Subscriber(pub subscriber::Model);
 
+impl Subscriber {
+    /// A client outside the caller's reach (named by id on another partner's invoice or promo code) shows
+    /// its id and name only. Partners' cards are public (the partner directory shows them).
+    fn card_visible(&self, ctx: &Context<'_>) -> bool {
+        self.0.kind != "CLIENT"
+            || principal(ctx).is_ok_and(|p| subscribers::reach(p, &self.0).is_some())
+            || super::context::signed_in_subscriber(ctx) == Some(self.0.id)
+    }
+}
+
 #[Object]
 impl Subscriber {
     async fn id(&self) -> ID {
@@ -30,41 +40,50 @@ impl Subscriber {
         &self.0.name
     }
     /// Taxpayer number (ИНН): 10 or 12 digits.
-    async fn inn(&self) -> Option<&str> {
-        self.0.inn.as_deref()
+    async fn inn(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.inn.as_deref().filter(|_| self.card_visible(ctx))
     }
     /// Tax registration reason code (КПП): 9 characters.
-    async fn kpp(&self) -> Option<&str> {
-        self.0.kpp.as_deref()
+    async fn kpp(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.kpp.as_deref().filter(|_| self.card_visible(ctx))
     }
-    async fn email(&self) -> Option<&str> {
-        self.0.email.as_deref()
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.email.as_deref().filter(|_| self.card_visible(ctx))
     }
-    async fn phone(&self) -> Option<&str> {
-        self.0.phone.as_deref()
+    async fn phone(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.phone.as_deref().filter(|_| self.card_visible(ctx))
     }
-    async fn address(&self) -> Option<&str> {
-        self.0.address.as_deref()
+    async fn address(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.address.as_deref().filter(|_| self.card_visible(ctx))
     }
-    async fn contact_person(&self) -> Option<&str> {
-        self.0.contact_person.as_deref()
+    async fn contact_person(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.contact_person.as_deref().filter(|_| self.card_visible(ctx))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
     /// Clients: the partner the client is bound to, or null.
     async fn serving_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
+        if !self.card_visible(ctx) {
+            return Ok(None);
+        }
         match self.0.serving_partner_id {
             Some(id) => Ok(Some(Subscriber(subscribers::load(&state(ctx).db, id).await?))),
             None => Ok(None),
         }
     }
     /// Clients: how the client got bound to its serving partner, or null.
-    async fn binding_source(&self) -> GqlResult<Option<BindingSource>> {
+    async fn binding_source(&self, ctx: &Context<'_>) -> GqlResult<Option<BindingSource>> {
+        if !self.card_visible(ctx) {
+            return Ok(None);
+        }
         Ok(self.0.binding_source.as_deref().map(parse).transpose()?)
     }
     /// Clients: every change of serving partner, oldest first; the first binding is a change from null.
     async fn binding_history(&self, ctx: &Context<'_>) -> GqlResult<Vec<BindingChange>> {
+        if !self.card_visible(ctx) {
+            return Ok(Vec::new());
+        }
         Ok(subscribers::binding_history(&state(ctx).db, self.0.id).await?.into_iter().map(BindingChange).collect())
     }
     /// The subscriber's members (for its administrators, owners and operators, the serving partner and the vendor).

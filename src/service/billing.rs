@@ -10,12 +10,14 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::subscribers::{self, Reach, get_visible, may_administer};
-use super::{Page, PageArgs, ledger, new_id, paginate, tariffs};
+use super::{Page, PageArgs, bindings, ledger, new_id, paginate, programs, promos, stoplist, tariffs};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::begin_write;
+use crate::domain::promo::discounted;
+use crate::domain::stoplist::{is_locked_category, needs_csk};
 use crate::domain::subscription::{ChurnReason, PaymentChannel, SubscriptionBasis, SubscriptionStatus};
-use crate::domain::{OptionalText, Role};
+use crate::domain::{BindingSource, OptionalText, Role};
 use crate::error::{AppError, AppResult};
 
 pub async fn subscriptions_of<C: ConnectionTrait>(db: &C, subscriber: Uuid) -> AppResult<Vec<subscription::Model>> {
@@ -103,6 +105,9 @@ pub async fn start_trial(
     subscribers::lock(&txn, s.id).await?;
     let t = tariff_input(&txn, tariff).await?;
     offered(&t, &s)?;
+    if r == Reach::Client {
+        may_sell(&txn, p.subscriber_id, &s, &t, now).await?;
+    }
     if t.trial_days <= 0 {
         return Err(AppError::bad_input("tariffId", "NO_TRIAL", "tariffId: this tariff has no trial"));
     }
@@ -141,6 +146,9 @@ pub async fn create_subscription(
                 ));
             }
             offered(&t, &s)?;
+            if r == Reach::Client {
+                may_sell(&txn, p.subscriber_id, &s, &t, now).await?;
+            }
             now.checked_add_months(Months::new(12)).unwrap_or(now)
         }
         SubscriptionBasis::PartnerFree => {
@@ -222,7 +230,35 @@ pub fn status(sub: &subscription::Model, now: DateTime<Utc>) -> SubscriptionStat
     SubscriptionStatus::at(&sub.basis, sub.ends_at, sub.cancelled_at, now)
 }
 
-/// A partner invoices one of its clients: price × months (less a discount, once promo codes exist).
+/// Refuses what a partner may not sell: locked categories without its active stop-list lock on the
+/// client (`DEAL_NOT_LOCKED`), and 1C:Fresh services that need a `CSK` partner (`SERVICE_NEEDS_CSK`).
+async fn may_sell<C: ConnectionTrait>(
+    db: &C,
+    partner: Uuid,
+    client: &subscriber::Model,
+    t: &tariff::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if is_locked_category(&t.category) && !stoplist::holds_lock(db, partner, client.inn.as_deref(), now).await? {
+        return Err(AppError::forbidden_because(
+            "DEAL_NOT_LOCKED",
+            format!("{} sales need your active stop-list lock on the client's INN", t.category),
+        ));
+    }
+    let program = entity::program::Entity::find_by_id(t.program_id).one(db).await?.ok_or(AppError::NotFound)?;
+    if needs_csk(&program.code, &t.category)
+        && programs::partner_status_in(db, partner, program.id).await?.as_deref() != Some("CSK")
+    {
+        return Err(AppError::forbidden_because(
+            "SERVICE_NEEDS_CSK",
+            format!("{} is enabled for clients only through a CSK partner", t.category),
+        ));
+    }
+    Ok(())
+}
+
+/// A partner invoices a client: price × months, less a personal discount code. The client may be bound
+/// to another partner (it gave this partner its id); paying the invoice rebinds it.
 pub async fn create_invoice(
     state: &AppState,
     p: &Principal,
@@ -232,14 +268,13 @@ pub async fn create_invoice(
     promo_code: Option<&str>,
 ) -> AppResult<invoice::Model> {
     p.require(p.serves_clients(), "issue invoices")?;
-    if promo_code.is_some_and(|c| !c.trim().is_empty()) {
-        return Err(AppError::bad_input("promoCode", "PROMO_UNKNOWN", "promoCode: no such promo code"));
-    }
+    let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (c, r) = get_visible(&txn, p, client).await?;
-    if r != Reach::Client {
-        return Err(AppError::bad_input("clientId", "NOT_A_CLIENT", "clientId: not a client of yours"));
-    }
+    let c = subscriber::Entity::find_by_id(client)
+        .one(&txn)
+        .await?
+        .filter(|c| c.kind == "CLIENT")
+        .ok_or(AppError::NotFound)?;
     let t = tariff_input(&txn, tariff).await?;
     offered(&t, &c)?;
     if !tariffs::periods_of(&t).contains(&period_months) {
@@ -249,7 +284,22 @@ pub async fn create_invoice(
             "periodMonths: not a period of this tariff",
         ));
     }
-    let amount = t
+    may_sell(&txn, p.subscriber_id, &c, &t, now).await?;
+    let (promo, discount_bp) = match promo_code.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(code) => {
+            let (promo, bp) = promos::discount_for(&txn, code, c.id, period_months).await?;
+            if promo.partner_id != p.subscriber_id {
+                return Err(AppError::bad_input(
+                    "promoCode",
+                    "PROMO_NOT_FOR_YOU",
+                    "this discount code is another partner's",
+                ));
+            }
+            (Some(promo.id), bp)
+        }
+        None => (None, 0),
+    };
+    let full = t
         .monthly_price_minor
         .checked_mul(period_months.into())
         .ok_or_else(|| AppError::bad_input("periodMonths", "AMOUNT_TOO_LARGE", "the amount is too large"))?;
@@ -259,11 +309,12 @@ pub async fn create_invoice(
         partner_id: Set(p.subscriber_id),
         tariff_id: Set(t.id),
         period_months: Set(period_months),
-        amount_minor: Set(amount),
-        discount_bp: Set(0),
+        amount_minor: Set(discounted(full, discount_bp)),
+        discount_bp: Set(discount_bp),
         payment_id: Set(None),
         created_by: Set(Some(p.user_id)),
-        created_at: Set(state.clock.now()),
+        created_at: Set(now),
+        promo_id: Set(promo),
     }
     .insert(&txn)
     .await?;
@@ -303,6 +354,7 @@ pub struct NewPayment {
     pub paid_at: Option<DateTime<Utc>>,
     pub channel: Option<PaymentChannel>,
     pub invoice: Option<Uuid>,
+    pub promo_code: Option<String>,
     pub external_id: String,
 }
 
@@ -310,7 +362,7 @@ impl NewPayment {
     /// What must be equal for a repeated `externalId` to be the same payment (as the caller sent it).
     fn fingerprint(&self) -> String {
         format!(
-            "{}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}",
             self.subscriber,
             self.tariff,
             self.period_months,
@@ -318,6 +370,7 @@ impl NewPayment {
             self.paid_at.map(|t| t.timestamp_micros().to_string()).unwrap_or_default(),
             self.channel.map(|c| c.as_str()).unwrap_or_default(),
             self.invoice.map(|i| i.to_string()).unwrap_or_default(),
+            self.promo_code.as_deref().unwrap_or_default(),
         )
     }
 }
@@ -423,6 +476,20 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
         None => None,
     };
 
+    // A personal discount code, given with the payment or carried by its invoice.
+    let promo =
+        match (n.promo_code.as_deref().map(str::trim).filter(|c| !c.is_empty()), inv.as_ref().and_then(|i| i.promo_id))
+        {
+            (Some(code), _) => Some(promos::discount_for(&txn, code, client.id, n.period_months).await?.0),
+            (None, Some(id)) => {
+                let promo = entity::promo_code::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+                Some(promos::discount_for(&txn, &promo.code, client.id, n.period_months).await?.0)
+            }
+            (None, None) => None,
+        };
+    // Whether this moves the client from free to paid or to a higher tariff, before it extends anything.
+    let upgrade = bindings::is_upgrade(&txn, client.id, &t, now).await?;
+
     // Activate or extend from the later of now and the current end.
     let months = Months::new(n.period_months as u32);
     let sub = match live_subscription(&txn, client.id, t.id, now).await? {
@@ -459,7 +526,7 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
     .await
     .map_err(AppError::on_unique("externalId", "DUPLICATE_EXTERNAL_ID", "this externalId was just recorded"))?;
 
-    if let Some(inv) = inv {
+    if let Some(inv) = inv.clone() {
         let mut am: invoice::ActiveModel = inv.into();
         am.payment_id = Set(Some(pay.id));
         am.update(&txn).await.map_err(AppError::on_unique(
@@ -467,6 +534,18 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
             "INVOICE_ALREADY_PAID",
             "this invoice is already paid",
         ))?;
+    }
+    // Bindings first, then the accrual, so the commission goes to the partner bound now: a paid
+    // partner invoice rebinds the client to the invoicing partner; a discount code binds on an upgrade.
+    let mut client = client;
+    if let Some(inv) = &inv {
+        client =
+            bindings::apply(&txn, client, inv.partner_id, BindingSource::PartnerInvoice, upgrade, None, now).await?.0;
+    }
+    if let Some(promo) = &promo {
+        promos::redeem_discount(&txn, promo, client.id, pay.id, now).await?;
+        client =
+            bindings::apply(&txn, client, promo.partner_id, BindingSource::DiscountPromo, upgrade, None, now).await?.0;
     }
     ledger::accrue(&txn, &pay, &client, &t, now).await?;
     txn.commit().await?;

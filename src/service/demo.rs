@@ -118,6 +118,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
                     paid_at: None,
                     channel: None,
                     invoice: None,
+                    promo_code: None,
                     external_id: format!("demo-{n}"),
                 };
                 billing::record_payment(state, &vendor, payment).await?;

@@ -14,13 +14,14 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::subscribers::{Reach, get_visible};
-use super::{Page, PageArgs, new_id, paginate, programs, tariffs};
+use super::{Page, PageArgs, new_id, paginate, programs, stoplist, tariffs};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::begin_write;
 use crate::domain::Role;
 use crate::domain::commission::{RuleSpec, Sale, choose_rule, explain};
 use crate::domain::money::percent_of;
+use crate::domain::stoplist::is_locked_category;
 use crate::domain::subscription::CommissionStatus;
 use crate::error::{AppError, AppResult};
 
@@ -41,6 +42,7 @@ async fn assess<C: ConnectionTrait>(
     base: i64,
     paid_at: DateTime<Utc>,
     exclude_payment: Option<Uuid>,
+    lock_at: DateTime<Utc>,
 ) -> AppResult<Assessment> {
     let program = program::Entity::find_by_id(t.program_id).one(db).await?.ok_or(AppError::NotFound)?;
     let Some(partner) = client.serving_partner_id else {
@@ -69,8 +71,18 @@ async fn assess<C: ConnectionTrait>(
         client_created_at: client.created_at,
         paid_at,
     };
-    let chosen = choose_rule(&rules, &sale).cloned();
-    let explanation = explain(chosen.as_ref(), &sale, &program.code);
+    let mut chosen = choose_rule(&rules, &sale).cloned();
+    let mut explanation = explain(chosen.as_ref(), &sale, &program.code);
+    if chosen.is_some()
+        && is_locked_category(&t.category)
+        && !stoplist::holds_lock(db, partner, client.inn.as_deref(), lock_at).await?
+    {
+        chosen = None;
+        explanation = format!(
+            "{} sales earn commission only for the partner holding the client's active stop-list lock; the bound partner does not hold it: no commission.",
+            t.category
+        );
+    }
     let rate_bp = chosen.as_ref().map_or(0, |r| r.rate_bp);
     Ok(Assessment {
         partner: Some(partner),
@@ -83,13 +95,13 @@ async fn assess<C: ConnectionTrait>(
 
 /// Accrues the commission of a payment just inserted in `txn`, if a rule gives one.
 pub async fn accrue(
-    txn: &DatabaseTransaction,
+    txn: &crate::db::WriteTxn,
     pay: &payment::Model,
     client: &subscriber::Model,
     t: &tariff::Model,
     now: DateTime<Utc>,
 ) -> AppResult<Option<commission::Model>> {
-    let a = assess(txn, client, t, pay.amount_minor, pay.paid_at, Some(pay.id)).await?;
+    let a = assess(txn, client, t, pay.amount_minor, pay.paid_at, Some(pay.id), now).await?;
     let (Some(partner), Some(rule)) = (a.partner, a.rule) else {
         return Ok(None);
     };
@@ -116,7 +128,7 @@ pub async fn accrue(
 
 /// Adds a reversing entry (negative amount, status `REVERSED`) for each accrual of a refunded payment.
 /// The originals keep their status; a reversal of a paid entry is netted in the next payout.
-pub async fn reverse(txn: &DatabaseTransaction, payment: Uuid, now: DateTime<Utc>) -> AppResult<()> {
+pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc>) -> AppResult<()> {
     let originals = commission::Entity::find()
         .filter(commission::Column::PaymentId.eq(payment))
         .filter(commission::Column::ReversesId.is_null())
@@ -167,7 +179,8 @@ pub async fn quote(
             "periodMonths: not a period of this tariff",
         ));
     }
-    assess(&state.db, &c, &t, amount_minor, state.clock.now(), None).await
+    let now = state.clock.now();
+    assess(&state.db, &c, &t, amount_minor, now, None, now).await
 }
 
 /// Whose ledger the caller reads: the vendor any partner's (or all), a partner's owner only its own.

@@ -3,11 +3,14 @@
 pub mod accounts;
 pub mod audit;
 pub mod billing;
+pub mod bindings;
 pub mod demo;
 pub mod invitations;
 pub mod ledger;
 pub mod members;
 pub mod programs;
+pub mod promos;
+pub mod stoplist;
 pub mod subscribers;
 pub mod tariffs;
 

@@ -271,11 +271,17 @@ pub async fn seed_presets(state: &AppState) -> AppResult<SeedReport> {
                     code: Set(preset.code.to_owned()),
                     name: Set(preset.name.to_owned()),
                     created_at: Set(now),
+                    promo_min_status: Set(preset.promo_min_status.map(Into::into)),
                 }
                 .insert(&txn)
                 .await?
             }
         };
+        if program.promo_min_status.is_none() && preset.promo_min_status.is_some() {
+            let mut am: program::ActiveModel = program.clone().into();
+            am.promo_min_status = Set(preset.promo_min_status.map(Into::into));
+            am.update(&txn).await?;
+        }
         let have = statuses(&txn, program.id).await?;
         for (rank, code) in preset.statuses.iter().enumerate() {
             if !have.iter().any(|s| s == code) {

@@ -3,7 +3,7 @@
 use chrono::{Duration, Months, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, inn, spawn_app};
 
 fn amounts(r: &crate::helpers::Gql) -> Vec<String> {
     r.ok()["recordPayment"]["commissions"]
@@ -36,7 +36,8 @@ async fn every_cell_of_the_1c_connect_table_earns_exactly_its_rate_of_a_100000_p
     for (col, status) in ["AGENT", "DEALER", "INTEGRATOR"].into_iter().enumerate() {
         let partner = app.partner(&format!("{status} partner")).await;
         app.set_status(&partner.subscriber_id, "1C-CONNECT", status).await;
-        let client = app.client_of(&partner, "Client").await;
+        let client = app.client_with_inn(&partner, "Client", &inn(col as u32)).await;
+        app.lock(&partner, &inn(col as u32)).await;
         for ((category, row), tariff) in CONNECT.iter().zip(&tariffs) {
             n += 1;
             let r = app.pay(&client.subscriber_id, tariff, 12, "100000.00", &format!("connect-{n}")).await;
@@ -159,7 +160,7 @@ async fn one_c_fresh_franchisees_earn_20_percent_and_csk_65() {
 async fn commissions_round_half_up_to_a_kopeck() {
     let app = spawn_app().await;
     app.presets().await;
-    let tariff = app.tariff("SAAS", "1C-CONNECT", "SAAS_CORPORATE", "1.00", &[1], 0).await;
+    let tariff = app.tariff("DEV", "1C-CONNECT", "DEVELOPER_SERVICES", "1.00", &[1], 0).await;
     let partner = app.partner("Agent").await;
     app.set_status(&partner.subscriber_id, "1C-CONNECT", "AGENT").await;
     let client = app.client_of(&partner, "Client").await;
@@ -182,7 +183,8 @@ async fn entries_keep_the_rule_rate_and_base_they_were_accrued_under() {
     let tariff = app.tariff("SAAS", "1C-CONNECT", "SAAS_CORPORATE", "1000.00", &[12], 0).await;
     let partner = app.partner("Dealer").await;
     app.set_status(&partner.subscriber_id, "1C-CONNECT", "DEALER").await;
-    let client = app.client_of(&partner, "Client").await;
+    let client = app.client_with_inn(&partner, "Client", &inn(7)).await;
+    app.lock(&partner, &inn(7)).await;
     let r = app.pay(&client.subscriber_id, &tariff, 12, "1000.00", "frozen-1").await;
     let entry = r.ok()["recordPayment"]["commissions"][0].clone();
     let old_rule = entry["rule"]["id"].as_str().unwrap().to_owned();
@@ -265,7 +267,8 @@ async fn a_quote_explains_what_a_payment_would_earn_and_writes_nothing() {
     let tariff = app.tariff("SAAS", "1C-CONNECT", "SAAS_CORPORATE", "1000.00", &[12], 0).await;
     let partner = app.partner("Dealer").await;
     app.set_status(&partner.subscriber_id, "1C-CONNECT", "DEALER").await;
-    let client = app.client_of(&partner, "Client").await;
+    let client = app.client_with_inn(&partner, "Client", &inn(8)).await;
+    app.lock(&partner, &inn(8)).await;
     let before = (app.count("payments").await, app.count("commissions").await);
     const QUOTE: &str = "query($s: ID!, $t: ID!) { commissionQuote(subscriberId: $s, tariffId: $t, periodMonths: 12, amount: \"100000.00\") { rate amount rule { status category } explanation partnerId } }";
     let r = app.as_(&partner.token, QUOTE, json!({ "s": client.subscriber_id, "t": tariff })).await;
@@ -326,7 +329,9 @@ pub async fn setup_dealer(app: &TestApp) -> (crate::helpers::Account, crate::hel
     let tariff = app.tariff("SAAS", "1C-CONNECT", "SAAS_CORPORATE", "1000.00", &[1, 12], 0).await;
     let partner = app.partner("Dealer").await;
     app.set_status(&partner.subscriber_id, "1C-CONNECT", "DEALER").await;
-    let client = app.client_of(&partner, "Client").await;
+    // SAAS_CORPORATE is a locked category: the dealer holds the client's stop-list lock.
+    let client = app.client_with_inn(&partner, "Client", &inn(1)).await;
+    app.lock(&partner, &inn(1)).await;
     (partner, client, tariff)
 }
 

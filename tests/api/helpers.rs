@@ -358,3 +358,44 @@ impl TestApp {
         })
     }
 }
+
+/// A valid 10-digit INN, distinct for each `n`.
+pub fn inn(n: u32) -> String {
+    let base = format!("{:09}", 770_000_000 + n);
+    let digits: Vec<u32> = base.chars().map(|c| c.to_digit(10).unwrap()).collect();
+    let weights = [2, 4, 10, 3, 5, 9, 4, 6, 8];
+    let check = digits.iter().zip(weights).map(|(d, w)| d * w).sum::<u32>() % 11 % 10;
+    format!("{base}{check}")
+}
+
+impl TestApp {
+    /// A partner registers a client with an INN; its owner accepts.
+    pub async fn client_with_inn(&self, by: &Account, name: &str, inn: &str) -> Account {
+        let owner = email("client-owner");
+        let r = self
+            .as_(
+                &by.token,
+                "mutation($n: String!, $i: String, $o: String!) { registerClient(input: {name: $n, inn: $i, ownerEmail: $o}) { token } }",
+                json!({ "n": name, "i": inn, "o": owner }),
+            )
+            .await;
+        let token = r.ok()["registerClient"]["token"].as_str().unwrap().to_owned();
+        self.accept_new(&token, &owner).await
+    }
+
+    /// `partner` requests a stop-list lock on `inn` and the vendor approves it; returns the entry id.
+    pub async fn lock(&self, partner: &Account, inn: &str) -> String {
+        let r = self
+            .as_(&partner.token, "mutation($i: String!) { requestStopListLock(inn: $i) { id } }", json!({ "i": inn }))
+            .await;
+        let id = r.ok()["requestStopListLock"]["id"].as_str().unwrap().to_owned();
+        self.as_(
+            &self.vendor,
+            "mutation($id: ID!) { decideStopListLock(id: $id, approve: true) { status } }",
+            json!({ "id": id }),
+        )
+        .await
+        .ok();
+        id
+    }
+}

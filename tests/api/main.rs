@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod bindings;
 mod commissions;
 mod http;
 mod input;

@@ -213,7 +213,8 @@ async fn a_partner_never_sees_another_partners_ledger() {
     let (a, client_a, tariff) = setup_dealer(&app).await;
     let b = app.partner("B").await;
     app.set_status(&b.subscriber_id, "1C-CONNECT", "AGENT").await;
-    let client_b = app.client_of(&b, "B's client").await;
+    let client_b = app.client_with_inn(&b, "B's client", &crate::helpers::inn(2)).await;
+    app.lock(&b, &crate::helpers::inn(2)).await;
     app.pay(&client_a.subscriber_id, &tariff, 12, "12000.00", "a-1").await.ok();
     app.pay(&client_b.subscriber_id, &tariff, 12, "12000.00", "b-1").await.ok();
 

@@ -159,13 +159,17 @@ async fn a_paid_partner_invoice_is_recorded_once() {
     app.as_(&app.vendor, crate::helpers::PAY, pay("inv-2")).await.err("CONFLICT").reason_is("INVOICE_ALREADY_PAID");
     let r = app.as_(&partner.token, "{ invoices { totalCount nodes { paid } } }", json!({})).await;
     assert_eq!(r.ok()["invoices"], json!({ "totalCount": 1, "nodes": [{ "paid": true }] }));
-    // The client's owner sees the invoice addressed to it; another partner sees none.
+    // The client's owner sees the invoice addressed to it; another partner sees none, and may not sell
+    // this locked category to the client without its own lock.
     let r = app.as_(&client.token, "{ invoices { totalCount } }", json!({})).await;
     assert_eq!(r.ok()["invoices"]["totalCount"], 1);
     let other = app.partner("Other").await;
     let r = app.as_(&other.token, "{ invoices { totalCount } }", json!({})).await;
     assert_eq!(r.ok()["invoices"]["totalCount"], 0);
-    app.as_(&other.token, INVOICE, json!({ "c": client.subscriber_id, "t": tariff, "m": 12 })).await.err("NOT_FOUND");
+    app.as_(&other.token, INVOICE, json!({ "c": client.subscriber_id, "t": tariff, "m": 12 }))
+        .await
+        .err("FORBIDDEN")
+        .reason_is("DEAL_NOT_LOCKED");
 }
 
 #[tokio::test]

@@ -1,0 +1,258 @@
+//! Deal protection, promo codes and binding quotes: `stopList`, `promoCodes`, `bindingQuote`,
+//! `requestStopListLock`, `decideStopListLock`, `extendStopListLock`, `createPromoCode`, `applyPromoCode`.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{promo_code, stop_list_entry};
+
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
+use super::scalars::Decimal;
+use super::types::Subscriber;
+use crate::domain::BindingSource;
+use crate::domain::promo::{BonusType, PromoKind};
+use crate::domain::stoplist::{StopListStatus, status_at};
+use crate::error::AppError;
+use crate::service::promos::{self, NewPromo};
+use crate::service::{bindings, stoplist, subscribers};
+
+fn id(u: uuid::Uuid) -> ID {
+    ID(u.to_string())
+}
+
+/// A partner's request to lock a prospective client by INN, and the vendor's decision.
+pub struct StopListEntry(pub stop_list_entry::Model);
+
+#[Object]
+impl StopListEntry {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    async fn inn(&self) -> &str {
+        &self.0.inn
+    }
+    async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
+        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.partner_id).await?))
+    }
+    /// An approved lock past its end reads `EXPIRED`.
+    async fn status(&self, ctx: &Context<'_>) -> StopListStatus {
+        StopListStatus::parse(status_at(&self.0.status, self.0.expires_at, state(ctx).clock.now()))
+    }
+    /// The partner's note with the request.
+    async fn comment(&self) -> Option<&str> {
+        self.0.comment.as_deref()
+    }
+    /// The vendor's reason with the decision.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    async fn requested_at(&self) -> DateTime<Utc> {
+        self.0.requested_at
+    }
+    async fn decided_at(&self) -> Option<DateTime<Utc>> {
+        self.0.decided_at
+    }
+    /// Three calendar months from approval (end of month clamps), later if extended.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+}
+
+/// A promo code a partner issued.
+pub struct PromoCode(pub promo_code::Model);
+
+#[Object]
+impl PromoCode {
+    async fn id(&self) -> ID {
+        id(self.0.id)
+    }
+    /// What the client types.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    async fn kind(&self) -> GqlResult<PromoKind> {
+        Ok(self.0.kind.parse::<PromoKind>().map_err(AppError::Internal)?)
+    }
+    async fn bonus(&self) -> GqlResult<Option<BonusType>> {
+        Ok(self.0.bonus.as_deref().map(str::parse::<BonusType>).transpose().map_err(AppError::Internal)?)
+    }
+    /// How long a bonus lasts.
+    async fn months(&self) -> Option<i32> {
+        self.0.months
+    }
+    /// A discount code's fixed percent; null: by the period paid (3/6/12 months → 5/10/15 %).
+    async fn discount_percent(&self) -> Option<Decimal> {
+        self.0.discount_bp.map(Decimal::percent)
+    }
+    /// The client a discount code is personal to.
+    async fn client(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
+        match self.0.client_id {
+            Some(c) => Ok(Some(Subscriber(subscribers::load(&state(ctx).db, c).await?))),
+            None => Ok(None),
+        }
+    }
+    /// How many clients used it.
+    async fn uses(&self, ctx: &Context<'_>) -> GqlResult<i32> {
+        Ok(promos::uses(&state(ctx).db, self.0.id).await? as i32)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// What applying a bonus code did.
+#[derive(SimpleObject)]
+pub struct PromoApplication {
+    pub bonus_granted: bool,
+    /// Whether the client was bound to the code's partner (only when no partner held it).
+    pub bound: bool,
+    pub serving_partner: Option<Subscriber>,
+}
+
+/// Would an action bind the client, and why.
+#[derive(SimpleObject)]
+pub struct BindingQuote {
+    pub binds: bool,
+    pub explanation: String,
+}
+
+/// A promo code to issue.
+#[derive(InputObject)]
+pub struct PromoCodeInput {
+    /// The program whose statuses gate bonus codes.
+    pub program_code: String,
+    pub kind: PromoKind,
+    /// Bonus codes: what they give.
+    pub bonus: Option<BonusType>,
+    /// Bonus codes: 6 or 12 months.
+    pub months: Option<i32>,
+    /// Discount codes: a fixed percent; default by the period paid.
+    pub discount_percent: Option<Decimal>,
+    /// Discount codes: the client it is personal to.
+    pub client_id: Option<ID>,
+}
+
+#[derive(Default)]
+pub struct BindingQuery;
+
+#[Object]
+impl BindingQuery {
+    /// The stop-list: the vendor's all, a partner's own requests and locks.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn stop_list(
+        &self,
+        ctx: &Context<'_>,
+        inn: Option<String>,
+        status: Option<StopListStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<StopListEntry>> {
+        let p = principal(ctx)?;
+        let args = page_args(ctx, first, after)?;
+        let page = stoplist::list(state(ctx), p, inn.as_deref(), status.map(StopListStatus::as_str), args).await?;
+        Ok(connection(page, args.after.is_some(), |m| m.id, StopListEntry))
+    }
+
+    /// Promo codes: the vendor's all, a partner's own.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn promo_codes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<PromoCode>> {
+        let p = principal(ctx)?;
+        let args = page_args(ctx, first, after)?;
+        let page = promos::list(state(ctx), p, args).await?;
+        Ok(connection(page, args.after.is_some(), |m| m.id, PromoCode))
+    }
+
+    /// Would this way of binding bind the client to this partner, and why. A partner asks about itself.
+    async fn binding_quote(
+        &self,
+        ctx: &Context<'_>,
+        client_id: ID,
+        source: BindingSource,
+        partner_id: ID,
+    ) -> GqlResult<BindingQuote> {
+        let p = principal(ctx)?;
+        let (decision, explanation) =
+            bindings::quote(state(ctx), p, resource_id(&client_id)?, source, resource_id(&partner_id)?).await?;
+        Ok(BindingQuote { binds: decision.changes(), explanation })
+    }
+}
+
+#[derive(Default)]
+pub struct BindingMutation;
+
+#[Object]
+impl BindingMutation {
+    /// A partner asks to lock a prospective client by INN. A request for an INN another partner holds is
+    /// `CONFLICT` and says no more.
+    async fn request_stop_list_lock(
+        &self,
+        ctx: &Context<'_>,
+        inn: String,
+        comment: Option<String>,
+    ) -> GqlResult<StopListEntry> {
+        let p = principal(ctx)?;
+        let e = stoplist::request(state(ctx), p, &inn, comment.as_deref()).await?;
+        audit_target(ctx, e.id);
+        Ok(StopListEntry(e))
+    }
+
+    /// The vendor approves (3 calendar months from now) or rejects with a reason.
+    async fn decide_stop_list_lock(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        approve: bool,
+        reason: Option<String>,
+    ) -> GqlResult<StopListEntry> {
+        let p = principal(ctx)?;
+        let e = stoplist::decide(state(ctx), p, resource_id(&id)?, approve, reason.as_deref()).await?;
+        audit_target(ctx, e.id);
+        Ok(StopListEntry(e))
+    }
+
+    /// The vendor extends an active lock, counting from its current expiry.
+    async fn extend_stop_list_lock(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default = 3)] months: i32,
+    ) -> GqlResult<StopListEntry> {
+        let p = principal(ctx)?;
+        let e = stoplist::extend(state(ctx), p, resource_id(&id)?, months).await?;
+        audit_target(ctx, e.id);
+        Ok(StopListEntry(e))
+    }
+
+    /// A partner issues a bonus code (from the program's minimum status up) or a personal discount code.
+    async fn create_promo_code(&self, ctx: &Context<'_>, input: PromoCodeInput) -> GqlResult<PromoCode> {
+        let p = principal(ctx)?;
+        let n = NewPromo {
+            program_code: input.program_code,
+            kind: input.kind,
+            bonus: input.bonus,
+            months: input.months,
+            discount_bp: input.discount_percent.map(|d| d.to_bp("discountPercent")).transpose()?,
+            client: input.client_id.as_ref().map(|c| input_id(c, "clientId")).transpose()?,
+        };
+        let promo = promos::create(state(ctx), p, n).await?;
+        audit_target(ctx, promo.id);
+        Ok(PromoCode(promo))
+    }
+
+    /// A client's admin or owner applies a bonus code: one bonus per client ever; binds the client to the
+    /// code's partner when no partner holds it.
+    async fn apply_promo_code(&self, ctx: &Context<'_>, code: String) -> GqlResult<PromoApplication> {
+        let p = principal(ctx)?;
+        let applied = promos::apply(state(ctx), p, &code).await?;
+        audit_target(ctx, applied.client.id);
+        let serving_partner = match applied.client.serving_partner_id {
+            Some(sp) => Some(Subscriber(subscribers::load(&state(ctx).db, sp).await?)),
+            None => None,
+        };
+        Ok(PromoApplication { bonus_granted: true, bound: applied.bound, serving_partner })
+    }
+}

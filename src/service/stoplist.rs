@@ -1,0 +1,190 @@
+//! The stop-list: a partner locks a prospective client by INN for three calendar months from the
+//! vendor's approval. At most one active lock per INN, held by a partial unique index; a request for an
+//! INN another partner holds is `CONFLICT` and names no one.
+
+use chrono::{DateTime, Utc};
+use entity::stop_list_entry;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::{Page, PageArgs, new_id, paginate};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::{WriteTxn, begin_write};
+use crate::domain::stoplist::{LOCK_MONTHS, lock_end, status_at};
+use crate::domain::{Inn, OptionalText};
+use crate::error::{AppError, AppResult};
+
+fn taken() -> AppError {
+    AppError::conflict("ALREADY_LOCKED", "this INN is on the stop-list")
+}
+
+/// The approved, unexpired lock on an INN, if any.
+pub async fn active_lock<C: ConnectionTrait>(
+    db: &C,
+    inn: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<stop_list_entry::Model>> {
+    Ok(stop_list_entry::Entity::find()
+        .filter(stop_list_entry::Column::Inn.eq(inn))
+        .filter(stop_list_entry::Column::Status.eq("APPROVED"))
+        .filter(stop_list_entry::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?)
+}
+
+/// Whether `partner` holds the active lock on `inn`.
+pub async fn holds_lock<C: ConnectionTrait>(
+    db: &C,
+    partner: Uuid,
+    inn: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    Ok(match inn {
+        Some(inn) => active_lock(db, inn, now).await?.is_some_and(|l| l.partner_id == partner),
+        None => false,
+    })
+}
+
+/// Marks approved locks on `inn` that are past their date as expired, freeing the one-lock slot.
+async fn expire_stale(txn: &WriteTxn, inn: &str, now: DateTime<Utc>) -> AppResult<()> {
+    stop_list_entry::Entity::update_many()
+        .col_expr(stop_list_entry::Column::Status, Expr::value("EXPIRED"))
+        .filter(stop_list_entry::Column::Inn.eq(inn))
+        .filter(stop_list_entry::Column::Status.eq("APPROVED"))
+        .filter(stop_list_entry::Column::ExpiresAt.lte(now))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// A partner asks to lock a prospective client by INN.
+pub async fn request(
+    state: &AppState,
+    p: &Principal,
+    inn: &str,
+    comment: Option<&str>,
+) -> AppResult<stop_list_entry::Model> {
+    p.require(p.serves_clients(), "request stop-list locks")?;
+    let inn = Inn::parse(inn).map_err(AppError::input("inn"))?.into_string();
+    let comment = OptionalText::parse(comment).map_err(AppError::input("comment"))?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    if let Some(lock) = active_lock(&txn, &inn, now).await? {
+        // The same answer whoever holds it; the holder is told it already has it.
+        return Err(if lock.partner_id == p.subscriber_id {
+            AppError::conflict("ALREADY_LOCKED", "you already hold the lock on this INN")
+        } else {
+            taken()
+        });
+    }
+    let entry = stop_list_entry::ActiveModel {
+        id: Set(new_id()),
+        inn: Set(inn),
+        partner_id: Set(p.subscriber_id),
+        status: Set("REQUESTED".into()),
+        comment: Set(comment),
+        reason: Set(None),
+        requested_at: Set(now),
+        decided_at: Set(None),
+        expires_at: Set(None),
+        decided_by: Set(None),
+    }
+    .insert(&txn)
+    .await
+    .map_err(AppError::on_unique("inn", "ALREADY_REQUESTED", "you already have a pending request for this INN"))?;
+    txn.commit().await?;
+    Ok(entry)
+}
+
+/// The vendor approves (the lock runs 3 calendar months from now) or rejects with a reason.
+pub async fn decide(
+    state: &AppState,
+    p: &Principal,
+    id: Uuid,
+    approve: bool,
+    reason: Option<&str>,
+) -> AppResult<stop_list_entry::Model> {
+    p.require(p.is_vendor_staff(), "decide stop-list requests")?;
+    let reason = OptionalText::parse(reason).map_err(AppError::input("reason"))?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    if entry.status != "REQUESTED" {
+        return Err(AppError::conflict("ALREADY_DECIDED", "this request was already decided"));
+    }
+    let mut am: stop_list_entry::ActiveModel = entry.clone().into();
+    am.decided_at = Set(Some(now));
+    am.decided_by = Set(Some(p.user_id));
+    am.reason = Set(reason);
+    if approve {
+        expire_stale(&txn, &entry.inn, now).await?;
+        am.status = Set("APPROVED".into());
+        am.expires_at = Set(Some(lock_end(now, LOCK_MONTHS)));
+    } else {
+        am.status = Set("REJECTED".into());
+    }
+    // The partial unique index makes a second concurrent approval for the INN fail here.
+    let entry = am.update(&txn).await.map_err(AppError::on_unique(
+        "id",
+        "ALREADY_LOCKED",
+        "another lock on this INN is active",
+    ))?;
+    txn.commit().await?;
+    Ok(entry)
+}
+
+/// The vendor extends an active lock, counting from its current expiry.
+pub async fn extend(state: &AppState, p: &Principal, id: Uuid, months: i32) -> AppResult<stop_list_entry::Model> {
+    p.require(p.is_vendor_staff(), "extend stop-list locks")?;
+    if !(1..=24).contains(&months) {
+        return Err(AppError::bad_input("months", "OUT_OF_RANGE", "months: 1 to 24"));
+    }
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let expires = match (status_at(&entry.status, entry.expires_at, now), entry.expires_at) {
+        ("APPROVED", Some(e)) => e,
+        _ => return Err(AppError::conflict("LOCK_NOT_ACTIVE", "only an active lock can be extended")),
+    };
+    let mut am: stop_list_entry::ActiveModel = entry.into();
+    am.expires_at = Set(Some(lock_end(expires, months as u32)));
+    let entry = am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(entry)
+}
+
+/// The vendor sees every entry; a partner's operators and owner see their own.
+pub async fn list(
+    state: &AppState,
+    p: &Principal,
+    inn: Option<&str>,
+    status: Option<&str>,
+    page: PageArgs,
+) -> AppResult<Page<stop_list_entry::Model>> {
+    let mut q = stop_list_entry::Entity::find();
+    if !p.is_vendor() {
+        p.require(p.serves_clients(), "read the stop-list")?;
+        q = q.filter(stop_list_entry::Column::PartnerId.eq(p.subscriber_id));
+    }
+    if let Some(inn) = inn {
+        q = q.filter(stop_list_entry::Column::Inn.eq(Inn::parse(inn).map_err(AppError::input("inn"))?.into_string()));
+    }
+    let now = state.clock.now();
+    q = match status {
+        None => q,
+        Some("APPROVED") => {
+            q.filter(stop_list_entry::Column::Status.eq("APPROVED")).filter(stop_list_entry::Column::ExpiresAt.gt(now))
+        }
+        Some("EXPIRED") => q.filter(
+            sea_orm::Condition::any().add(stop_list_entry::Column::Status.eq("EXPIRED")).add(
+                sea_orm::Condition::all()
+                    .add(stop_list_entry::Column::Status.eq("APPROVED"))
+                    .add(stop_list_entry::Column::ExpiresAt.lte(now)),
+            ),
+        ),
+        Some(s) => q.filter(stop_list_entry::Column::Status.eq(s)),
+    };
+    paginate(&state.db, q, stop_list_entry::Column::Id, page).await
+}
