@@ -147,3 +147,85 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod cells {
+    use chrono::{Months, TimeZone, Utc};
+
+    use super::*;
+    use crate::domain::commission::{RuleSpec, Sale, choose_rule};
+
+    fn rules(code: &str) -> Vec<RuleSpec<usize>> {
+        let p = presets().into_iter().find(|p| p.code == code).unwrap();
+        p.rules
+            .iter()
+            .enumerate()
+            .map(|(id, r)| RuleSpec {
+                id,
+                status: r.status.map(Into::into),
+                category: r.category.map(Into::into),
+                purchase: r.purchase,
+                window_months: r.window_months,
+                rate_bp: r.rate_bp,
+            })
+            .collect()
+    }
+
+    fn rate(rules: &[RuleSpec<usize>], status: &str, category: &str, first: bool, months_after: u32) -> Option<i32> {
+        let created = Utc.with_ymd_and_hms(2024, 3, 15, 9, 0, 0).unwrap();
+        let sale = Sale {
+            partner_status: Some(status),
+            category,
+            first_purchase: first,
+            client_created_at: created,
+            paid_at: created.checked_add_months(Months::new(months_after)).unwrap(),
+        };
+        choose_rule(rules, &sale).map(|r| r.rate_bp / 100)
+    }
+
+    #[test]
+    fn every_1c_connect_cell() {
+        let r = rules("1C-CONNECT");
+        let table: [(&str, [Option<i32>; 3]); 6] = [
+            ("ITS_BUNDLED", [None, None, Some(50)]),
+            ("SAAS_CORPORATE", [Some(10), Some(25), Some(50)]),
+            ("ONPREM_SERVER", [Some(10), Some(20), Some(30)]),
+            ("ONPREM_USER", [Some(10), Some(25), Some(50)]),
+            ("DEVELOPER_SERVICES", [Some(10), Some(10), Some(10)]),
+            ("VIDEO_CALLS", [None, None, None]),
+        ];
+        for (category, row) in table {
+            for (status, expected) in ["AGENT", "DEALER", "INTEGRATOR"].into_iter().zip(row) {
+                for first in [true, false] {
+                    assert_eq!(rate(&r, status, category, first, 60), expected, "{category} × {status}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_bitrix24_cell() {
+        let r = rules("BITRIX24");
+        for status in ["REGISTERED", "BUSINESS_PARTNER", "CERTIFIED", "GOLD"] {
+            for category in ["CLOUD", "ON_PREMISE"] {
+                assert_eq!(rate(&r, status, category, true, 0), Some(50));
+                assert_eq!(rate(&r, status, category, false, 35), Some(20));
+                assert_eq!(rate(&r, status, category, true, 36), None);
+                assert_eq!(rate(&r, status, category, false, 36), None);
+            }
+        }
+    }
+
+    #[test]
+    fn every_1c_fresh_cell() {
+        let r = rules("1C-FRESH");
+        for first in [true, false] {
+            assert_eq!(rate(&r, "FRANCHISEE", "ITSAAS", first, 100), Some(20));
+            assert_eq!(rate(&r, "CSK", "ITSAAS", first, 100), Some(65));
+            for service in ["EXCHANGE", "AUTONOMOUS_WORKPLACE", "CUSTOM_REPORTS"] {
+                assert_eq!(rate(&r, "CSK", service, first, 0), None);
+                assert_eq!(rate(&r, "FRANCHISEE", service, first, 0), None);
+            }
+        }
+    }
+}

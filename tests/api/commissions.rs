@@ -345,3 +345,59 @@ async fn payment_dates_cannot_be_in_the_future() {
         .err("BAD_USER_INPUT")
         .reason_is("IN_FUTURE");
 }
+
+#[tokio::test]
+async fn a_deleted_rule_stops_earning_and_only_the_vendor_edits_rules() {
+    let app = spawn_app().await;
+    app.presets().await;
+    let tariff = app.tariff("DEV", "1C-CONNECT", "DEVELOPER_SERVICES", "1000.00", &[12], 0).await;
+    let partner = app.partner("Agent").await;
+    app.set_status(&partner.subscriber_id, "1C-CONNECT", "AGENT").await;
+    let client = app.client_of(&partner, "Client").await;
+    assert_eq!(amounts(&app.pay(&client.subscriber_id, &tariff, 12, "1000.00", "d-1").await), ["100.00"]);
+    let r = app.as_(&app.vendor, "{ programs { code rules { id status category } } }", json!({})).await;
+    let rule = r.ok()["programs"].as_array().unwrap().iter().find(|p| p["code"] == "1C-CONNECT").unwrap()["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "AGENT" && r["category"] == "DEVELOPER_SERVICES")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    const DELETE: &str = "mutation($id: ID!) { deleteCommissionRule(id: $id) }";
+    app.as_(&partner.token, DELETE, json!({ "id": rule })).await.err("FORBIDDEN");
+    let r = app.as_(&app.vendor, DELETE, json!({ "id": rule })).await;
+    assert_eq!(r.ok()["deleteCommissionRule"], rule.as_str());
+    app.as_(&app.vendor, DELETE, json!({ "id": rule })).await.err("NOT_FOUND");
+    assert!(amounts(&app.pay(&client.subscriber_id, &tariff, 12, "1000.00", "d-2").await).is_empty());
+    // The earlier entry still names its rule.
+    let r = app
+        .as_(
+            &app.vendor,
+            "query($p: ID) { commissions(partnerId: $p) { nodes { amount rule { id deletedAt } } } }",
+            json!({ "p": partner.subscriber_id }),
+        )
+        .await;
+    let node = &r.ok()["commissions"]["nodes"][0];
+    assert_eq!(node["rule"]["id"], rule.as_str());
+    assert!(!node["rule"]["deletedAt"].is_null());
+    // Rules name statuses and categories of their program.
+    app.as_(
+        &app.vendor,
+        "mutation { setCommissionRule(input: {programCode: \"1C-CONNECT\", status: \"GOLD\", rate: \"5.00\"}) { id } }",
+        json!({}),
+    )
+    .await
+    .err("BAD_USER_INPUT")
+    .reason_is("STATUS_UNKNOWN");
+    app.as_(&app.vendor, "mutation { setCommissionRule(input: {programCode: \"1C-CONNECT\", category: \"CLOUD\", rate: \"5.00\"}) { id } }", json!({})).await.err("BAD_USER_INPUT").reason_is("CATEGORY_UNKNOWN");
+    app.as_(
+        &app.vendor,
+        "mutation { setCommissionRule(input: {programCode: \"1C-CONNECT\", rate: \"100.01\"}) { id } }",
+        json!({}),
+    )
+    .await
+    .err("BAD_USER_INPUT")
+    .reason_is("OUT_OF_RANGE");
+}
