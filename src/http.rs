@@ -268,7 +268,11 @@ async fn execute(
     request: async_graphql::Request,
     accept: Accept,
 ) -> Response {
-    let request = request.data(caller).data(rid).data(AuditCell::default());
+    let request = request
+        .data(caller)
+        .data(rid)
+        .data(AuditCell::default())
+        .data(crate::graphql::loaders::per_request(h.app.db.clone()));
     let response = h.schema.execute(request).await;
     let failed_before_execution = response.data == async_graphql::Value::Null
         && response.errors.iter().any(|e| {

@@ -31,7 +31,7 @@ impl StopListEntry {
         &self.0.inn
     }
     async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.partner_id).await?))
+        Ok(Subscriber(super::loaders::required(ctx, super::loaders::SubscriberId(self.0.partner_id)).await?))
     }
     /// An approved lock past its end reads `EXPIRED`.
     async fn status(&self, ctx: &Context<'_>) -> StopListStatus {
@@ -86,7 +86,7 @@ impl PromoCode {
     /// The client a discount code is personal to.
     async fn client(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
         match self.0.client_id {
-            Some(c) => Ok(Some(Subscriber(subscribers::load(&state(ctx).db, c).await?))),
+            Some(c) => Ok(Some(Subscriber(super::loaders::required(ctx, super::loaders::SubscriberId(c)).await?))),
             None => Ok(None),
         }
     }

@@ -6,6 +6,7 @@ use entity::{commission, commission_rule, invoice, partner_status, payment, prog
 use sea_orm::EntityTrait;
 
 use super::context::{GqlResult, principal, state};
+use super::loaders::{self, ProgramId, SubscriberId, TariffId};
 use super::scalars::Decimal;
 use super::types::Subscriber;
 use crate::domain::commission::Purchase;
@@ -13,7 +14,7 @@ use crate::domain::subscription::{
     ChurnReason, CommissionStatus, PaymentChannel, SubscriptionBasis, SubscriptionStatus,
 };
 use crate::error::AppError;
-use crate::service::{billing, find_or_404, ledger, programs, subscribers, tariffs};
+use crate::service::{billing, ledger, programs, tariffs};
 
 fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
     raw.parse().map_err(AppError::Internal)
@@ -91,7 +92,7 @@ pub struct PartnerStatus(pub partner_status::Model);
 #[Object]
 impl PartnerStatus {
     async fn program(&self, ctx: &Context<'_>) -> GqlResult<Program> {
-        Ok(Program(find_or_404::<program::Entity, _>(&state(ctx).db, self.0.program_id).await?))
+        Ok(Program(loaders::required(ctx, ProgramId(self.0.program_id)).await?))
     }
     async fn status(&self) -> &str {
         &self.0.status
@@ -113,7 +114,7 @@ impl Tariff {
         &self.0.name
     }
     async fn program(&self, ctx: &Context<'_>) -> GqlResult<Program> {
-        Ok(Program(find_or_404::<program::Entity, _>(&state(ctx).db, self.0.program_id).await?))
+        Ok(Program(loaders::required(ctx, ProgramId(self.0.program_id)).await?))
     }
     async fn category(&self) -> &str {
         &self.0.category
@@ -157,10 +158,10 @@ impl SubscriptionNode {
         id(self.0.id)
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.subscriber_id).await?))
+        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.subscriber_id)).await?))
     }
     async fn tariff(&self, ctx: &Context<'_>) -> GqlResult<Tariff> {
-        Ok(Tariff(tariffs::load(&state(ctx).db, self.0.tariff_id).await?))
+        Ok(Tariff(loaders::required(ctx, TariffId(self.0.tariff_id)).await?))
     }
     async fn status(&self, ctx: &Context<'_>) -> SubscriptionStatus {
         billing::status(&self.0, state(ctx).clock.now())
@@ -195,13 +196,13 @@ impl Invoice {
         id(self.0.id)
     }
     async fn client(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.client_id).await?))
+        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.client_id)).await?))
     }
     async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.partner_id).await?))
+        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.partner_id)).await?))
     }
     async fn tariff(&self, ctx: &Context<'_>) -> GqlResult<Tariff> {
-        Ok(Tariff(tariffs::load(&state(ctx).db, self.0.tariff_id).await?))
+        Ok(Tariff(loaders::required(ctx, TariffId(self.0.tariff_id)).await?))
     }
     async fn period_months(&self) -> i32 {
         self.0.period_months
@@ -230,10 +231,10 @@ impl Payment {
         id(self.0.id)
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.subscriber_id).await?))
+        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.subscriber_id)).await?))
     }
     async fn tariff(&self, ctx: &Context<'_>) -> GqlResult<Tariff> {
-        Ok(Tariff(tariffs::load(&state(ctx).db, self.0.tariff_id).await?))
+        Ok(Tariff(loaders::required(ctx, TariffId(self.0.tariff_id)).await?))
     }
     async fn period_months(&self) -> i32 {
         self.0.period_months
@@ -260,7 +261,7 @@ impl Payment {
     /// The invoice it paid, if any.
     async fn invoice(&self, ctx: &Context<'_>) -> GqlResult<Option<Invoice>> {
         match self.0.invoice_id {
-            Some(i) => Ok(Some(Invoice(find_or_404::<invoice::Entity, _>(&state(ctx).db, i).await?))),
+            Some(i) => Ok(Some(Invoice(loaders::required(ctx, loaders::InvoiceId(i)).await?))),
             None => Ok(None),
         }
     }
@@ -280,10 +281,10 @@ impl Commission {
         id(self.0.id)
     }
     async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.partner_id).await?))
+        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.partner_id)).await?))
     }
     async fn payment(&self, ctx: &Context<'_>) -> GqlResult<Payment> {
-        Ok(Payment(find_or_404::<payment::Entity, _>(&state(ctx).db, self.0.payment_id).await?))
+        Ok(Payment(loaders::required(ctx, loaders::PaymentId(self.0.payment_id)).await?))
     }
     /// The rate as frozen at accrual.
     async fn rate(&self) -> Decimal {

@@ -9,6 +9,7 @@ pub mod commerce_types;
 pub mod context;
 pub mod extensions;
 pub mod invitations;
+pub mod loaders;
 pub mod scalars;
 pub mod subscribers;
 pub mod types;

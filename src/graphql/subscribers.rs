@@ -37,6 +37,7 @@ impl SubscriberQuery {
         let p = principal(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = subscribers::list(state(ctx), p, kind, search.as_deref(), args).await?;
+        super::loaders::prime_subscribers(ctx, &page.items).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Subscriber))
     }
 }

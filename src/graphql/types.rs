@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::{audit_entry, binding_change, invitation, membership, partner_profile, subscriber, user};
 
 use super::context::{Conn, GqlResult, connection, page_args, principal, state};
+use super::loaders::{self, ProfileOf, SubscriberId, SubscriptionsOf, UserId};
 use crate::domain::{BindingSource, InvitationStatus, Role, SubscriberKind};
 use crate::error::AppError;
 use crate::service::{members, subscribers};
@@ -68,7 +69,7 @@ impl Subscriber {
             return Ok(None);
         }
         match self.0.serving_partner_id {
-            Some(id) => Ok(Some(Subscriber(subscribers::load(&state(ctx).db, id).await?))),
+            Some(id) => Ok(Some(Subscriber(loaders::required(ctx, SubscriberId(id)).await?))),
             None => Ok(None),
         }
     }
@@ -107,7 +108,7 @@ impl Subscriber {
         if subscribers::reach(p, &self.0).is_none() {
             return Ok(Vec::new());
         }
-        let subs = crate::service::billing::subscriptions_of(&state(ctx).db, self.0.id).await?;
+        let subs = loaders::required(ctx, SubscriptionsOf(self.0.id)).await?;
         Ok(subs.into_iter().map(super::commerce_types::SubscriptionNode).collect())
     }
     /// Partners: the partner profile.
@@ -115,7 +116,7 @@ impl Subscriber {
         if self.0.kind != "PARTNER" {
             return Ok(None);
         }
-        Ok(subscribers::partner_profile(&state(ctx).db, self.0.id).await?.map(PartnerProfile))
+        Ok(loaders::one(ctx, ProfileOf(self.0.id)).await?.map(PartnerProfile))
     }
 }
 
@@ -174,7 +175,7 @@ impl BindingChange {
 
 async fn load_opt(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> GqlResult<Option<Subscriber>> {
     match id {
-        Some(id) => Ok(Some(Subscriber(subscribers::load(&state(ctx).db, id).await?))),
+        Some(id) => Ok(Some(Subscriber(loaders::required(ctx, SubscriberId(id)).await?))),
         None => Ok(None),
     }
 }
@@ -211,11 +212,10 @@ impl Membership {
         ID(self.0.id.to_string())
     }
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<User> {
-        let u = crate::service::find_or_404::<user::Entity, _>(&state(ctx).db, self.0.user_id).await?;
-        Ok(User(u))
+        Ok(User(loaders::required(ctx, UserId(self.0.user_id)).await?))
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.subscriber_id).await?))
+        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.subscriber_id)).await?))
     }
     async fn role(&self) -> GqlResult<Role> {
         Ok(parse(&self.0.role)?)
@@ -266,7 +266,7 @@ impl Invitation {
         Ok(parse(&self.0.role)?)
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(subscribers::load(&state(ctx).db, self.0.subscriber_id).await?))
+        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.subscriber_id)).await?))
     }
     /// Pending, accepted, revoked, or expired (follows from the date).
     async fn status(&self, ctx: &Context<'_>) -> InvitationStatus {
@@ -318,7 +318,7 @@ impl AuditEntry {
     /// Who acted, or null for an anonymous caller.
     async fn actor(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
         match self.0.actor_user_id {
-            Some(id) => Ok(crate::service::find_or_404::<user::Entity, _>(&state(ctx).db, id).await.ok().map(User)),
+            Some(id) => Ok(loaders::one(ctx, UserId(id)).await?.map(User)),
             None => Ok(None),
         }
     }

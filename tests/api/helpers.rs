@@ -83,10 +83,34 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_full(adjust, |_| {}).await
+}
+
+/// An app whose database connection counts the SQL statements it runs.
+pub async fn spawn_app_counting() -> (TestApp, std::sync::Arc<AtomicU64>) {
+    let counter = std::sync::Arc::new(AtomicU64::new(0));
+    let c = counter.clone();
+    let app = spawn_app_full(
+        |_| {},
+        move |state| {
+            state.db.set_metric_callback(move |info| {
+                if std::env::var("SHOW_SQL").is_ok() {
+                    eprintln!("SQL {}", info.statement.sql.chars().take(150).collect::<String>());
+                }
+                c.fetch_add(1, Ordering::Relaxed);
+            })
+        },
+    )
+    .await;
+    (app, counter)
+}
+
+async fn spawn_app_full(adjust: impl FnOnce(&mut Config), instrument: impl FnOnce(&mut AppState)) -> TestApp {
     let (url, sqlite_file) = fresh_database().await;
     let mut config = test_config(&url);
     adjust(&mut config);
-    let state = AppState::connect(config).await.expect("connect");
+    let mut state = AppState::connect(config).await.expect("connect");
+    instrument(&mut state);
     state.migrate().await.expect("migrate");
     accounts::bootstrap(&state, "Vendor", VENDOR_EMAIL, PASSWORD).await.expect("bootstrap");
     let mut app = TestApp { router: router(state.clone()), state, vendor: String::new(), sqlite_file };

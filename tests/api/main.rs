@@ -10,6 +10,7 @@ mod commissions;
 mod http;
 mod input;
 mod invitations;
+mod loaders;
 mod members;
 mod payments;
 mod permissions;

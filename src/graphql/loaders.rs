@@ -1,0 +1,170 @@
+//! DataLoaders: every relation field loads through one per-request loader that batches the keys of a
+//! whole level of the response into one query. Created per request (never schema-wide), so nothing
+//! cached for one caller can reach another.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::Context;
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use entity::{invoice, partner_profile, payment, program, subscriber, subscription, tariff, user};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// Loads rows by id, or by owner for one-to-many relations.
+pub struct DbLoader {
+    db: DatabaseConnection,
+}
+
+pub type Loaders = DataLoader<DbLoader, HashMapCache>;
+
+/// A loader for one request. Its cache lives as long as the request, so a row read twice in one
+/// response (the same tariff under many subscriptions) is read once.
+pub fn per_request(db: DatabaseConnection) -> Loaders {
+    DataLoader::with_cache(DbLoader { db }, tokio::spawn, HashMapCache::default())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriberId(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserId(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TariffId(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProgramId(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PaymentId(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InvoiceId(pub Uuid);
+/// The subscriptions of a subscriber.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionsOf(pub Uuid);
+/// The partner profile of a subscriber.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProfileOf(pub Uuid);
+
+type LoadError = Arc<String>;
+
+fn failed(e: sea_orm::DbErr) -> LoadError {
+    Arc::new(format!("database: {e}"))
+}
+
+macro_rules! by_id {
+    ($key:ident, $entity:ident) => {
+        impl Loader<$key> for DbLoader {
+            type Value = $entity::Model;
+            type Error = LoadError;
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Self::Value>, Self::Error> {
+                let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+                let rows = $entity::Entity::find()
+                    .filter($entity::Column::Id.is_in(ids))
+                    .all(&self.db)
+                    .await
+                    .map_err(failed)?;
+                Ok(rows.into_iter().map(|r| ($key(r.id), r)).collect())
+            }
+        }
+    };
+}
+
+by_id!(SubscriberId, subscriber);
+by_id!(UserId, user);
+by_id!(TariffId, tariff);
+by_id!(ProgramId, program);
+by_id!(PaymentId, payment);
+by_id!(InvoiceId, invoice);
+
+impl Loader<SubscriptionsOf> for DbLoader {
+    type Value = Vec<subscription::Model>;
+    type Error = LoadError;
+    async fn load(&self, keys: &[SubscriptionsOf]) -> Result<HashMap<SubscriptionsOf, Self::Value>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = subscription::Entity::find()
+            .filter(subscription::Column::SubscriberId.is_in(ids))
+            .order_by_asc(subscription::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(failed)?;
+        let mut out: HashMap<SubscriptionsOf, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for r in rows {
+            out.entry(SubscriptionsOf(r.subscriber_id)).or_default().push(r);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<ProfileOf> for DbLoader {
+    type Value = partner_profile::Model;
+    type Error = LoadError;
+    async fn load(&self, keys: &[ProfileOf]) -> Result<HashMap<ProfileOf, Self::Value>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = partner_profile::Entity::find()
+            .filter(partner_profile::Column::SubscriberId.is_in(ids))
+            .all(&self.db)
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(|r| (ProfileOf(r.subscriber_id), r)).collect())
+    }
+}
+
+fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders, AppError> {
+    ctx.data::<Loaders>().map_err(|_| AppError::Internal("no loaders in the request".into()))
+}
+
+/// Loads one value through the request's loader; a row that must exist and does not is internal.
+pub async fn one<K, V>(ctx: &Context<'_>, key: K) -> Result<Option<V>, AppError>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    DbLoader: Loader<K, Value = V, Error = LoadError>,
+    V: Send + Sync + Clone + 'static,
+{
+    loaders(ctx)?.load_one(key).await.map_err(|e| AppError::Internal(e.to_string()))
+}
+
+pub async fn required<K, V>(ctx: &Context<'_>, key: K) -> Result<V, AppError>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    DbLoader: Loader<K, Value = V, Error = LoadError>,
+    V: Send + Sync + Clone + 'static,
+{
+    one(ctx, key).await?.ok_or_else(|| AppError::Internal("a referenced row is missing".into()))
+}
+
+/// Whether the selection asks for `path` under a connection's nodes (`nodes { … }` or `edges { node { … } }`).
+fn wants(ctx: &Context<'_>, path: &[&str]) -> bool {
+    let la = ctx.look_ahead();
+    let mut via_nodes = la.field("nodes");
+    let mut via_edges = la.field("edges").field("node");
+    for p in path {
+        via_nodes = via_nodes.field(p);
+        via_edges = via_edges.field(p);
+    }
+    via_nodes.exists() || via_edges.exists()
+}
+
+/// Loads, for a page of subscribers, the relations the selection asks for in one batch each, before the
+/// nodes resolve: the statement count of a page does not depend on its size or on timing.
+pub async fn prime_subscribers(ctx: &Context<'_>, page: &[subscriber::Model]) -> Result<(), AppError> {
+    let l = loaders(ctx)?;
+    let err = |e: LoadError| AppError::Internal(e.to_string());
+    if wants(ctx, &["servingPartner"]) {
+        let ids: Vec<SubscriberId> = page.iter().filter_map(|s| s.serving_partner_id.map(SubscriberId)).collect();
+        l.load_many(ids).await.map_err(err)?;
+    }
+    if wants(ctx, &["partnerProfile"]) {
+        l.load_many(page.iter().map(|s| ProfileOf(s.id))).await.map_err(err)?;
+    }
+    if wants(ctx, &["subscriptions"]) {
+        let subs = l.load_many(page.iter().map(|s| SubscriptionsOf(s.id))).await.map_err(err)?;
+        if wants(ctx, &["subscriptions", "tariff"]) {
+            let tariffs: Vec<TariffId> = subs.values().flatten().map(|s| TariffId(s.tariff_id)).collect();
+            let tariffs = l.load_many(tariffs).await.map_err(err)?;
+            if wants(ctx, &["subscriptions", "tariff", "program"]) {
+                l.load_many(tariffs.values().map(|t| ProgramId(t.program_id))).await.map_err(err)?;
+            }
+        }
+    }
+    Ok(())
+}
