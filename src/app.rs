@@ -27,6 +27,9 @@ pub struct AppState {
     pub clock: Clock,
     /// SQLite's in-process write queue (none on PostgreSQL).
     pub write_gate: crate::db::WriteGate,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// None when the rate limit is off.
+    pub rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
 }
 
 /// The id of the HTTP request, on every log line and on internal errors.
@@ -41,6 +44,7 @@ impl AppState {
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
+        let rate_limiter = crate::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst).map(Arc::new);
         Ok(Self {
             db,
             jwt: JwtKeys::new(&config),
@@ -48,6 +52,8 @@ impl AppState {
             clock: Clock::default(),
             config: Arc::new(config),
             write_gate,
+            metrics: Arc::default(),
+            rate_limiter,
         })
     }
 
@@ -69,16 +75,22 @@ pub fn router(state: AppState) -> Router {
     let http_state = HttpState { app: state.clone(), schema };
     let graphql_routes = Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::rate_limit))
         .layer(axum::middleware::from_fn_with_state(state, http::authenticate));
     Router::new()
         .merge(graphql_routes)
         .route("/", get(http::graphiql))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
+        .route("/metrics", get(http::metrics))
         .with_state(http_state)
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CatchPanicLayer::new())
-        .layer(TraceLayer::new_for_http().make_span_with(http::request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(http::request_span)
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

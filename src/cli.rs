@@ -59,7 +59,6 @@ pub fn main() -> ExitCode {
         print!("{}", crate::graphql::sdl());
         return ExitCode::SUCCESS;
     }
-    init_tracing();
     let config = match cli.config.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -67,6 +66,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_tracing(config.json_logs);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -83,9 +83,15 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Text logs for a terminal, or JSON lines (production) whose every line inside a request carries the
+/// request's span, so its `request_id`.
+fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    if json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(true).with_span_list(false).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    }
 }
 
 async fn run(command: Command, config: Config) -> Result<(), String> {
@@ -150,7 +156,10 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
              then add the header  Authorization: Bearer <token>  (GraphiQL: Headers tab)."
         );
     }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

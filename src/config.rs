@@ -47,6 +47,24 @@ pub struct ConfigArgs {
     /// Largest query complexity (a list field costs `first` × its children).
     #[arg(long, env = "PARTNERGRAPH_MAX_COMPLEXITY", default_value_t = 5000, global = true)]
     pub max_complexity: usize,
+    /// Most aliases in one request (`__typename` included).
+    #[arg(long, env = "PARTNERGRAPH_MAX_ALIASES", default_value_t = 30, global = true)]
+    pub max_aliases: usize,
+    /// Most root fields in one operation (`__typename` included).
+    #[arg(long, env = "PARTNERGRAPH_MAX_ROOT_FIELDS", default_value_t = 20, global = true)]
+    pub max_root_fields: usize,
+    /// Most directives in one request.
+    #[arg(long, env = "PARTNERGRAPH_MAX_DIRECTIVES", default_value_t = 30, global = true)]
+    pub max_directives: usize,
+    /// Requests per second per client (user, or address when anonymous); 0 turns the limit off.
+    #[arg(long, env = "PARTNERGRAPH_RATE_LIMIT", default_value_t = 50, global = true)]
+    pub rate_limit: u32,
+    /// How many requests a client may send at once above the rate.
+    #[arg(long, env = "PARTNERGRAPH_RATE_BURST", default_value_t = 100, global = true)]
+    pub rate_burst: u32,
+    /// Log format: `json` (default in production) or `text`.
+    #[arg(long, env = "PARTNERGRAPH_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
     /// Serve introspection and field suggestions (default: on in development, off in production).
     #[arg(long, env = "PARTNERGRAPH_INTROSPECTION", global = true)]
     pub introspection: Option<bool>,
@@ -82,6 +100,12 @@ pub struct Config {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_page_size: u64,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_directives: usize,
+    pub rate_limit: u32,
+    pub rate_burst: u32,
+    pub json_logs: bool,
     pub introspection: bool,
     pub graphiql: bool,
     pub db_pool: u32,
@@ -114,6 +138,17 @@ impl ConfigArgs {
             max_depth: self.max_depth,
             max_complexity: self.max_complexity,
             max_page_size: 100,
+            max_aliases: self.max_aliases,
+            max_root_fields: self.max_root_fields,
+            max_directives: self.max_directives,
+            rate_limit: self.rate_limit,
+            rate_burst: self.rate_burst.max(1),
+            json_logs: match self.log_format.as_deref() {
+                Some("json") => true,
+                Some("text") => false,
+                Some(other) => return Err(format!("PARTNERGRAPH_LOG_FORMAT: json or text, not {other:?}")),
+                None => production,
+            },
             introspection: self.introspection.unwrap_or(!production),
             graphiql: self.graphiql.unwrap_or(!production),
             db_pool: self.db_pool.max(1),

@@ -114,6 +114,35 @@ async fn principal_from(state: &AppState, value: &HeaderValue) -> AppResult<Prin
     Ok(Principal { user_id: claims.sub, subscriber_id: claims.sid, kind, role, membership_id })
 }
 
+/// The per-client rate limit: a signed-in user by its id, an anonymous caller by its address. 429 with
+/// `Retry-After` past it.
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(limiter) = &state.rate_limiter {
+        let client = match req.extensions().get::<Caller>().and_then(|c| c.0.as_ref()) {
+            Some(p) => format!("user:{}", p.user_id),
+            None => match req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+                Some(ci) => format!("ip:{}", ci.0.ip()),
+                None => "anonymous".to_owned(),
+            },
+        };
+        if let Err(wait) = limiter.check(&client, std::time::Instant::now()) {
+            state.metrics.observe(None, "RATE_LIMITED", std::time::Duration::ZERO);
+            let mut resp = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_ATTEMPTS",
+                "RATE_LIMITED",
+                "too many requests; slow down",
+            );
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+    }
+    next.run(req).await
+}
+
 /// Which media type the caller accepts for the response.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Accept {
@@ -268,12 +297,27 @@ async fn execute(
     request: async_graphql::Request,
     accept: Accept,
 ) -> Response {
+    let operation = crate::graphql::context::OperationCell::default();
     let request = request
+        .data(operation.clone())
         .data(caller)
         .data(rid)
         .data(AuditCell::default())
         .data(crate::graphql::loaders::per_request(h.app.db.clone()));
+    let started = std::time::Instant::now();
     let response = h.schema.execute(request).await;
+    let outcome = response
+        .errors
+        .first()
+        .and_then(|e| e.extensions.as_ref())
+        .and_then(|x| match x.get("code") {
+            Some(async_graphql::Value::String(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(
+            || if response.errors.is_empty() { "OK".to_owned() } else { "INTERNAL_SERVER_ERROR".to_owned() },
+        );
+    h.app.metrics.observe(operation.get().as_deref(), &outcome, started.elapsed());
     let failed_before_execution = response.data == async_graphql::Value::Null
         && response.errors.iter().any(|e| {
             e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| {
@@ -300,6 +344,23 @@ pub async fn graphiql(State(h): State<HttpState>) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     Html(GraphiQLSource::build().endpoint("/graphql").title("partnergraph").finish()).into_response()
+}
+
+/// Prometheus metrics.
+pub async fn metrics(State(h): State<HttpState>) -> Response {
+    let db = &h.app.db;
+    let pool = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => {
+            let p = db.get_sqlite_connection_pool();
+            (p.size(), p.num_idle())
+        }
+        sea_orm::DatabaseBackend::Postgres => {
+            let p = db.get_postgres_connection_pool();
+            (p.size(), p.num_idle())
+        }
+        _ => (0, 0),
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.app.metrics.render(pool)).into_response()
 }
 
 pub async fn healthz() -> &'static str {

@@ -13,4 +13,6 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
+pub mod ratelimit;
 pub mod service;

@@ -123,3 +123,13 @@ pub fn audit_actor(ctx: &Context<'_>, user: Uuid, subscriber: Uuid, role: Role) 
         cell.0.lock().unwrap_or_else(|p| p.into_inner()).actor = Some((user, subscriber, role));
     }
 }
+
+/// The name of the operation a request ran, as async-graphql resolved it (for metrics).
+#[derive(Default, Clone)]
+pub struct OperationCell(pub Arc<Mutex<Option<String>>>);
+
+impl OperationCell {
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}

@@ -51,10 +51,32 @@ impl Extension for ErrorGuardExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut e| {
+        let doc = next.run(ctx, query, variables).await.map_err(|mut e| {
             set_code(&mut e, "GRAPHQL_PARSE_FAILED");
             e
-        })
+        })?;
+        // A document with one named operation runs it without `operationName`: name it for metrics.
+        if let (Some(cell), async_graphql::parser::types::DocumentOperations::Multiple(ops)) =
+            (ctx.data_opt::<super::context::OperationCell>(), &doc.operations)
+            && ops.len() == 1
+        {
+            *cell.0.lock().unwrap_or_else(|p| p.into_inner()) = ops.keys().next().map(|n| n.to_string());
+        }
+        if let Some(state) = ctx.data_opt::<AppState>() {
+            let c = &state.config;
+            let limits = super::shape::ShapeLimits {
+                aliases: c.max_aliases,
+                root_fields: c.max_root_fields,
+                directives: c.max_directives,
+            };
+            if let Err((reason, message)) = super::shape::check(&doc, limits) {
+                let mut e = ServerError::new(message, None);
+                set_code(&mut e, "GRAPHQL_VALIDATION_FAILED");
+                e.extensions.get_or_insert_with(Default::default).set("reason", reason);
+                return Err(e);
+            }
+        }
+        Ok(doc)
     }
 
     async fn validation(

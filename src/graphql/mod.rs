@@ -11,6 +11,7 @@ pub mod extensions;
 pub mod invitations;
 pub mod loaders;
 pub mod scalars;
+pub mod shape;
 pub mod subscribers;
 pub mod types;
 

@@ -75,6 +75,8 @@ pub fn test_config(url: &str) -> Config {
     config.argon2_memory_kib = 1024;
     config.argon2_iterations = 1;
     config.db_pool = 5;
+    // The rate limit is off here; its own test turns it on.
+    config.rate_limit = 0;
     config
 }
 

@@ -208,3 +208,71 @@ async fn depth_and_complexity_limits_have_their_codes() {
         .err("MAX_COMPLEXITY_LIMIT");
     app.as_(&app.vendor, "{ subscribers(first: 5) { nodes { id name } } }", json!({})).await.ok();
 }
+
+#[tokio::test]
+async fn aliases_root_fields_and_directives_are_limited_typename_included() {
+    let app = spawn_app().await;
+    let aliases: String = (0..31).map(|i| format!("a{i}: __typename ")).collect();
+    app.gql(None, &format!("{{ {aliases} }}"), json!({}))
+        .await
+        .err("GRAPHQL_VALIDATION_FAILED")
+        .reason_is("TOO_MANY_ALIASES");
+    let roots = "__typename ".repeat(21);
+    app.gql(None, &format!("{{ {roots} }}"), json!({}))
+        .await
+        .err("GRAPHQL_VALIDATION_FAILED")
+        .reason_is("TOO_MANY_ROOT_FIELDS");
+    let directives = "__typename @skip(if: false) @include(if: true) ".repeat(16);
+    app.gql(None, &format!("{{ {directives} }}"), json!({}))
+        .await
+        .err("GRAPHQL_VALIDATION_FAILED")
+        .reason_is("TOO_MANY_DIRECTIVES");
+    // At the limits, it runs.
+    let aliases: String = (0..20).map(|i| format!("a{i}: __typename ")).collect();
+    let r = app.gql(None, &format!("{{ {aliases} }}"), json!({})).await;
+    assert_eq!(r.ok()["a19"], "QueryRoot");
+}
+
+#[tokio::test]
+async fn a_client_past_its_rate_gets_429_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.rate_limit = 1;
+        c.rate_burst = 3;
+    })
+    .await;
+    let send = || {
+        Request::post("/graphql")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", app.vendor))
+            .body(Body::from(json!({ "query": "{ me { role } }" }).to_string()))
+            .unwrap()
+    };
+    // The login in spawn_app was anonymous: the vendor's own bucket is full.
+    for _ in 0..3 {
+        assert_eq!(app.raw(send()).await.status, StatusCode::OK);
+    }
+    let raw = app.raw(send()).await;
+    assert_eq!(raw.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(raw.json()["errors"][0]["extensions"]["reason"], "RATE_LIMITED");
+    assert!(raw.headers.contains_key("retry-after"));
+    // Another client (here: anonymous) has its own bucket.
+    let r = app.gql(None, "{ __typename }", json!({})).await;
+    assert_eq!(r.ok()["__typename"], "QueryRoot");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_operation_and_outcome() {
+    let app = spawn_app().await;
+    app.as_(&app.vendor, "query Mine { me { role } }", json!({})).await.ok();
+    app.gql(None, "query Mine { me { role } }", json!({})).await.err("UNAUTHENTICATED");
+    let raw = app.raw(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(raw.status, StatusCode::OK);
+    assert!(
+        raw.body.contains("partnergraph_graphql_requests_total{operation=\"Mine\",outcome=\"OK\"} 1"),
+        "{}",
+        raw.body
+    );
+    assert!(raw.body.contains("partnergraph_graphql_requests_total{operation=\"Mine\",outcome=\"UNAUTHENTICATED\"} 1"));
+    assert!(raw.body.contains("partnergraph_graphql_request_duration_seconds_count"));
+    assert!(raw.body.contains("partnergraph_db_pool_connections{state=\"open\"}"));
+}

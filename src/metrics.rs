@@ -1,0 +1,113 @@
+//! Prometheus metrics, kept in memory and written as text at `/metrics`: GraphQL requests by operation
+//! name and outcome code, a latency histogram, and the database pool.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+/// Operation names come from callers: past this many distinct names, the rest count as `other`.
+const MAX_OPERATIONS: usize = 200;
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<HashMap<(String, String), u64>>,
+    buckets: [AtomicU64; BUCKETS_MS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+fn label(name: Option<&str>) -> String {
+    match name {
+        Some(n) if !n.is_empty() => n.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect(),
+        _ => "anonymous".to_owned(),
+    }
+}
+
+impl Metrics {
+    pub fn observe(&self, operation: Option<&str>, outcome: &str, elapsed: Duration) {
+        {
+            let mut r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+            let mut op = label(operation);
+            if r.len() >= MAX_OPERATIONS && !r.keys().any(|(o, _)| *o == op) {
+                op = "other".to_owned();
+            }
+            *r.entry((op, outcome.to_owned())).or_default() += 1;
+        }
+        let ms = elapsed.as_millis() as u64;
+        for (i, le) in BUCKETS_MS.iter().enumerate() {
+            if ms <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The text exposition format; `pool` is (open connections, idle connections).
+    pub fn render(&self, pool: (u32, usize)) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP partnergraph_graphql_requests_total GraphQL requests by operation name and outcome code.\n",
+        );
+        out.push_str("# TYPE partnergraph_graphql_requests_total counter\n");
+        let r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rows: Vec<_> = r.iter().collect();
+        rows.sort();
+        for ((op, outcome), n) in rows {
+            let _ =
+                writeln!(out, "partnergraph_graphql_requests_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP partnergraph_graphql_request_duration_seconds GraphQL request latency.\n");
+        out.push_str("# TYPE partnergraph_graphql_request_duration_seconds histogram\n");
+        for (i, le) in BUCKETS_MS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "partnergraph_graphql_request_duration_seconds_bucket{{le=\"{}\"}} {}",
+                *le as f64 / 1000.0,
+                self.buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "partnergraph_graphql_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "partnergraph_graphql_request_duration_seconds_sum {}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "partnergraph_graphql_request_duration_seconds_count {count}");
+        out.push_str("# HELP partnergraph_db_pool_connections Database pool connections.\n");
+        out.push_str("# TYPE partnergraph_db_pool_connections gauge\n");
+        let _ = writeln!(out, "partnergraph_db_pool_connections{{state=\"open\"}} {}", pool.0);
+        let _ = writeln!(out, "partnergraph_db_pool_connections{{state=\"idle\"}} {}", pool.1);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_operation_and_outcome_and_bounds_the_labels() {
+        let m = Metrics::default();
+        m.observe(Some("Me"), "OK", Duration::from_millis(3));
+        m.observe(Some("Me"), "OK", Duration::from_millis(30));
+        m.observe(None, "UNAUTHENTICATED", Duration::from_millis(1));
+        m.observe(Some("bad\"name{}"), "OK", Duration::from_millis(1));
+        let text = m.render((3, 1));
+        assert!(text.contains("partnergraph_graphql_requests_total{operation=\"Me\",outcome=\"OK\"} 2"));
+        assert!(text.contains("{operation=\"anonymous\",outcome=\"UNAUTHENTICATED\"} 1"));
+        assert!(text.contains("{operation=\"badname\",outcome=\"OK\"} 1"));
+        assert!(text.contains("partnergraph_graphql_request_duration_seconds_bucket{le=\"0.005\"} 3"));
+        assert!(text.contains("partnergraph_graphql_request_duration_seconds_count 4"));
+        assert!(text.contains("partnergraph_db_pool_connections{state=\"open\"} 3"));
+        for i in 0..500 {
+            m.observe(Some(&format!("op{i}")), "OK", Duration::from_millis(1));
+        }
+        assert!(m.requests.lock().unwrap().len() <= MAX_OPERATIONS + 1);
+        assert!(m.render((0, 0)).contains("operation=\"other\""));
+    }
+}
