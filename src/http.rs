@@ -329,7 +329,19 @@ async fn execute(
         Accept::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
         Accept::Json => (StatusCode::OK, "application/json"),
     };
-    match serde_json::to_string(&response) {
+    // A request that never executed has no `data` entry in the newer media type (GraphQL over HTTP).
+    let body = match serde_json::to_value(&response) {
+        Ok(mut v) => {
+            if accept == Accept::GraphqlResponseJson && failed_before_execution {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("data");
+                }
+            }
+            serde_json::to_string(&v)
+        }
+        Err(e) => Err(e),
+    };
+    match body {
         Ok(body) => (status, [(header::CONTENT_TYPE, content_type)], body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "response serialisation failed");

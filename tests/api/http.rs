@@ -136,6 +136,7 @@ async fn the_response_media_type_follows_accept() {
     assert_eq!(raw.status, StatusCode::OK);
     let raw = app.raw(send("application/graphql-response+json", "{ nope }")).await;
     assert_eq!(raw.status, StatusCode::BAD_REQUEST);
+    assert!(raw.json().get("data").is_none(), "a request that never ran has no data entry: {}", raw.body);
     let raw = app.raw(send("application/json", "{ nope }")).await;
     assert_eq!(raw.status, StatusCode::OK);
 }
