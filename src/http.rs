@@ -332,10 +332,11 @@ async fn execute(
     // A request that never executed has no `data` entry in the newer media type (GraphQL over HTTP).
     let body = match serde_json::to_value(&response) {
         Ok(mut v) => {
-            if accept == Accept::GraphqlResponseJson && failed_before_execution {
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("data");
-                }
+            if accept == Accept::GraphqlResponseJson
+                && failed_before_execution
+                && let Some(o) = v.as_object_mut()
+            {
+                o.remove("data");
             }
             serde_json::to_string(&v)
         }
