@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(graphql_routes)
         .route("/", get(http::graphiql))
+        .route("/assets/{name}", get(crate::graphiql::asset))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))

@@ -1,14 +1,13 @@
 //! The HTTP edge: authentication, the GraphQL endpoints (POST with a JSON body; GET for queries only),
 //! GraphiQL, and health checks. Everything here refuses early and answers with a coded JSON error.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use entity::{membership, subscriber, user};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery};
@@ -356,7 +355,7 @@ pub async fn graphiql(State(h): State<HttpState>) -> Response {
     if !h.app.config.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Html(GraphiQLSource::build().endpoint("/graphql").title("partnergraph").finish()).into_response()
+    crate::graphiql::page().into_response()
 }
 
 /// Prometheus metrics.

@@ -151,6 +151,21 @@ async fn health_and_readiness_answer() {
     let raw = app.raw(Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(raw.status, StatusCode::OK);
     assert!(raw.body.contains("graphiql"), "GraphiQL page in development");
+    // Everything the page loads comes from the service itself: no CDN.
+    let sources: Vec<&str> =
+        raw.body.split(['"', '\'']).filter(|s| s.ends_with(".js") || s.ends_with(".css")).collect();
+    assert_eq!(sources.len(), 4, "{sources:?}");
+    for src in sources {
+        assert!(src.starts_with("/assets/"), "{src} is not served locally");
+        let asset = app.raw(Request::get(src).body(Body::empty()).unwrap()).await;
+        assert_eq!(asset.status, StatusCode::OK, "{src}");
+        assert!(asset.body.len() > 5_000, "{src}");
+    }
+    assert!(!raw.body.contains("http://") && !raw.body.contains("https://"), "no external address on the page");
+    assert_eq!(
+        app.raw(Request::get("/assets/nope.js").body(Body::empty()).unwrap()).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert!(raw.headers.contains_key("x-request-id"));
 }
 
