@@ -21,8 +21,11 @@ const PAGE: &str = r#"<!doctype html>
   <script src="/assets/graphiql.min.js"></script>
   <script>
     const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
-    const headers = JSON.stringify({ Authorization: 'Bearer <token from the login mutation>' }, null, 2);
-    const query = '# Log in, copy the token into the Headers tab below, then ask { me { role subscriber { name } } }\n' +
+    // No header yet: a placeholder token would be refused (401) and GraphiQL could not load the schema.
+    const headers = '{}';
+    const query = '# 1. Run this login (the demo vendor of `serve --demo`).\n' +
+      '# 2. Put {"Authorization": "Bearer <token>"} in the Headers tab below.\n' +
+      '# 3. Ask, for example: { me { role subscriber { name } } }\n' +
       'mutation { login(email: "vendor@partnergraph.local", password: "partnergraph-demo") { token expiresAt } }\n';
     ReactDOM.createRoot(document.getElementById('graphiql')).render(
       React.createElement(GraphiQL, { fetcher, defaultQuery: query, defaultHeaders: headers, headerEditorEnabled: true }));

@@ -68,10 +68,11 @@ impl Extension for ErrorGuardExtension {
                 aliases: c.max_aliases,
                 root_fields: c.max_root_fields,
                 directives: c.max_directives,
+                depth: c.max_depth,
             };
-            if let Err((reason, message)) = super::shape::check(&doc, limits) {
+            if let Err((code, reason, message)) = super::shape::check(&doc, limits) {
                 let mut e = ServerError::new(message, None);
-                set_code(&mut e, "GRAPHQL_VALIDATION_FAILED");
+                set_code(&mut e, code);
                 e.extensions.get_or_insert_with(Default::default).set("reason", reason);
                 return Err(e);
             }

@@ -49,8 +49,10 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
 /// The served schema, with the state, limits and extensions.
 pub fn build(state: AppState) -> AppSchema {
     let config = state.config.clone();
+    // Depth is checked by `shape`, which leaves introspection out (GraphiQL's schema query is deeper than
+    // any data query); async-graphql's own depth limit stays as a backstop well above it.
     let mut b = builder()
-        .limit_depth(config.max_depth)
+        .limit_depth(config.max_depth.max(32))
         .limit_complexity(config.max_complexity)
         .limit_recursive_depth(config.max_depth.max(32))
         .extension(extensions::ErrorGuard)

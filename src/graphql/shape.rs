@@ -11,10 +11,59 @@ pub struct ShapeLimits {
     pub aliases: usize,
     pub root_fields: usize,
     pub directives: usize,
+    /// Depth of fields, not counting introspection (`__schema`, `__type`), whose size the schema bounds
+    /// and which GraphiQL needs deeper than any data query.
+    pub depth: usize,
 }
 
-/// What is over a limit: a stable reason and a message.
-pub fn check(doc: &ExecutableDocument, limits: ShapeLimits) -> Result<(), (&'static str, String)> {
+/// What is over a limit: the error code, a stable reason and a message.
+pub fn check(doc: &ExecutableDocument, limits: ShapeLimits) -> Result<(), (&'static str, &'static str, String)> {
+    check_counts(doc, limits).map_err(|(reason, message)| ("GRAPHQL_VALIDATION_FAILED", reason, message))?;
+    for set in operations(doc) {
+        let mut stack = Vec::new();
+        if depth(doc, set, &mut stack) > limits.depth {
+            return Err(("MAX_DEPTH_LIMIT", "TOO_DEEP", format!("queries nest at most {} fields deep", limits.depth)));
+        }
+    }
+    Ok(())
+}
+
+fn operations(doc: &ExecutableDocument) -> Vec<&SelectionSet> {
+    match &doc.operations {
+        DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
+        DocumentOperations::Multiple(map) => map.values().map(|op| &op.node.selection_set.node).collect(),
+    }
+}
+
+/// The deepest chain of fields, through fragments (a fragment already on the path counts nothing, so a
+/// cycle, which validation refuses anyway, cannot loop here).
+fn depth<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, stack: &mut Vec<&'a str>) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(f) => match f.node.name.node.as_str() {
+                "__schema" | "__type" => 1,
+                _ => 1 + depth(doc, &f.node.selection_set.node, stack),
+            },
+            Selection::InlineFragment(i) => depth(doc, &i.node.selection_set.node, stack),
+            Selection::FragmentSpread(s) => {
+                let name = s.node.fragment_name.node.as_str();
+                match doc.fragments.get(&s.node.fragment_name.node) {
+                    Some(f) if !stack.contains(&name) => {
+                        stack.push(name);
+                        let d = depth(doc, &f.node.selection_set.node, stack);
+                        stack.pop();
+                        d
+                    }
+                    _ => 0,
+                }
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn check_counts(doc: &ExecutableDocument, limits: ShapeLimits) -> Result<(), (&'static str, String)> {
     let mut aliases = 0;
     let mut directives = 0;
     let mut sets: Vec<&SelectionSet> = Vec::new();
@@ -48,11 +97,7 @@ pub fn check(doc: &ExecutableDocument, limits: ShapeLimits) -> Result<(), (&'sta
     if directives > limits.directives {
         return Err(("TOO_MANY_DIRECTIVES", format!("at most {} directives in a request", limits.directives)));
     }
-    let ops: Vec<&SelectionSet> = match &doc.operations {
-        DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
-        DocumentOperations::Multiple(map) => map.values().map(|op| &op.node.selection_set.node).collect(),
-    };
-    for set in ops {
+    for set in operations(doc) {
         let mut seen = HashSet::new();
         if root_fields(doc, set, &mut seen) > limits.root_fields {
             return Err((
@@ -87,10 +132,19 @@ mod tests {
     use super::*;
     use async_graphql::parser::parse_query;
 
-    const LIMITS: ShapeLimits = ShapeLimits { aliases: 3, root_fields: 4, directives: 2 };
+    const LIMITS: ShapeLimits = ShapeLimits { aliases: 3, root_fields: 4, directives: 2, depth: 3 };
 
     fn reason(q: &str) -> Option<&'static str> {
-        check(&parse_query(q).unwrap(), LIMITS).err().map(|e| e.0)
+        check(&parse_query(q).unwrap(), LIMITS).err().map(|e| e.1)
+    }
+
+    #[test]
+    fn depth_counts_fields_through_fragments_but_not_introspection() {
+        assert_eq!(reason("{ a { b { c } } }"), None);
+        assert_eq!(reason("{ a { b { c { d } } } }"), Some("TOO_DEEP"));
+        assert_eq!(reason("{ a { ...F } } fragment F on X { b { c { d } } }"), Some("TOO_DEEP"));
+        assert_eq!(reason("{ __schema { types { fields { type { ofType { ofType { name } } } } } } }"), None);
+        assert_eq!(reason("{ ...A } fragment A on Q { ...A a { b } }"), None);
     }
 
     #[test]

@@ -292,3 +292,20 @@ async fn metrics_count_requests_by_operation_and_outcome() {
     assert!(raw.body.contains("partnergraph_graphql_request_duration_seconds_count"));
     assert!(raw.body.contains("partnergraph_db_pool_connections{state=\"open\"}"));
 }
+
+/// The shape of GraphiQL's schema query: deeper than data queries may be.
+const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } types { ...FullType } directives { name locations args { ...InputValue } } } }
+fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name args { ...InputValue } type { ...TypeRef } isDeprecated } inputFields { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name } possibleTypes { ...TypeRef } }
+fragment InputValue on __InputValue { name type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
+
+#[tokio::test]
+async fn graphiqls_schema_query_passes_the_limits_in_development() {
+    let app = spawn_app().await;
+    let r = app.gql(None, INTROSPECTION, json!({})).await;
+    let types = r.ok()["__schema"]["types"].as_array().unwrap().len();
+    assert!(types > 50, "{types} types");
+    // A data query as deep is still refused.
+    let deep = "{ me { subscriber { servingPartner { servingPartner { servingPartner { servingPartner { servingPartner { servingPartner { servingPartner { servingPartner { servingPartner { servingPartner { id } } } } } } } } } } } } }";
+    app.as_(&app.vendor, deep, json!({})).await.err("MAX_DEPTH_LIMIT");
+}
