@@ -52,7 +52,7 @@ pub fn email(prefix: &str) -> String {
     format!("{prefix}-{n}-{}@example.test", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
-async fn fresh_database() -> (String, Option<PathBuf>) {
+pub async fn fresh_database() -> (String, Option<PathBuf>) {
     match std::env::var("DATABASE_URL") {
         Ok(admin) if admin.starts_with("postgres") => {
             let name = format!("pgtest_{}", uuid::Uuid::new_v4().simple());

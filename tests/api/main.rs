@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod bindings;
 mod commissions;
+mod crash;
 mod http;
 mod input;
 mod invitations;
