@@ -2,6 +2,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261122_000001_foundation;
 mod m20261122_000002_commerce;
 mod m20261122_000003_bindings;

@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::*;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -12,26 +14,6 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let uuid = |name: &str| ColumnDef::new(Alias::new(name)).uuid().not_null().take();
-        let uuid_opt = |name: &str| ColumnDef::new(Alias::new(name)).uuid().null().take();
-        let text = |name: &str| ColumnDef::new(Alias::new(name)).string().not_null().take();
-        let text_opt = |name: &str| ColumnDef::new(Alias::new(name)).string().null().take();
-        let int = |name: &str| ColumnDef::new(Alias::new(name)).integer().not_null().take();
-        let int_opt = |name: &str| ColumnDef::new(Alias::new(name)).integer().null().take();
-        let big = |name: &str| ColumnDef::new(Alias::new(name)).big_integer().not_null().take();
-        let flag = |name: &str| ColumnDef::new(Alias::new(name)).boolean().not_null().default(false).take();
-        let time = |name: &str| ColumnDef::new(Alias::new(name)).timestamp_with_time_zone().not_null().take();
-        let time_opt = |name: &str| ColumnDef::new(Alias::new(name)).timestamp_with_time_zone().null().take();
-        let pk = || ColumnDef::new(Alias::new("id")).uuid().not_null().primary_key().take();
-        let fk = |name: &str, table: &str, col: &str, to: &str| {
-            ForeignKey::create()
-                .name(name)
-                .from(Alias::new(table), Alias::new(col))
-                .to(Alias::new(to), Alias::new("id"))
-                .on_delete(ForeignKeyAction::Restrict)
-                .take()
-        };
-
         let tables = vec![
             Table::create()
                 .table(Alias::new("programs"))
