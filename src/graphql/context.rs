@@ -55,7 +55,7 @@ pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -
                 .ok_or_else(|| AppError::bad_input("after", "INVALID_CURSOR", "after: not a cursor from this list"))
         })
         .transpose()?;
-    Ok(PageArgs { first: first as u64, after })
+    Ok(PageArgs { first: first as u64, after, count_total: ctx.look_ahead().field("totalCount").exists() })
 }
 
 fn encode_cursor(id: Uuid) -> String {
@@ -70,7 +70,7 @@ fn decode_cursor(c: &str) -> Option<Uuid> {
 /// Fields every connection carries besides edges, nodes and page info.
 #[derive(SimpleObject)]
 pub struct ConnectionTotals {
-    /// How many items match in all, over every page.
+    /// How many items match in all, over every page (counted only when this field is asked for).
     pub total_count: u64,
 }
 

@@ -24,11 +24,13 @@ use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 
-/// A page request: at most `first` rows after the row with id `after` (ids are time-ordered UUIDv7).
+/// A page request: at most `first` rows after the row with id `after` (ids are time-ordered UUIDv7), and
+/// whether the caller asked for the total (counting every match costs a scan, so only when asked).
 #[derive(Debug, Clone, Copy)]
 pub struct PageArgs {
     pub first: u64,
     pub after: Option<Uuid>,
+    pub count_total: bool,
 }
 
 /// One page of rows, whether more follow, and how many match in all.
@@ -46,7 +48,7 @@ where
     E::Model: Send + Sync,
     C: ConnectionTrait,
 {
-    let total = select.clone().count(db).await?;
+    let total = if page.count_total { select.clone().count(db).await? } else { 0 };
     let mut q = select.order_by_asc(id);
     if let Some(after) = page.after {
         q = q.filter(id.gt(after));
