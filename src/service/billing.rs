@@ -4,8 +4,7 @@
 use chrono::{DateTime, Duration, Months, NaiveTime, Utc};
 use entity::{invoice, payment, subscriber, subscription, tariff};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -427,14 +426,13 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
     if let Some(existing) = replay(&txn, n).await? {
         return Ok(existing);
     }
+    // Payments of one subscriber run one at a time: each extends from the end the previous one set, and
+    // "first purchase" and the bound partner are read after it. (Locking a missing id locks nothing.)
+    subscribers::lock(&txn, n.subscriber).await?;
     let client = subscriber::Entity::find_by_id(n.subscriber)
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::bad_input("subscriberId", "SUBSCRIBER_UNKNOWN", "subscriberId: no such subscriber"))?;
-    // Payments of one subscriber run one at a time: each extends from the end the previous one set, and
-    // "first purchase" and the bound partner are read after it.
-    subscribers::lock(&txn, client.id).await?;
-    let client = subscribers::load(&txn, client.id).await?;
     let t = tariff_input(&txn, n.tariff).await?;
     if !tariffs::periods_of(&t).contains(&n.period_months) {
         return Err(AppError::bad_input(
@@ -607,12 +605,7 @@ pub async fn list_payments(
         q = q.filter(payment::Column::SubscriberId.eq(s));
     } else if !p.is_vendor() {
         if p.serves_clients() {
-            let clients = subscriber::Entity::find()
-                .select_only()
-                .column(subscriber::Column::Id)
-                .filter(subscriber::Column::ServingPartnerId.eq(p.subscriber_id))
-                .into_query();
-            q = q.filter(Condition::any().add(payment::Column::SubscriberId.in_subquery(clients)));
+            q = q.filter(payment::Column::SubscriberId.in_subquery(subscribers::client_ids_of(p.subscriber_id)));
         } else {
             p.require(p.manages_own_members(), "read payments")?;
             q = q.filter(payment::Column::SubscriberId.eq(p.subscriber_id));

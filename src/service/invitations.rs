@@ -4,10 +4,7 @@
 use chrono::Duration;
 use entity::{invitation, membership, subscriber, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::subscribers::{self, Reach, get_visible, kind_of, may_administer};
@@ -280,13 +277,8 @@ pub async fn list(
             p.require(p.lists_own_members(), "list invitations")?;
             let mut scope = Condition::any().add(invitation::Column::SubscriberId.eq(p.subscriber_id));
             if p.serves_clients() {
-                let clients = subscriber::Entity::find()
-                    .select_only()
-                    .column(subscriber::Column::Id)
-                    .filter(subscriber::Column::ServingPartnerId.eq(p.subscriber_id))
-                    .filter(subscriber::Column::Kind.eq("CLIENT"))
-                    .into_query();
-                scope = scope.add(invitation::Column::SubscriberId.in_subquery(clients));
+                scope = scope
+                    .add(invitation::Column::SubscriberId.in_subquery(subscribers::client_ids_of(p.subscriber_id)));
             }
             q = q.filter(scope);
         }

@@ -6,7 +6,7 @@ use entity::{binding_change, partner_profile, subscriber};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -44,6 +44,16 @@ pub fn reach(p: &Principal, s: &subscriber::Model) -> Option<Reach> {
     } else {
         None
     }
+}
+
+/// The ids of a partner's clients, as a subquery (the `Client` reach of its owner and operators).
+pub fn client_ids_of(partner: Uuid) -> sea_orm::sea_query::SelectStatement {
+    subscriber::Entity::find()
+        .select_only()
+        .column(subscriber::Column::Id)
+        .filter(subscriber::Column::Kind.eq("CLIENT"))
+        .filter(subscriber::Column::ServingPartnerId.eq(partner))
+        .into_query()
 }
 
 /// Loads a subscriber the caller can see; anything else is `NOT_FOUND`, exactly like a missing id.
