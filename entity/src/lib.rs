@@ -3,12 +3,19 @@
 
 pub mod audit_entry;
 pub mod binding_change;
+pub mod churn_record;
 pub mod commission;
 pub mod commission_rule;
 pub mod invitation;
 pub mod invoice;
+pub mod job_run;
+pub mod lead_pool;
+pub mod lead_pool_member;
+pub mod lead_pool_member_change;
 pub mod login_failure;
 pub mod membership;
+pub mod needs_assessment;
+pub mod outbox_message;
 pub mod partner_profile;
 pub mod partner_status;
 pub mod payment;
@@ -20,5 +27,7 @@ pub mod promo_redemption;
 pub mod stop_list_entry;
 pub mod subscriber;
 pub mod subscription;
+pub mod support_code;
 pub mod tariff;
+pub mod task;
 pub mod user;

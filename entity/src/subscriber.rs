@@ -17,6 +17,7 @@ pub struct Model {
     pub contact_person: Option<String>,
     pub serving_partner_id: Option<Uuid>,
     pub binding_source: Option<String>,
+    pub support_partner_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

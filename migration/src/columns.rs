@@ -56,3 +56,15 @@ pub fn fk(name: &str, table: &str, col: &str, to: &str) -> ForeignKeyCreateState
         .on_delete(ForeignKeyAction::Restrict)
         .take()
 }
+
+pub fn date(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name)).date().not_null().take()
+}
+
+pub fn date_opt(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name)).date().null().take()
+}
+
+pub fn flag_opt(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name)).boolean().null().take()
+}

@@ -6,6 +6,7 @@ mod columns;
 mod m20261122_000001_foundation;
 mod m20261122_000002_commerce;
 mod m20261122_000003_bindings;
+mod m20261122_000004_leads_and_work;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_commerce::Migration),
             Box::new(m20261122_000003_bindings::Migration),
+            Box::new(m20261122_000004_leads_and_work::Migration),
         ]
     }
 }

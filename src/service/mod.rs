@@ -8,6 +8,7 @@ pub mod demo;
 pub mod invitations;
 pub mod ledger;
 pub mod members;
+pub mod outbox;
 pub mod programs;
 pub mod promos;
 pub mod stoplist;

@@ -183,6 +183,7 @@ async fn insert_subscriber(
         contact_person: Set(card.contact_person),
         serving_partner_id: Set(serving_partner),
         binding_source: Set(binding.map(|b| b.as_str().to_owned())),
+        support_partner_id: Set(None),
         created_at: Set(created_at),
         updated_at: Set(created_at),
     }
