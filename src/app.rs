@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// None when the rate limit is off.
     pub rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
+    /// Outgoing e-mail (SMTP, or the log); only the outbox sender uses it.
+    pub mailer: crate::mail::Mailer,
 }
 
 /// The id of the HTTP request, on every log line and on internal errors.
@@ -45,6 +47,7 @@ impl AppState {
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
         let rate_limiter = crate::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst).map(Arc::new);
+        let mailer = crate::mail::Mailer::from_config(&config)?;
         Ok(Self {
             db,
             jwt: JwtKeys::new(&config),
@@ -54,6 +57,7 @@ impl AppState {
             write_gate,
             metrics: Arc::default(),
             rate_limiter,
+            mailer,
         })
     }
 

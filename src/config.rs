@@ -80,6 +80,16 @@ pub struct ConfigArgs {
     /// Argon2id iterations.
     #[arg(long, env = "PARTNERGRAPH_ARGON2_ITERATIONS", default_value_t = 2, global = true)]
     pub argon2_iterations: u32,
+    /// SMTP server for outgoing e-mail, e.g. `smtp://user:pass@host:587?tls=required`; unset: e-mails
+    /// are written to the log instead of sent.
+    #[arg(long, env = "PARTNERGRAPH_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of outgoing e-mail, e.g. `Partner Program <noreply@example.com>`.
+    #[arg(long, env = "PARTNERGRAPH_MAIL_FROM", default_value = "partnergraph <noreply@partnergraph.local>", global = true)]
+    pub mail_from: String,
+    /// The public base URL that links in e-mails start with (the frontend that accepts invitations).
+    #[arg(long, env = "PARTNERGRAPH_PUBLIC_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub public_url: String,
 }
 
 /// The development secret: only ever used when `PARTNERGRAPH_ENV=development` and no secret is set.
@@ -111,6 +121,11 @@ pub struct Config {
     pub db_pool: u32,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// None: the log sender.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// Without a trailing slash.
+    pub public_url: String,
 }
 
 impl ConfigArgs {
@@ -154,6 +169,9 @@ impl ConfigArgs {
             db_pool: self.db_pool.max(1),
             argon2_memory_kib: self.argon2_memory_kib,
             argon2_iterations: self.argon2_iterations,
+            smtp_url: self.smtp_url.filter(|u| !u.trim().is_empty()),
+            mail_from: self.mail_from,
+            public_url: self.public_url.trim_end_matches('/').to_owned(),
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod graphiql;
 pub mod graphql;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod ratelimit;
 pub mod service;

@@ -1,13 +1,21 @@
 //! The e-mail outbox: a message is written in the same transaction as the change it reports, once per
 //! occasion (its dedupe key), and sent at least once by the sender afterwards.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::outbox_message;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, EntityTrait, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
-use super::new_id;
+use super::{Page, PageArgs, new_id, paginate};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::begin_write;
 use crate::error::AppResult;
+
+const PENDING: &str = "PENDING";
+const SENT: &str = "SENT";
 
 /// What kind of e-mail a message is (`Notification.kind`).
 pub mod kind {
@@ -36,7 +44,7 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, m: NewMessage, now: DateTime<Ut
         subject: Set(m.subject),
         body: Set(m.body),
         dedupe_key: Set(m.dedupe_key),
-        status: Set("PENDING".to_owned()),
+        status: Set(PENDING.to_owned()),
         attempts: Set(0),
         last_error: Set(None),
         next_attempt_at: Set(now),
@@ -51,4 +59,151 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, m: NewMessage, now: DateTime<Ut
         .exec_without_returning(db)
         .await?;
     Ok(inserted > 0)
+}
+
+// ---- The sender -------------------------------------------------------------------------------------
+
+/// How many messages one `dispatch_due` call claims at most.
+pub const BATCH_SIZE: u64 = 20;
+/// How long a claim holds a message. It covers a whole batch of SMTP timeouts, so a slow batch keeps its
+/// rows; a sender that crashes mid-send leaves the lease to expire, and the message goes out again.
+pub const LEASE: Duration = Duration::minutes(10);
+/// The first retry waits this long; each later one twice as long as the one before, up to the cap.
+const BACKOFF_FIRST_SECS: i64 = 60;
+const BACKOFF_CAP_SECS: i64 = 60 * 60;
+/// The longest `last_error` stored.
+const MAX_ERROR_CHARS: usize = 200;
+
+/// Once an invitation e-mail is sent, its body (which carries the raw token, otherwise stored only as a
+/// hash) is replaced by this.
+pub const REDACTED_INVITATION_BODY: &str =
+    "[redacted after sending: the invitation link carries a one-time token, which is stored only as a hash]";
+
+/// What one `dispatch_due` call did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchStats {
+    /// Messages claimed (due, pending, not leased by another sender).
+    pub claimed: usize,
+    pub sent: usize,
+    /// Left pending with a later `next_attempt_at`.
+    pub failed: usize,
+}
+
+/// The wait before retry number `attempts` (1 = after the first failure): 1, 2, 4 … minutes, at most an
+/// hour. A message is never given up: it stays pending and visible in `notifications`.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = attempts.clamp(1, 31) - 1;
+    Duration::seconds(Ord::min(BACKOFF_FIRST_SECS.saturating_mul(1_i64 << exp), BACKOFF_CAP_SECS))
+}
+
+/// Sends the due messages, at most `BATCH_SIZE`: claims them with a lease in a short transaction, sends
+/// each outside any transaction, then marks it `SENT` or schedules a retry. At least once, never lost: a
+/// row stays `PENDING` until a send succeeded.
+pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
+    let claimed = claim_due(state).await?;
+    let mut stats = DispatchStats { claimed: claimed.len(), ..Default::default() };
+    for m in claimed {
+        match state.mailer.send(&m.to_email, &m.subject, &m.body).await {
+            Ok(()) => {
+                mark_sent(state, &m).await?;
+                stats.sent += 1;
+            }
+            Err(e) => {
+                mark_failed(state, &m, &e.0).await?;
+                stats.failed += 1;
+            }
+        }
+    }
+    if stats.claimed > 0 {
+        tracing::info!(claimed = stats.claimed, sent = stats.sent, failed = stats.failed, "outbox dispatched");
+    }
+    Ok(stats)
+}
+
+/// Takes a lease on up to `BATCH_SIZE` due messages. On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two
+/// replicas from claiming the same rows; on SQLite the write transaction is serial anyway.
+async fn claim_due(state: &AppState) -> AppResult<Vec<outbox_message::Model>> {
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let mut q = outbox_message::Entity::find()
+        .filter(outbox_message::Column::Status.eq(PENDING))
+        .filter(outbox_message::Column::NextAttemptAt.lte(now))
+        .filter(
+            Condition::any()
+                .add(outbox_message::Column::LockedUntil.is_null())
+                .add(outbox_message::Column::LockedUntil.lte(now)),
+        )
+        .order_by_asc(outbox_message::Column::NextAttemptAt)
+        .order_by_asc(outbox_message::Column::Id)
+        .limit(BATCH_SIZE);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let rows = q.all(&*txn).await?;
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::LockedUntil, Expr::value(now + LEASE))
+        .filter(outbox_message::Column::Id.is_in(rows.iter().map(|m| m.id)))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(rows)
+}
+
+async fn mark_sent(state: &AppState, m: &outbox_message::Model) -> AppResult<()> {
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let mut update = outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::Status, Expr::value(SENT))
+        .col_expr(outbox_message::Column::SentAt, Expr::value(now))
+        .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(outbox_message::Column::LastError, Expr::value(Option::<String>::None));
+    if m.kind == kind::INVITATION {
+        update = update.col_expr(outbox_message::Column::Body, Expr::value(REDACTED_INVITATION_BODY));
+    }
+    update.filter(outbox_message::Column::Id.eq(m.id)).exec(&*txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -> AppResult<()> {
+    let now = state.clock.now();
+    let attempts = m.attempts.saturating_add(1);
+    let error: String = error.chars().filter(|c| !c.is_control()).take(MAX_ERROR_CHARS).collect();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::Attempts, Expr::col(outbox_message::Column::Attempts).add(1))
+        .col_expr(outbox_message::Column::LastError, Expr::value(error))
+        .col_expr(outbox_message::Column::NextAttemptAt, Expr::value(now + backoff(attempts)))
+        .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(outbox_message::Column::Id.eq(m.id))
+        // Another sender whose lease came later may have sent it meanwhile: a sent message stays sent.
+        .filter(outbox_message::Column::Status.eq(PENDING))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+// ---- Reading ----------------------------------------------------------------------------------------
+
+/// The outbox, oldest first: for every role of the vendor (SPEC §1: the vendor reads everything).
+pub async fn list(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<outbox_message::Model>> {
+    p.require(p.is_vendor(), "read the e-mail outbox")?;
+    paginate(&state.db, outbox_message::Entity::find(), outbox_message::Column::Id, page).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_a_minute_and_stops_at_an_hour() {
+        let mins: Vec<i64> = (1..=9).map(|a| backoff(a).num_minutes()).collect();
+        assert_eq!(mins, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(backoff(i32::MAX).num_minutes(), 60);
+        assert_eq!(backoff(0).num_minutes(), 1);
+    }
 }
