@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// None when the rate limit is off.
     pub rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
+    /// Live partner events (in-process on SQLite; through `pg_notify` across replicas on PostgreSQL).
+    pub events: crate::events::EventBus,
     /// Outgoing e-mail (SMTP, or the log); only the outbox sender uses it.
     pub mailer: crate::mail::Mailer,
 }
@@ -47,6 +49,8 @@ impl AppState {
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
         let rate_limiter = crate::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst).map(Arc::new);
+        let events =
+            crate::events::EventBus::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db), &config.database_url);
         let mailer = crate::mail::Mailer::from_config(&config)?;
         Ok(Self {
             db,
@@ -57,6 +61,7 @@ impl AppState {
             write_gate,
             metrics: Arc::default(),
             rate_limiter,
+            events,
             mailer,
         })
     }
