@@ -85,11 +85,28 @@ pub struct ConfigArgs {
     #[arg(long, env = "PARTNERGRAPH_SMTP_URL", hide_env_values = true, global = true)]
     pub smtp_url: Option<String>,
     /// The sender of outgoing e-mail, e.g. `Partner Program <noreply@example.com>`.
-    #[arg(long, env = "PARTNERGRAPH_MAIL_FROM", default_value = "partnergraph <noreply@partnergraph.local>", global = true)]
+    #[arg(
+        long,
+        env = "PARTNERGRAPH_MAIL_FROM",
+        default_value = "partnergraph <noreply@partnergraph.local>",
+        global = true
+    )]
     pub mail_from: String,
     /// The public base URL that links in e-mails start with (the frontend that accepts invitations).
     #[arg(long, env = "PARTNERGRAPH_PUBLIC_URL", default_value = "http://127.0.0.1:8080", global = true)]
     pub public_url: String,
+    /// The program whose lead pool assigns self-registered clients that name none.
+    #[arg(long, env = "PARTNERGRAPH_LEAD_PROGRAM", default_value = "1C-FRESH", global = true)]
+    pub lead_program: String,
+    /// Paying clients a partner needs to be listed in the public partner directory.
+    #[arg(long, env = "PARTNERGRAPH_DIRECTORY_MIN_CLIENTS", default_value_t = 10, global = true)]
+    pub directory_min_clients: u32,
+    /// Days a support code can be activated after it is issued.
+    #[arg(long, env = "PARTNERGRAPH_SUPPORT_CODE_DAYS", default_value_t = 7, global = true)]
+    pub support_code_days: u32,
+    /// Seconds between scheduler passes (tasks, the Monday digest, sending e-mail); 0 turns it off.
+    #[arg(long, env = "PARTNERGRAPH_SCHEDULER_SECS", default_value_t = 60, global = true)]
+    pub scheduler_secs: u64,
 }
 
 /// The development secret: only ever used when `PARTNERGRAPH_ENV=development` and no secret is set.
@@ -126,6 +143,11 @@ pub struct Config {
     pub mail_from: String,
     /// Without a trailing slash.
     pub public_url: String,
+    pub lead_program: String,
+    pub directory_min_clients: u32,
+    pub support_code_days: u32,
+    /// None: the scheduler does not run.
+    pub scheduler_interval: Option<Duration>,
 }
 
 impl ConfigArgs {
@@ -172,6 +194,10 @@ impl ConfigArgs {
             smtp_url: self.smtp_url.filter(|u| !u.trim().is_empty()),
             mail_from: self.mail_from,
             public_url: self.public_url.trim_end_matches('/').to_owned(),
+            lead_program: self.lead_program,
+            directory_min_clients: self.directory_min_clients,
+            support_code_days: self.support_code_days.max(1),
+            scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
         })
     }
 }

@@ -12,6 +12,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// The lowest status that may issue bonus promo codes (null: any).
     pub promo_min_status: Option<String>,
+    /// The lowest status a partner needs to join a lead pool (null: any).
+    pub lead_min_status: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

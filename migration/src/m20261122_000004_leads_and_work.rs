@@ -194,6 +194,9 @@ impl MigrationTrait for Migration {
                 Table::alter().table(Alias::new("subscribers")).add_column(uuid_opt("support_partner_id")).take(),
             )
             .await?;
+        manager
+            .alter_table(Table::alter().table(Alias::new("programs")).add_column(text_opt("lead_min_status")).take())
+            .await?;
 
         let db = manager.get_connection();
         for sql in [

@@ -30,8 +30,10 @@ pub mod invitation;
 pub use invitation::InvitationStatus;
 
 pub mod commission;
+pub mod leads;
 pub mod money;
 pub mod presets;
 pub mod promo;
 pub mod stoplist;
 pub mod subscription;
+pub mod tasks;

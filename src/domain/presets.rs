@@ -28,6 +28,8 @@ pub struct Preset {
     pub categories: &'static [&'static str],
     /// The lowest status that may issue bonus promo codes (None: any status).
     pub promo_min_status: Option<&'static str>,
+    /// The lowest status that may join a lead pool (None: any status).
+    pub lead_min_status: Option<&'static str>,
     pub rules: Vec<PresetRule>,
     pub tariffs: &'static [PresetTariff],
 }
@@ -59,6 +61,7 @@ pub fn presets() -> Vec<Preset> {
                 "VIDEO_CALLS",
             ],
             promo_min_status: None,
+            lead_min_status: None,
             rules: vec![
                 any("INTEGRATOR", "ITS_BUNDLED", 50),
                 any("AGENT", "SAAS_CORPORATE", 10),
@@ -84,6 +87,7 @@ pub fn presets() -> Vec<Preset> {
             statuses: &["REGISTERED", "BUSINESS_PARTNER", "CERTIFIED", "GOLD"],
             categories: &["CLOUD", "ON_PREMISE"],
             promo_min_status: Some("BUSINESS_PARTNER"),
+            lead_min_status: None,
             rules: vec![
                 PresetRule {
                     status: None,
@@ -110,6 +114,8 @@ pub fn presets() -> Vec<Preset> {
             statuses: &["FRANCHISEE", "CSK"],
             categories: &["ITSAAS", "EXCHANGE", "AUTONOMOUS_WORKPLACE", "CUSTOM_REPORTS"],
             promo_min_status: None,
+            // Leads go to network competence centres only [000].
+            lead_min_status: Some("CSK"),
             rules: vec![any("FRANCHISEE", "ITSAAS", 20), any("CSK", "ITSAAS", 65)],
             tariffs: &[PresetTariff {
                 code: "FRESH-PARTNER",

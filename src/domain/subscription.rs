@@ -21,6 +21,7 @@ macro_rules! db_enum {
         }
     };
 }
+pub(crate) use db_enum;
 
 db_enum!(
     /// Where a subscription stands, derived from its dates.

@@ -73,7 +73,8 @@ impl AccountMutation {
         payload(ctx, s).await
     }
 
-    /// A company registers itself (public). With a referral code it is bound to that partner.
+    /// A company registers itself (public). With a referral code it is bound to that partner; without
+    /// one, lead distribution assigns it a partner from the lead pool of `programCode` (default `1C-FRESH`).
     async fn self_register(&self, ctx: &Context<'_>, input: SelfRegisterInput) -> GqlResult<AuthPayload> {
         let r = SelfRegistration {
             company: Name::parse(&input.company_name).map_err(AppError::input("companyName"))?,
@@ -89,10 +90,8 @@ impl AccountMutation {
             name: Name::parse(&input.name).map_err(AppError::input("name"))?,
             password: input.password,
             referral_code: input.referral_code,
+            program_code: input.program_code,
         };
-        if let Some(code) = input.program_code.as_deref().filter(|c| !c.trim().is_empty()) {
-            crate::service::programs::by_code(&state(ctx).db, code, "programCode").await?;
-        }
         let s = accounts::self_register(state(ctx), r).await?;
         audit_target(ctx, s.membership.subscriber_id);
         payload(ctx, s).await

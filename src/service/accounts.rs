@@ -149,10 +149,15 @@ pub struct SelfRegistration {
     pub name: Name,
     pub password: String,
     pub referral_code: Option<String>,
+    /// The program whose lead pool assigns the client when there is no referral code (default: the
+    /// configured lead program).
+    pub program_code: Option<String>,
 }
 
 /// A company registers itself with its owner. With a partner's referral code it is bound to that
-/// partner (`REFERRAL_LINK`); without one it stays unbound until lead distribution assigns it.
+/// partner (`REFERRAL_LINK`); without one, lead distribution assigns it from the program's pool valid
+/// today (`LEAD_DISTRIBUTION`), or it stays unbound when there is none. Either way the partner gets a
+/// welcome-call task.
 pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<SignedIn> {
     let hash = state.hasher.hash(&r.password).await?;
     let now = state.clock.now();
@@ -168,13 +173,25 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
         ),
         None => None,
     };
+    let lead_program = match r.program_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(code) => Some(super::programs::by_code(&*txn, code, "programCode").await?),
+        None if partner.is_none() => super::programs::find_by_code(&*txn, &state.config.lead_program).await?,
+        None => None,
+    };
     let user = insert_user(&txn, &r.email, &r.name.into_string(), hash, now).await?;
     let card = NewCard { name: Some(r.company), inn: r.inn, email: Some(r.email), ..Default::default() };
     let mut client = subscribers::create_in(&txn, SubscriberKind::Client, card, now).await?;
+    let mut events = Vec::new();
     if let Some(partner) = partner {
         client = bind(&txn, &client, Some(partner), BindingSource::ReferralLink, Some(user.id), now).await?;
+        super::tasks::welcome_call(&*txn, partner, client.id, now).await?;
+    } else if let Some(program) = lead_program {
+        if let Some((_, event)) = super::leads::assign_lead(&txn, &client, program.id, Some(user.id), now).await? {
+            events.push(event);
+        }
     }
     let m = insert_membership(&txn, user.id, client.id, Role::Owner, now).await?;
     txn.commit().await?;
+    state.events.publish(&state.db, events).await;
     sign_in(state, user, m)
 }

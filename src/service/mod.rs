@@ -5,7 +5,9 @@ pub mod audit;
 pub mod billing;
 pub mod bindings;
 pub mod demo;
+pub mod digest;
 pub mod invitations;
+pub mod leads;
 pub mod ledger;
 pub mod members;
 pub mod outbox;
@@ -14,6 +16,7 @@ pub mod promos;
 pub mod stoplist;
 pub mod subscribers;
 pub mod tariffs;
+pub mod tasks;
 
 use base64::Engine;
 use rand::RngCore;

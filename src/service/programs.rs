@@ -21,11 +21,14 @@ pub async fn all<C: ConnectionTrait>(db: &C) -> AppResult<Vec<program::Model>> {
     Ok(program::Entity::find().order_by_asc(program::Column::Code).all(db).await?)
 }
 
+/// A program by code, if it exists.
+pub async fn find_by_code<C: ConnectionTrait>(db: &C, code: &str) -> AppResult<Option<program::Model>> {
+    Ok(program::Entity::find().filter(program::Column::Code.eq(code.trim())).one(db).await?)
+}
+
 /// A program by code, or `BAD_USER_INPUT` `PROGRAM_UNKNOWN` on the given field.
 pub async fn by_code<C: ConnectionTrait>(db: &C, code: &str, field: &str) -> AppResult<program::Model> {
-    program::Entity::find()
-        .filter(program::Column::Code.eq(code.trim()))
-        .one(db)
+    find_by_code(db, code)
         .await?
         .ok_or_else(|| AppError::bad_input(field, "PROGRAM_UNKNOWN", format!("{field}: no program {code:?}")))
 }
@@ -272,14 +275,22 @@ pub async fn seed_presets(state: &AppState) -> AppResult<SeedReport> {
                     name: Set(preset.name.to_owned()),
                     created_at: Set(now),
                     promo_min_status: Set(preset.promo_min_status.map(Into::into)),
+                    lead_min_status: Set(preset.lead_min_status.map(Into::into)),
                 }
                 .insert(&txn)
                 .await?
             }
         };
-        if program.promo_min_status.is_none() && preset.promo_min_status.is_some() {
+        let promo_missing = program.promo_min_status.is_none() && preset.promo_min_status.is_some();
+        let lead_missing = program.lead_min_status.is_none() && preset.lead_min_status.is_some();
+        if promo_missing || lead_missing {
             let mut am: program::ActiveModel = program.clone().into();
-            am.promo_min_status = Set(preset.promo_min_status.map(Into::into));
+            if promo_missing {
+                am.promo_min_status = Set(preset.promo_min_status.map(Into::into));
+            }
+            if lead_missing {
+                am.lead_min_status = Set(preset.lead_min_status.map(Into::into));
+            }
             am.update(&txn).await?;
         }
         let have = statuses(&txn, program.id).await?;

@@ -311,6 +311,7 @@ pub async fn register_client(
     let client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, now).await?;
     let client =
         bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.user_id), now).await?;
+    super::tasks::welcome_call(&*txn, p.subscriber_id, client.id, now).await?;
     let (invitation, token) = invitations::create_in(
         &txn,
         state,

@@ -1,0 +1,420 @@
+//! Lead distribution [000]: the quarterly ranking, lead pools published from it, and the assignment of a
+//! self-registered client to the pool member whose share is furthest behind (`domain::leads`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use entity::{
+    binding_change, lead_pool, lead_pool_member, lead_pool_member_change, membership, program, subscriber,
+    subscription, tariff, user,
+};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set,
+};
+use uuid::Uuid;
+
+use super::outbox::{self, NewMessage};
+use super::subscribers::bind;
+use super::{Page, PageArgs, new_id, paginate, programs, tasks};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::begin_write;
+use crate::domain::BindingSource;
+use crate::domain::leads::{ClientContracts, LeadCandidate, Quarter, choose_lead_partner, rank_partners};
+use crate::error::{AppError, AppResult};
+use crate::events::{PartnerEvent, PartnerEventKind};
+
+/// The category whose paid contracts the ranking counts [000].
+pub const RANKED_CATEGORY: &str = "ITSAAS";
+/// Binding sources whose clients do not count in the ranking: leads and promotions [000].
+const NOT_RANKED: [BindingSource; 3] =
+    [BindingSource::LeadDistribution, BindingSource::BonusPromo, BindingSource::DiscountPromo];
+/// The most members a pool may have.
+pub const MAX_POOL_SIZE: u32 = 50;
+
+/// One line of the ranking with its partner.
+pub struct RankingRow {
+    pub rank: i32,
+    pub partner: subscriber::Model,
+    pub new_contracts: i64,
+    pub churned: i64,
+}
+
+pub fn parse_quarter(raw: &str) -> AppResult<Quarter> {
+    raw.parse().map_err(AppError::input("quarter"))
+}
+
+/// The ranking is published to partners and the vendor; clients have no business with it.
+fn may_read_program_data(p: &Principal) -> bool {
+    p.is_vendor() || p.is_partner()
+}
+
+pub async fn ranking(state: &AppState, p: &Principal, program_code: &str, quarter: &str) -> AppResult<Vec<RankingRow>> {
+    p.require(may_read_program_data(p), "read the partner ranking")?;
+    let quarter = parse_quarter(quarter)?;
+    let program = programs::by_code(&state.db, program_code, "programCode").await?;
+    compute_ranking(&state.db, &program, quarter, state.clock.now()).await
+}
+
+/// The ranking of SPEC §7 over the database: paid ITSaaS contracts of the program, credited to the
+/// client's serving partner, leaving out clients with an ITS PROF subscription and clients that came
+/// through lead distribution or a promotion.
+async fn compute_ranking<C: ConnectionTrait>(
+    db: &C,
+    program: &program::Model,
+    quarter: Quarter,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<RankingRow>> {
+    let ranked_tariffs = tariff::Entity::find()
+        .select_only()
+        .column(tariff::Column::Id)
+        .filter(tariff::Column::ProgramId.eq(program.id))
+        .filter(tariff::Column::Category.eq(RANKED_CATEGORY))
+        .into_query();
+    let its_prof = subscription::Entity::find()
+        .select_only()
+        .column(subscription::Column::SubscriberId)
+        .filter(subscription::Column::Basis.eq("ITS_PROF"))
+        .into_query();
+    let promoted = binding_change::Entity::find()
+        .select_only()
+        .column(binding_change::Column::ClientId)
+        .filter(binding_change::Column::Source.is_in(NOT_RANKED.map(BindingSource::as_str)))
+        .into_query();
+    let contracts = subscription::Entity::find()
+        .filter(subscription::Column::Basis.eq("PAID"))
+        .filter(subscription::Column::TariffId.in_subquery(ranked_tariffs))
+        .filter(subscription::Column::SubscriberId.not_in_subquery(its_prof))
+        .filter(subscription::Column::SubscriberId.not_in_subquery(promoted))
+        .filter(subscription::Column::StartsAt.lt(day_start(quarter.end())))
+        .all(db)
+        .await?;
+    let mut per_client: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+    for s in &contracts {
+        let end = s.cancelled_at.map_or(s.ends_at, |c| Ord::min(c, s.ends_at));
+        let e = per_client.entry(s.subscriber_id).or_insert((s.starts_at, end));
+        e.0 = Ord::min(e.0, s.starts_at);
+        e.1 = Ord::max(e.1, end);
+    }
+    let clients_with_contracts = subscription::Entity::find()
+        .select_only()
+        .column(subscription::Column::SubscriberId)
+        .filter(subscription::Column::Basis.eq("PAID"))
+        .filter(
+            subscription::Column::TariffId.in_subquery(
+                tariff::Entity::find()
+                    .select_only()
+                    .column(tariff::Column::Id)
+                    .filter(tariff::Column::ProgramId.eq(program.id))
+                    .filter(tariff::Column::Category.eq(RANKED_CATEGORY))
+                    .into_query(),
+            ),
+        )
+        .into_query();
+    let bound: Vec<(Uuid, Option<Uuid>)> = subscriber::Entity::find()
+        .select_only()
+        .column(subscriber::Column::Id)
+        .column(subscriber::Column::ServingPartnerId)
+        .filter(subscriber::Column::Id.in_subquery(clients_with_contracts))
+        .filter(subscriber::Column::ServingPartnerId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let facts: Vec<ClientContracts> = bound
+        .into_iter()
+        .filter_map(|(client, partner)| {
+            let (first_start, last_end) = *per_client.get(&client)?;
+            Some(ClientContracts { partner: partner?, first_start, last_end })
+        })
+        .collect();
+    let partners: HashMap<Uuid, subscriber::Model> = subscriber::Entity::find()
+        .filter(subscriber::Column::Kind.eq("PARTNER"))
+        .filter(subscriber::Column::Id.is_in(facts.iter().map(|f| f.partner).collect::<std::collections::HashSet<_>>()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let lines = rank_partners(&facts, quarter, now, |id| partners.get(&id).map(|s| s.name.clone()).unwrap_or_default());
+    Ok(lines
+        .into_iter()
+        .filter_map(|l| partners.get(&l.partner).map(|s| (l, s.clone())))
+        .enumerate()
+        .map(|(i, (l, partner))| RankingRow {
+            rank: i as i32 + 1,
+            partner,
+            new_contracts: l.new_contracts,
+            churned: l.churned,
+        })
+        .collect())
+}
+
+fn day_start(d: NaiveDate) -> DateTime<Utc> {
+    d.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// What the vendor gives to publish a pool.
+pub struct NewPool {
+    pub program_code: String,
+    pub quarter: String,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub size: u32,
+}
+
+/// Publishes a pool from a quarter's ranking: the best `size` partners that hold the program's minimum
+/// lead status and whose profile says they are on the service desk, have consultants and customisation
+/// specialists. A valid pool whose window overlaps ends the day before the new one starts.
+pub async fn publish_pool(state: &AppState, p: &Principal, n: NewPool) -> AppResult<lead_pool::Model> {
+    p.require(p.is_vendor_staff(), "publish lead pools")?;
+    let quarter = parse_quarter(&n.quarter)?;
+    if n.size == 0 || n.size > MAX_POOL_SIZE {
+        return Err(AppError::bad_input("size", "OUT_OF_RANGE", format!("size: between 1 and {MAX_POOL_SIZE}")));
+    }
+    if n.valid_until < n.valid_from {
+        return Err(AppError::bad_input("validUntil", "BEFORE_START", "validUntil: must not be before validFrom"));
+    }
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let program = programs::by_code(&*txn, &n.program_code, "programCode").await?;
+    // Two publications for one program queue behind each other (PostgreSQL row lock).
+    program::Entity::update_many()
+        .col_expr(program::Column::CreatedAt, Expr::col(program::Column::CreatedAt))
+        .filter(program::Column::Id.eq(program.id))
+        .exec(&*txn)
+        .await?;
+    let ranking = compute_ranking(&*txn, &program, quarter, now).await?;
+    let statuses = programs::statuses(&*txn, program.id).await?;
+    let min_rank = program.lead_min_status.as_deref().and_then(|m| statuses.iter().position(|s| s == m)).unwrap_or(0);
+    let mut chosen = Vec::new();
+    for row in ranking {
+        if chosen.len() as u32 == n.size {
+            break;
+        }
+        let status = programs::partner_status_in(&*txn, row.partner.id, program.id).await?;
+        let status_ok =
+            status.as_deref().and_then(|s| statuses.iter().position(|x| x == s)).is_some_and(|r| r >= min_rank);
+        let profile = super::subscribers::partner_profile(&*txn, row.partner.id).await?;
+        let profile_ok = profile
+            .is_some_and(|pp| pp.service_desk_connected && pp.has_consultants && pp.has_customization_specialists);
+        if status_ok && profile_ok {
+            chosen.push(row.partner.id);
+        }
+    }
+    if chosen.is_empty() {
+        return Err(AppError::bad_input(
+            "quarter",
+            "NO_ELIGIBLE_PARTNERS",
+            "no partner in this quarter's ranking meets the lead pool conditions",
+        ));
+    }
+    lead_pool::Entity::update_many()
+        .col_expr(lead_pool::Column::ValidUntil, Expr::value(n.valid_from - Duration::days(1)))
+        .filter(lead_pool::Column::ProgramId.eq(program.id))
+        .filter(lead_pool::Column::ValidFrom.lte(n.valid_until))
+        .filter(lead_pool::Column::ValidUntil.gte(n.valid_from))
+        .exec(&*txn)
+        .await?;
+    let pool = lead_pool::ActiveModel {
+        id: Set(new_id()),
+        program_id: Set(program.id),
+        quarter: Set(quarter.to_string()),
+        valid_from: Set(n.valid_from),
+        valid_until: Set(n.valid_until),
+        created_at: Set(now),
+        created_by: Set(Some(p.user_id)),
+    }
+    .insert(&*txn)
+    .await?;
+    for (i, partner) in chosen.into_iter().enumerate() {
+        lead_pool_member::ActiveModel {
+            id: Set(new_id()),
+            pool_id: Set(pool.id),
+            partner_id: Set(partner),
+            rank: Set(i as i32 + 1),
+            weight_bp: Set(100),
+            excluded: Set(false),
+            reason: Set(None),
+            assigned: Set(0),
+            updated_at: Set(now),
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(pool)
+}
+
+/// A change of a member's share: a new weight (hundredths), excluded or back in, with the reason.
+pub struct MemberChange {
+    pub weight_bp: Option<i32>,
+    pub excluded: Option<bool>,
+    pub reason: String,
+}
+
+pub async fn set_member(
+    state: &AppState,
+    p: &Principal,
+    pool: Uuid,
+    partner: Uuid,
+    c: MemberChange,
+) -> AppResult<lead_pool_member::Model> {
+    p.require(p.is_vendor_staff(), "change lead pool members")?;
+    let reason = c.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(AppError::bad_input("reason", "INVALID_REASON", "reason: between 1 and 1000 characters"));
+    }
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let member = lead_pool_member::Entity::find()
+        .filter(lead_pool_member::Column::PoolId.eq(pool))
+        .filter(lead_pool_member::Column::PartnerId.eq(partner))
+        .one(&*txn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut am: lead_pool_member::ActiveModel = member.clone().into();
+    let weight = c.weight_bp.unwrap_or(member.weight_bp);
+    let excluded = c.excluded.unwrap_or(member.excluded);
+    am.weight_bp = Set(weight);
+    am.excluded = Set(excluded);
+    am.reason = Set(Some(reason.clone()));
+    am.updated_at = Set(now);
+    let member = am.update(&*txn).await?;
+    lead_pool_member_change::ActiveModel {
+        id: Set(new_id()),
+        member_id: Set(member.id),
+        weight_bp: Set(weight),
+        excluded: Set(excluded),
+        reason: Set(reason),
+        at: Set(now),
+        actor_user_id: Set(Some(p.user_id)),
+    }
+    .insert(&*txn)
+    .await?;
+    txn.commit().await?;
+    Ok(member)
+}
+
+/// The pool of a program valid on a day (the latest published, when windows touch).
+pub async fn pool_valid_on<C: ConnectionTrait>(
+    db: &C,
+    program: Uuid,
+    day: NaiveDate,
+) -> AppResult<Option<lead_pool::Model>> {
+    Ok(lead_pool::Entity::find()
+        .filter(lead_pool::Column::ProgramId.eq(program))
+        .filter(lead_pool::Column::ValidFrom.lte(day))
+        .filter(lead_pool::Column::ValidUntil.gte(day))
+        .order_by_desc(lead_pool::Column::ValidFrom)
+        .order_by_desc(lead_pool::Column::CreatedAt)
+        .one(db)
+        .await?)
+}
+
+pub async fn current_pool(state: &AppState, p: &Principal, program_code: &str) -> AppResult<Option<lead_pool::Model>> {
+    p.require(may_read_program_data(p), "read lead pools")?;
+    let program = programs::by_code(&state.db, program_code, "programCode").await?;
+    pool_valid_on(&state.db, program.id, state.clock.now().date_naive()).await
+}
+
+pub async fn members_of<C: ConnectionTrait>(db: &C, pool: Uuid) -> AppResult<Vec<lead_pool_member::Model>> {
+    Ok(lead_pool_member::Entity::find()
+        .filter(lead_pool_member::Column::PoolId.eq(pool))
+        .order_by_asc(lead_pool_member::Column::Rank)
+        .all(db)
+        .await?)
+}
+
+/// Assigns a self-registered client from the program's pool valid today, in the registration's
+/// transaction. The pool's row lock (PostgreSQL; SQLite writers are serial) makes concurrent
+/// registrations take turns, so the shares come out exact. Returns the partner and the event to publish
+/// after commit, or None when no valid pool has a member that may get leads.
+pub async fn assign_lead(
+    txn: &DatabaseTransaction,
+    client: &subscriber::Model,
+    program: Uuid,
+    actor: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<(subscriber::Model, PartnerEvent)>> {
+    let Some(pool) = pool_valid_on(txn, program, now.date_naive()).await? else {
+        return Ok(None);
+    };
+    lead_pool::Entity::update_many()
+        .col_expr(lead_pool::Column::CreatedAt, Expr::col(lead_pool::Column::CreatedAt))
+        .filter(lead_pool::Column::Id.eq(pool.id))
+        .exec(txn)
+        .await?;
+    let members = members_of(txn, pool.id).await?;
+    let candidates: Vec<LeadCandidate> = members
+        .iter()
+        .map(|m| LeadCandidate { rank: m.rank, weight_bp: m.weight_bp, excluded: m.excluded, assigned: m.assigned })
+        .collect();
+    let Some(i) = choose_lead_partner(&candidates) else {
+        return Ok(None);
+    };
+    let member = &members[i];
+    lead_pool_member::Entity::update_many()
+        .col_expr(lead_pool_member::Column::Assigned, Expr::col(lead_pool_member::Column::Assigned).add(1))
+        .filter(lead_pool_member::Column::Id.eq(member.id))
+        .exec(txn)
+        .await?;
+    let client = bind(txn, client, Some(member.partner_id), BindingSource::LeadDistribution, actor, now).await?;
+    tasks::welcome_call(txn, member.partner_id, client.id, now).await?;
+    for to in partner_staff_emails(txn, member.partner_id).await? {
+        outbox::enqueue(
+            txn,
+            NewMessage {
+                kind: outbox::kind::NEW_LEAD,
+                to: to.clone(),
+                subject: format!("New client: {}", client.name),
+                body: format!(
+                    "A new client was assigned to you by lead distribution: {} (registered {}).\n\
+                     Please make the welcome call within a day.",
+                    client.name,
+                    now.format("%Y-%m-%d %H:%M UTC")
+                ),
+                dedupe_key: format!("lead:{}:{to}", client.id),
+            },
+            now,
+        )
+        .await?;
+    }
+    let event = PartnerEvent {
+        kind: PartnerEventKind::LeadAssigned,
+        partner_id: member.partner_id,
+        subject_id: client.id,
+        message: format!("New lead: {}", client.name),
+        at: now,
+    };
+    Ok(Some((client, event)))
+}
+
+/// The e-mail addresses of a partner's active owners and service operators (who serve its clients).
+pub async fn partner_staff_emails<C: ConnectionTrait>(db: &C, partner: Uuid) -> AppResult<Vec<String>> {
+    let users = membership::Entity::find()
+        .select_only()
+        .column(membership::Column::UserId)
+        .filter(membership::Column::SubscriberId.eq(partner))
+        .filter(membership::Column::Role.is_in(["OWNER", "SERVICE_OPERATOR"]))
+        .into_query();
+    Ok(user::Entity::find()
+        .select_only()
+        .column(user::Column::Email)
+        .filter(user::Column::Id.in_subquery(users))
+        .filter(user::Column::Active.eq(true))
+        .order_by_asc(user::Column::Email)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Clients nobody serves (self-registered while no pool was valid): the vendor assigns them by hand.
+pub async fn unbound_clients(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
+    p.require(p.is_vendor_staff(), "list unbound clients")?;
+    let q = subscriber::Entity::find()
+        .filter(subscriber::Column::Kind.eq("CLIENT"))
+        .filter(subscriber::Column::ServingPartnerId.is_null());
+    paginate(&state.db, q, subscriber::Column::Id, page).await
+}
