@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod commerce;
 pub mod commerce_types;
 pub mod context;
+pub mod digest;
 pub mod extensions;
 pub mod invitations;
 pub mod loaders;
@@ -28,6 +29,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     commerce::CommerceQuery,
     bindings::BindingQuery,
+    digest::DigestQuery,
 );
 
 /// All mutations.
@@ -38,6 +40,7 @@ pub struct MutationRoot(
     invitations::InvitationMutation,
     commerce::CommerceMutation,
     bindings::BindingMutation,
+    digest::DigestMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -4,11 +4,13 @@
 use chrono::Duration;
 use entity::{invitation, membership, subscriber, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+};
 use uuid::Uuid;
 
 use super::subscribers::{self, Reach, get_visible, kind_of, may_administer};
-use super::{Page, PageArgs, hash_token, new_id, new_secret_token, paginate};
+use super::{Page, PageArgs, find_or_404, hash_token, new_id, new_secret_token, outbox, paginate};
 use crate::app::AppState;
 use crate::auth::{Caller, Principal};
 use crate::db::begin_write;
@@ -77,7 +79,36 @@ pub async fn create_in(
         "INVITATION_PENDING",
         "a pending invitation for this e-mail exists; resend it instead",
     ))?;
+    queue_email(txn, state, &inv, &n.subscriber.name, &token).await?;
     Ok((inv, token))
+}
+
+/// Queues the invitation e-mail with the accept link, in the transaction that issued the token: one
+/// message per invitation and send. The outbox redacts the body once it is sent (the raw token is
+/// otherwise stored only as a hash).
+async fn queue_email<C: ConnectionTrait>(
+    db: &C,
+    state: &AppState,
+    inv: &invitation::Model,
+    subscriber_name: &str,
+    token: &str,
+) -> AppResult<()> {
+    let link = format!("{}/accept-invitation?token={token}", state.config.public_url);
+    let body = format!(
+        "Hello,\n\nyou are invited to join {subscriber_name} as {role}.\n\nAccept the invitation: {link}\n\n\
+         The link works until {expires} UTC. If you did not expect this e-mail, ignore it.\n",
+        role = inv.role,
+        expires = inv.expires_at.format("%Y-%m-%d %H:%M"),
+    );
+    let message = outbox::NewMessage {
+        kind: outbox::kind::INVITATION,
+        to: inv.email.clone(),
+        subject: format!("Invitation to {subscriber_name}"),
+        body,
+        dedupe_key: format!("invitation:{}:{}", inv.id, inv.sent_count),
+    };
+    outbox::enqueue(db, message, state.clock.now()).await?;
+    Ok(())
 }
 
 /// Invites a person to a subscriber (the caller's own by default).
@@ -124,6 +155,8 @@ pub async fn resend(state: &AppState, p: &Principal, id: Uuid) -> AppResult<(inv
     am.expires_at = Set(now + Duration::days(state.config.invitation_ttl_days.into()));
     am.sent_count = Set(sent);
     let inv = am.update(&txn).await?;
+    let s = find_or_404::<subscriber::Entity, _>(&*txn, inv.subscriber_id).await?;
+    queue_email(&*txn, state, &inv, &s.name, &token).await?;
     txn.commit().await?;
     Ok((inv, token))
 }
@@ -249,7 +282,24 @@ pub async fn accept(
     .insert(&txn)
     .await
     .map_err(AppError::on_unique("token", "ALREADY_MEMBER", "you are already a member of this subscriber"))?;
+    // The partner to tell: the partner itself, or the partner serving the client that was joined.
+    let joined = find_or_404::<subscriber::Entity, _>(&*txn, inv.subscriber_id).await?;
+    let partner = match joined.kind.as_str() {
+        "PARTNER" => Some(joined.id),
+        "CLIENT" => joined.serving_partner_id,
+        _ => None,
+    };
     txn.commit().await?;
+    if let Some(partner) = partner {
+        let event = crate::events::PartnerEvent::new(
+            crate::events::PartnerEventKind::InvitationAccepted,
+            partner,
+            inv.id,
+            format!("{} joined {} as {}", user.name, joined.name, role.as_str()),
+            now,
+        );
+        state.events.publish(&state.db, vec![event]).await;
+    }
     Ok((user, m))
 }
 

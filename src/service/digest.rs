@@ -1,0 +1,264 @@
+//! The weekly digest (SPEC §8): a partner's client subscriptions ending in the next two weeks and those
+//! created in the past week, as a query and as a Monday e-mail to each of the partner's service operators.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use entity::{membership, subscriber, subscription, user};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::outbox::{self, NewMessage};
+use super::subscribers::{Reach, client_ids_of, get_visible};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::begin_write;
+use crate::error::{AppError, AppResult};
+
+/// The most subscriptions one list of a digest holds (soonest first); a partner with more sees the first
+/// ones, which are the most urgent.
+pub const MAX_ROWS: u64 = 500;
+/// Partners read per step of `run_weekly_digest`.
+const PARTNER_BATCH: u64 = 100;
+
+/// The Monday a digest is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeekStart(NaiveDate);
+
+impl WeekStart {
+    /// A Monday, or `BAD_USER_INPUT` with reason `NOT_MONDAY` on `weekStart`.
+    pub fn parse(d: NaiveDate) -> AppResult<Self> {
+        if d.weekday() == Weekday::Mon {
+            Ok(Self(d))
+        } else {
+            Err(AppError::bad_input(
+                "weekStart",
+                "NOT_MONDAY",
+                format!("weekStart: {d} is a {}, not a Monday", d.weekday()),
+            ))
+        }
+    }
+
+    /// The Monday of the week `at` falls in (UTC).
+    pub fn of(at: DateTime<Utc>) -> Self {
+        let d = at.date_naive();
+        Self(d - Duration::days(d.weekday().num_days_from_monday().into()))
+    }
+
+    pub fn date(self) -> NaiveDate {
+        self.0
+    }
+
+    fn midnight(self) -> DateTime<Utc> {
+        self.0.and_time(chrono::NaiveTime::MIN).and_utc()
+    }
+
+    /// [weekStart, weekStart + 14 days): when `expiring` subscriptions end.
+    pub fn expiring_window(self) -> (DateTime<Utc>, DateTime<Utc>) {
+        (self.midnight(), self.midnight() + Duration::days(14))
+    }
+
+    /// [weekStart − 7 days, weekStart): when `created` subscriptions were created.
+    pub fn created_window(self) -> (DateTime<Utc>, DateTime<Utc>) {
+        (self.midnight() - Duration::days(7), self.midnight())
+    }
+}
+
+/// One partner's digest for one week.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub partner: subscriber::Model,
+    pub week_start: WeekStart,
+    /// Not cancelled, ending in the expiring window, soonest first.
+    pub expiring: Vec<subscription::Model>,
+    /// Created in the created window, oldest first.
+    pub created: Vec<subscription::Model>,
+}
+
+impl Digest {
+    pub fn is_empty(&self) -> bool {
+        self.expiring.is_empty() && self.created.is_empty()
+    }
+}
+
+/// The digest the caller may read: a partner's `OWNER` or `SERVICE_OPERATOR` reads its own partner's
+/// (`partner_id` optional); every role of the vendor reads any partner's (`partner_id` required). Another
+/// partner, a client or an unknown id is `NOT_FOUND`; other roles of the partner are `FORBIDDEN`.
+pub async fn read(
+    state: &AppState,
+    p: &Principal,
+    partner_id: Option<Uuid>,
+    week_start: WeekStart,
+) -> AppResult<Digest> {
+    let id = match partner_id {
+        Some(id) => id,
+        None if p.is_vendor() => {
+            return Err(AppError::bad_input("partnerId", "REQUIRED", "partnerId: required for the vendor"));
+        }
+        None => p.subscriber_id,
+    };
+    let (partner, reach) = get_visible(&state.db, p, id).await?;
+    if partner.kind != "PARTNER" {
+        return Err(AppError::NotFound);
+    }
+    match reach {
+        Reach::Vendor => {}
+        Reach::Own => p.require(p.serves_clients(), "read the weekly digest")?,
+        Reach::Client => return Err(AppError::NotFound),
+    }
+    build(&state.db, partner, week_start).await
+}
+
+async fn build<C: ConnectionTrait>(db: &C, partner: subscriber::Model, week: WeekStart) -> AppResult<Digest> {
+    let (from, to) = week.expiring_window();
+    let expiring = subscription::Entity::find()
+        .filter(subscription::Column::SubscriberId.in_subquery(client_ids_of(partner.id)))
+        .filter(subscription::Column::CancelledAt.is_null())
+        .filter(subscription::Column::EndsAt.gte(from))
+        .filter(subscription::Column::EndsAt.lt(to))
+        .order_by_asc(subscription::Column::EndsAt)
+        .order_by_asc(subscription::Column::Id)
+        .limit(MAX_ROWS)
+        .all(db)
+        .await?;
+    let (from, to) = week.created_window();
+    let created = subscription::Entity::find()
+        .filter(subscription::Column::SubscriberId.in_subquery(client_ids_of(partner.id)))
+        .filter(subscription::Column::CreatedAt.gte(from))
+        .filter(subscription::Column::CreatedAt.lt(to))
+        .order_by_asc(subscription::Column::CreatedAt)
+        .order_by_asc(subscription::Column::Id)
+        .limit(MAX_ROWS)
+        .all(db)
+        .await?;
+    Ok(Digest { partner, week_start: week, expiring, created })
+}
+
+/// Queues the week's digest e-mail to every active `SERVICE_OPERATOR` of every partner, once per partner,
+/// week and operator (dedupe key `digest:{partner}:{week}:{user}`), so running it again queues nothing
+/// new. A partner whose two lists are both empty gets no e-mail. Returns how many were queued now.
+pub async fn run_weekly_digest(state: &AppState, week_start: NaiveDate) -> AppResult<usize> {
+    let week = WeekStart::parse(week_start)?;
+    let mut queued = 0;
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut q = subscriber::Entity::find().filter(subscriber::Column::Kind.eq("PARTNER"));
+        if let Some(after) = after {
+            q = q.filter(subscriber::Column::Id.gt(after));
+        }
+        let partners = q.order_by_asc(subscriber::Column::Id).limit(PARTNER_BATCH).all(&state.db).await?;
+        let Some(last) = partners.last() else { break };
+        after = Some(last.id);
+        for partner in partners {
+            queued += queue_for_partner(state, partner, week).await?;
+        }
+    }
+    tracing::info!(week = %week.date(), queued, "weekly digest queued");
+    Ok(queued)
+}
+
+async fn queue_for_partner(state: &AppState, partner: subscriber::Model, week: WeekStart) -> AppResult<usize> {
+    let operators: Vec<user::Model> = user::Entity::find()
+        .filter(user::Column::Active.eq(true))
+        .filter(
+            user::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(
+                membership::Entity::find()
+                    .select_only()
+                    .column(membership::Column::UserId)
+                    .filter(membership::Column::SubscriberId.eq(partner.id))
+                    .filter(membership::Column::Role.eq("SERVICE_OPERATOR")),
+            )),
+        )
+        .order_by_asc(user::Column::Id)
+        .all(&state.db)
+        .await?;
+    if operators.is_empty() {
+        return Ok(0);
+    }
+    let digest = build(&state.db, partner, week).await?;
+    if digest.is_empty() {
+        return Ok(0);
+    }
+    let subject = format!("Weekly digest for {}: week of {}", digest.partner.name, week.date());
+    let body = render(&state.db, &digest).await?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let mut queued = 0;
+    for op in operators {
+        let message = NewMessage {
+            kind: outbox::kind::WEEKLY_DIGEST,
+            to: op.email,
+            subject: subject.clone(),
+            body: body.clone(),
+            dedupe_key: format!("digest:{}:{}:{}", digest.partner.id, week.date(), op.id),
+        };
+        if outbox::enqueue(&*txn, message, now).await? {
+            queued += 1;
+        }
+    }
+    txn.commit().await?;
+    Ok(queued)
+}
+
+/// The plain-text e-mail: one line per subscription with the client's name and the date.
+async fn render<C: ConnectionTrait>(db: &C, d: &Digest) -> AppResult<String> {
+    let ids: Vec<Uuid> = d.expiring.iter().chain(&d.created).map(|s| s.subscriber_id).collect();
+    let names: HashMap<Uuid, String> = subscriber::Entity::find()
+        .filter(subscriber::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
+    let name = |id: &Uuid| names.get(id).map_or("(unknown client)", String::as_str);
+    let (_, until) = d.week_start.expiring_window();
+    let mut out = format!("Weekly digest for {}, week of {}.\n\n", d.partner.name, d.week_start.date());
+    out.push_str(&format!("Subscriptions ending before {} ({}):\n", until.date_naive(), d.expiring.len()));
+    for s in &d.expiring {
+        out.push_str(&format!("  - {}: ends {}\n", name(&s.subscriber_id), s.ends_at.format("%Y-%m-%d")));
+    }
+    out.push_str(&format!("\nSubscriptions created in the past week ({}):\n", d.created.len()));
+    for s in &d.created {
+        out.push_str(&format!("  - {}: created {}\n", name(&s.subscriber_id), s.created_at.format("%Y-%m-%d")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn only_a_monday_starts_a_week() {
+        assert!(WeekStart::parse(day("2026-11-23")).is_ok());
+        let err = WeekStart::parse(day("2026-11-24")).unwrap_err();
+        assert_eq!(err.reason(), Some("NOT_MONDAY"));
+    }
+
+    #[test]
+    fn the_windows_are_two_weeks_ahead_and_one_week_back() {
+        let w = WeekStart::parse(day("2026-11-23")).unwrap();
+        let (a, b) = w.expiring_window();
+        assert_eq!(
+            (a.to_rfc3339(), b.to_rfc3339()),
+            ("2026-11-23T00:00:00+00:00".into(), "2026-12-07T00:00:00+00:00".into())
+        );
+        let (a, b) = w.created_window();
+        assert_eq!(
+            (a.to_rfc3339(), b.to_rfc3339()),
+            ("2026-11-16T00:00:00+00:00".into(), "2026-11-23T00:00:00+00:00".into())
+        );
+    }
+
+    #[test]
+    fn the_week_of_a_sunday_starts_six_days_before() {
+        let sunday = day("2026-11-29").and_hms_opt(23, 0, 0).unwrap().and_utc();
+        assert_eq!(WeekStart::of(sunday).date(), day("2026-11-23"));
+        let monday = day("2026-11-23").and_hms_opt(0, 0, 0).unwrap().and_utc();
+        assert_eq!(WeekStart::of(monday).date(), day("2026-11-23"));
+    }
+}
