@@ -49,8 +49,10 @@ impl AppState {
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
         let rate_limiter = crate::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst).map(Arc::new);
-        let events =
-            crate::events::EventBus::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db), &config.database_url);
+        let events = crate::events::EventBus::for_backend(
+            sea_orm::ConnectionTrait::get_database_backend(&db),
+            &config.database_url,
+        );
         let mailer = crate::mail::Mailer::from_config(&config)?;
         Ok(Self {
             db,
@@ -82,12 +84,17 @@ pub fn router(state: AppState) -> Router {
     let schema = graphql::build(state.clone());
     let body_limit = state.config.body_limit;
     let http_state = HttpState { app: state.clone(), schema };
+    // The WebSocket endpoint authenticates in its `connection_init` message, not with a header.
+    let ws_routes = Router::new()
+        .route("/graphql/ws", get(crate::ws::graphql_ws))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::rate_limit));
     let graphql_routes = Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::rate_limit))
         .layer(axum::middleware::from_fn_with_state(state, http::authenticate));
     Router::new()
         .merge(graphql_routes)
+        .merge(ws_routes)
         .route("/", get(http::graphiql))
         .route("/assets/{name}", get(crate::graphiql::asset))
         .route("/healthz", get(http::healthz))

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `bootstrap`, `schema`.
+//! The command line: `serve`, `migrate`, `bootstrap`, `seed`, `schema`, `digest`.
 
 use std::process::ExitCode;
 
@@ -51,6 +51,12 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Queue the weekly digest e-mails for a week (idempotent), then send what is due in the outbox.
+    Digest {
+        /// The Monday of the week, YYYY-MM-DD (default: this week's Monday).
+        #[arg(long)]
+        week: Option<chrono::NaiveDate>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -123,7 +129,28 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             Ok(())
         }
         Command::Schema => Ok(()),
+        Command::Digest { week } => digest(&state, week).await,
     }
+}
+
+/// Queues the digest, then sends due e-mail until nothing due is left (failed ones wait for their retry).
+async fn digest(state: &AppState, week: Option<chrono::NaiveDate>) -> Result<(), String> {
+    use crate::service::{digest, outbox};
+    let week = week.unwrap_or_else(|| digest::WeekStart::of(state.clock.now()).date());
+    let queued = digest::run_weekly_digest(state, week).await.map_err(|e| e.message())?;
+    println!("weekly digest for {week}: {queued} e-mails queued");
+    let (mut sent, mut failed) = (0, 0);
+    loop {
+        let stats = outbox::dispatch_due(state).await.map_err(|e| e.message())?;
+        sent += stats.sent;
+        failed += stats.failed;
+        if stats.claimed == 0 {
+            break;
+        }
+    }
+    let via = if state.mailer.sends_smtp() { "SMTP" } else { "the log (no PARTNERGRAPH_SMTP_URL)" };
+    println!("outbox: {sent} sent via {via}, {failed} failed (kept pending for retry)");
+    Ok(())
 }
 
 async fn serve(state: AppState, demo: bool) -> Result<(), String> {
@@ -156,6 +183,7 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
              then add the header  Authorization: Bearer <token>  (GraphiQL: Headers tab)."
         );
     }
+    crate::scheduler::spawn(state.clone());
     axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await

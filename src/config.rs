@@ -80,6 +80,18 @@ pub struct ConfigArgs {
     /// Argon2id iterations.
     #[arg(long, env = "PARTNERGRAPH_ARGON2_ITERATIONS", default_value_t = 2, global = true)]
     pub argon2_iterations: u32,
+    /// Seconds a WebSocket client has to send `connection_init` before it is closed (4408).
+    #[arg(long, env = "PARTNERGRAPH_WS_INIT_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub ws_init_timeout_secs: u64,
+    /// Largest WebSocket message in bytes.
+    #[arg(long, env = "PARTNERGRAPH_WS_MAX_MESSAGE", default_value_t = 64 * 1024, global = true)]
+    pub ws_max_message: usize,
+    /// Most operations one WebSocket connection may run at once.
+    #[arg(long, env = "PARTNERGRAPH_WS_MAX_OPERATIONS", default_value_t = 16, global = true)]
+    pub ws_max_operations: usize,
+    /// Seconds between re-checks of a WebSocket connection's token and membership (4403 when gone).
+    #[arg(long, env = "PARTNERGRAPH_WS_RECHECK_SECS", default_value_t = 60, global = true)]
+    pub ws_recheck_secs: u64,
     /// SMTP server for outgoing e-mail, e.g. `smtp://user:pass@host:587?tls=required`; unset: e-mails
     /// are written to the log instead of sent.
     #[arg(long, env = "PARTNERGRAPH_SMTP_URL", hide_env_values = true, global = true)]
@@ -138,6 +150,12 @@ pub struct Config {
     pub db_pool: u32,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// How long a WebSocket client may take to send `connection_init`.
+    pub ws_init_timeout: Duration,
+    pub ws_max_message: usize,
+    pub ws_max_operations: usize,
+    /// How often a WebSocket connection's token and membership are checked again.
+    pub ws_recheck: Duration,
     /// None: the log sender.
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -191,6 +209,10 @@ impl ConfigArgs {
             db_pool: self.db_pool.max(1),
             argon2_memory_kib: self.argon2_memory_kib,
             argon2_iterations: self.argon2_iterations,
+            ws_init_timeout: Duration::from_secs(self.ws_init_timeout_secs.max(1)),
+            ws_max_message: self.ws_max_message.max(1024),
+            ws_max_operations: self.ws_max_operations.max(1),
+            ws_recheck: Duration::from_secs(self.ws_recheck_secs.max(1)),
             smtp_url: self.smtp_url.filter(|u| !u.trim().is_empty()),
             mail_from: self.mail_from,
             public_url: self.public_url.trim_end_matches('/').to_owned(),

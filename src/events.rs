@@ -27,14 +27,19 @@ const BUFFER: usize = 1024;
 /// below this size.
 const MAX_PAYLOAD: usize = 7000;
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What happened to the partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PartnerEventKind {
+    /// A lead was assigned to the partner (the subject is the lead).
     LeadAssigned,
+    /// Someone accepted an invitation to the partner or to one of its clients (the subject is the invitation).
     InvitationAccepted,
+    /// A payment of one of the partner's clients was recorded (the subject is the payment).
     PaymentRecorded,
+    /// A commission accrued to the partner (the subject is the commission).
     CommissionAccrued,
+    /// The vendor approved or rejected the partner's stop-list request (the subject is the entry).
     StopListDecided,
 }
 

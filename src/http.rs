@@ -24,7 +24,7 @@ use crate::graphql::context::AuditCell;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 /// A JSON body in the GraphQL error shape, for refusals before GraphQL runs.
-fn refuse(status: StatusCode, code: &str, reason: &str, message: &str) -> Response {
+pub fn refuse(status: StatusCode, code: &str, reason: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code, "reason": reason } }] });
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
@@ -34,7 +34,7 @@ pub fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
 }
 
-fn request_id(headers: &HeaderMap) -> RequestId {
+pub fn request_id(headers: &HeaderMap) -> RequestId {
     RequestId(headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned())
 }
 
@@ -71,8 +71,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 }
 
 async fn principal_from(state: &AppState, value: &HeaderValue) -> AppResult<Principal> {
+    let raw = value.to_str().map_err(|_| AppError::unauthenticated("INVALID_TOKEN", "invalid token"))?;
+    principal_from_bearer(state, raw).await
+}
+
+/// Validates an `Authorization` value (`Bearer <JWT>`) and re-reads the membership it names: the HTTP
+/// edge and the WebSocket `connection_init` both come through here.
+pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Principal> {
     let invalid = || AppError::unauthenticated("INVALID_TOKEN", "invalid token");
-    let raw = value.to_str().map_err(|_| invalid())?;
     let (scheme, token) = raw.split_once(' ').ok_or_else(invalid)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(invalid());

@@ -18,4 +18,6 @@ pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod ratelimit;
+pub mod scheduler;
 pub mod service;
+pub mod ws;

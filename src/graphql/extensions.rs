@@ -114,6 +114,26 @@ impl Extension for ErrorGuardExtension {
         }
         response
     }
+
+    /// A subscription's responses (errors raised while subscribing or while streaming) pass the same
+    /// guard; the request id comes from the session data (the WebSocket connection).
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: futures_util::stream::BoxStream<'s, Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures_util::stream::BoxStream<'s, Response> {
+        use futures_util::StreamExt;
+        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(|| "-".to_owned());
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                for e in &mut response.errors {
+                    guard(e, &request_id);
+                }
+                response
+            })
+            .boxed()
+    }
 }
 
 /// Gives every error a code and hides internals: a code-less error is async-graphql's own input
@@ -133,6 +153,12 @@ fn guard(e: &mut ServerError, request_id: &str) {
         Some(_) => {}
         None if e.message.starts_with("Failed to parse") || e.message.starts_with("Invalid value") => {
             set_code(e, "BAD_USER_INPUT");
+        }
+        // async-graphql's answer to a subscription sent to `execute` (HTTP): the caller's mistake.
+        None if e.message.starts_with("Subscriptions are not supported") => {
+            e.message = "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws)".to_owned();
+            set_code(e, "BAD_USER_INPUT");
+            e.extensions.get_or_insert_with(Default::default).set("reason", "SUBSCRIPTION_OVER_HTTP");
         }
         None => {
             tracing::error!(request_id, path = ?e.path, detail = %e.message, "internal error without a code");

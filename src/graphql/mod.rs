@@ -1,4 +1,5 @@
-//! The GraphQL schema: one module per capability, merged into `QueryRoot` and `MutationRoot`, with the
+//! The GraphQL schema: one module per capability, merged into `QueryRoot` and `MutationRoot` (and
+//! `SubscriptionRoot`, served over WebSocket), with the
 //! limits and the two central extensions (error guard, audit log).
 
 pub mod accounts;
@@ -8,15 +9,18 @@ pub mod commerce;
 pub mod commerce_types;
 pub mod context;
 pub mod digest;
+pub mod events;
 pub mod extensions;
 pub mod invitations;
+pub mod leads;
 pub mod loaders;
 pub mod scalars;
 pub mod shape;
 pub mod subscribers;
 pub mod types;
+pub mod work;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 use crate::app::AppState;
 
@@ -30,6 +34,8 @@ pub struct QueryRoot(
     commerce::CommerceQuery,
     bindings::BindingQuery,
     digest::DigestQuery,
+    leads::LeadQuery,
+    work::WorkQuery,
 );
 
 /// All mutations.
@@ -41,12 +47,16 @@ pub struct MutationRoot(
     commerce::CommerceMutation,
     bindings::BindingMutation,
     digest::DigestMutation,
+    leads::LeadMutation,
+    work::WorkMutation,
 );
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub use events::SubscriptionRoot;
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
 }
 
 /// The served schema, with the state, limits and extensions.

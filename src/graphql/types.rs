@@ -21,9 +21,35 @@ impl Subscriber {
     /// A client outside the caller's reach (named by id on another partner's invoice or promo code) shows
     /// its id and name only. Partners' cards are public (the partner directory shows them).
     fn card_visible(&self, ctx: &Context<'_>) -> bool {
-        self.0.kind != "CLIENT"
-            || principal(ctx).is_ok_and(|p| subscribers::reach(p, &self.0).is_some())
-            || super::context::signed_in_subscriber(ctx) == Some(self.0.id)
+        match principal(ctx) {
+            Ok(p) => {
+                self.0.kind != "CLIENT"
+                    || subscribers::reach(p, &self.0).is_some()
+                    // The partner that is the client's support line reads its card.
+                    || (p.serves_clients() && self.0.support_partner_id == Some(p.subscriber_id))
+                    || self.signed_in_here(ctx)
+            }
+            Err(_) => self.signed_in_here(ctx),
+        }
+    }
+
+    /// An anonymous caller (the public partner directory) reads only id, name, e-mail, phone and
+    /// address; the payload of a public sign-in shows the signed-in subscriber in full.
+    fn signed_in_here(&self, ctx: &Context<'_>) -> bool {
+        super::context::signed_in_subscriber(ctx) == Some(self.0.id)
+    }
+
+    fn require_caller(&self, ctx: &Context<'_>) -> Result<(), AppError> {
+        if principal(ctx).is_ok() || self.signed_in_here(ctx) {
+            Ok(())
+        } else {
+            Err(AppError::unauthenticated("LOGIN_REQUIRED", "this field needs a token"))
+        }
+    }
+
+    /// Whether the caller works with this client: reach (not merely its support line).
+    fn in_reach(&self, ctx: &Context<'_>) -> bool {
+        principal(ctx).is_ok_and(|p| subscribers::reach(p, &self.0).is_some())
     }
 }
 
@@ -33,7 +59,8 @@ impl Subscriber {
         ID(self.0.id.to_string())
     }
     /// Client, partner or vendor.
-    async fn kind(&self) -> GqlResult<SubscriberKind> {
+    async fn kind(&self, ctx: &Context<'_>) -> GqlResult<SubscriberKind> {
+        self.require_caller(ctx)?;
         Ok(parse(&self.0.kind)?)
     }
     /// The name on the card.
@@ -49,19 +76,20 @@ impl Subscriber {
         self.0.kpp.as_deref().filter(|_| self.card_visible(ctx))
     }
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.email.as_deref().filter(|_| self.card_visible(ctx))
+        self.0.email.as_deref().filter(|_| self.public_or_visible(ctx))
     }
     async fn phone(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.phone.as_deref().filter(|_| self.card_visible(ctx))
+        self.0.phone.as_deref().filter(|_| self.public_or_visible(ctx))
     }
     async fn address(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.address.as_deref().filter(|_| self.card_visible(ctx))
+        self.0.address.as_deref().filter(|_| self.public_or_visible(ctx))
     }
     async fn contact_person(&self, ctx: &Context<'_>) -> Option<&str> {
         self.0.contact_person.as_deref().filter(|_| self.card_visible(ctx))
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime<Utc>> {
+        self.require_caller(ctx)?;
+        Ok(self.0.created_at)
     }
     /// Clients: the partner the client is bound to, or null.
     async fn serving_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
@@ -113,10 +141,39 @@ impl Subscriber {
     }
     /// Partners: the partner profile.
     async fn partner_profile(&self, ctx: &Context<'_>) -> GqlResult<Option<PartnerProfile>> {
-        if self.0.kind != "PARTNER" {
+        if self.0.kind != "PARTNER" || !self.card_visible(ctx) {
             return Ok(None);
         }
         Ok(loaders::one(ctx, ProfileOf(self.0.id)).await?.map(PartnerProfile))
+    }
+    /// Clients: the needs assessment (for the serving partner, the client itself and the vendor).
+    async fn needs_assessment(&self, ctx: &Context<'_>) -> GqlResult<Option<super::work::NeedsAssessment>> {
+        if self.0.kind != "CLIENT" || !self.in_reach(ctx) {
+            return Ok(None);
+        }
+        Ok(crate::service::client_work::needs_of(&state(ctx).db, self.0.id).await?.map(super::work::NeedsAssessment))
+    }
+    /// Clients: why the client left, oldest first (for the serving partner, the client and the vendor).
+    async fn churn_reasons(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::work::ChurnRecord>> {
+        if self.0.kind != "CLIENT" || !self.in_reach(ctx) {
+            return Ok(Vec::new());
+        }
+        let rows = crate::service::client_work::churn_of(&state(ctx).db, self.0.id).await?;
+        Ok(rows.into_iter().map(super::work::ChurnRecord).collect())
+    }
+    /// Clients: the partner that is the client's support line (by an activated support code), or null.
+    async fn support_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
+        if !self.card_visible(ctx) {
+            return Ok(None);
+        }
+        load_opt(ctx, self.0.support_partner_id).await
+    }
+}
+
+impl Subscriber {
+    /// Partners' e-mail, phone and address are public (the directory); a client's follow the card rule.
+    fn public_or_visible(&self, ctx: &Context<'_>) -> bool {
+        self.0.kind == "PARTNER" || self.card_visible(ctx)
     }
 }
 
@@ -284,6 +341,10 @@ impl Invitation {
     }
     async fn accepted_at(&self) -> Option<DateTime<Utc>> {
         self.0.accepted_at
+    }
+    /// Whole days since the invitation was created.
+    async fn age_days(&self, ctx: &Context<'_>) -> i64 {
+        (state(ctx).clock.now() - self.0.created_at).num_days().max(0)
     }
 }
 

@@ -545,9 +545,49 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
         client =
             bindings::apply(&txn, client, promo.partner_id, BindingSource::DiscountPromo, upgrade, None, now).await?.0;
     }
-    ledger::accrue(&txn, &pay, &client, &t, now).await?;
+    let commission = ledger::accrue(&txn, &pay, &client, &t, now).await?;
     txn.commit().await?;
+    state.events.publish(&state.db, payment_events(&pay, &client, &t, commission.as_ref(), now)).await;
     Ok(pay)
+}
+
+/// What the partners concerned hear about a newly recorded payment: its serving partner (after the
+/// payment's own rebinding) and the partner its commission accrued to.
+fn payment_events(
+    pay: &payment::Model,
+    client: &subscriber::Model,
+    t: &tariff::Model,
+    commission: Option<&entity::commission::Model>,
+    now: DateTime<Utc>,
+) -> Vec<crate::events::PartnerEvent> {
+    use crate::domain::money::format_minor;
+    use crate::events::{PartnerEvent, PartnerEventKind};
+    let mut events = Vec::new();
+    if let Some(partner) = client.serving_partner_id {
+        events.push(PartnerEvent::new(
+            PartnerEventKind::PaymentRecorded,
+            partner,
+            pay.id,
+            format!(
+                "{} paid {} for {} month(s) of {}",
+                client.name,
+                format_minor(pay.amount_minor),
+                pay.period_months,
+                t.name
+            ),
+            now,
+        ));
+    }
+    if let Some(c) = commission {
+        events.push(PartnerEvent::new(
+            PartnerEventKind::CommissionAccrued,
+            c.partner_id,
+            c.id,
+            format!("a commission of {} accrued on a payment of {}", format_minor(c.amount_minor), client.name),
+            now,
+        ));
+    }
+    events
 }
 
 /// Refunds a payment: the ledger gets a reversing entry for each accrual, the subscription loses the

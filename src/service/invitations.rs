@@ -352,3 +352,16 @@ pub async fn list(
 }
 
 pub use subscribers::load as load_subscriber;
+
+/// Invitations of the partner's clients that nobody accepted yet (pending, including those past their
+/// date), oldest first: the partner calls these clients and resends. Vendor staff see every client's.
+pub async fn not_activated(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<invitation::Model>> {
+    let mut q = invitation::Entity::find().filter(invitation::Column::Status.eq("PENDING"));
+    if p.is_vendor_staff() {
+        q = q.filter(invitation::Column::SubscriberId.in_subquery(subscribers::all_client_ids()));
+    } else {
+        p.require(p.serves_clients(), "list clients' invitations")?;
+        q = q.filter(invitation::Column::SubscriberId.in_subquery(subscribers::client_ids_of(p.subscriber_id)));
+    }
+    paginate(&state.db, q, invitation::Column::Id, page).await
+}

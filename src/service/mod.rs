@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod billing;
 pub mod bindings;
+pub mod client_work;
 pub mod demo;
 pub mod digest;
 pub mod invitations;
@@ -15,6 +16,7 @@ pub mod programs;
 pub mod promos;
 pub mod stoplist;
 pub mod subscribers;
+pub mod support;
 pub mod tariffs;
 pub mod tasks;
 

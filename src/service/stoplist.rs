@@ -132,6 +132,15 @@ pub async fn decide(
         "another lock on this INN is active",
     ))?;
     txn.commit().await?;
+    let verdict = if approve { "approved" } else { "rejected" };
+    let event = crate::events::PartnerEvent::new(
+        crate::events::PartnerEventKind::StopListDecided,
+        entry.partner_id,
+        entry.id,
+        format!("the stop-list request for INN {} was {verdict}", entry.inn),
+        now,
+    );
+    state.events.publish(&state.db, vec![event]).await;
     Ok(entry)
 }
 

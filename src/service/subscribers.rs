@@ -56,6 +56,15 @@ pub fn client_ids_of(partner: Uuid) -> sea_orm::sea_query::SelectStatement {
         .into_query()
 }
 
+/// The ids of all clients, as a subquery.
+pub fn all_client_ids() -> sea_orm::sea_query::SelectStatement {
+    subscriber::Entity::find()
+        .select_only()
+        .column(subscriber::Column::Id)
+        .filter(subscriber::Column::Kind.eq("CLIENT"))
+        .into_query()
+}
+
 /// Loads a subscriber the caller can see; anything else is `NOT_FOUND`, exactly like a missing id.
 pub async fn get_visible<C: ConnectionTrait>(db: &C, p: &Principal, id: Uuid) -> AppResult<(subscriber::Model, Reach)> {
     let s = subscriber::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;

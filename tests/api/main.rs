@@ -8,6 +8,7 @@ mod auth;
 mod bindings;
 mod commissions;
 mod crash;
+mod events;
 mod http;
 mod input;
 mod invitations;

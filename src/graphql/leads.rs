@@ -1,0 +1,189 @@
+//! Lead distribution: `partnerRanking`, `leadPool`, `unboundClients`, `publishLeadPool`,
+//! `setLeadPoolMember`.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use entity::{lead_pool, lead_pool_member};
+
+use super::commerce_types::Program;
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
+use super::loaders::{self, ProgramId, SubscriberId};
+use super::scalars::{Date, Decimal};
+use super::types::Subscriber;
+use crate::service::leads::{self, MemberChange, NewPool, RankingRow as Row};
+
+/// A partner's line in a quarter's ranking.
+pub struct RankingRow(Row);
+
+#[Object]
+impl RankingRow {
+    /// 1 is best: by net, then new contracts, then name.
+    async fn rank(&self) -> i32 {
+        self.0.rank
+    }
+    async fn partner(&self) -> Subscriber {
+        Subscriber(self.0.partner.clone())
+    }
+    /// Clients whose first paid ITSaaS contract started in the quarter.
+    async fn new_contracts(&self) -> i64 {
+        self.0.new_contracts
+    }
+    /// Clients counted new earlier whose last paid ITSaaS contract ended in the quarter unrenewed.
+    async fn churned(&self) -> i64 {
+        self.0.churned
+    }
+    /// New contracts minus churned.
+    async fn net(&self) -> i64 {
+        self.0.new_contracts - self.0.churned
+    }
+}
+
+/// The partners self-registered clients are distributed to, for a validity window.
+pub struct LeadPool(pub lead_pool::Model);
+
+#[Object]
+impl LeadPool {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn program(&self, ctx: &Context<'_>) -> GqlResult<Program> {
+        Ok(Program(loaders::required(ctx, ProgramId(self.0.program_id)).await?))
+    }
+    /// The quarter whose ranking the pool was chosen from, e.g. `2026-Q3`.
+    async fn quarter(&self) -> &str {
+        &self.0.quarter
+    }
+    /// First day the pool serves.
+    async fn valid_from(&self) -> Date {
+        Date(self.0.valid_from)
+    }
+    /// Last day the pool serves (a later overlapping pool ends it the day before it starts).
+    async fn valid_until(&self) -> Date {
+        Date(self.0.valid_until)
+    }
+    /// Members by rank.
+    async fn members(&self, ctx: &Context<'_>) -> GqlResult<Vec<LeadPoolMember>> {
+        Ok(leads::members_of(&state(ctx).db, self.0.id).await?.into_iter().map(LeadPoolMember).collect())
+    }
+}
+
+/// A partner in a lead pool, with its share and the leads it got.
+pub struct LeadPoolMember(pub lead_pool_member::Model);
+
+#[Object]
+impl LeadPoolMember {
+    async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
+        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.partner_id)).await?))
+    }
+    /// Position in the pool, 1 to its size.
+    async fn rank(&self) -> i32 {
+        self.0.rank
+    }
+    /// Share of leads: 1.00 is equal, 2.00 doubles it, 0.00 gets none.
+    async fn weight(&self) -> Decimal {
+        Decimal::percent(self.0.weight_bp)
+    }
+    /// Excluded members get no leads.
+    async fn excluded(&self) -> bool {
+        self.0.excluded
+    }
+    /// Why the vendor last changed the weight or exclusion.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    /// Leads assigned since the pool started.
+    async fn assigned(&self) -> i32 {
+        self.0.assigned
+    }
+}
+
+#[derive(Default)]
+pub struct LeadQuery;
+
+#[Object]
+impl LeadQuery {
+    /// The quarter's ranking of partners by net new ITSaaS contracts (partners and the vendor);
+    /// `quarter` like `2026-Q3`.
+    async fn partner_ranking(&self, ctx: &Context<'_>, program_code: String, quarter: String) -> GqlResult<Vec<RankingRow>> {
+        let p = principal(ctx)?;
+        Ok(leads::ranking(state(ctx), p, &program_code, &quarter).await?.into_iter().map(RankingRow).collect())
+    }
+
+    /// The program's lead pool valid today, or null.
+    async fn lead_pool(&self, ctx: &Context<'_>, program_code: String) -> GqlResult<Option<LeadPool>> {
+        let p = principal(ctx)?;
+        Ok(leads::current_pool(state(ctx), p, &program_code).await?.map(LeadPool))
+    }
+
+    /// Clients no partner serves (self-registered while no pool was valid), for the vendor's staff.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn unbound_clients(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Conn<Subscriber>> {
+        let p = principal(ctx)?;
+        let args = page_args(ctx, first, after)?;
+        let page = leads::unbound_clients(state(ctx), p, args).await?;
+        Ok(connection(page, args.after.is_some(), |m| m.id, Subscriber))
+    }
+}
+
+/// A lead pool to publish from a quarter's ranking.
+#[derive(InputObject)]
+pub struct LeadPoolInput {
+    pub program_code: String,
+    /// The ranking's quarter, e.g. `2026-Q4`.
+    pub quarter: String,
+    pub valid_from: Date,
+    pub valid_until: Date,
+    /// How many of the best eligible partners (default 10, at most 50).
+    #[graphql(default = 10)]
+    pub size: i32,
+}
+
+#[derive(Default)]
+pub struct LeadMutation;
+
+#[Object]
+impl LeadMutation {
+    /// Publishes a lead pool (vendor staff): the best `size` partners of the quarter's ranking that hold
+    /// the program's minimum lead status and are on the service desk with consultants and
+    /// customisation specialists. An overlapping valid pool ends the day before this one starts.
+    async fn publish_lead_pool(&self, ctx: &Context<'_>, input: LeadPoolInput) -> GqlResult<LeadPool> {
+        let p = principal(ctx)?;
+        let pool = leads::publish_pool(
+            state(ctx),
+            p,
+            NewPool {
+                program_code: input.program_code,
+                quarter: input.quarter,
+                valid_from: input.valid_from.0,
+                valid_until: input.valid_until.0,
+                size: u32::try_from(input.size).unwrap_or(0),
+            },
+        )
+        .await?;
+        audit_target(ctx, pool.id);
+        Ok(LeadPool(pool))
+    }
+
+    /// Changes a pool member's share or excludes it (vendor staff), with the reason, which is kept.
+    async fn set_lead_pool_member(
+        &self,
+        ctx: &Context<'_>,
+        pool_id: ID,
+        partner_id: ID,
+        weight: Option<Decimal>,
+        excluded: Option<bool>,
+        reason: String,
+    ) -> GqlResult<LeadPoolMember> {
+        let p = principal(ctx)?;
+        let pool = resource_id(&pool_id)?;
+        let partner = input_id(&partner_id, "partnerId")?;
+        let weight_bp = weight.map(|w| w.to_bp("weight")).transpose()?;
+        let m = leads::set_member(state(ctx), p, pool, partner, MemberChange { weight_bp, excluded, reason }).await?;
+        audit_target(ctx, m.id);
+        Ok(LeadPoolMember(m))
+    }
+}

@@ -1,0 +1,134 @@
+//! Time-based work inside the service: the trial tasks, the Monday digest and sending queued e-mail.
+//! Several replicas may each run a scheduler: every job is idempotent by a key in the database (task
+//! and e-mail dedupe keys; a `job_runs` row per Monday digest), so running twice does the work once.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use entity::job_run;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::app::AppState;
+use crate::error::AppResult;
+use crate::service::{digest, new_id, outbox, tasks};
+
+/// A job claimed but not finished within this long is taken over (its runner died).
+const STALE_AFTER_MINUTES: i64 = 15;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub tasks_created: u32,
+    pub tasks_cancelled: u32,
+    /// Digest e-mails queued (on a Monday's first pass).
+    pub digests_queued: usize,
+    pub emails_sent: usize,
+    pub emails_failed: usize,
+}
+
+/// The Monday of the week `now` falls in.
+pub fn monday_of(now: DateTime<Utc>) -> NaiveDate {
+    let day = now.date_naive();
+    day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
+}
+
+/// One pass of every job. Each job's failure is logged and does not stop the others.
+pub async fn tick(state: &AppState) -> TickReport {
+    let mut report = TickReport::default();
+    match tasks::generate_trial_tasks(state).await {
+        Ok(r) => {
+            report.tasks_created = r.created;
+            report.tasks_cancelled = r.cancelled;
+        }
+        Err(e) => tracing::error!(error = ?e, "scheduler: trial tasks failed"),
+    }
+    let now = state.clock.now();
+    if now.weekday() == Weekday::Mon {
+        match weekly_digest_once(state, monday_of(now)).await {
+            Ok(n) => report.digests_queued = n,
+            Err(e) => tracing::error!(error = ?e, "scheduler: weekly digest failed"),
+        }
+    }
+    match outbox::dispatch_due(state).await {
+        Ok(s) => {
+            report.emails_sent = s.sent;
+            report.emails_failed = s.failed;
+        }
+        Err(e) => tracing::error!(error = ?e, "scheduler: sending e-mail failed"),
+    }
+    report
+}
+
+/// Runs the week's digest unless a replica already did (or is doing) it.
+pub async fn weekly_digest_once(state: &AppState, monday: NaiveDate) -> AppResult<usize> {
+    let key = format!("weekly-digest:{monday}");
+    if !claim(state, &key).await? {
+        return Ok(0);
+    }
+    let queued = digest::run_weekly_digest(state, monday).await?;
+    job_run::Entity::update_many()
+        .col_expr(job_run::Column::FinishedAt, Expr::value(state.clock.now()))
+        .filter(job_run::Column::JobKey.eq(&key))
+        .exec(&state.db)
+        .await?;
+    Ok(queued)
+}
+
+/// Takes the job with this key: a fresh key, or one whose runner started long ago and never finished.
+async fn claim(state: &AppState, key: &str) -> AppResult<bool> {
+    let now = state.clock.now();
+    let inserted = job_run::Entity::insert(job_run::ActiveModel {
+        id: Set(new_id()),
+        job_key: Set(key.to_owned()),
+        started_at: Set(now),
+        finished_at: Set(None),
+    })
+    .on_conflict(OnConflict::column(job_run::Column::JobKey).do_nothing().to_owned())
+    .exec_without_returning(&state.db)
+    .await?;
+    if inserted > 0 {
+        return Ok(true);
+    }
+    // Compare-and-set on the start time: of two replicas taking over a stale run, one wins.
+    let taken = job_run::Entity::update_many()
+        .col_expr(job_run::Column::StartedAt, Expr::value(now))
+        .filter(job_run::Column::JobKey.eq(key))
+        .filter(job_run::Column::FinishedAt.is_null())
+        .filter(job_run::Column::StartedAt.lt(now - Duration::minutes(STALE_AFTER_MINUTES)))
+        .exec(&state.db)
+        .await?;
+    Ok(taken.rows_affected > 0)
+}
+
+/// Runs `tick` every configured interval until the process ends (nothing when the interval is off).
+pub fn spawn(state: AppState) {
+    let Some(every) = state.config.scheduler_interval else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let r = tick(&state).await;
+            if r != TickReport::default() {
+                tracing::info!(?r, "scheduler pass");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_monday_of_any_day_of_its_week() {
+        let monday = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        for d in 0..7 {
+            let at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap() + Duration::days(d);
+            assert_eq!(monday_of(at), monday);
+        }
+        assert_eq!(monday_of(Utc.with_ymd_and_hms(2026, 11, 22, 23, 59, 0).unwrap()), monday - Duration::days(7));
+    }
+}

@@ -1,0 +1,381 @@
+//! `GET /graphql/ws`: GraphQL subscriptions over WebSocket, protocol `graphql-transport-ws`.
+//!
+//! Written here rather than taken from async-graphql-axum so that every close code of the protocol is
+//! followed: 4400 bad message, 4401 subscribe before the ack, 4403 missing or bad token, 4408 no
+//! `connection_init` in time, 4409 duplicate operation id, 4429 a second `connection_init`.
+//!
+//! The token travels in the `connection_init` payload (`{"Authorization": "Bearer <JWT>"}`; browsers
+//! cannot set headers on a WebSocket) and is checked by the same function as the HTTP edge; it is
+//! checked again every `ws_recheck`, so an expired token or a removed membership ends the connection.
+//! Only subscription operations run here: queries and mutations belong to `POST /graphql`, where the
+//! rate limit and the metrics are.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures_util::StreamExt;
+use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::{HttpState, RequestId};
+use crate::auth::{Caller, Principal};
+use crate::error::AppError;
+use crate::graphql::context::AuditCell;
+
+/// The only subprotocol served.
+pub const PROTOCOL: &str = "graphql-transport-ws";
+
+/// Longest operation id accepted (it is echoed in close reasons, which must stay under 123 bytes).
+const MAX_ID_LEN: usize = 64;
+
+/// How many outgoing frames may wait for a slow reader before its operations are backpressured.
+const MAX_OUTGOING_FRAME: usize = 64 * 1024;
+
+/// `GET /graphql/ws`: upgrades when the client speaks `graphql-transport-ws`.
+pub async fn graphql_ws(State(h): State<HttpState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let ws = ws
+        .protocols([PROTOCOL])
+        .max_message_size(h.app.config.ws_max_message)
+        .max_frame_size(h.app.config.ws_max_message)
+        .max_write_buffer_size(h.app.config.ws_max_message.max(MAX_OUTGOING_FRAME) * 4);
+    if ws.selected_protocol().is_none() {
+        return crate::http::refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "SUBPROTOCOL_REQUIRED",
+            "ask for the graphql-transport-ws subprotocol (Sec-WebSocket-Protocol)",
+        );
+    }
+    let rid = crate::http::request_id(&headers);
+    ws.on_upgrade(move |socket| Connection::new(h, rid, socket).run())
+}
+
+/// A message from the client.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Ping {
+        #[serde(default)]
+        #[allow(dead_code)]
+        payload: Option<Value>,
+    },
+    Pong {
+        #[serde(default)]
+        #[allow(dead_code)]
+        payload: Option<Value>,
+    },
+    Subscribe {
+        id: String,
+        payload: SubscribePayload,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct SubscribePayload {
+    query: String,
+    #[serde(default, rename = "operationName")]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    extensions: Option<Value>,
+}
+
+/// Why the connection ends: a close code and reason, per the protocol.
+struct Close(u16, String);
+
+impl Close {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Close(code, reason.into())
+    }
+}
+
+/// An item of a running operation: a response, or the end of its stream.
+type OpItem = (String, Option<async_graphql::Response>);
+
+struct Connection {
+    h: HttpState,
+    rid: RequestId,
+    socket: WebSocket,
+    /// Set on a good `connection_init`, with the `Authorization` value to check again later.
+    auth: Option<(Principal, String)>,
+    init_seen: bool,
+    ops: HashMap<String, AbortHandle>,
+    streams: SelectAll<BoxStream<'static, OpItem>>,
+}
+
+impl Connection {
+    fn new(h: HttpState, rid: RequestId, socket: WebSocket) -> Self {
+        Self { h, rid, socket, auth: None, init_seen: false, ops: HashMap::new(), streams: SelectAll::new() }
+    }
+
+    async fn run(mut self) {
+        let close = self.serve().await;
+        if let Some(Close(code, reason)) = close {
+            tracing::debug!(request_id = %self.rid.0, code, reason, "closing a WebSocket connection");
+            let _ = self.socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+        }
+        for (_, handle) in self.ops.drain() {
+            handle.abort();
+        }
+    }
+
+    /// Serves until the client leaves (`None`) or the connection must close with a code.
+    async fn serve(&mut self) -> Option<Close> {
+        let config = self.h.app.config.clone();
+        let init_deadline = tokio::time::sleep(config.ws_init_timeout);
+        tokio::pin!(init_deadline);
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + config.ws_recheck, config.ws_recheck);
+        loop {
+            tokio::select! {
+                incoming = self.socket.recv() => {
+                    let text = match incoming {
+                        None => return None,
+                        Some(Err(e)) => {
+                            // Oversized messages end here too: tungstenite refuses them while reading.
+                            tracing::debug!(request_id = %self.rid.0, error = %e, "WebSocket read failed");
+                            return Some(Close::new(1009, "Message too big or unreadable"));
+                        }
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Binary(_))) => return Some(Close::new(4400, "Binary messages are not supported")),
+                        Some(Ok(Message::Close(_))) => return None,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    };
+                    if let Some(close) = self.on_message(text.as_str()).await {
+                        return Some(close);
+                    }
+                }
+                Some((id, item)) = self.streams.next(), if !self.streams.is_empty() => {
+                    if !self.ops.contains_key(&id) {
+                        continue;
+                    }
+                    let sent = match item {
+                        Some(response) => self.on_response(&id, response).await,
+                        None => {
+                            self.ops.remove(&id);
+                            self.send(json!({ "type": "complete", "id": id })).await
+                        }
+                    };
+                    if !sent {
+                        return None;
+                    }
+                }
+                () = &mut init_deadline, if !self.init_seen => {
+                    return Some(Close::new(4408, "Connection initialisation timeout"));
+                }
+                _ = recheck.tick(), if self.auth.is_some() => {
+                    if let Some(close) = self.recheck().await {
+                        return Some(close);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one text message; `Some` closes the connection.
+    async fn on_message(&mut self, text: &str) -> Option<Close> {
+        let message: ClientMessage = match serde_json::from_str::<Value>(text) {
+            Err(_) => return Some(Close::new(4400, "Invalid message: not JSON")),
+            Ok(value) => match value.get("type").and_then(Value::as_str) {
+                None => return Some(Close::new(4400, "Invalid message: no type")),
+                Some("connection_init" | "ping" | "pong" | "subscribe" | "complete") => {
+                    match serde_json::from_value(value) {
+                        Ok(m) => m,
+                        Err(_) => return Some(Close::new(4400, "Invalid message: malformed payload")),
+                    }
+                }
+                Some(_) => return Some(Close::new(4400, "Invalid message: unknown type")),
+            },
+        };
+        match message {
+            ClientMessage::ConnectionInit { payload } => self.on_init(payload).await,
+            ClientMessage::Ping { .. } => {
+                if self.send(json!({ "type": "pong" })).await { None } else { Some(Close::new(1011, "")) }
+            }
+            ClientMessage::Pong { .. } => None,
+            ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, payload).await,
+            ClientMessage::Complete { id } => {
+                if let Some(handle) = self.ops.remove(&id) {
+                    handle.abort();
+                }
+                None
+            }
+        }
+    }
+
+    async fn on_init(&mut self, payload: Option<Value>) -> Option<Close> {
+        if self.init_seen {
+            return Some(Close::new(4429, "Too many initialisation requests"));
+        }
+        self.init_seen = true;
+        let authorization = match &payload {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => {
+                o.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).and_then(|(_, v)| v.as_str())
+            }
+            Some(_) => return Some(Close::new(4400, "Invalid message: the payload must be an object")),
+        };
+        let Some(authorization) = authorization.map(str::to_owned) else {
+            return Some(Close::new(4403, "Forbidden"));
+        };
+        match crate::http::principal_from_bearer(&self.h.app, &authorization).await {
+            Ok(p) => {
+                self.auth = Some((p, authorization));
+                if self.send(json!({ "type": "connection_ack" })).await { None } else { Some(Close::new(1011, "")) }
+            }
+            Err(AppError::Internal(detail)) => {
+                tracing::error!(request_id = %self.rid.0, detail, "WebSocket authentication failed internally");
+                Some(Close::new(1011, "Internal server error"))
+            }
+            Err(_) => Some(Close::new(4403, "Forbidden")),
+        }
+    }
+
+    /// The token and the membership behind a long-lived connection are checked again now and then.
+    async fn recheck(&mut self) -> Option<Close> {
+        let (_, authorization) = self.auth.as_ref()?;
+        match crate::http::principal_from_bearer(&self.h.app, authorization).await {
+            Ok(p) => {
+                if let Some(auth) = self.auth.as_mut() {
+                    auth.0 = p;
+                }
+                None
+            }
+            // A database hiccup is not the caller's fault: keep the connection, check again next time.
+            Err(AppError::Internal(detail)) => {
+                tracing::warn!(request_id = %self.rid.0, detail, "WebSocket re-authentication failed internally");
+                None
+            }
+            Err(_) => Some(Close::new(4403, "Forbidden")),
+        }
+    }
+
+    async fn on_subscribe(&mut self, id: String, payload: SubscribePayload) -> Option<Close> {
+        let Some((principal, _)) = &self.auth else {
+            return Some(Close::new(4401, "Unauthorized"));
+        };
+        if id.is_empty() || id.len() > MAX_ID_LEN {
+            return Some(Close::new(4400, "Invalid message: the id must be 1 to 64 bytes"));
+        }
+        if self.ops.contains_key(&id) {
+            return Some(Close::new(4409, format!("Subscriber for {id} already exists")));
+        }
+        if self.ops.len() >= self.h.app.config.ws_max_operations {
+            let error = coded_error(
+                "TOO_MANY_ATTEMPTS",
+                "TOO_MANY_OPERATIONS",
+                &format!("at most {} operations may run at once on one connection", self.h.app.config.ws_max_operations),
+            );
+            return self.send_error(&id, vec![error]).await;
+        }
+        if is_query_or_mutation(&payload) {
+            let error = coded_error(
+                "BAD_USER_INPUT",
+                "NOT_A_SUBSCRIPTION",
+                "only subscriptions are served over WebSocket; send queries and mutations to POST /graphql",
+            );
+            return self.send_error(&id, vec![error]).await;
+        }
+        let mut request = async_graphql::Request::new(payload.query);
+        if let Some(name) = payload.operation_name {
+            request = request.operation_name(name);
+        }
+        match payload.variables {
+            None | Some(Value::Null) => {}
+            Some(v @ Value::Object(_)) => request = request.variables(async_graphql::Variables::from_json(v)),
+            Some(_) => return Some(Close::new(4400, "Invalid message: variables must be an object")),
+        }
+        // The same request data as `POST /graphql` gives its operations.
+        let request = request
+            .data(crate::graphql::context::OperationCell::default())
+            .data(Caller(Some(principal.clone())))
+            .data(self.rid.clone())
+            .data(AuditCell::default())
+            .data(crate::graphql::loaders::per_request(self.h.app.db.clone()));
+        let mut session = async_graphql::Data::default();
+        session.insert(self.rid.clone());
+        let stream = self.h.schema.execute_stream_with_session_data(request, std::sync::Arc::new(session));
+        let (handle, registration) = AbortHandle::new_pair();
+        let tagged = {
+            let id = id.clone();
+            let end = id.clone();
+            stream.map(move |r| (id.clone(), Some(r))).chain(futures_util::stream::once(async move { (end, None) }))
+        };
+        self.streams.push(Abortable::new(tagged, registration).boxed());
+        self.ops.insert(id, handle);
+        None
+    }
+
+    /// Sends one response of an operation: `next`, or `error` (ending the operation) when it failed
+    /// before producing any data (validation, permission).
+    async fn on_response(&mut self, id: &str, response: async_graphql::Response) -> bool {
+        if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+            if let Some(handle) = self.ops.remove(id) {
+                handle.abort();
+            }
+            let errors = match serde_json::to_value(&response.errors) {
+                Ok(Value::Array(errors)) => errors,
+                _ => vec![coded_error("INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error")],
+            };
+            return self.send(json!({ "type": "error", "id": id, "payload": errors })).await;
+        }
+        match serde_json::to_value(&response) {
+            Ok(payload) => self.send(json!({ "type": "next", "id": id, "payload": payload })).await,
+            Err(e) => {
+                tracing::error!(request_id = %self.rid.0, error = %e, "response serialisation failed");
+                true
+            }
+        }
+    }
+
+    /// Ends one operation with an `error` message (the connection stays).
+    async fn send_error(&mut self, id: &str, errors: Vec<Value>) -> Option<Close> {
+        if self.send(json!({ "type": "error", "id": id, "payload": errors })).await {
+            None
+        } else {
+            Some(Close::new(1011, ""))
+        }
+    }
+
+    /// Sends a message; `false` when the socket is gone.
+    async fn send(&mut self, message: Value) -> bool {
+        let sent = tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::text(message.to_string()))).await;
+        matches!(sent, Ok(Ok(())))
+    }
+}
+
+/// A client that stops reading for this long is dropped rather than holding its operations.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An error in the GraphQL shape, with its code.
+fn coded_error(code: &str, reason: &str, message: &str) -> Value {
+    json!({ "message": message, "extensions": { "code": code, "reason": reason } })
+}
+
+/// Whether the operation the payload selects is a query or a mutation. A document that does not parse,
+/// or names no operation clearly, is left to the schema, which answers with a coded error.
+fn is_query_or_mutation(payload: &SubscribePayload) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(&payload.query) else {
+        return false;
+    };
+    let ty = match (&doc.operations, payload.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    ty.is_some_and(|t| t != OperationType::Subscription)
+}
