@@ -34,8 +34,10 @@ pub struct SendError(pub String);
 impl Mailer {
     /// The mailer the configuration asks for; a malformed SMTP URL or sender refuses to start.
     pub fn from_config(config: &Config) -> Result<Self, String> {
-        let from: Mailbox =
-            config.mail_from.parse().map_err(|_| format!("PARTNERGRAPH_MAIL_FROM: not an address: {}", config.mail_from))?;
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|_| format!("PARTNERGRAPH_MAIL_FROM: not an address: {}", config.mail_from))?;
         let sink = match &config.smtp_url {
             Some(url) => {
                 // The URL's own error text may repeat the URL, password included: say only which setting.

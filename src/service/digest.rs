@@ -98,13 +98,13 @@ pub async fn read(
         None => p.subscriber_id,
     };
     let (partner, reach) = get_visible(&state.db, p, id).await?;
-    if partner.kind != "PARTNER" {
-        return Err(AppError::NotFound);
-    }
     match reach {
         Reach::Vendor => {}
         Reach::Own => p.require(p.serves_clients(), "read the weekly digest")?,
         Reach::Client => return Err(AppError::NotFound),
+    }
+    if partner.kind != "PARTNER" {
+        return Err(AppError::NotFound);
     }
     build(&state.db, partner, week_start).await
 }

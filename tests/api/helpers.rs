@@ -425,3 +425,22 @@ impl TestApp {
         id
     }
 }
+
+const NOTIFICATIONS: &str = "query($after: String) { notifications(first: 100, after: $after) { pageInfo { hasNextPage endCursor } nodes { id to subject kind status attempts sentAt lastError } } }";
+
+impl TestApp {
+    /// Every e-mail in the outbox, oldest first, through all pages (read as the vendor).
+    pub async fn notifications(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let r = self.as_(&self.vendor, NOTIFICATIONS, json!({ "after": after })).await;
+            let c = &r.ok()["notifications"];
+            out.extend(c["nodes"].as_array().unwrap().iter().cloned());
+            if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                return out;
+            }
+            after = c["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        }
+    }
+}
