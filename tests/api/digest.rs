@@ -6,7 +6,7 @@ use entity::subscription;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, TestApp, VENDOR_EMAIL, PASSWORD, spawn_app, spawn_app_with};
+use crate::helpers::{Account, PASSWORD, TestApp, VENDOR_EMAIL, spawn_app, spawn_app_with};
 
 const DIGEST: &str = "query($p: ID, $w: Date!) { weeklyDigest(partnerId: $p, weekStart: $w) { partner { id } weekStart expiring { id endsAt subscriber { id } } created { id startsAt } } }";
 const TRIAL: &str = "mutation($s: ID!, $t: ID!) { startTrial(subscriberId: $s, tariffId: $t) { id } }";
@@ -46,11 +46,8 @@ async fn trial_at(app: &TestApp, partner: &Account, client: &Account, tariff: &s
 }
 
 async fn set_times(app: &TestApp, id: &str, created: Option<DateTime<Utc>>, ends: Option<DateTime<Utc>>) {
-    let row = subscription::Entity::find_by_id(uuid::Uuid::parse_str(id).unwrap())
-        .one(&app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let row =
+        subscription::Entity::find_by_id(uuid::Uuid::parse_str(id).unwrap()).one(&app.state.db).await.unwrap().unwrap();
     let mut am: subscription::ActiveModel = row.into();
     if let Some(c) = created {
         am.created_at = Set(c);
@@ -167,8 +164,7 @@ async fn running_the_weekly_digest_twice_queues_each_operators_email_once() {
     let r = app.as_(&app.vendor, run, json!({ "w": WEEK })).await;
     assert_eq!(r.ok()["runWeeklyDigest"], 0);
 
-    let digests: Vec<Value> =
-        app.notifications().await.into_iter().filter(|n| n["kind"] == "WEEKLY_DIGEST").collect();
+    let digests: Vec<Value> = app.notifications().await.into_iter().filter(|n| n["kind"] == "WEEKLY_DIGEST").collect();
     assert_eq!(digests.len(), 2, "{digests:?}");
     for op in &ops {
         let mine: Vec<&Value> = digests.iter().filter(|n| n["to"] == op.email.as_str()).collect();

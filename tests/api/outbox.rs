@@ -162,7 +162,10 @@ async fn an_email_survives_a_failing_smtp_server_and_is_sent_exactly_once_when_i
     let again = outbox::dispatch_due(&app.state).await.unwrap();
     assert_eq!((again.claimed, again.failed), (stats.claimed, stats.claimed));
     let notes = app.notifications().await;
-    assert_eq!((to(&notes, &address)[0]["status"].as_str(), to(&notes, &address)[0]["attempts"].as_i64()), (Some("PENDING"), Some(2)));
+    assert_eq!(
+        (to(&notes, &address)[0]["status"].as_str(), to(&notes, &address)[0]["attempts"].as_i64()),
+        (Some("PENDING"), Some(2))
+    );
 
     // The server answers now.
     let server = SmtpServer::start().await;
