@@ -34,16 +34,12 @@ pub const PROTOCOL: &str = "graphql-transport-ws";
 /// Longest operation id accepted (it is echoed in close reasons, which must stay under 123 bytes).
 const MAX_ID_LEN: usize = 64;
 
-/// How many outgoing frames may wait for a slow reader before its operations are backpressured.
-const MAX_OUTGOING_FRAME: usize = 64 * 1024;
-
 /// `GET /graphql/ws`: upgrades when the client speaks `graphql-transport-ws`.
 pub async fn graphql_ws(State(h): State<HttpState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     let ws = ws
         .protocols([PROTOCOL])
         .max_message_size(h.app.config.ws_max_message)
-        .max_frame_size(h.app.config.ws_max_message)
-        .max_write_buffer_size(h.app.config.ws_max_message.max(MAX_OUTGOING_FRAME) * 4);
+        .max_frame_size(h.app.config.ws_max_message);
     if ws.selected_protocol().is_none() {
         return crate::http::refuse(
             StatusCode::BAD_REQUEST,
@@ -204,7 +200,11 @@ impl Connection {
         match message {
             ClientMessage::ConnectionInit { payload } => self.on_init(payload).await,
             ClientMessage::Ping { .. } => {
-                if self.send(json!({ "type": "pong" })).await { None } else { Some(Close::new(1011, "")) }
+                if self.send(json!({ "type": "pong" })).await {
+                    None
+                } else {
+                    Some(Close::new(1011, ""))
+                }
             }
             ClientMessage::Pong { .. } => None,
             ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, payload).await,
@@ -278,7 +278,10 @@ impl Connection {
             let error = coded_error(
                 "TOO_MANY_ATTEMPTS",
                 "TOO_MANY_OPERATIONS",
-                &format!("at most {} operations may run at once on one connection", self.h.app.config.ws_max_operations),
+                &format!(
+                    "at most {} operations may run at once on one connection",
+                    self.h.app.config.ws_max_operations
+                ),
             );
             return self.send_error(&id, vec![error]).await;
         }
@@ -351,7 +354,8 @@ impl Connection {
         }
     }
 
-    /// Sends a message; `false` when the socket is gone.
+    /// Sends a message; `false` when the socket is gone. Each send waits for the socket, so a client
+    /// that does not read holds back its own operations (their event buffers skip) until `SEND_TIMEOUT`.
     async fn send(&mut self, message: Value) -> bool {
         let sent = tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::text(message.to_string()))).await;
         matches!(sent, Ok(Ok(())))

@@ -283,6 +283,24 @@ async fn subscribing_twice_with_an_active_id_closes_with_4409() {
 }
 
 #[tokio::test]
+async fn a_connection_whose_member_is_removed_is_closed_with_4403_at_the_next_check() {
+    let app = spawn_app_with(|c| c.ws_recheck = Duration::from_millis(100)).await;
+    let addr = serve(app.router.clone()).await;
+    let partner = app.partner("Partner").await;
+    let operator = app.member(&partner.token, &partner.subscriber_id, "SERVICE_OPERATOR").await;
+    let mut ws = listen(addr, &operator).await;
+    subscribed(&app.state, 1).await;
+    app.as_(
+        &partner.token,
+        "mutation($m: ID!) { removeMember(membershipId: $m) }",
+        json!({ "m": operator.membership_id }),
+    )
+    .await
+    .ok();
+    assert_eq!(ws.closed().await, (4403, "Forbidden".to_owned()));
+}
+
+#[tokio::test]
 async fn invalid_json_an_unknown_type_or_a_malformed_message_closes_with_4400() {
     let app = spawn_app().await;
     let addr = serve(app.router.clone()).await;
