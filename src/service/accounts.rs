@@ -185,10 +185,11 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
     if let Some(partner) = partner {
         client = bind(&txn, &client, Some(partner), BindingSource::ReferralLink, Some(user.id), now).await?;
         super::tasks::welcome_call(&*txn, partner, client.id, now).await?;
-    } else if let Some(program) = lead_program {
-        if let Some((_, event)) = super::leads::assign_lead(&txn, &client, program.id, Some(user.id), now).await? {
-            events.push(event);
-        }
+    } else if let Some(program) = lead_program
+        && let Some((bound, event)) = super::leads::assign_lead(&txn, &client, program.id, Some(user.id), now).await?
+    {
+        client = bound;
+        events.push(event);
     }
     let m = insert_membership(&txn, user.id, client.id, Role::Owner, now).await?;
     txn.commit().await?;

@@ -142,7 +142,7 @@ pub async fn complete(state: &AppState, p: &Principal, id: Uuid, outcome: &str) 
     if done.rows_affected == 0 {
         return Err(AppError::conflict("TASK_NOT_OPEN", "this task is already done or cancelled"));
     }
-    Ok(task::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)?)
+    task::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)
 }
 
 /// Completes a client's open churn-reason tasks once the reason is recorded.
@@ -200,8 +200,8 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
         .await?;
     let clients: Vec<Uuid> = live_trials.iter().chain(&ended_trials).map(|s| s.subscriber_id).collect();
     let partners = serving_partners(db, &clients).await?;
-    let paid_until = paid_until(db, &clients).await?;
-    let pays_after = |client: &Uuid, at: DateTime<Utc>| paid_until.get(client).is_some_and(|end| *end > at);
+    let paid = paid_until(db, &clients).await?;
+    let pays_after = |client: &Uuid, at: DateTime<Utc>| paid.get(client).is_some_and(|end| *end > at);
     for s in &live_trials {
         let Some(&partner) = partners.get(&s.subscriber_id) else { continue };
         let t = Trial { starts_at: s.starts_at, ends_at: s.ends_at };
@@ -239,7 +239,17 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
         }
     }
     // A client that pays needs no trial-ending or churn call any more.
-    let payers: Vec<Uuid> = paid_until.iter().filter(|(_, end)| **end > now).map(|(c, _)| *c).collect();
+    let waiting: Vec<Uuid> = task::Entity::find()
+        .select_only()
+        .column(task::Column::ClientId)
+        .filter(task::Column::Kind.is_in([TaskKind::TrialEnding.as_str(), TaskKind::ChurnReason.as_str()]))
+        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    let payers: Vec<Uuid> =
+        paid_until(db, &waiting).await?.into_iter().filter(|(_, end)| *end > now).map(|(c, _)| c).collect();
     for chunk in payers.chunks(CHUNK) {
         let r = task::Entity::update_many()
             .col_expr(task::Column::Status, Expr::value(TaskStatus::Cancelled.as_str()))

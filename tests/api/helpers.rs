@@ -88,6 +88,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_full(adjust, |_| {}).await
 }
 
+/// An app whose clock starts at `at` (before any token is issued, so tokens are valid from then), with
+/// tokens that last two years: for tests that move the clock forward through trials and quarters.
+pub async fn spawn_app_at(at: chrono::DateTime<chrono::Utc>) -> TestApp {
+    spawn_app_full(
+        |c| c.token_ttl = std::time::Duration::from_secs(2 * 366 * 24 * 3600),
+        move |state| state.clock.set_to(at),
+    )
+    .await
+}
+
 /// An app whose database connection counts the SQL statements it runs.
 pub async fn spawn_app_counting() -> (TestApp, std::sync::Arc<AtomicU64>) {
     let counter = std::sync::Arc::new(AtomicU64::new(0));
