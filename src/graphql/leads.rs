@@ -103,7 +103,12 @@ pub struct LeadQuery;
 impl LeadQuery {
     /// The quarter's ranking of partners by net new ITSaaS contracts (partners and the vendor);
     /// `quarter` like `2026-Q3`.
-    async fn partner_ranking(&self, ctx: &Context<'_>, program_code: String, quarter: String) -> GqlResult<Vec<RankingRow>> {
+    async fn partner_ranking(
+        &self,
+        ctx: &Context<'_>,
+        program_code: String,
+        quarter: String,
+    ) -> GqlResult<Vec<RankingRow>> {
         let p = principal(ctx)?;
         Ok(leads::ranking(state(ctx), p, &program_code, &quarter).await?.into_iter().map(RankingRow).collect())
     }
