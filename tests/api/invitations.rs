@@ -244,3 +244,29 @@ async fn a_partner_sees_its_clients_pending_invitations_and_no_one_elses() {
     .await
     .ok();
 }
+
+#[tokio::test]
+async fn concurrent_resends_each_count_and_each_token_gets_its_own_email() {
+    let app = spawn_app().await;
+    let partner = app.partner("Resender").await;
+    let (_, id) = invite(&app, &partner.token, &partner.subscriber_id, &email("resent")).await;
+    let before = app.count("outbox").await;
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            app.spawn_gql(
+                Some(&partner.token),
+                "mutation($id: ID!) { resendInvitation(id: $id) { token invitation { sentCount } } }",
+                json!({ "id": id }),
+            )
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for h in handles {
+        let (status, body) = h.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        counts.push(body["data"]["resendInvitation"]["invitation"]["sentCount"].as_i64().expect(&body.to_string()));
+    }
+    counts.sort();
+    assert_eq!(counts, vec![2, 3, 4, 5, 6, 7], "each resend saw the one before it");
+    assert_eq!(app.count("outbox").await - before, 6, "one e-mail per token sent out");
+}
