@@ -27,6 +27,8 @@ pub struct AppState {
     pub clock: Clock,
     /// SQLite's in-process write queue (none on PostgreSQL).
     pub write_gate: crate::db::WriteGate,
+    /// The edge's membership checks, briefly kept (see `auth::cache`).
+    pub auth_cache: Arc<crate::auth::cache::AuthCache>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// None when the rate limit is off.
     pub rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
@@ -54,7 +56,9 @@ impl AppState {
             &config.database_url,
         );
         let mailer = crate::mail::Mailer::from_config(&config)?;
+        let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(config.auth_cache_ttl, write_gate.clone()));
         Ok(Self {
+            auth_cache,
             db,
             jwt: JwtKeys::new(&config),
             hasher,

@@ -119,6 +119,10 @@ pub struct ConfigArgs {
     /// Seconds between scheduler passes (tasks, the Monday digest, sending e-mail); 0 turns it off.
     #[arg(long, env = "PARTNERGRAPH_SCHEDULER_SECS", default_value_t = 60, global = true)]
     pub scheduler_secs: u64,
+    /// Milliseconds a membership check at the edge is reused on this replica (dropped at once by any
+    /// write this replica commits); 0 checks the database on every request.
+    #[arg(long, env = "PARTNERGRAPH_AUTH_CACHE_MS", default_value_t = 1000, global = true)]
+    pub auth_cache_ms: u64,
 }
 
 /// The development secret: only ever used when `PARTNERGRAPH_ENV=development` and no secret is set.
@@ -166,6 +170,7 @@ pub struct Config {
     pub support_code_days: u32,
     /// None: the scheduler does not run.
     pub scheduler_interval: Option<Duration>,
+    pub auth_cache_ttl: Duration,
 }
 
 impl ConfigArgs {
@@ -220,6 +225,7 @@ impl ConfigArgs {
             directory_min_clients: self.directory_min_clients,
             support_code_days: self.support_code_days.max(1),
             scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
+            auth_cache_ttl: Duration::from_millis(self.auth_cache_ms.min(60_000)),
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -27,12 +28,23 @@ pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> 
 /// SQLite has one writer at a time. Writers queue here, in order, instead of in SQLite's busy handler,
 /// which sleeps in growing steps and gives long tail latencies under concurrent writes. PostgreSQL
 /// needs no gate: its rules are held by row locks and unique indexes.
+///
+/// The gate also counts committed write transactions of this process (`epoch`): caches of data that
+/// writes may change (the authentication cache) drop what they hold when it moves.
 #[derive(Clone, Default)]
-pub struct WriteGate(Option<Arc<Mutex<()>>>);
+pub struct WriteGate {
+    queue: Option<Arc<Mutex<()>>>,
+    epoch: Arc<AtomicU64>,
+}
 
 impl WriteGate {
     pub fn for_backend(backend: DatabaseBackend) -> Self {
-        WriteGate((backend == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(()))))
+        WriteGate { queue: (backend == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(()))), epoch: Arc::default() }
+    }
+
+    /// How many write transactions this process has committed (through `begin_write`).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 }
 
@@ -40,12 +52,15 @@ impl WriteGate {
 /// `&DatabaseTransaction` is wanted; `commit` ends it, dropping it rolls back.
 pub struct WriteTxn {
     txn: DatabaseTransaction,
+    epoch: Arc<AtomicU64>,
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTxn {
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        self.txn.commit().await?;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 }
 
@@ -78,7 +93,7 @@ impl ConnectionTrait for WriteTxn {
 /// Begins a transaction that will write. On SQLite it waits for its turn in the write queue and takes
 /// the write lock at once (`BEGIN IMMEDIATE`), so it never fails on a lock upgrade.
 pub async fn begin_write(db: &DatabaseConnection, gate: &WriteGate) -> Result<WriteTxn, DbErr> {
-    let turn = match &gate.0 {
+    let turn = match &gate.queue {
         Some(m) => Some(m.clone().lock_owned().await),
         None => None,
     };
@@ -88,5 +103,5 @@ pub async fn begin_write(db: &DatabaseConnection, gate: &WriteGate) -> Result<Wr
             ..Default::default()
         })
         .await?;
-    Ok(WriteTxn { txn, _turn: turn })
+    Ok(WriteTxn { txn, epoch: gate.epoch.clone(), _turn: turn })
 }

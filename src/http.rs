@@ -83,8 +83,13 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(invalid());
     }
-    let claims = state.jwt.verify(token.trim(), state.clock.now())?;
+    let now = state.clock.now();
+    let claims = state.jwt.verify(token.trim(), now)?;
     let role: Role = claims.role.parse().map_err(|_| invalid())?;
+    if let Some(p) = state.auth_cache.get(claims.sub, claims.sid, now).filter(|p| p.role == role) {
+        return Ok(p);
+    }
+    let epoch = state.auth_cache.epoch();
     // One query re-checks that the user is active and still holds exactly this membership.
     let stmt = SqlQuery::select()
         .column((membership::Entity, membership::Column::Id))
@@ -116,7 +121,9 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
         return Err(AppError::unauthenticated("ROLE_CHANGED", "this token's role no longer matches; log in again"));
     }
     let kind = kind.parse().map_err(AppError::Internal)?;
-    Ok(Principal { user_id: claims.sub, subscriber_id: claims.sid, kind, role, membership_id })
+    let p = Principal { user_id: claims.sub, subscriber_id: claims.sid, kind, role, membership_id };
+    state.auth_cache.put(&p, now, epoch);
+    Ok(p)
 }
 
 /// The per-client rate limit: a signed-in user by its id, an anonymous caller by its address. 429 with

@@ -1,5 +1,6 @@
 //! Authentication at the edge (tokens, passwords) and the typed principal that resolvers authorize with.
 
+pub mod cache;
 pub mod jwt;
 pub mod password;
 pub mod principal;

@@ -3,12 +3,12 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::context::{GqlResult, audit_actor, audit_target, caller, input_id, principal, state};
-use super::types::{AuthPayload, Subscriber, User, Viewer};
+use super::types::{AuthPayload, Viewer};
 use crate::domain::{Email, Inn, Name};
 use crate::error::AppError;
 use crate::service::accounts::{self, SelfRegistration, SignedIn};
 use crate::service::invitations::{self, Acceptance};
-use crate::service::{find_or_404, subscribers};
+use crate::service::subscribers;
 
 #[derive(Default)]
 pub struct AccountQuery;
@@ -18,10 +18,8 @@ impl AccountQuery {
     /// The caller: user, active subscriber, role and memberships.
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<Viewer> {
         let p = principal(ctx)?;
-        let db = &state(ctx).db;
-        let user = find_or_404::<entity::user::Entity, _>(db, p.user_id).await?;
-        let subscriber = subscribers::load(db, p.subscriber_id).await?;
-        Ok(Viewer { user: User(user), subscriber: Subscriber(subscriber), role: p.role })
+        // The user and subscriber are read only when the query asks for them.
+        Ok(Viewer { user_id: p.user_id, subscriber_id: p.subscriber_id, role: p.role, user: None, subscriber: None })
     }
 }
 
@@ -52,7 +50,13 @@ async fn payload(ctx: &Context<'_>, s: SignedIn) -> GqlResult<AuthPayload> {
     Ok(AuthPayload {
         token: s.token,
         expires_at: s.expires_at,
-        viewer: Viewer { user: User(s.user), subscriber: Subscriber(subscriber), role },
+        viewer: Viewer {
+            user_id: s.user.id,
+            subscriber_id: subscriber.id,
+            role,
+            user: Some(s.user),
+            subscriber: Some(subscriber),
+        },
     })
 }
 

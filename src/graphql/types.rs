@@ -1,6 +1,6 @@
 //! Output types shared by several capabilities. Entity models are wrapped, never exposed as they are.
 
-use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{audit_entry, binding_change, invitation, membership, partner_profile, subscriber, user};
 
@@ -283,19 +283,36 @@ impl Membership {
 }
 
 /// Who is calling: the user, the subscriber it acts in, its role there, and all its memberships.
-#[derive(SimpleObject)]
-#[graphql(complex)]
 pub struct Viewer {
-    pub user: User,
-    pub subscriber: Subscriber,
+    pub user_id: uuid::Uuid,
+    pub subscriber_id: uuid::Uuid,
     pub role: Role,
+    /// Already loaded (a sign-in has them at hand); otherwise read when asked for.
+    pub user: Option<user::Model>,
+    pub subscriber: Option<subscriber::Model>,
 }
 
-#[ComplexObject]
+/// Who is calling: the user, the subscriber it acts in, its role there, and all its memberships.
+#[Object]
 impl Viewer {
+    async fn user(&self, ctx: &Context<'_>) -> GqlResult<User> {
+        match &self.user {
+            Some(u) => Ok(User(u.clone())),
+            None => Ok(User(loaders::required(ctx, UserId(self.user_id)).await?)),
+        }
+    }
+    async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
+        match &self.subscriber {
+            Some(s) => Ok(Subscriber(s.clone())),
+            None => Ok(Subscriber(loaders::required(ctx, SubscriberId(self.subscriber_id)).await?)),
+        }
+    }
+    async fn role(&self) -> Role {
+        self.role
+    }
     /// Every subscriber this user belongs to (log in with `subscriberId` to act in another).
     async fn memberships(&self, ctx: &Context<'_>) -> GqlResult<Vec<Membership>> {
-        Ok(members::of_user(&state(ctx).db, self.user.0.id).await?.into_iter().map(Membership).collect())
+        Ok(members::of_user(&state(ctx).db, self.user_id).await?.into_iter().map(Membership).collect())
     }
 }
 

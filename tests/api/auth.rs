@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, VENDOR_EMAIL, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, VENDOR_EMAIL, spawn_app, spawn_app_with};
 
 const ME: &str = "{ me { role subscriber { id } } }";
 
@@ -303,4 +303,45 @@ async fn login_picks_the_membership_asked_for() {
     .await
     .err("BAD_USER_INPUT")
     .reason_is("NOT_A_MEMBER");
+}
+
+/// An app with the production default: membership checks reused for a second on this replica.
+async fn spawn_cached() -> TestApp {
+    spawn_app_with(|c| c.auth_cache_ttl = std::time::Duration::from_secs(1)).await
+}
+
+#[tokio::test]
+async fn with_the_auth_cache_a_member_removed_through_this_replica_is_refused_on_the_very_next_request() {
+    let app = spawn_cached().await;
+    let partner = app.partner("Partner").await;
+    let admin = app.member(&partner.token, &partner.subscriber_id, "ADMIN").await;
+    // Twice, so the second answer comes from the cache.
+    assert_eq!(me_with(&app, &admin.token).await.0, StatusCode::OK);
+    assert_eq!(me_with(&app, &admin.token).await.0, StatusCode::OK);
+    app.as_(
+        &partner.token,
+        "mutation($m: ID!) { removeMember(membershipId: $m) }",
+        json!({ "m": admin.membership_id }),
+    )
+    .await
+    .ok();
+    assert_refused(me_with(&app, &admin.token).await);
+}
+
+#[tokio::test]
+async fn with_the_auth_cache_a_change_made_behind_the_replicas_back_counts_once_the_entry_is_a_second_old() {
+    let app = spawn_cached().await;
+    let vendor_id = app.vendor_id().await;
+    let user = app.member(&app.vendor, &vendor_id, "USER").await;
+    assert_eq!(me_with(&app, &user.token).await.0, StatusCode::OK);
+    // As if another replica deactivated the user: this replica has not written anything since.
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::Active, sea_orm::sea_query::Expr::value(false))
+        .filter(entity::user::Column::Email.eq(user.email.as_str()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(me_with(&app, &user.token).await.0, StatusCode::OK, "still within the cache's second");
+    app.state.clock.advance(Duration::seconds(2));
+    assert_refused(me_with(&app, &user.token).await);
 }

@@ -77,6 +77,9 @@ pub fn test_config(url: &str) -> Config {
     config.db_pool = 5;
     // The rate limit is off here; its own test turns it on.
     config.rate_limit = 0;
+    // Tests change memberships behind the service's back (straight in the database), which only the
+    // cache's lifetime bounds; the cache has its own tests.
+    config.auth_cache_ttl = std::time::Duration::ZERO;
     config
 }
 
