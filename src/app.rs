@@ -17,13 +17,38 @@ use crate::config::Config;
 use crate::graphql::{self, AppSchema};
 use crate::http;
 
-/// Everything a request needs, cheap to clone. No globals: the tests build their own.
+/// Everything a request needs, shared behind one `Arc`: cloning it (several times per request, by the
+/// middleware and handlers) is a single reference count. No globals: the tests build their own.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl From<AppParts> for AppState {
+    fn from(parts: AppParts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl AppState {
+    /// The parts, to change before the state is shared (tests instrument the connection this way).
+    pub fn parts_mut(&mut self) -> Option<&mut AppParts> {
+        Arc::get_mut(&mut self.0)
+    }
+}
+
+/// The fields of the application state.
+#[derive(Clone)]
+pub struct AppParts {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
-    pub jwt: JwtKeys,
-    pub hasher: PasswordHasher,
+    pub jwt: Arc<JwtKeys>,
+    pub hasher: Arc<PasswordHasher>,
     pub clock: Clock,
     /// SQLite's in-process write queue (none on PostgreSQL).
     pub write_gate: crate::db::WriteGate,
@@ -35,7 +60,7 @@ pub struct AppState {
     /// Live partner events (in-process on SQLite; through `pg_notify` across replicas on PostgreSQL).
     pub events: crate::events::EventBus,
     /// Outgoing e-mail (SMTP, or the log); only the outbox sender uses it.
-    pub mailer: crate::mail::Mailer,
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 /// The id of the HTTP request, on every log line and on internal errors.
@@ -57,19 +82,19 @@ impl AppState {
         );
         let mailer = crate::mail::Mailer::from_config(&config)?;
         let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(config.auth_cache_ttl, write_gate.clone()));
-        Ok(Self {
+        Ok(AppState::from(AppParts {
             auth_cache,
             db,
-            jwt: JwtKeys::new(&config),
-            hasher,
+            jwt: Arc::new(JwtKeys::new(&config)),
+            hasher: Arc::new(hasher),
             clock: Clock::default(),
             config: Arc::new(config),
             write_gate,
             metrics: Arc::default(),
             rate_limiter,
             events,
-            mailer,
-        })
+            mailer: Arc::new(mailer),
+        }))
     }
 
     pub async fn migrate(&self) -> Result<(), String> {

@@ -108,7 +108,7 @@ pub async fn spawn_app_counting() -> (TestApp, std::sync::Arc<AtomicU64>) {
     let app = spawn_app_full(
         |_| {},
         move |state| {
-            state.db.set_metric_callback(move |info| {
+            state.parts_mut().expect("not shared yet").db.set_metric_callback(move |info| {
                 if std::env::var("SHOW_SQL").is_ok() {
                     eprintln!("SQL {}", info.statement.sql.chars().take(150).collect::<String>());
                 }

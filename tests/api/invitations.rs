@@ -264,7 +264,9 @@ async fn concurrent_resends_each_count_and_each_token_gets_its_own_email() {
     for h in handles {
         let (status, body) = h.await.unwrap();
         assert_eq!(status, 200, "{body}");
-        counts.push(body["data"]["resendInvitation"]["invitation"]["sentCount"].as_i64().unwrap_or_else(|| panic!("{body}")));
+        counts.push(
+            body["data"]["resendInvitation"]["invitation"]["sentCount"].as_i64().unwrap_or_else(|| panic!("{body}")),
+        );
     }
     counts.sort();
     assert_eq!(counts, vec![2, 3, 4, 5, 6, 7], "each resend saw the one before it");

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
 use entity::outbox_message;
-use partnergraph::app::AppState;
+use partnergraph::app::{AppParts, AppState};
 use partnergraph::mail::Mailer;
 use partnergraph::service::outbox::{self, DispatchStats, NewMessage};
 use sea_orm::sea_query::Expr;
@@ -124,7 +124,11 @@ fn closed_port() -> u16 {
 fn sending_to(app: &TestApp, url: &str) -> AppState {
     let mut config = (*app.state.config).clone();
     config.smtp_url = Some(url.to_owned());
-    AppState { mailer: Mailer::from_config(&config).unwrap(), config: Arc::new(config), ..app.state.clone() }
+    AppState::from(AppParts {
+        mailer: Arc::new(Mailer::from_config(&config).unwrap()),
+        config: Arc::new(config),
+        ..(*app.state).clone()
+    })
 }
 
 /// A quoted-printable body back to its text (lettre may fold long lines).
