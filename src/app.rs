@@ -8,7 +8,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId as HeaderRequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{JwtKeys, PasswordHasher};
@@ -138,5 +138,17 @@ pub fn router(state: AppState) -> Router {
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+}
+
+/// Request ids: random UUIDs from the thread's RNG (tower-http's `MakeRequestUuid` asks the kernel for
+/// randomness on every request, a system call on the hot path).
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<HeaderRequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        axum::http::HeaderValue::from_str(&id.to_string()).ok().map(HeaderRequestId::new)
+    }
 }

@@ -84,7 +84,16 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
         return Err(invalid());
     }
     let now = state.clock.now();
-    let claims = state.jwt.verify(token.trim(), now)?;
+    let token = token.trim();
+    let claims = match state.auth_cache.claims(token) {
+        Some(c) => c,
+        None => {
+            let c = state.jwt.verify_signature(token)?;
+            state.auth_cache.put_claims(token, &c);
+            c
+        }
+    };
+    crate::auth::jwt::check_time(&claims, now)?;
     let role: Role = claims.role.parse().map_err(|_| invalid())?;
     if let Some(p) = state.auth_cache.get(claims.sub, claims.sid, now).filter(|p| p.role == role) {
         return Ok(p);

@@ -12,11 +12,14 @@ use std::sync::RwLock;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::Principal;
+use super::{Claims, Principal};
 use crate::db::WriteGate;
 
 /// The most entries held; past it the cache starts over (a bound on memory, not an LRU).
 const MAX_ENTRIES: usize = 100_000;
+/// The most verified tokens held, and the longest token kept (a few MB at most).
+const MAX_TOKENS: usize = 10_000;
+const MAX_TOKEN_LEN: usize = 1024;
 
 struct Entry {
     principal: Principal,
@@ -28,6 +31,9 @@ pub struct AuthCache {
     ttl: Duration,
     gate: WriteGate,
     entries: RwLock<HashMap<(Uuid, Uuid), Entry>>,
+    /// Tokens whose signature, issuer and audience were verified, with their claims. The time claims are
+    /// still checked on every request; a token string that verified once verifies again (same key).
+    tokens: RwLock<HashMap<String, Claims>>,
 }
 
 impl AuthCache {
@@ -37,6 +43,7 @@ impl AuthCache {
             ttl: Duration::from_std(ttl).unwrap_or(Duration::zero()),
             gate,
             entries: RwLock::new(HashMap::new()),
+            tokens: RwLock::new(HashMap::new()),
         }
     }
 
@@ -65,6 +72,25 @@ impl AuthCache {
             (principal.user_id, principal.subscriber_id),
             Entry { principal: principal.clone(), at: now, epoch },
         );
+    }
+
+    /// The claims of a token verified before on this replica.
+    pub fn claims(&self, token: &str) -> Option<Claims> {
+        if self.ttl <= Duration::zero() {
+            return None;
+        }
+        self.tokens.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned()
+    }
+
+    pub fn put_claims(&self, token: &str, claims: &Claims) {
+        if self.ttl <= Duration::zero() || token.len() > MAX_TOKEN_LEN {
+            return;
+        }
+        let mut tokens = self.tokens.write().unwrap_or_else(|p| p.into_inner());
+        if tokens.len() >= MAX_TOKENS {
+            tokens.clear();
+        }
+        tokens.insert(token.to_owned(), claims.clone());
     }
 
     pub fn epoch(&self) -> u64 {

@@ -81,16 +81,27 @@ impl JwtKeys {
     /// Verifies signature, algorithm, issuer, audience and the time claims. Says nothing about why a
     /// token is refused beyond a stable reason: the caller learns only that it is not valid.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, AppError> {
-        let invalid = || AppError::unauthenticated("INVALID_TOKEN", "invalid token");
-        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| invalid())?;
-        let claims = data.claims;
-        let now = now.timestamp();
-        if claims.exp <= now {
-            return Err(AppError::unauthenticated("TOKEN_EXPIRED", "token expired"));
-        }
-        if claims.nbf.is_some_and(|nbf| nbf > now) {
-            return Err(invalid());
-        }
+        let claims = self.verify_signature(token)?;
+        check_time(&claims, now)?;
         Ok(claims)
     }
+
+    /// Signature, algorithm, issuer, audience and required claims: what does not change with time.
+    pub fn verify_signature(&self, token: &str) -> Result<Claims, AppError> {
+        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| AppError::unauthenticated("INVALID_TOKEN", "invalid token"))?;
+        Ok(data.claims)
+    }
+}
+
+/// `exp` and `nbf` against the service clock, with no leeway.
+pub fn check_time(claims: &Claims, now: DateTime<Utc>) -> Result<(), AppError> {
+    let now = now.timestamp();
+    if claims.exp <= now {
+        return Err(AppError::unauthenticated("TOKEN_EXPIRED", "token expired"));
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now) {
+        return Err(AppError::unauthenticated("INVALID_TOKEN", "invalid token"));
+    }
+    Ok(())
 }

@@ -345,3 +345,18 @@ async fn with_the_auth_cache_a_change_made_behind_the_replicas_back_counts_once_
     app.state.clock.advance(Duration::seconds(2));
     assert_refused(me_with(&app, &user.token).await);
 }
+
+#[tokio::test]
+async fn with_the_auth_cache_a_token_verified_before_still_expires_on_time_and_a_forged_one_is_never_taken() {
+    let app = spawn_cached().await;
+    assert_eq!(me_with(&app, &app.vendor).await.0, StatusCode::OK);
+    // The same claims signed with another key: a different string, verified on its own and refused.
+    let claims = vendor_claims(&app).await;
+    let forged = sign(&claims, b"another-secret-another-secret-another", Algorithm::HS256);
+    assert_refused(me_with(&app, &forged).await);
+    assert_eq!(me_with(&app, &app.vendor).await.0, StatusCode::OK);
+    app.state.clock.advance(Duration::hours(2));
+    let (status, body) = me_with(&app, &app.vendor).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "TOKEN_EXPIRED");
+}
