@@ -425,3 +425,27 @@ async fn an_event_raised_on_one_replica_reaches_a_subscriber_connected_to_anothe
     assert_eq!(ws.event("1").await["kind"], "COMMISSION_ACCRUED");
     assert_eq!(ws.next_within(QUIET).await, None, "each event arrives once");
 }
+
+#[tokio::test]
+async fn a_partner_hears_of_a_lead_assigned_to_it_and_the_other_pool_member_does_not() {
+    use partnergraph::domain::leads::Quarter;
+    let app = spawn_app().await;
+    let tariff = crate::leads::fresh(&app).await;
+    let first = crate::leads::eligible(&app, "First").await;
+    let second = crate::leads::eligible(&app, "Second").await;
+    crate::leads::contracts(&app, &first, &tariff, 2, 12).await;
+    crate::leads::contracts(&app, &second, &tariff, 1, 12).await;
+    let today = app.state.clock.now().date_naive();
+    let until = today + chrono::Duration::days(90);
+    crate::leads::publish(&app, &Quarter::of(today).to_string(), &today.to_string(), &until.to_string()).await;
+    let addr = serve(app.router.clone()).await;
+    let mut hears = listen(addr, &first).await;
+    let mut other = listen(addr, &second).await;
+    subscribed(&app.state, 2).await;
+    // The first lead goes to the better-ranked member.
+    let lead = crate::leads::self_register(&app, "Fresh Lead").await;
+    let e = hears.event("1").await;
+    assert_eq!(e["kind"], "LEAD_ASSIGNED");
+    assert_eq!(e["subjectId"], lead["id"]);
+    assert_eq!(other.next_within(QUIET).await, None);
+}

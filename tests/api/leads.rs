@@ -15,13 +15,13 @@ fn at(y: i32, m: u32, d: u32) -> chrono::DateTime<Utc> {
 }
 
 /// Presets and an ITSaaS tariff of 1C:Fresh; returns the tariff id.
-async fn fresh(app: &TestApp) -> String {
+pub async fn fresh(app: &TestApp) -> String {
     app.presets().await;
     app.tariff("FRESH-ITS", "1C-FRESH", "ITSAAS", "1000.00", &[1, 3, 12], 30).await
 }
 
 /// A partner that meets the pool conditions: CSK, on the service desk, consultants, customisation.
-async fn eligible(app: &TestApp, name: &str) -> Account {
+pub async fn eligible(app: &TestApp, name: &str) -> Account {
     let p = app.partner(name).await;
     app.set_status(&p.subscriber_id, "1C-FRESH", "CSK").await;
     app.as_(
@@ -35,7 +35,7 @@ async fn eligible(app: &TestApp, name: &str) -> Account {
 }
 
 /// `n` new clients of `partner` paying for `months` of the tariff now.
-async fn contracts(app: &TestApp, partner: &Account, tariff: &str, n: usize, months: i32) -> Vec<String> {
+pub async fn contracts(app: &TestApp, partner: &Account, tariff: &str, n: usize, months: i32) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
         let c = app.client_of(partner, &format!("Client {i} of {}", partner.email)).await;
@@ -45,7 +45,7 @@ async fn contracts(app: &TestApp, partner: &Account, tariff: &str, n: usize, mon
     ids
 }
 
-async fn self_register(app: &TestApp, company: &str) -> Value {
+pub async fn self_register(app: &TestApp, company: &str) -> Value {
     let r = app
         .gql(
             None,
@@ -56,7 +56,7 @@ async fn self_register(app: &TestApp, company: &str) -> Value {
     r.ok()["selfRegister"]["viewer"]["subscriber"].clone()
 }
 
-async fn publish(app: &TestApp, quarter: &str, from: &str, until: &str) -> Value {
+pub async fn publish(app: &TestApp, quarter: &str, from: &str, until: &str) -> Value {
     let r = app
         .as_(
             &app.vendor,

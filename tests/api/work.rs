@@ -294,3 +294,32 @@ async fn the_public_directory_lists_partners_with_ten_paying_clients_and_shows_a
     let r = app.gql(None, "{ partnerDirectory { id } }", json!({})).await;
     assert_eq!(r.ok()["partnerDirectory"], json!([]));
 }
+
+#[tokio::test]
+async fn two_replicas_passing_at_once_create_each_task_once_and_queue_the_monday_digest_once() {
+    let app = spawn_app_at(t0()).await;
+    app.presets().await;
+    let tariff = app.tariff("FRESH-TWICE", "1C-FRESH", "ITSAAS", "1000.00", &[1, 12], 30).await;
+    let p = app.partner("Twice").await;
+    let operator = app.member(&p.token, &p.subscriber_id, "SERVICE_OPERATOR").await;
+    for i in 0..5 {
+        let c = app.client_of(&p, &format!("Trial {i}")).await;
+        app.as_(&p.token, TRIAL, json!({ "s": c.subscriber_id, "t": tariff })).await.ok();
+    }
+    // Day 10 of the trials: two passes at once (as two replicas would) make five check-ins, not ten.
+    app.state.clock.set_to(t0() + Duration::days(10) + Duration::hours(1));
+    let (a, b) = tokio::join!(partnergraph::scheduler::tick(&app.state), partnergraph::scheduler::tick(&app.state));
+    assert_eq!(a.tasks_created + b.tasks_created, 5);
+    let r = app.as_(&operator.token, "{ tasks(status: OPEN, first: 50) { nodes { kind } } }", json!({})).await;
+    let check_ins =
+        r.ok()["tasks"]["nodes"].as_array().unwrap().iter().filter(|t| t["kind"] == "TRIAL_CHECK_IN").count();
+    assert_eq!(check_ins, 5);
+
+    // Monday 2026-12-21 (the trials end within its fortnight): the digest is claimed by one pass only.
+    let monday = Utc.with_ymd_and_hms(2026, 12, 21, 7, 0, 0).unwrap();
+    app.state.clock.set_to(monday);
+    let (a, b) = tokio::join!(partnergraph::scheduler::tick(&app.state), partnergraph::scheduler::tick(&app.state));
+    assert_eq!(a.digests_queued + b.digests_queued, 1, "one operator, one e-mail");
+    assert_eq!(partnergraph::scheduler::tick(&app.state).await.digests_queued, 0);
+    assert_eq!(app.count("job_runs").await, 1);
+}
