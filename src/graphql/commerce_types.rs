@@ -16,9 +16,7 @@ use crate::domain::subscription::{
 use crate::error::AppError;
 use crate::service::{billing, ledger, programs, tariffs};
 
-fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
-    raw.parse().map_err(AppError::Internal)
-}
+use super::types::parse;
 
 fn id(u: uuid::Uuid) -> ID {
     ID(u.to_string())

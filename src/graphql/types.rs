@@ -10,7 +10,8 @@ use crate::domain::{BindingSource, InvitationStatus, Role, SubscriberKind};
 use crate::error::AppError;
 use crate::service::{members, subscribers};
 
-fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
+/// An enumerated column read back into its type; a value the code does not know is an internal error.
+pub(crate) fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
     raw.parse().map_err(AppError::Internal)
 }
 

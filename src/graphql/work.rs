@@ -12,13 +12,10 @@ use super::scalars::Date;
 use super::types::{Invitation, Subscriber};
 use crate::domain::subscription::ChurnReason;
 use crate::domain::tasks::{TaskKind, TaskStatus, topics};
-use crate::error::AppError;
 use crate::service::client_work::{self, Needs};
 use crate::service::{invitations, support, tasks};
 
-fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
-    raw.parse().map_err(AppError::Internal)
-}
+use super::types::parse;
 
 /// A call the partner is to make to a client.
 pub struct Task(pub task::Model);
