@@ -13,12 +13,15 @@ WORKDIR /build
 COPY Cargo.toml Cargo.lock ./
 COPY entity/Cargo.toml entity/Cargo.toml
 COPY migration/Cargo.toml migration/Cargo.toml
-RUN mkdir -p src entity/src migration/src tests/api \
+# Every target the manifest names needs a file, or cargo refuses the manifest (the benches too).
+RUN mkdir -p src entity/src migration/src tests/api benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs entity/src/lib.rs migration/src/lib.rs \
     && echo 'fn main() {}' > tests/api/main.rs \
+    && echo 'fn main() {}' > benches/ledger.rs \
+    && echo 'fn main() {}' > benches/http.rs \
     && cargo build --release --locked -p partnergraph \
-    && rm -rf src entity/src migration/src tests
+    && rm -rf src entity/src migration/src tests benches
 
 # The real sources. Touch the crate roots so cargo never mistakes the stub builds for current.
 COPY . .
