@@ -6,12 +6,14 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::billing::{self, NewPayment};
 use super::invitations::{self, Acceptance};
+use super::leads::{self, NewPool};
 use super::subscribers::{self, NewCard};
 use super::tariffs::{self, NewTariff};
 use super::{accounts, programs};
 use crate::app::AppState;
 use crate::auth::{Caller, Principal};
 use crate::cli::{DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD};
+use crate::domain::leads::Quarter;
 use crate::domain::{Email, Name, SubscriberKind};
 use crate::error::{AppError, AppResult};
 
@@ -86,10 +88,14 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
         ("Бета Консалтинг", DEMO_PARTNER_EMAILS[1], vec![("1C-FRESH", "CSK"), ("BITRIX24", "GOLD")]),
     ];
     let mut n = 0;
+    let mut lead_partner = None;
     for (name, owner, statuses) in partners {
         let card = NewCard { name: Some(Name::parse(name).map_err(AppError::input("name"))?), ..Default::default() };
         let owner_email = Email::parse(owner).map_err(AppError::input("email"))?;
         let reg = subscribers::create_partner(state, &vendor, card, owner_email, None).await?;
+        if statuses.contains(&("1C-FRESH", "CSK")) {
+            lead_partner = Some(reg.subscriber.id);
+        }
         for (program, status) in statuses {
             programs::set_partner_status(state, &vendor, reg.subscriber.id, program, status).await?;
         }
@@ -125,6 +131,29 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
             }
             log.push(format!("client {client_name}"));
         }
+    }
+    // The CSK partner meets the lead-pool conditions, and a pool from this quarter's ranking serves for
+    // half a year: a self-registration without a referral code is assigned to it.
+    if let Some(partner) = lead_partner {
+        let profile = subscribers::ProfilePatch {
+            service_desk_connected: Some(true),
+            has_consultants: Some(true),
+            has_customization_specialists: Some(true),
+            contract_until: subscribers::Patch::Keep,
+        };
+        subscribers::update_partner_profile(state, &vendor, partner, profile).await?;
+        let today = state.clock.now().date_naive();
+        let pool = NewPool {
+            program_code: "1C-FRESH".into(),
+            quarter: Quarter::of(today).to_string(),
+            valid_from: today,
+            valid_until: today + chrono::Duration::days(182),
+            size: 10,
+        };
+        leads::publish_pool(state, &vendor, pool).await?;
+        log.push(
+            "lead pool of 1C-FRESH published: self-registrations without a referral code go to its CSK partner".into(),
+        );
     }
     Ok(log)
 }

@@ -343,3 +343,19 @@ async fn publishing_an_overlapping_pool_ends_the_old_one_the_day_before_and_a_po
     let after = app.as_(&p.token, POOL, json!({})).await;
     assert_eq!(after.ok()["leadPool"], Value::Null);
 }
+
+#[tokio::test]
+async fn the_demo_data_has_a_lead_pool_so_a_self_registration_in_graphiql_gets_a_partner() {
+    let app = spawn_app().await;
+    partnergraph::service::demo::seed_demo(&app.state).await.expect("demo data");
+    let s = self_register(&app, "Explorer Co").await;
+    assert_eq!(s["bindingSource"], "LEAD_DISTRIBUTION");
+    let partner = app
+        .as_(
+            &app.vendor,
+            "query($id: ID!) { subscriber(id: $id) { name } }",
+            json!({ "id": s["servingPartner"]["id"] }),
+        )
+        .await;
+    assert_eq!(partner.ok()["subscriber"]["name"], "Бета Консалтинг");
+}
