@@ -359,3 +359,60 @@ async fn the_demo_data_has_a_lead_pool_so_a_self_registration_in_graphiql_gets_a
         .await;
     assert_eq!(partner.ok()["subscriber"]["name"], "Бета Консалтинг");
 }
+
+#[tokio::test]
+async fn the_ranking_leaves_out_clients_that_came_by_lead_distribution_or_a_discount_code() {
+    let app = spawn_app_at(at(2026, 4, 1)).await;
+    let tariff = fresh(&app).await;
+    let x = eligible(&app, "Xenon").await;
+    let y = app.partner("Yotta").await;
+    let z = app.partner("Zeta").await;
+    app.set_status(&y.subscriber_id, "1C-FRESH", "FRANCHISEE").await;
+    // Q2: Xenon's contract puts it in a pool that serves Q3.
+    app.state.clock.set_to(at(2026, 5, 1));
+    contracts(&app, &x, &tariff, 1, 12).await;
+    app.state.clock.set_to(at(2026, 7, 2));
+    publish(&app, "2026-Q2", "2026-07-01", "2026-09-30").await;
+
+    // Q3: a lead assigned to Xenon pays; Xenon also signs one client of its own.
+    let lead = self_register(&app, "Lead that pays").await;
+    assert_eq!(lead["bindingSource"], "LEAD_DISTRIBUTION");
+    app.pay(lead["id"].as_str().unwrap(), &tariff, 12, "12000.00", "lead-pays").await.ok();
+    contracts(&app, &x, &tariff, 1, 12).await;
+    // Zeta's client pays with Yotta's personal discount code and moves to Yotta (DISCOUNT_PROMO).
+    let zc = app.client_of(&z, "Discounted").await;
+    let code = app
+        .as_(
+            &y.token,
+            "mutation($c: ID!) { createPromoCode(input: {programCode: \"1C-FRESH\", kind: DISCOUNT, clientId: $c}) { code } }",
+            json!({ "c": zc.subscriber_id }),
+        )
+        .await;
+    let code = code.ok()["createPromoCode"]["code"].as_str().unwrap().to_owned();
+    let paid = app
+        .as_(
+            &app.vendor,
+            PAY,
+            json!({ "i": { "subscriberId": zc.subscriber_id, "tariffId": tariff, "periodMonths": 12, "amount": "10800.00", "externalId": "discounted", "promoCode": code } }),
+        )
+        .await;
+    paid.ok();
+    let card = app
+        .as_(
+            &app.vendor,
+            "query($id: ID!) { subscriber(id: $id) { bindingSource } }",
+            json!({ "id": zc.subscriber_id }),
+        )
+        .await;
+    assert_eq!(card.ok()["subscriber"]["bindingSource"], "DISCOUNT_PROMO");
+
+    app.state.clock.set_to(at(2026, 10, 5));
+    let r = app.as_(&app.vendor, RANKING, json!({ "q": "2026-Q3" })).await;
+    let rows: Vec<(String, i64)> = r.ok()["partnerRanking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["partner"]["name"].as_str().unwrap().to_owned(), row["newContracts"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(rows, vec![("Xenon".to_owned(), 1)], "the lead and the discounted client do not count");
+}
