@@ -17,6 +17,10 @@ pub struct Metrics {
     buckets: [AtomicU64; BUCKETS_MS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
+    ws_open: AtomicU64,
+    ws_operations: AtomicU64,
+    /// WebSocket connections ended, by close code (0: the client went away without one from us).
+    ws_closes: Mutex<HashMap<u16, u64>>,
 }
 
 fn label(name: Option<&str>) -> String {
@@ -44,6 +48,22 @@ impl Metrics {
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A WebSocket connection opened.
+    pub fn ws_opened(&self) {
+        self.ws_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A WebSocket connection ended, with the close code the server sent (None: the client left).
+    pub fn ws_closed(&self, code: Option<u16>) {
+        self.ws_open.fetch_sub(1, Ordering::Relaxed);
+        *self.ws_closes.lock().unwrap_or_else(|p| p.into_inner()).entry(code.unwrap_or(0)).or_default() += 1;
+    }
+
+    /// A subscription operation started on a WebSocket.
+    pub fn ws_operation(&self) {
+        self.ws_operations.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The text exposition format; `pool` is (open connections, idle connections).
@@ -82,6 +102,22 @@ impl Metrics {
         out.push_str("# TYPE partnergraph_db_pool_connections gauge\n");
         let _ = writeln!(out, "partnergraph_db_pool_connections{{state=\"open\"}} {}", pool.0);
         let _ = writeln!(out, "partnergraph_db_pool_connections{{state=\"idle\"}} {}", pool.1);
+        out.push_str("# HELP partnergraph_ws_connections Open WebSocket connections.\n");
+        out.push_str("# TYPE partnergraph_ws_connections gauge\n");
+        let _ = writeln!(out, "partnergraph_ws_connections {}", self.ws_open.load(Ordering::Relaxed));
+        out.push_str("# HELP partnergraph_ws_operations_total Subscription operations started over WebSocket.\n");
+        out.push_str("# TYPE partnergraph_ws_operations_total counter\n");
+        let _ = writeln!(out, "partnergraph_ws_operations_total {}", self.ws_operations.load(Ordering::Relaxed));
+        out.push_str(
+            "# HELP partnergraph_ws_closes_total WebSocket connections ended, by the server's close code (0: the client left).\n",
+        );
+        out.push_str("# TYPE partnergraph_ws_closes_total counter\n");
+        let closes = self.ws_closes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rows: Vec<_> = closes.iter().collect();
+        rows.sort();
+        for (code, n) in rows {
+            let _ = writeln!(out, "partnergraph_ws_closes_total{{code=\"{code}\"}} {n}");
+        }
         out
     }
 }
@@ -104,6 +140,14 @@ mod tests {
         assert!(text.contains("partnergraph_graphql_request_duration_seconds_bucket{le=\"0.005\"} 3"));
         assert!(text.contains("partnergraph_graphql_request_duration_seconds_count 4"));
         assert!(text.contains("partnergraph_db_pool_connections{state=\"open\"} 3"));
+        m.ws_opened();
+        m.ws_opened();
+        m.ws_operation();
+        m.ws_closed(Some(4403));
+        let text = m.render((3, 1));
+        assert!(text.contains("partnergraph_ws_connections 1"), "{text}");
+        assert!(text.contains("partnergraph_ws_operations_total 1"));
+        assert!(text.contains("partnergraph_ws_closes_total{code=\"4403\"} 1"));
         for i in 0..500 {
             m.observe(Some(&format!("op{i}")), "OK", Duration::from_millis(1));
         }

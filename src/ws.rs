@@ -120,7 +120,10 @@ impl Connection {
     }
 
     async fn run(mut self) {
+        let metrics = self.h.app.metrics.clone();
+        metrics.ws_opened();
         let close = self.serve().await;
+        metrics.ws_closed(close.as_ref().map(|c| c.0));
         if let Some(Close(code, reason)) = close {
             tracing::debug!(request_id = %self.rid.0, code, reason, "closing a WebSocket connection");
             let _ = self.socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
@@ -320,6 +323,7 @@ impl Connection {
         };
         self.streams.push(Abortable::new(tagged, registration).boxed());
         self.ops.insert(id, handle);
+        self.h.app.metrics.ws_operation();
         None
     }
 

@@ -241,6 +241,17 @@ async fn a_missing_or_bad_token_closes_the_socket_with_4403() {
         ws.send(init.clone()).await;
         assert_eq!(ws.closed().await, (4403, "Forbidden".to_owned()), "{init}");
     }
+    // The closes are counted in /metrics (the server may still be finishing the last one).
+    let mut text = String::new();
+    for _ in 0..100 {
+        let req = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+        text = app.raw(req).await.body;
+        if text.contains("partnergraph_ws_closes_total{code=\"4403\"} 4") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(text.contains("partnergraph_ws_closes_total{code=\"4403\"} 4"), "{text}");
 }
 
 #[tokio::test]
