@@ -148,11 +148,7 @@ pub async fn resend(state: &AppState, p: &Principal, id: Uuid) -> AppResult<(inv
     let txn = begin_write(&state.db, &state.write_gate).await?;
     // Concurrent resends take turns on the invitation's row (PostgreSQL; SQLite writers are serial), so
     // each sees the other's count: every token that goes out gets its own e-mail key.
-    invitation::Entity::update_many()
-        .col_expr(invitation::Column::SentCount, Expr::col(invitation::Column::SentCount))
-        .filter(invitation::Column::Id.eq(id))
-        .exec(&*txn)
-        .await?;
+    super::lock_row::<invitation::Entity, _>(&*txn, invitation::Column::Id, invitation::Column::SentCount, id).await?;
     let inv = load_managed(&txn, p, id).await?;
     let now = state.clock.now();
     let (token, hash) = new_secret_token();

@@ -67,12 +67,6 @@ async fn compute_ranking<C: ConnectionTrait>(
     quarter: Quarter,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<RankingRow>> {
-    let ranked_tariffs = tariff::Entity::find()
-        .select_only()
-        .column(tariff::Column::Id)
-        .filter(tariff::Column::ProgramId.eq(program.id))
-        .filter(tariff::Column::Category.eq(RANKED_CATEGORY))
-        .into_query();
     let its_prof = subscription::Entity::find()
         .select_only()
         .column(subscription::Column::SubscriberId)
@@ -85,7 +79,7 @@ async fn compute_ranking<C: ConnectionTrait>(
         .into_query();
     let contracts = subscription::Entity::find()
         .filter(subscription::Column::Basis.eq("PAID"))
-        .filter(subscription::Column::TariffId.in_subquery(ranked_tariffs))
+        .filter(subscription::Column::TariffId.in_subquery(ranked_tariffs(program.id)))
         .filter(subscription::Column::SubscriberId.not_in_subquery(its_prof))
         .filter(subscription::Column::SubscriberId.not_in_subquery(promoted))
         .filter(subscription::Column::StartsAt.lt(day_start(quarter.end())))
@@ -102,16 +96,7 @@ async fn compute_ranking<C: ConnectionTrait>(
         .select_only()
         .column(subscription::Column::SubscriberId)
         .filter(subscription::Column::Basis.eq("PAID"))
-        .filter(
-            subscription::Column::TariffId.in_subquery(
-                tariff::Entity::find()
-                    .select_only()
-                    .column(tariff::Column::Id)
-                    .filter(tariff::Column::ProgramId.eq(program.id))
-                    .filter(tariff::Column::Category.eq(RANKED_CATEGORY))
-                    .into_query(),
-            ),
-        )
+        .filter(subscription::Column::TariffId.in_subquery(ranked_tariffs(program.id)))
         .into_query();
     let bound: Vec<(Uuid, Option<Uuid>)> = subscriber::Entity::find()
         .select_only()
@@ -151,6 +136,16 @@ async fn compute_ranking<C: ConnectionTrait>(
         .collect())
 }
 
+/// The ids of the program's tariffs whose paid contracts the ranking counts, as a subquery.
+fn ranked_tariffs(program: Uuid) -> sea_orm::sea_query::SelectStatement {
+    tariff::Entity::find()
+        .select_only()
+        .column(tariff::Column::Id)
+        .filter(tariff::Column::ProgramId.eq(program))
+        .filter(tariff::Column::Category.eq(RANKED_CATEGORY))
+        .into_query()
+}
+
 fn day_start(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(chrono::NaiveTime::MIN).and_utc()
 }
@@ -180,11 +175,7 @@ pub async fn publish_pool(state: &AppState, p: &Principal, n: NewPool) -> AppRes
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let program = programs::by_code(&*txn, &n.program_code, "programCode").await?;
     // Two publications for one program queue behind each other (PostgreSQL row lock).
-    program::Entity::update_many()
-        .col_expr(program::Column::CreatedAt, Expr::col(program::Column::CreatedAt))
-        .filter(program::Column::Id.eq(program.id))
-        .exec(&*txn)
-        .await?;
+    super::lock_row::<program::Entity, _>(&*txn, program::Column::Id, program::Column::CreatedAt, program.id).await?;
     let ranking = compute_ranking(&*txn, &program, quarter, now).await?;
     let statuses = programs::statuses(&*txn, program.id).await?;
     let min_rank = program.lead_min_status.as_deref().and_then(|m| statuses.iter().position(|s| s == m)).unwrap_or(0);
@@ -341,11 +332,7 @@ pub async fn assign_lead(
     let Some(pool) = pool_valid_on(txn, program, now.date_naive()).await? else {
         return Ok(None);
     };
-    lead_pool::Entity::update_many()
-        .col_expr(lead_pool::Column::CreatedAt, Expr::col(lead_pool::Column::CreatedAt))
-        .filter(lead_pool::Column::Id.eq(pool.id))
-        .exec(txn)
-        .await?;
+    super::lock_row::<lead_pool::Entity, _>(txn, lead_pool::Column::Id, lead_pool::Column::CreatedAt, pool.id).await?;
     let members = members_of(txn, pool.id).await?;
     let candidates: Vec<LeadCandidate> = members
         .iter()

@@ -22,6 +22,7 @@ pub mod tasks;
 
 use base64::Engine;
 use rand::RngCore;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
@@ -47,6 +48,15 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+impl<T> Page<T> {
+    /// A page from rows fetched with one extra (`first + 1`): the extra one only says that more follow.
+    pub fn from_overfetch(mut items: Vec<T>, first: u64, total: u64) -> Self {
+        let has_next = items.len() as u64 > first;
+        items.truncate(first as usize);
+        Page { items, has_next, total }
+    }
+}
+
 /// Keyset pagination over a filtered select, ordered by the id column.
 pub async fn paginate<E, C>(db: &C, select: Select<E>, id: E::Column, page: PageArgs) -> AppResult<Page<E::Model>>
 where
@@ -59,10 +69,30 @@ where
     if let Some(after) = page.after {
         q = q.filter(id.gt(after));
     }
-    let mut items = q.limit(page.first + 1).all(db).await?;
-    let has_next = items.len() as u64 > page.first;
-    items.truncate(page.first as usize);
-    Ok(Page { items, has_next, total })
+    let items = q.limit(page.first + 1).all(db).await?;
+    Ok(Page::from_overfetch(items, page.first, total))
+}
+
+/// Takes a row's lock for the rest of the transaction by writing one of its columns to itself
+/// (PostgreSQL; SQLite write transactions are serial anyway): concurrent transactions that take the same
+/// lock queue behind each other, so their read-then-write rules hold.
+pub async fn lock_row<E, C>(db: &C, id_col: E::Column, touch: E::Column, id: Uuid) -> AppResult<()>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    E::update_many().col_expr(touch, Expr::col(touch)).filter(id_col.eq(id)).exec(db).await?;
+    Ok(())
+}
+
+/// Letters and digits without look-alikes (no 0/O, 1/I), for referral and promo codes.
+pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// A random code of `len` characters from `alphabet` (codes people read out and type).
+pub fn random_code(alphabet: &[u8], len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
 }
 
 /// A fresh time-ordered id.

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Months, Utc};
 use entity::{promo_code, promo_redemption, subscriber};
-use rand::Rng;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
 
@@ -25,9 +24,7 @@ pub struct NewPromo {
 }
 
 fn new_code(kind: PromoKind) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rng();
-    let body: String = (0..10).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let body = super::random_code(super::CODE_ALPHABET, 10);
     format!("{}-{body}", if kind == PromoKind::Bonus { "B" } else { "D" })
 }
 

@@ -215,12 +215,7 @@ pub async fn create_in(
 /// are serial anyway), so that read-then-write rules about one subscriber (the last owner, extending a
 /// subscription, one live subscription per tariff) hold under concurrent requests.
 pub async fn lock(txn: &DatabaseTransaction, id: Uuid) -> AppResult<()> {
-    subscriber::Entity::update_many()
-        .col_expr(subscriber::Column::UpdatedAt, Expr::col(subscriber::Column::UpdatedAt))
-        .filter(subscriber::Column::Id.eq(id))
-        .exec(txn)
-        .await?;
-    Ok(())
+    super::lock_row::<subscriber::Entity, _>(txn, subscriber::Column::Id, subscriber::Column::UpdatedAt, id).await
 }
 
 /// Binds a client to a partner (or unbinds it) and keeps the change in the history.
@@ -449,8 +444,5 @@ pub async fn load<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<subscriber:
 
 /// A referral code: 10 characters from an alphabet without look-alikes.
 fn new_referral_code() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rng();
-    (0..10).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    super::random_code(super::CODE_ALPHABET, 10)
 }

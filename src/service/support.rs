@@ -19,9 +19,7 @@ use crate::error::{AppError, AppResult};
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 fn new_code() -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    let raw: String = (0..12).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let raw = super::random_code(ALPHABET, 12);
     format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12])
 }
 

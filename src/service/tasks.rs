@@ -105,11 +105,9 @@ pub async fn list(
                 .add(Condition::all().add(task::Column::DueAt.eq(cursor.due_at)).add(task::Column::Id.gt(after))),
         );
     }
-    let mut items =
+    let items =
         q.order_by_asc(task::Column::DueAt).order_by_asc(task::Column::Id).limit(page.first + 1).all(&state.db).await?;
-    let has_next = items.len() as u64 > page.first;
-    items.truncate(page.first as usize);
-    Ok(Page { items, has_next, total })
+    Ok(Page::from_overfetch(items, page.first, total))
 }
 
 /// Completes an open task of the caller's partner with an outcome note.
