@@ -7,6 +7,8 @@
 //! `scripts/bench-http.sh` runs it on SQLite and PostgreSQL. Sizes: `BENCH_PARTNERS`, `BENCH_CLIENTS`,
 //! `BENCH_PAYMENTS`; `BENCH_SECONDS` per scenario (default 10).
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -17,29 +19,12 @@ use partnergraph::app::AppState;
 use partnergraph::config::Config;
 use partnergraph::domain::Role;
 use partnergraph::service::{accounts, programs};
-use sea_orm::sea_query::{Alias, Query, SimpleExpr};
-use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-async fn insert_rows(state: &AppState, table: &str, columns: &[&str], rows: impl Iterator<Item = Vec<SimpleExpr>>) {
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let mut q =
-            Query::insert().into_table(Alias::new(table)).columns(columns.iter().map(|c| Alias::new(*c))).to_owned();
-        for row in rows.by_ref().take(500) {
-            q.values_panic(row);
-        }
-        let txn = state.db.begin().await.unwrap();
-        txn.execute(&q).await.unwrap();
-        txn.commit().await.unwrap();
-    }
-}
+use common::{COMMISSION_COLUMNS, PAYMENT_COLUMNS, env_usize, insert_rows};
 
 fn lua(body: &str, token: &str, unique_payment: bool) -> String {
     let body = serde_json::to_string(body).unwrap();
@@ -229,19 +214,7 @@ async fn main() {
     insert_rows(
         &state,
         "payments",
-        &[
-            "id",
-            "subscriber_id",
-            "tariff_id",
-            "subscription_id",
-            "period_months",
-            "amount_minor",
-            "channel",
-            "paid_at",
-            "external_id",
-            "fingerprint",
-            "created_at",
-        ],
+        &PAYMENT_COLUMNS,
         (0..payments_n).map(|k| {
             let c = (k / per_client.max(1)) % clients_n;
             let id = Uuid::now_v7();
@@ -266,18 +239,7 @@ async fn main() {
     insert_rows(
         &state,
         "commissions",
-        &[
-            "id",
-            "partner_id",
-            "payment_id",
-            "rule_id",
-            "rate_bp",
-            "base_minor",
-            "amount_minor",
-            "status",
-            "accrued_at",
-            "created_at",
-        ],
+        &COMMISSION_COLUMNS,
         pays.iter().enumerate().map(|(k, (id, c, at))| {
             vec![
                 Uuid::now_v7().into(),

@@ -6,6 +6,8 @@
 //! empty PostgreSQL database. `scripts/bench-ledger.sh` runs both. Sizes can be lowered for a quick look:
 //! `BENCH_PAYMENTS`, `BENCH_LEDGER_ROWS`, `BENCH_PARTNERS`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -20,15 +22,12 @@ use partnergraph::service::billing::{self, NewPayment};
 use partnergraph::service::subscribers::{self, NewCard};
 use partnergraph::service::tariffs::{self, NewTariff};
 use partnergraph::service::{accounts, programs};
-use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
 use serde_json::json;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+use common::{COMMISSION_COLUMNS, PAYMENT_COLUMNS, env_usize, insert_into};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -175,43 +174,8 @@ async fn main() {
     let mut i = 0;
     while i < fill {
         let txn = state.db.begin().await.unwrap();
-        let mut pays = Query::insert()
-            .into_table(Alias::new("payments"))
-            .columns(
-                [
-                    "id",
-                    "subscriber_id",
-                    "tariff_id",
-                    "subscription_id",
-                    "period_months",
-                    "amount_minor",
-                    "channel",
-                    "paid_at",
-                    "external_id",
-                    "fingerprint",
-                    "created_at",
-                ]
-                .map(Alias::new),
-            )
-            .to_owned();
-        let mut entries = Query::insert()
-            .into_table(Alias::new("commissions"))
-            .columns(
-                [
-                    "id",
-                    "partner_id",
-                    "payment_id",
-                    "rule_id",
-                    "rate_bp",
-                    "base_minor",
-                    "amount_minor",
-                    "status",
-                    "accrued_at",
-                    "created_at",
-                ]
-                .map(Alias::new),
-            )
-            .to_owned();
+        let mut pays = insert_into("payments", &PAYMENT_COLUMNS);
+        let mut entries = insert_into("commissions", &COMMISSION_COLUMNS);
         for k in i..(i + batch).min(fill) {
             let p = k % clients.len();
             let pay_id = Uuid::now_v7();
