@@ -4,7 +4,9 @@ pub mod cache;
 pub mod jwt;
 pub mod password;
 pub mod principal;
+pub mod scope;
 
 pub use jwt::{Claims, JwtKeys};
 pub use password::PasswordHasher;
 pub use principal::{Caller, Principal};
+pub use scope::{Projection, Reach, Scope};

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, ID, InputObject, Object};
 
-use super::context::{GqlResult, audit_actor, audit_target, caller, input_id, principal, state};
+use super::context::{GqlResult, audit_actor, audit_target, caller, input_id, scope, state};
 use super::types::{AuthPayload, Viewer};
 use crate::domain::{Email, Inn, Name};
 use crate::error::AppError;
@@ -17,7 +17,7 @@ pub struct AccountQuery;
 impl AccountQuery {
     /// The caller: user, active subscriber, role and memberships.
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<Viewer> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         // The user and subscriber are read only when the query asks for them.
         Ok(Viewer { user_id: p.user_id, subscriber_id: p.subscriber_id, role: p.role, user: None, subscriber: None })
     }

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object};
 
-use super::context::{Conn, GqlResult, connection, page_args, principal, state};
+use super::context::{Conn, GqlResult, connection, page_args, scope, state};
 use super::types::AuditEntry;
 use crate::service::audit;
 
@@ -20,7 +20,7 @@ impl AuditQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<AuditEntry>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = audit::list(state(ctx), p, args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, AuditEntry))

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{promo_code, stop_list_entry};
 
-use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
 use super::scalars::Decimal;
 use super::types::Subscriber;
 use crate::domain::BindingSource;
@@ -31,7 +31,7 @@ impl StopListEntry {
         &self.0.inn
     }
     async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(super::loaders::required(ctx, super::loaders::SubscriberId(self.0.partner_id)).await?))
+        Subscriber::load(ctx, self.0.partner_id).await
     }
     /// An approved lock past its end reads `EXPIRED`.
     async fn status(&self, ctx: &Context<'_>) -> StopListStatus {
@@ -86,7 +86,7 @@ impl PromoCode {
     /// The client a discount code is personal to.
     async fn client(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
         match self.0.client_id {
-            Some(c) => Ok(Some(Subscriber(super::loaders::required(ctx, super::loaders::SubscriberId(c)).await?))),
+            Some(c) => Ok(Some(Subscriber::load(ctx, c).await?)),
             None => Ok(None),
         }
     }
@@ -146,7 +146,7 @@ impl BindingQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<StopListEntry>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = stoplist::list(state(ctx), p, inn.as_deref(), status.map(StopListStatus::as_str), args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, StopListEntry))
@@ -160,7 +160,7 @@ impl BindingQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<PromoCode>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = promos::list(state(ctx), p, args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, PromoCode))
@@ -174,7 +174,7 @@ impl BindingQuery {
         source: BindingSource,
         partner_id: ID,
     ) -> GqlResult<BindingQuote> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let (decision, explanation) =
             bindings::quote(state(ctx), p, resource_id(&client_id)?, source, resource_id(&partner_id)?).await?;
         Ok(BindingQuote { binds: decision.changes(), explanation })
@@ -194,7 +194,7 @@ impl BindingMutation {
         inn: String,
         comment: Option<String>,
     ) -> GqlResult<StopListEntry> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let e = stoplist::request(state(ctx), p, &inn, comment.as_deref()).await?;
         audit_target(ctx, e.id);
         Ok(StopListEntry(e))
@@ -208,7 +208,7 @@ impl BindingMutation {
         approve: bool,
         reason: Option<String>,
     ) -> GqlResult<StopListEntry> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let e = stoplist::decide(state(ctx), p, resource_id(&id)?, approve, reason.as_deref()).await?;
         audit_target(ctx, e.id);
         Ok(StopListEntry(e))
@@ -221,7 +221,7 @@ impl BindingMutation {
         id: ID,
         #[graphql(default = 3)] months: i32,
     ) -> GqlResult<StopListEntry> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let e = stoplist::extend(state(ctx), p, resource_id(&id)?, months).await?;
         audit_target(ctx, e.id);
         Ok(StopListEntry(e))
@@ -229,7 +229,7 @@ impl BindingMutation {
 
     /// A partner issues a bonus code (from the program's minimum status up) or a personal discount code.
     async fn create_promo_code(&self, ctx: &Context<'_>, input: PromoCodeInput) -> GqlResult<PromoCode> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let n = NewPromo {
             program_code: input.program_code,
             kind: input.kind,
@@ -246,11 +246,11 @@ impl BindingMutation {
     /// A client's admin or owner applies a bonus code: one bonus per client ever; binds the client to the
     /// code's partner when no partner holds it.
     async fn apply_promo_code(&self, ctx: &Context<'_>, code: String) -> GqlResult<PromoApplication> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let applied = promos::apply(state(ctx), p, &code).await?;
         audit_target(ctx, applied.client.id);
         let serving_partner = match applied.client.serving_partner_id {
-            Some(sp) => Some(Subscriber(subscribers::load(&state(ctx).db, sp).await?)),
+            Some(sp) => Some(Subscriber::in_ctx(ctx, subscribers::load(&state(ctx).db, sp).await?)),
             None => None,
         };
         Ok(PromoApplication { bonus_granted: true, bound: applied.bound, serving_partner })

@@ -8,7 +8,7 @@ use sea_orm::EntityTrait;
 use super::commerce_types::{
     Commission, CommissionQuote, CommissionRule, CommissionSummary, Invoice, Payment, Program, SubscriptionNode, Tariff,
 };
-use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
 use super::scalars::Decimal;
 use super::types::Subscriber;
 use crate::domain::commission::Purchase;
@@ -26,7 +26,7 @@ pub struct CommerceQuery;
 impl CommerceQuery {
     /// The programs with their statuses, categories and rules.
     async fn programs(&self, ctx: &Context<'_>) -> GqlResult<Vec<Program>> {
-        principal(ctx)?;
+        scope(ctx)?;
         Ok(programs::all(&state(ctx).db).await?.into_iter().map(Program).collect())
     }
 
@@ -37,7 +37,7 @@ impl CommerceQuery {
         program_code: Option<String>,
         #[graphql(default = false)] include_archived: bool,
     ) -> GqlResult<Vec<Tariff>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         Ok(tariffs::list(state(ctx), p, program_code.as_deref(), include_archived)
             .await?
             .into_iter()
@@ -54,7 +54,7 @@ impl CommerceQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Payment>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let sid = subscriber_id.as_ref().map(resource_id).transpose()?;
         let page = billing::list_payments(state(ctx), p, sid, args).await?;
@@ -70,7 +70,7 @@ impl CommerceQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Invoice>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let cid = client_id.as_ref().map(resource_id).transpose()?;
         let page = billing::list_invoices(state(ctx), p, cid, args).await?;
@@ -91,7 +91,7 @@ impl CommerceQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Commission>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let partner = partner_id.as_ref().map(resource_id).transpose()?;
         let page = ledger::list(state(ctx), p, partner, status, from, to, args).await?;
@@ -106,7 +106,7 @@ impl CommerceQuery {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> GqlResult<CommissionSummary> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let partner = partner_id.as_ref().map(resource_id).transpose()?;
         Ok(ledger::summary(state(ctx), p, partner, from, to).await?.into())
     }
@@ -121,7 +121,7 @@ impl CommerceQuery {
         period_months: i32,
         amount: Decimal,
     ) -> GqlResult<CommissionQuote> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let amount = amount.to_minor("amount")?;
         let tariff = input_id(&tariff_id, "tariffId")?;
         let a = ledger::quote(state(ctx), p, resource_id(&subscriber_id)?, tariff, period_months, amount).await?;
@@ -221,15 +221,15 @@ impl CommerceMutation {
         program_code: String,
         status: String,
     ) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let s = programs::set_partner_status(state(ctx), p, resource_id(&partner_id)?, &program_code, &status).await?;
         audit_target(ctx, s.id);
-        Ok(Subscriber(s))
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 
     /// The vendor sets a commission rule (replacing the one in force with the same key).
     async fn set_commission_rule(&self, ctx: &Context<'_>, input: CommissionRuleInput) -> GqlResult<CommissionRule> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let window = match input.window_months {
             Some(m) if !(1..=240).contains(&m) => {
                 return Err(AppError::bad_input("windowMonths", "OUT_OF_RANGE", "windowMonths: 1 to 240").into());
@@ -251,7 +251,7 @@ impl CommerceMutation {
 
     /// The vendor deletes a rule in force (entries accrued under it keep it).
     async fn delete_commission_rule(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let id = programs::delete_rule(state(ctx), p, resource_id(&id)?).await?;
         audit_target(ctx, id);
         Ok(ID(id.to_string()))
@@ -259,7 +259,7 @@ impl CommerceMutation {
 
     /// The vendor creates a tariff.
     async fn create_tariff(&self, ctx: &Context<'_>, input: TariffInput) -> GqlResult<Tariff> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let t = NewTariff {
             code: input.code,
             name: input.name,
@@ -280,7 +280,7 @@ impl CommerceMutation {
 
     /// The vendor archives a tariff: no new trials or invoices; payments are still recorded.
     async fn archive_tariff(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Tariff> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let t = tariffs::archive(state(ctx), p, resource_id(&id)?).await?;
         audit_target(ctx, t.id);
         Ok(Tariff(t))
@@ -288,7 +288,7 @@ impl CommerceMutation {
 
     /// Starts a trial (once per subscriber and tariff).
     async fn start_trial(&self, ctx: &Context<'_>, subscriber_id: ID, tariff_id: ID) -> GqlResult<SubscriptionNode> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let s = billing::start_trial(state(ctx), p, resource_id(&subscriber_id)?, input_id(&tariff_id, "tariffId")?)
             .await?;
         audit_target(ctx, s.id);
@@ -304,7 +304,7 @@ impl CommerceMutation {
         tariff_id: ID,
         basis: SubscriptionBasis,
     ) -> GqlResult<SubscriptionNode> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let s = billing::create_subscription(
             state(ctx),
             p,
@@ -325,7 +325,7 @@ impl CommerceMutation {
         reason: Option<ChurnReason>,
         comment: Option<String>,
     ) -> GqlResult<SubscriptionNode> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let s = billing::cancel(state(ctx), p, resource_id(&id)?, reason, comment.as_deref()).await?;
         audit_target(ctx, s.id);
         Ok(SubscriptionNode(s))
@@ -333,7 +333,7 @@ impl CommerceMutation {
 
     /// A partner invoices its client: price × months.
     async fn create_invoice(&self, ctx: &Context<'_>, input: InvoiceInput) -> GqlResult<Invoice> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let inv = billing::create_invoice(
             state(ctx),
             p,
@@ -350,7 +350,7 @@ impl CommerceMutation {
     /// The vendor records a payment, idempotently by `externalId`; it activates or extends the
     /// subscription and accrues the bound partner's commission in the same transaction.
     async fn record_payment(&self, ctx: &Context<'_>, input: PaymentInput) -> GqlResult<Payment> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let n = NewPayment {
             subscriber: input_id(&input.subscriber_id, "subscriberId")?,
             tariff: input_id(&input.tariff_id, "tariffId")?,
@@ -369,7 +369,7 @@ impl CommerceMutation {
 
     /// The vendor refunds a payment: returns it with `refunded: true`; the ledger gets reversing entries.
     async fn refund_payment(&self, ctx: &Context<'_>, payment_id: ID, external_id: String) -> GqlResult<Payment> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let pay = billing::refund(state(ctx), p, resource_id(&payment_id)?, &external_id).await?;
         audit_target(ctx, pay.id);
         Ok(Payment(pay))
@@ -377,7 +377,7 @@ impl CommerceMutation {
 
     /// The vendor approves accrued entries (all or nothing).
     async fn approve_commissions(&self, ctx: &Context<'_>, ids: Vec<ID>) -> GqlResult<Vec<Commission>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let ids = ids.iter().map(resource_id).collect::<Result<Vec<_>, _>>()?;
         Ok(ledger::approve(state(ctx), p, &ids).await?.into_iter().map(Commission).collect())
     }
@@ -390,7 +390,7 @@ impl CommerceMutation {
         ids: Vec<ID>,
         payout_reference: String,
     ) -> GqlResult<Vec<Commission>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let ids = ids.iter().map(resource_id).collect::<Result<Vec<_>, _>>()?;
         Ok(ledger::mark_paid(state(ctx), p, &ids, &payout_reference).await?.into_iter().map(Commission).collect())
     }

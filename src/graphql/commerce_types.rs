@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::{commission, commission_rule, invoice, partner_status, payment, program, subscription, tariff};
 use sea_orm::EntityTrait;
 
-use super::context::{GqlResult, principal, state};
-use super::loaders::{self, ProgramId, SubscriberId, TariffId};
+use super::context::{GqlResult, scope, state};
+use super::loaders::{self, ProgramId, TariffId};
 use super::scalars::Decimal;
 use super::types::Subscriber;
 use crate::domain::commission::Purchase;
@@ -156,7 +156,7 @@ impl SubscriptionNode {
         id(self.0.id)
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.subscriber_id)).await?))
+        Subscriber::load(ctx, self.0.subscriber_id).await
     }
     async fn tariff(&self, ctx: &Context<'_>) -> GqlResult<Tariff> {
         Ok(Tariff(loaders::required(ctx, TariffId(self.0.tariff_id)).await?))
@@ -194,10 +194,10 @@ impl Invoice {
         id(self.0.id)
     }
     async fn client(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.client_id)).await?))
+        Subscriber::load(ctx, self.0.client_id).await
     }
     async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.partner_id)).await?))
+        Subscriber::load(ctx, self.0.partner_id).await
     }
     async fn tariff(&self, ctx: &Context<'_>) -> GqlResult<Tariff> {
         Ok(Tariff(loaders::required(ctx, TariffId(self.0.tariff_id)).await?))
@@ -229,7 +229,7 @@ impl Payment {
         id(self.0.id)
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.subscriber_id)).await?))
+        Subscriber::load(ctx, self.0.subscriber_id).await
     }
     async fn tariff(&self, ctx: &Context<'_>) -> GqlResult<Tariff> {
         Ok(Tariff(loaders::required(ctx, TariffId(self.0.tariff_id)).await?))
@@ -265,7 +265,7 @@ impl Payment {
     }
     /// The ledger entries of this payment the caller may see (the vendor all, a partner owner its own).
     async fn commissions(&self, ctx: &Context<'_>) -> GqlResult<Vec<Commission>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         Ok(ledger::of_payment(&state(ctx).db, p, self.0.id).await?.into_iter().map(Commission).collect())
     }
 }
@@ -279,7 +279,7 @@ impl Commission {
         id(self.0.id)
     }
     async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.partner_id)).await?))
+        Subscriber::load(ctx, self.0.partner_id).await
     }
     async fn payment(&self, ctx: &Context<'_>) -> GqlResult<Payment> {
         Ok(Payment(loaders::required(ctx, loaders::PaymentId(self.0.payment_id)).await?))

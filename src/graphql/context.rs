@@ -9,7 +9,7 @@ use base64::Engine;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::auth::{Caller, Principal};
+use crate::auth::{Caller, Scope};
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::service::{Page, PageArgs};
@@ -25,8 +25,14 @@ pub fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
     ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
 }
 
-pub fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
-    caller(ctx).principal()
+/// The signed-in caller's reach (`UNAUTHENTICATED` for an anonymous caller): every service takes it.
+pub fn scope<'a>(ctx: &Context<'a>) -> Result<Scope<'a>, AppError> {
+    caller(ctx).principal().map(Scope::new)
+}
+
+/// The caller's reach when there is one (relation fields also serve anonymous callers).
+pub fn viewer<'a>(ctx: &Context<'a>) -> Option<Scope<'a>> {
+    caller(ctx).0.as_ref().map(Scope::new)
 }
 
 /// An id naming a resource: anything that is not a UUID names nothing, so it is `NOT_FOUND`.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::outbox_message;
 
 use super::commerce_types::SubscriptionNode;
-use super::context::{Conn, GqlResult, connection, page_args, principal, resource_id, state};
+use super::context::{Conn, GqlResult, connection, page_args, resource_id, scope, state};
 use super::scalars::Date;
 use super::types::Subscriber;
 use crate::error::AppError;
@@ -18,8 +18,8 @@ pub struct WeeklyDigest(digest::Digest);
 #[Object]
 impl WeeklyDigest {
     /// The partner the digest is for.
-    async fn partner(&self) -> Subscriber {
-        Subscriber(self.0.partner.clone())
+    async fn partner(&self, ctx: &Context<'_>) -> Subscriber {
+        Subscriber::in_ctx(ctx, self.0.partner.clone())
     }
     /// The Monday the digest is sent.
     async fn week_start(&self) -> Date {
@@ -122,7 +122,7 @@ impl DigestQuery {
         partner_id: Option<ID>,
         week_start: Date,
     ) -> GqlResult<WeeklyDigest> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let week = WeekStart::parse(week_start.0)?;
         let partner = partner_id.as_ref().map(resource_id).transpose()?;
         Ok(WeeklyDigest(digest::read(state(ctx), p, partner, week).await?))
@@ -136,7 +136,7 @@ impl DigestQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Notification>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = outbox::list(state(ctx), p, args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Notification))
@@ -152,7 +152,7 @@ impl DigestMutation {
     /// (vendor owners and service operators). Idempotent per partner, week and operator: returns how many
     /// e-mails this call queued, 0 when they were queued before.
     async fn run_weekly_digest(&self, ctx: &Context<'_>, week_start: Date) -> GqlResult<i32> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         p.require(p.is_vendor_staff(), "run the weekly digest")?;
         let queued = digest::run_weekly_digest(state(ctx), week_start.0).await?;
         Ok(i32::try_from(queued).unwrap_or(i32::MAX))

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::context::{principal, state};
+use super::context::{scope, state};
 use crate::events::{PartnerEvent, PartnerEventKind};
 
 /// All subscriptions (over WebSocket only).
@@ -19,7 +19,7 @@ impl SubscriptionRoot {
     /// Live events for the caller's partner, from the moment of subscribing (nothing is replayed).
     /// Partner OWNER or SERVICE_OPERATOR only.
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<BoxStream<'static, PartnerEventOutput>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         p.require(p.serves_clients(), "follow a partner's events")?;
         Ok(state(ctx).events.subscribe(p.subscriber_id).map(PartnerEventOutput).boxed())
     }

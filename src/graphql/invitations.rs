@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, ID, InputObject, Object};
 
-use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
 use super::types::{Invitation, InvitationPayload};
 use crate::domain::{Email, InvitationStatus, Role};
 use crate::error::AppError;
@@ -24,7 +24,7 @@ impl InvitationQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Invitation>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let sid = subscriber_id.as_ref().map(resource_id).transpose()?;
         let args = page_args(ctx, first, after)?;
         let page = invitations::list(state(ctx), p, sid, status, args).await?;
@@ -48,7 +48,7 @@ pub struct InvitationMutation;
 impl InvitationMutation {
     /// Invites a person; the raw token is returned once. Only owners invite owners.
     async fn invite_user(&self, ctx: &Context<'_>, input: InviteUserInput) -> GqlResult<InvitationPayload> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let sid = input.subscriber_id.as_ref().map(|id| input_id(id, "subscriberId")).transpose()?;
         let email = Email::parse(&input.email).map_err(AppError::input("email"))?;
         let (inv, token) = invitations::invite(state(ctx), p, sid, email, input.role).await?;
@@ -58,7 +58,7 @@ impl InvitationMutation {
 
     /// Sends a pending invitation again with a new token and expiry; the old token stops working.
     async fn resend_invitation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<InvitationPayload> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let (inv, token) = invitations::resend(state(ctx), p, resource_id(&id)?).await?;
         audit_target(ctx, inv.id);
         Ok(InvitationPayload { invitation: Invitation(inv), token })
@@ -66,7 +66,7 @@ impl InvitationMutation {
 
     /// Voids a pending invitation.
     async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Invitation> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let inv = invitations::revoke(state(ctx), p, resource_id(&id)?).await?;
         audit_target(ctx, inv.id);
         Ok(Invitation(inv))

@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, InputObject, Object};
 use entity::{lead_pool, lead_pool_member};
 
 use super::commerce_types::Program;
-use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
-use super::loaders::{self, ProgramId, SubscriberId};
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::loaders::{self, ProgramId};
 use super::scalars::{Date, Decimal};
 use super::types::Subscriber;
 use crate::service::leads::{self, MemberChange, NewPool, RankingRow as Row};
@@ -20,8 +20,9 @@ impl RankingRow {
     async fn rank(&self) -> i32 {
         self.0.rank
     }
-    async fn partner(&self) -> Subscriber {
-        Subscriber(self.0.partner.clone())
+    /// The partner: outside the caller's reach, its id and name only.
+    async fn partner(&self, ctx: &Context<'_>) -> Subscriber {
+        Subscriber::in_ctx(ctx, self.0.partner.clone())
     }
     /// Clients whose first paid ITSaaS contract started in the quarter.
     async fn new_contracts(&self) -> i64 {
@@ -72,7 +73,7 @@ pub struct LeadPoolMember(pub lead_pool_member::Model);
 #[Object]
 impl LeadPoolMember {
     async fn partner(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.partner_id)).await?))
+        Subscriber::load(ctx, self.0.partner_id).await
     }
     /// Position in the pool, 1 to its size.
     async fn rank(&self) -> i32 {
@@ -109,13 +110,13 @@ impl LeadQuery {
         program_code: String,
         quarter: String,
     ) -> GqlResult<Vec<RankingRow>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         Ok(leads::ranking(state(ctx), p, &program_code, &quarter).await?.into_iter().map(RankingRow).collect())
     }
 
     /// The program's lead pool valid today, or null.
     async fn lead_pool(&self, ctx: &Context<'_>, program_code: String) -> GqlResult<Option<LeadPool>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         Ok(leads::current_pool(state(ctx), p, &program_code).await?.map(LeadPool))
     }
 
@@ -127,10 +128,10 @@ impl LeadQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Subscriber>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = leads::unbound_clients(state(ctx), p, args).await?;
-        Ok(connection(page, args.after.is_some(), |m| m.id, Subscriber))
+        Ok(connection(page, args.after.is_some(), |m| m.id, |m| Subscriber::in_ctx(ctx, m)))
     }
 }
 
@@ -156,7 +157,7 @@ impl LeadMutation {
     /// the program's minimum lead status and are on the service desk with consultants and
     /// customisation specialists. An overlapping valid pool ends the day before this one starts.
     async fn publish_lead_pool(&self, ctx: &Context<'_>, input: LeadPoolInput) -> GqlResult<LeadPool> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let pool = leads::publish_pool(
             state(ctx),
             p,
@@ -183,7 +184,7 @@ impl LeadMutation {
         excluded: Option<bool>,
         reason: String,
     ) -> GqlResult<LeadPoolMember> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let pool = resource_id(&pool_id)?;
         let partner = input_id(&partner_id, "partnerId")?;
         let weight_bp = weight.map(|w| w.to_bp("weight")).transpose()?;

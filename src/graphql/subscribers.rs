@@ -4,7 +4,7 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
-use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
 use super::types::{Invitation, Membership, RegisterPayload, Subscriber};
 use crate::domain::{Email, Inn, Kpp, Name, OptionalText, Role, SubscriberKind};
 use crate::error::AppError;
@@ -18,9 +18,9 @@ pub struct SubscriberQuery;
 impl SubscriberQuery {
     /// One subscriber. Anything outside the caller's reach is `NOT_FOUND`, like a missing id.
     async fn subscriber(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
-        let (s, _) = subscribers::get_visible(&state(ctx).db, p, resource_id(&id)?).await?;
-        Ok(Subscriber(s))
+        let p = scope(ctx)?;
+        let (s, _) = p.subscriber(&state(ctx).db, resource_id(&id)?).await?;
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 
     /// The subscribers the caller can see (the vendor: all; a partner's owners and operators: their own
@@ -34,11 +34,11 @@ impl SubscriberQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Subscriber>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = subscribers::list(state(ctx), p, kind, search.as_deref(), args).await?;
         super::loaders::prime_subscribers(ctx, &page.items).await?;
-        Ok(connection(page, args.after.is_some(), |m| m.id, Subscriber))
+        Ok(connection(page, args.after.is_some(), |m| m.id, |m| Subscriber::in_ctx(ctx, m)))
     }
 }
 
@@ -132,8 +132,12 @@ fn patch<T>(
     })
 }
 
-fn registered(r: Registered) -> RegisterPayload {
-    RegisterPayload { subscriber: Subscriber(r.subscriber), invitation: Invitation(r.invitation), token: r.token }
+fn registered(ctx: &Context<'_>, r: Registered) -> RegisterPayload {
+    RegisterPayload {
+        subscriber: Subscriber::in_ctx(ctx, r.subscriber),
+        invitation: Invitation(r.invitation),
+        token: r.token,
+    }
 }
 
 #[derive(Default)]
@@ -143,7 +147,7 @@ pub struct SubscriberMutation;
 impl SubscriberMutation {
     /// The vendor creates a partner and invites its owner (the token is returned once).
     async fn create_partner(&self, ctx: &Context<'_>, input: CreatePartnerInput) -> GqlResult<RegisterPayload> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         p.require(p.is_vendor_staff(), "create partners")?;
         let card = NewCard {
             name: Some(Name::parse(&input.name).map_err(AppError::input("name"))?),
@@ -163,12 +167,12 @@ impl SubscriberMutation {
         };
         let r = subscribers::create_partner(state(ctx), p, card, owner, program).await?;
         audit_target(ctx, r.subscriber.id);
-        Ok(registered(r))
+        Ok(registered(ctx, r))
     }
 
     /// A partner registers a client, bound to it (`PARTNER_REGISTERED`), and invites the client's owner.
     async fn register_client(&self, ctx: &Context<'_>, input: RegisterClientInput) -> GqlResult<RegisterPayload> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         p.require(p.serves_clients(), "register clients")?;
         let card = NewCard {
             name: Some(Name::parse(&input.name).map_err(AppError::input("name"))?),
@@ -181,12 +185,12 @@ impl SubscriberMutation {
         let owner = Email::parse(&input.owner_email).map_err(AppError::input("ownerEmail"))?;
         let r = subscribers::register_client(state(ctx), p, card, owner).await?;
         audit_target(ctx, r.subscriber.id);
-        Ok(registered(r))
+        Ok(registered(ctx, r))
     }
 
     /// The vendor imports an existing client, with its binding (`IMPORT`) and creation time.
     async fn import_client(&self, ctx: &Context<'_>, input: ImportClientInput) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         p.require(p.is_vendor_staff(), "import clients")?;
         let card = NewCard {
             name: Some(Name::parse(&input.name).map_err(AppError::input("name"))?),
@@ -196,12 +200,12 @@ impl SubscriberMutation {
         let partner = input.partner_id.as_ref().map(|id| input_id(id, "partnerId")).transpose()?;
         let s = subscribers::import_client(state(ctx), p, card, partner, input.created_at).await?;
         audit_target(ctx, s.id);
-        Ok(Subscriber(s))
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 
     /// Edits the card (a patch). Owners edit their own card; a partner's operators their clients'.
     async fn update_subscriber(&self, ctx: &Context<'_>, id: ID, input: SubscriberCardInput) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let id = resource_id(&id)?;
         let name = match input.name {
             MaybeUndefined::Undefined => None,
@@ -219,7 +223,7 @@ impl SubscriberMutation {
         };
         let s = subscribers::update_card(state(ctx), p, id, patch).await?;
         audit_target(ctx, s.id);
-        Ok(Subscriber(s))
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 
     /// The vendor edits a partner's profile (the lead-pool conditions and the contract date).
@@ -229,7 +233,7 @@ impl SubscriberMutation {
         partner_id: ID,
         input: PartnerProfileInput,
     ) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let id = resource_id(&partner_id)?;
         let patch = ProfilePatch {
             service_desk_connected: input.service_desk_connected,
@@ -243,12 +247,12 @@ impl SubscriberMutation {
         };
         let s = subscribers::update_partner_profile(state(ctx), p, id, patch).await?;
         audit_target(ctx, s.id);
-        Ok(Subscriber(s))
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 
     /// Changes a member's role. Granting or taking away `OWNER` needs an owner; the last owner stays.
     async fn change_role(&self, ctx: &Context<'_>, membership_id: ID, role: Role) -> GqlResult<Membership> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let m = members::change_role(state(ctx), p, resource_id(&membership_id)?, role).await?;
         audit_target(ctx, m.id);
         Ok(Membership(m))
@@ -256,7 +260,7 @@ impl SubscriberMutation {
 
     /// Removes a member; the removed user's tokens stop working at once. The last owner stays.
     async fn remove_member(&self, ctx: &Context<'_>, membership_id: ID) -> GqlResult<ID> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let id = members::remove(state(ctx), p, resource_id(&membership_id)?).await?;
         audit_target(ctx, id);
         Ok(ID(id.to_string()))

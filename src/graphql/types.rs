@@ -4,8 +4,9 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{audit_entry, binding_change, invitation, membership, partner_profile, subscriber, user};
 
-use super::context::{Conn, GqlResult, connection, page_args, principal, state};
+use super::context::{Conn, GqlResult, connection, page_args, state, viewer};
 use super::loaders::{self, ProfileOf, SubscriberId, SubscriptionsOf, UserId};
+use crate::auth::{Projection, Reach, Scope};
 use crate::domain::{BindingSource, InvitationStatus, Role, SubscriberKind};
 use crate::error::AppError;
 use crate::service::{members, subscribers};
@@ -16,107 +17,145 @@ pub(crate) fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, 
 }
 
 /// An account in the service: a client, a partner or the vendor.
-pub struct Subscriber(pub subscriber::Model);
+///
+/// Built only through its constructors, which take the caller's [`Projection`] of the row: whatever path
+/// reached a subscriber (a query, a binding change, a ranking row, an invoice), the caller sees what its
+/// reach allows and no more (SPEC §1).
+pub struct Subscriber {
+    model: subscriber::Model,
+    seen: Projection,
+}
 
 impl Subscriber {
-    /// A client outside the caller's reach (named by id on another partner's invoice or promo code) shows
-    /// its id and name only. Partners' cards are public (the partner directory shows them).
-    fn card_visible(&self, ctx: &Context<'_>) -> bool {
-        match principal(ctx) {
-            Ok(p) => {
-                self.0.kind != "CLIENT"
-                    || subscribers::reach(p, &self.0).is_some()
-                    // The partner that is the client's support line reads its card.
-                    || (p.serves_clients() && self.0.support_partner_id == Some(p.subscriber_id))
-                    || self.signed_in_here(ctx)
-            }
-            Err(_) => self.signed_in_here(ctx),
+    /// A subscriber as the caller sees it (an anonymous caller sees id and name).
+    pub fn seen_by(viewer: Option<Scope<'_>>, model: subscriber::Model) -> Self {
+        let seen = viewer.map_or(Projection::Minimal, |s| s.projection(&model));
+        Subscriber { model, seen }
+    }
+
+    /// A subscriber as this request's caller sees it.
+    pub fn in_ctx(ctx: &Context<'_>, model: subscriber::Model) -> Self {
+        Self::seen_by(viewer(ctx), model)
+    }
+
+    /// A partner listed in the public directory: its contacts are public, whoever asks.
+    pub fn in_directory(ctx: &Context<'_>, model: subscriber::Model) -> Self {
+        let mut s = Self::in_ctx(ctx, model);
+        s.seen = s.seen.at_least(Projection::Contacts);
+        s
+    }
+
+    /// The subscriber a public operation of this request (login, self-registration, accepting an
+    /// invitation) just signed in to: its caller holds the new token, so it sees the card.
+    pub fn signed_in(ctx: &Context<'_>, model: subscriber::Model) -> Self {
+        let mut s = Self::in_ctx(ctx, model);
+        if super::context::signed_in_subscriber(ctx) == Some(s.model.id) {
+            s.seen = s.seen.at_least(Projection::SignedIn);
+        }
+        s
+    }
+
+    /// Loads a subscriber by id (through the request's loader) as the caller sees it.
+    pub async fn load(ctx: &Context<'_>, id: uuid::Uuid) -> GqlResult<Self> {
+        Ok(Self::in_ctx(ctx, loaders::required(ctx, SubscriberId(id)).await?))
+    }
+
+    pub async fn load_opt(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> GqlResult<Option<Self>> {
+        match id {
+            Some(id) => Ok(Some(Self::load(ctx, id).await?)),
+            None => Ok(None),
         }
     }
 
-    /// An anonymous caller (the public partner directory) reads only id, name, e-mail, phone and
-    /// address; the payload of a public sign-in shows the signed-in subscriber in full.
-    fn signed_in_here(&self, ctx: &Context<'_>) -> bool {
-        super::context::signed_in_subscriber(ctx) == Some(self.0.id)
-    }
-
-    fn require_caller(&self, ctx: &Context<'_>) -> Result<(), AppError> {
-        if principal(ctx).is_ok() || self.signed_in_here(ctx) {
-            Ok(())
-        } else {
-            Err(AppError::unauthenticated("LOGIN_REQUIRED", "this field needs a token"))
+    /// A partner related to the calling client itself (its serving partner or support line): the client
+    /// sees its contacts, so that it can reach it.
+    async fn my_partner(&self, ctx: &Context<'_>, id: Option<uuid::Uuid>) -> GqlResult<Option<Self>> {
+        let Some(mut partner) = Self::load_opt(ctx, id).await? else {
+            return Ok(None);
+        };
+        if self.seen == Projection::Full(Reach::Own) {
+            partner.seen = partner.seen.at_least(Projection::Contacts);
         }
+        Ok(Some(partner))
     }
 
-    /// Whether the caller works with this client: reach (not merely its support line).
-    fn in_reach(&self, ctx: &Context<'_>) -> bool {
-        principal(ctx).is_ok_and(|p| subscribers::reach(p, &self.0).is_some())
+    fn card<'a>(&self, v: &'a Option<String>) -> Option<&'a str> {
+        v.as_deref().filter(|_| self.seen.card())
+    }
+
+    fn contact<'a>(&self, v: &'a Option<String>) -> Option<&'a str> {
+        v.as_deref().filter(|_| self.seen.contacts())
+    }
+
+    fn is(&self, kind: SubscriberKind) -> bool {
+        self.model.kind == kind.as_str()
     }
 }
 
 #[Object]
 impl Subscriber {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.model.id.to_string())
     }
     /// Client, partner or vendor.
-    async fn kind(&self, ctx: &Context<'_>) -> GqlResult<SubscriberKind> {
-        self.require_caller(ctx)?;
-        Ok(parse(&self.0.kind)?)
+    async fn kind(&self) -> GqlResult<SubscriberKind> {
+        Ok(parse(&self.model.kind)?)
     }
     /// The name on the card.
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.model.name
     }
-    /// Taxpayer number (ИНН): 10 or 12 digits.
-    async fn inn(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.inn.as_deref().filter(|_| self.card_visible(ctx))
+    /// Taxpayer number (ИНН): 10 or 12 digits. Null outside the caller's reach.
+    async fn inn(&self) -> Option<&str> {
+        self.card(&self.model.inn)
     }
-    /// Tax registration reason code (КПП): 9 characters.
-    async fn kpp(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.kpp.as_deref().filter(|_| self.card_visible(ctx))
+    /// Tax registration reason code (КПП): 9 characters. Null outside the caller's reach.
+    async fn kpp(&self) -> Option<&str> {
+        self.card(&self.model.kpp)
     }
-    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.email.as_deref().filter(|_| self.public_or_visible(ctx))
+    /// Null outside the caller's reach (public for partners in the directory).
+    async fn email(&self) -> Option<&str> {
+        self.contact(&self.model.email)
     }
-    async fn phone(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.phone.as_deref().filter(|_| self.public_or_visible(ctx))
+    /// Null outside the caller's reach (public for partners in the directory).
+    async fn phone(&self) -> Option<&str> {
+        self.contact(&self.model.phone)
     }
-    async fn address(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.address.as_deref().filter(|_| self.public_or_visible(ctx))
+    /// Null outside the caller's reach (public for partners in the directory).
+    async fn address(&self) -> Option<&str> {
+        self.contact(&self.model.address)
     }
-    async fn contact_person(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.0.contact_person.as_deref().filter(|_| self.card_visible(ctx))
+    /// Null outside the caller's reach.
+    async fn contact_person(&self) -> Option<&str> {
+        self.card(&self.model.contact_person)
     }
-    async fn created_at(&self, ctx: &Context<'_>) -> GqlResult<DateTime<Utc>> {
-        self.require_caller(ctx)?;
-        Ok(self.0.created_at)
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
     }
-    /// Clients: the partner the client is bound to, or null.
+    /// Clients: the partner the client is bound to, or null (also null outside the caller's reach).
     async fn serving_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
-        if !self.card_visible(ctx) {
+        if !self.seen.card() {
             return Ok(None);
         }
-        match self.0.serving_partner_id {
-            Some(id) => Ok(Some(Subscriber(loaders::required(ctx, SubscriberId(id)).await?))),
-            None => Ok(None),
-        }
+        self.my_partner(ctx, self.model.serving_partner_id).await
     }
     /// Clients: how the client got bound to its serving partner, or null.
-    async fn binding_source(&self, ctx: &Context<'_>) -> GqlResult<Option<BindingSource>> {
-        if !self.card_visible(ctx) {
+    async fn binding_source(&self) -> GqlResult<Option<BindingSource>> {
+        if !self.seen.card() {
             return Ok(None);
         }
-        Ok(self.0.binding_source.as_deref().map(parse).transpose()?)
+        Ok(self.model.binding_source.as_deref().map(parse).transpose()?)
     }
     /// Clients: every change of serving partner, oldest first; the first binding is a change from null.
+    /// Empty outside the caller's reach.
     async fn binding_history(&self, ctx: &Context<'_>) -> GqlResult<Vec<BindingChange>> {
-        if !self.card_visible(ctx) {
+        if self.seen.works_with().is_none() {
             return Ok(Vec::new());
         }
-        Ok(subscribers::binding_history(&state(ctx).db, self.0.id).await?.into_iter().map(BindingChange).collect())
+        Ok(subscribers::binding_history(&state(ctx).db, self.model.id).await?.into_iter().map(BindingChange).collect())
     }
-    /// The subscriber's members (for its administrators, owners and operators, the serving partner and the vendor).
+    /// The subscriber's members (for its administrators, owners and operators, the serving partner and
+    /// the vendor; empty outside the caller's reach).
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn members(
         &self,
@@ -124,57 +163,50 @@ impl Subscriber {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Membership>> {
-        let p = principal(ctx)?;
-        let r = subscribers::reach(p, &self.0).ok_or(AppError::NotFound)?;
         let args = page_args(ctx, first, after)?;
-        let page = members::list(&state(ctx).db, p, &self.0, r, args).await?;
+        let (Some(r), Some(p)) = (self.seen.works_with(), viewer(ctx)) else {
+            return Ok(connection(crate::service::Page::empty(), args.after.is_some(), |m| m.id, Membership));
+        };
+        let page = members::list(&state(ctx).db, p, &self.model, r, args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Membership))
     }
-    /// The subscriber's subscriptions, oldest first (empty for subscribers outside the caller's reach,
-    /// such as a client's view of its partner).
+    /// The subscriber's subscriptions, oldest first (empty outside the caller's reach).
     async fn subscriptions(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::commerce_types::SubscriptionNode>> {
-        let p = principal(ctx)?;
-        if subscribers::reach(p, &self.0).is_none() {
+        if self.seen.works_with().is_none() || viewer(ctx).is_none() {
             return Ok(Vec::new());
         }
-        let subs = loaders::required(ctx, SubscriptionsOf(self.0.id)).await?;
+        let subs = loaders::required(ctx, SubscriptionsOf(self.model.id)).await?;
         Ok(subs.into_iter().map(super::commerce_types::SubscriptionNode).collect())
     }
-    /// Partners: the partner profile.
+    /// Partners: the partner profile (null outside the caller's reach).
     async fn partner_profile(&self, ctx: &Context<'_>) -> GqlResult<Option<PartnerProfile>> {
-        if self.0.kind != "PARTNER" || !self.card_visible(ctx) {
+        if !self.is(SubscriberKind::Partner) || !self.seen.card() {
             return Ok(None);
         }
-        Ok(loaders::one(ctx, ProfileOf(self.0.id)).await?.map(PartnerProfile))
+        Ok(loaders::one(ctx, ProfileOf(self.model.id)).await?.map(PartnerProfile))
     }
     /// Clients: the needs assessment (for the serving partner, the client itself and the vendor).
     async fn needs_assessment(&self, ctx: &Context<'_>) -> GqlResult<Option<super::work::NeedsAssessment>> {
-        if self.0.kind != "CLIENT" || !self.in_reach(ctx) {
+        if !self.is(SubscriberKind::Client) || self.seen.works_with().is_none() {
             return Ok(None);
         }
-        Ok(crate::service::client_work::needs_of(&state(ctx).db, self.0.id).await?.map(super::work::NeedsAssessment))
+        let needs = crate::service::client_work::needs_of(&state(ctx).db, self.model.id).await?;
+        Ok(needs.map(super::work::NeedsAssessment))
     }
     /// Clients: why the client left, oldest first (for the serving partner, the client and the vendor).
     async fn churn_reasons(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::work::ChurnRecord>> {
-        if self.0.kind != "CLIENT" || !self.in_reach(ctx) {
+        if !self.is(SubscriberKind::Client) || self.seen.works_with().is_none() {
             return Ok(Vec::new());
         }
-        let rows = crate::service::client_work::churn_of(&state(ctx).db, self.0.id).await?;
+        let rows = crate::service::client_work::churn_of(&state(ctx).db, self.model.id).await?;
         Ok(rows.into_iter().map(super::work::ChurnRecord).collect())
     }
     /// Clients: the partner that is the client's support line (by an activated support code), or null.
     async fn support_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
-        if !self.card_visible(ctx) {
+        if !self.seen.card() {
             return Ok(None);
         }
-        load_opt(ctx, self.0.support_partner_id).await
-    }
-}
-
-impl Subscriber {
-    /// Partners' e-mail, phone and address are public (the directory); a client's follow the card rule.
-    fn public_or_visible(&self, ctx: &Context<'_>) -> bool {
-        self.0.kind == "PARTNER" || self.card_visible(ctx)
+        self.my_partner(ctx, self.model.support_partner_id).await
     }
 }
 
@@ -217,24 +249,17 @@ pub struct BindingChange(pub binding_change::Model);
 impl BindingChange {
     /// The partner before the change, or null.
     async fn from(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
-        load_opt(ctx, self.0.from_partner_id).await
+        Subscriber::load_opt(ctx, self.0.from_partner_id).await
     }
     /// The partner after the change, or null.
     async fn to(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
-        load_opt(ctx, self.0.to_partner_id).await
+        Subscriber::load_opt(ctx, self.0.to_partner_id).await
     }
     async fn source(&self) -> GqlResult<BindingSource> {
         Ok(parse(&self.0.source)?)
     }
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
-    }
-}
-
-async fn load_opt(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> GqlResult<Option<Subscriber>> {
-    match id {
-        Some(id) => Ok(Some(Subscriber(loaders::required(ctx, SubscriberId(id)).await?))),
-        None => Ok(None),
     }
 }
 
@@ -273,7 +298,7 @@ impl Membership {
         Ok(User(loaders::required(ctx, UserId(self.0.user_id)).await?))
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.subscriber_id)).await?))
+        Subscriber::load(ctx, self.0.subscriber_id).await
     }
     async fn role(&self) -> GqlResult<Role> {
         Ok(parse(&self.0.role)?)
@@ -304,8 +329,8 @@ impl Viewer {
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
         match &self.subscriber {
-            Some(s) => Ok(Subscriber(s.clone())),
-            None => Ok(Subscriber(loaders::required(ctx, SubscriberId(self.subscriber_id)).await?)),
+            Some(s) => Ok(Subscriber::signed_in(ctx, s.clone())),
+            None => Subscriber::load(ctx, self.subscriber_id).await,
         }
     }
     async fn role(&self) -> Role {
@@ -341,7 +366,7 @@ impl Invitation {
         Ok(parse(&self.0.role)?)
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.subscriber_id)).await?))
+        Subscriber::load(ctx, self.0.subscriber_id).await
     }
     /// Pending, accepted, revoked, or expired (follows from the date).
     async fn status(&self, ctx: &Context<'_>) -> InvitationStatus {
@@ -406,7 +431,7 @@ impl AuditEntry {
     }
     /// The subscriber the actor acted in.
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
-        load_opt(ctx, self.0.subscriber_id).await
+        Subscriber::load_opt(ctx, self.0.subscriber_id).await
     }
     /// The mutation's name.
     async fn operation(&self) -> &str {

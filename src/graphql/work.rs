@@ -6,8 +6,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use entity::{churn_record, needs_assessment, task};
 
-use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, principal, resource_id, state};
-use super::loaders::{self, SubscriberId};
+use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
 use super::scalars::Date;
 use super::types::{Invitation, Subscriber};
 use crate::domain::subscription::ChurnReason;
@@ -29,7 +28,7 @@ impl Task {
         Ok(parse(&self.0.kind)?)
     }
     async fn client(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        Ok(Subscriber(loaders::required(ctx, SubscriberId(self.0.client_id)).await?))
+        Subscriber::load(ctx, self.0.client_id).await
     }
     /// When the call is due.
     async fn due_at(&self) -> DateTime<Utc> {
@@ -137,7 +136,7 @@ impl WorkQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Task>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let client = client_id.as_ref().map(resource_id).transpose()?;
         let args = page_args(ctx, first, after)?;
         let page = tasks::list(state(ctx), p, status, client, args).await?;
@@ -153,7 +152,7 @@ impl WorkQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Invitation>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = invitations::not_activated(state(ctx), p, args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Invitation))
@@ -167,16 +166,16 @@ impl WorkQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Subscriber>> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let page = support::supported_clients(state(ctx), p, args).await?;
-        Ok(connection(page, args.after.is_some(), |m| m.id, Subscriber))
+        Ok(connection(page, args.after.is_some(), |m| m.id, |m| Subscriber::in_ctx(ctx, m)))
     }
 
     /// Public: partners with at least 10 paying clients, by name. Without a token only `id`, `name`,
     /// `email`, `phone` and `address` can be read.
     async fn partner_directory(&self, ctx: &Context<'_>) -> GqlResult<Vec<Subscriber>> {
-        Ok(support::directory(state(ctx)).await?.into_iter().map(Subscriber).collect())
+        Ok(support::directory(state(ctx)).await?.into_iter().map(|m| Subscriber::in_directory(ctx, m)).collect())
     }
 }
 
@@ -203,7 +202,7 @@ pub struct WorkMutation;
 impl WorkMutation {
     /// Completes an open task of the caller's partner with an outcome note.
     async fn complete_task(&self, ctx: &Context<'_>, id: ID, outcome: String) -> GqlResult<Task> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let t = tasks::complete(state(ctx), p, resource_id(&id)?, &outcome).await?;
         audit_target(ctx, t.id);
         Ok(Task(t))
@@ -218,10 +217,10 @@ impl WorkMutation {
         reason: ChurnReason,
         comment: Option<String>,
     ) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let s = client_work::record_churn(state(ctx), p, resource_id(&client_id)?, reason, comment).await?;
         audit_target(ctx, s.id);
-        Ok(Subscriber(s))
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 
     /// Saves the client's needs assessment (its serving partner, its own owner or admin, vendor staff).
@@ -231,7 +230,7 @@ impl WorkMutation {
         client_id: ID,
         input: NeedsAssessmentInput,
     ) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let needs = Needs {
             line_of_business: input.line_of_business,
             new_company: input.new_company,
@@ -247,13 +246,13 @@ impl WorkMutation {
         };
         let s = client_work::save_needs(state(ctx), p, resource_id(&client_id)?, needs).await?;
         audit_target(ctx, s.id);
-        Ok(Subscriber(s))
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 
     /// Issues a support code (a partner's owner or operator), for one client or for the first client
     /// that activates it. The code is shown once; it expires after 7 days.
     async fn issue_support_code(&self, ctx: &Context<'_>, client_id: Option<ID>) -> GqlResult<String> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let client = client_id.as_ref().map(|c| input_id(c, "clientId")).transpose()?;
         Ok(support::issue(state(ctx), p, client).await?)
     }
@@ -261,17 +260,17 @@ impl WorkMutation {
     /// Activates a support code (a client's admin or owner): the code's partner becomes the client's
     /// support line.
     async fn activate_support_code(&self, ctx: &Context<'_>, code: String) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let s = support::activate(state(ctx), p, &code).await?;
         audit_target(ctx, s.id);
-        Ok(Subscriber(s))
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 
     /// Switches the client back (a client's admin or owner): no partner is its support line any more.
     async fn end_support_line(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
-        let p = principal(ctx)?;
+        let p = scope(ctx)?;
         let s = support::end(state(ctx), p).await?;
         audit_target(ctx, s.id);
-        Ok(Subscriber(s))
+        Ok(Subscriber::in_ctx(ctx, s))
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id, paginate};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::domain::Role;
 use crate::error::AppResult;
 
@@ -45,7 +45,7 @@ pub async fn record(state: &AppState, r: AuditRecord) -> AppResult<()> {
 }
 
 /// The vendor reads everything; an owner reads the entries made in its own subscriber.
-pub async fn list(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<audit_entry::Model>> {
+pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<audit_entry::Model>> {
     let mut q = audit_entry::Entity::find();
     if !p.is_vendor() {
         p.require(p.role == Role::Owner, "read the audit log")?;

@@ -8,10 +8,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::subscribers::{self, Reach, get_visible, may_administer};
+use super::subscribers;
 use super::{Page, PageArgs, bindings, ledger, new_id, paginate, programs, promos, stoplist, tariffs};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Reach;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::promo::discounted;
 use crate::domain::stoplist::{is_locked_category, needs_csk};
@@ -93,14 +94,14 @@ async fn insert_subscription(
 /// Starts a trial of a tariff (once per subscriber and tariff, ever).
 pub async fn start_trial(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     subscriber: Uuid,
     tariff: Uuid,
 ) -> AppResult<subscription::Model> {
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (s, r) = get_visible(&txn, p, subscriber).await?;
-    p.require(may_administer(p, r, true), "manage this subscriber's subscriptions")?;
+    let (s, r) = p.subscriber(&txn, subscriber).await?;
+    p.require(p.may_administer(r, true), "manage this subscriber's subscriptions")?;
     subscribers::lock(&txn, s.id).await?;
     let t = tariff_input(&txn, tariff).await?;
     offered(&t, &s)?;
@@ -124,14 +125,14 @@ pub async fn start_trial(
 /// its partner or the vendor), `PARTNER_FREE` for a partner with an active contract (until it ends).
 pub async fn create_subscription(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     subscriber: Uuid,
     tariff: Uuid,
     basis: SubscriptionBasis,
 ) -> AppResult<subscription::Model> {
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (s, r) = get_visible(&txn, p, subscriber).await?;
+    let (s, r) = p.subscriber(&txn, subscriber).await?;
     let t = tariff_input(&txn, tariff).await?;
     subscribers::lock(&txn, s.id).await?;
     let ends_at = match basis {
@@ -195,7 +196,7 @@ pub async fn create_subscription(
 /// Cancels a subscription; a trial needs a churn reason.
 pub async fn cancel(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     id: Uuid,
     reason: Option<ChurnReason>,
     comment: Option<&str>,
@@ -204,8 +205,8 @@ pub async fn cancel(
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let sub = subscription::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
-    let (_, r) = get_visible(&txn, p, sub.subscriber_id).await?;
-    p.require(may_administer(p, r, true), "cancel this subscription")?;
+    let (_, r) = p.subscriber(&txn, sub.subscriber_id).await?;
+    p.require(p.may_administer(r, true), "cancel this subscription")?;
     if sub.cancelled_at.is_some() {
         return Err(AppError::conflict("ALREADY_CANCELLED", "this subscription is already cancelled"));
     }
@@ -260,7 +261,7 @@ async fn may_sell<C: ConnectionTrait>(
 /// to another partner (it gave this partner its id); paying the invoice rebinds it.
 pub async fn create_invoice(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     client: Uuid,
     tariff: Uuid,
     period_months: i32,
@@ -323,13 +324,13 @@ pub async fn create_invoice(
 
 pub async fn list_invoices(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     client: Option<Uuid>,
     page: PageArgs,
 ) -> AppResult<Page<invoice::Model>> {
     let mut q = invoice::Entity::find();
     if let Some(c) = client {
-        get_visible(&state.db, p, c).await?;
+        p.subscriber(&state.db, c).await?;
         q = q.filter(invoice::Column::ClientId.eq(c));
     }
     if !p.is_vendor() {
@@ -401,7 +402,7 @@ async fn replay<C: ConnectionTrait>(db: &C, n: &NewPayment) -> AppResult<Option<
 
 /// Records a payment (vendor), idempotently by external id: the same id with the same payload returns
 /// the first payment and accrues nothing new; a different payload is `CONFLICT`.
-pub async fn record_payment(state: &AppState, p: &Principal, mut n: NewPayment) -> AppResult<payment::Model> {
+pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -> AppResult<payment::Model> {
     p.require(p.is_vendor_staff(), "record payments")?;
     n.external_id = check_external_id(&n.external_id, "externalId")?;
     if let Some(existing) = replay(&state.db, &n).await? {
@@ -592,7 +593,7 @@ fn payment_events(
 
 /// Refunds a payment: the ledger gets a reversing entry for each accrual, the subscription loses the
 /// paid period. Idempotent by the refund's own external id.
-pub async fn refund(state: &AppState, p: &Principal, id: Uuid, external_id: &str) -> AppResult<payment::Model> {
+pub async fn refund(state: &AppState, p: Scope<'_>, id: Uuid, external_id: &str) -> AppResult<payment::Model> {
     p.require(p.is_vendor_staff(), "refund payments")?;
     let external_id = check_external_id(external_id, "externalId")?;
     let now = state.clock.now();
@@ -634,13 +635,13 @@ pub async fn refund(state: &AppState, p: &Principal, id: Uuid, external_id: &str
 
 pub async fn list_payments(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     subscriber: Option<Uuid>,
     page: PageArgs,
 ) -> AppResult<Page<payment::Model>> {
     let mut q = payment::Entity::find();
     if let Some(s) = subscriber {
-        let (_, r) = get_visible(&state.db, p, s).await?;
+        let (_, r) = p.subscriber(&state.db, s).await?;
         p.require(r != Reach::Own || p.manages_own_members(), "read payments")?;
         q = q.filter(payment::Column::SubscriberId.eq(s));
     } else if !p.is_vendor() {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::subscribers::{self, bind};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::WriteTxn;
 use crate::domain::BindingSource;
 use crate::domain::binding::{BindingDecision, decide_binding, explain_binding};
@@ -66,7 +66,7 @@ pub async fn is_upgrade<C: ConnectionTrait>(
 /// Would this action bind the client to this partner, and why.
 pub async fn quote(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     client: Uuid,
     source: BindingSource,
     partner: Uuid,

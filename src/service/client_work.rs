@@ -7,10 +7,10 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
-use super::subscribers::{Reach, get_visible, may_administer};
 use super::{new_id, tasks};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Reach;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::subscription::ChurnReason;
 use crate::error::{AppError, AppResult};
@@ -48,19 +48,19 @@ fn text(field: &str, v: Option<String>) -> AppResult<Option<String>> {
 /// administrators (for the needs assessment).
 async fn client_for_notes<C: ConnectionTrait>(
     db: &C,
-    p: &Principal,
+    p: Scope<'_>,
     id: Uuid,
     own_allowed: bool,
 ) -> AppResult<subscriber::Model> {
-    let (s, r) = get_visible(db, p, id).await?;
+    let (s, r) = p.subscriber(db, id).await?;
     if s.kind != "CLIENT" {
         return Err(AppError::bad_input("clientId", "NOT_A_CLIENT", "clientId: not a client"));
     }
-    p.require((own_allowed || r != Reach::Own) && may_administer(p, r, false), "write notes about this client")?;
+    p.require((own_allowed || r != Reach::Own) && p.may_administer(r, false), "write notes about this client")?;
     Ok(s)
 }
 
-pub async fn save_needs(state: &AppState, p: &Principal, client: Uuid, n: Needs) -> AppResult<subscriber::Model> {
+pub async fn save_needs(state: &AppState, p: Scope<'_>, client: Uuid, n: Needs) -> AppResult<subscriber::Model> {
     let row = needs_assessment::ActiveModel {
         client_id: Set(client),
         line_of_business: Set(text("lineOfBusiness", n.line_of_business)?),
@@ -122,7 +122,7 @@ pub async fn needs_of<C: ConnectionTrait>(db: &C, client: Uuid) -> AppResult<Opt
 /// Records why a client left; its open churn-reason tasks are done with it.
 pub async fn record_churn(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     client: Uuid,
     reason: ChurnReason,
     comment: Option<String>,

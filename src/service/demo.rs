@@ -11,7 +11,7 @@ use super::subscribers::{self, NewCard};
 use super::tariffs::{self, NewTariff};
 use super::{accounts, programs};
 use crate::app::AppState;
-use crate::auth::{Caller, Principal};
+use crate::auth::{Caller, Principal, Scope};
 use crate::cli::{DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD};
 use crate::domain::leads::Quarter;
 use crate::domain::{Email, Name, SubscriberKind};
@@ -77,7 +77,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
                 trial_days: trial,
                 partner_only: false,
             };
-            tariffs::create(state, &vendor, t).await?;
+            tariffs::create(state, Scope::new(&vendor), t).await?;
             log.push(format!("tariff {code}"));
         }
     }
@@ -92,12 +92,12 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
     for (name, owner, statuses) in partners {
         let card = NewCard { name: Some(Name::parse(name).map_err(AppError::input("name"))?), ..Default::default() };
         let owner_email = Email::parse(owner).map_err(AppError::input("email"))?;
-        let reg = subscribers::create_partner(state, &vendor, card, owner_email, None).await?;
+        let reg = subscribers::create_partner(state, Scope::new(&vendor), card, owner_email, None).await?;
         if statuses.contains(&("1C-FRESH", "CSK")) {
             lead_partner = Some(reg.subscriber.id);
         }
         for (program, status) in statuses {
-            programs::set_partner_status(state, &vendor, reg.subscriber.id, program, status).await?;
+            programs::set_partner_status(state, Scope::new(&vendor), reg.subscriber.id, program, status).await?;
         }
         let how = Acceptance { name: Some("Demo Owner".into()), password: Some(DEMO_VENDOR_PASSWORD.into()) };
         let (_, m) = invitations::accept(state, &Caller(None), &reg.token, how).await?;
@@ -112,8 +112,8 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
             };
             let owner_email =
                 Email::parse(&format!("client{n}@partnergraph.local")).map_err(AppError::input("email"))?;
-            let c = subscribers::register_client(state, &partner, card, owner_email).await?;
-            billing::start_trial(state, &partner, c.subscriber.id, fresh.id).await?;
+            let c = subscribers::register_client(state, Scope::new(&partner), card, owner_email).await?;
+            billing::start_trial(state, Scope::new(&partner), c.subscriber.id, fresh.id).await?;
             if i < 3 {
                 let t = if i == 1 { &fresh } else { &connect };
                 let payment = NewPayment {
@@ -127,7 +127,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
                     promo_code: None,
                     external_id: format!("demo-{n}"),
                 };
-                billing::record_payment(state, &vendor, payment).await?;
+                billing::record_payment(state, Scope::new(&vendor), payment).await?;
             }
             log.push(format!("client {client_name}"));
         }
@@ -141,7 +141,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
             has_customization_specialists: Some(true),
             contract_until: subscribers::Patch::Keep,
         };
-        subscribers::update_partner_profile(state, &vendor, partner, profile).await?;
+        subscribers::update_partner_profile(state, Scope::new(&vendor), partner, profile).await?;
         let today = state.clock.now().date_naive();
         let pool = NewPool {
             program_code: "1C-FRESH".into(),
@@ -150,7 +150,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
             valid_until: today + chrono::Duration::days(182),
             size: 10,
         };
-        leads::publish_pool(state, &vendor, pool).await?;
+        leads::publish_pool(state, Scope::new(&vendor), pool).await?;
         log.push(
             "lead pool of 1C-FRESH published: self-registrations without a referral code go to its CSK partner".into(),
         );

@@ -9,9 +9,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use uuid::Uuid;
 
 use super::outbox::{self, NewMessage};
-use super::subscribers::{Reach, client_ids_of, get_visible};
+use super::subscribers::client_ids_of;
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Reach;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::error::{AppError, AppResult};
 
@@ -86,7 +87,7 @@ impl Digest {
 /// partner, a client or an unknown id is `NOT_FOUND`; other roles of the partner are `FORBIDDEN`.
 pub async fn read(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     partner_id: Option<Uuid>,
     week_start: WeekStart,
 ) -> AppResult<Digest> {
@@ -97,11 +98,11 @@ pub async fn read(
         }
         None => p.subscriber_id,
     };
-    let (partner, reach) = get_visible(&state.db, p, id).await?;
+    let (partner, reach) = p.subscriber(&state.db, id).await?;
     match reach {
         Reach::Vendor => {}
         Reach::Own => p.require(p.serves_clients(), "read the weekly digest")?,
-        Reach::Client => return Err(AppError::NotFound),
+        Reach::Client | Reach::Supported => return Err(AppError::NotFound),
     }
     if partner.kind != "PARTNER" {
         return Err(AppError::NotFound);

@@ -9,10 +9,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::subscribers::{self, Reach, get_visible, kind_of, may_administer};
+use super::subscribers::{self, kind_of};
 use super::{Page, PageArgs, find_or_404, hash_token, new_id, new_secret_token, outbox, paginate};
 use crate::app::AppState;
-use crate::auth::{Caller, Principal};
+use crate::auth::Reach;
+use crate::auth::{Caller, Scope};
 use crate::db::begin_write;
 use crate::domain::{Email, InvitationStatus, Name, Role};
 use crate::error::{AppError, AppResult};
@@ -114,14 +115,14 @@ async fn queue_email<C: ConnectionTrait>(
 /// Invites a person to a subscriber (the caller's own by default).
 pub async fn invite(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     subscriber_id: Option<Uuid>,
     email: Email,
     role: Role,
 ) -> AppResult<(invitation::Model, String)> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (s, r) = get_visible(&txn, p, subscriber_id.unwrap_or(p.subscriber_id)).await?;
-    p.require(may_administer(p, r, role == Role::Owner), "invite this member")?;
+    let (s, r) = p.subscriber(&txn, subscriber_id.unwrap_or(p.subscriber_id)).await?;
+    p.require(p.may_administer(r, role == Role::Owner), "invite this member")?;
     let out =
         create_in(&txn, state, NewInvitation { subscriber: &s, email, role, created_by: Some(p.user_id) }).await?;
     txn.commit().await?;
@@ -129,13 +130,13 @@ pub async fn invite(
 }
 
 /// Loads an invitation whose subscriber the caller may administer at the invitation's role level.
-async fn load_managed(txn: &DatabaseTransaction, p: &Principal, id: Uuid) -> AppResult<invitation::Model> {
+async fn load_managed(txn: &DatabaseTransaction, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
     let inv = invitation::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
-    let (_, r) = get_visible(txn, p, inv.subscriber_id).await?;
+    let (_, r) = p.subscriber(txn, inv.subscriber_id).await?;
     if r == Reach::Own && !p.lists_own_members() {
         return Err(AppError::NotFound);
     }
-    p.require(may_administer(p, r, inv.role == "OWNER"), "manage this invitation")?;
+    p.require(p.may_administer(r, inv.role == "OWNER"), "manage this invitation")?;
     if inv.status != "PENDING" {
         let reason = if inv.status == "ACCEPTED" { "INVITATION_ALREADY_ACCEPTED" } else { "INVITATION_NOT_PENDING" };
         return Err(AppError::conflict(reason, "the invitation is no longer pending"));
@@ -144,7 +145,7 @@ async fn load_managed(txn: &DatabaseTransaction, p: &Principal, id: Uuid) -> App
 }
 
 /// Issues a new token (the old one stops working) and a new expiry.
-pub async fn resend(state: &AppState, p: &Principal, id: Uuid) -> AppResult<(invitation::Model, String)> {
+pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invitation::Model, String)> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     // Concurrent resends take turns on the invitation's row (PostgreSQL; SQLite writers are serial), so
     // each sees the other's count: every token that goes out gets its own e-mail key.
@@ -164,7 +165,7 @@ pub async fn resend(state: &AppState, p: &Principal, id: Uuid) -> AppResult<(inv
     Ok((inv, token))
 }
 
-pub async fn revoke(state: &AppState, p: &Principal, id: Uuid) -> AppResult<invitation::Model> {
+pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let inv = load_managed(&txn, p, id).await?;
     let mut am: invitation::ActiveModel = inv.into();
@@ -309,7 +310,7 @@ pub async fn accept(
 /// Invitations the caller may list: of one subscriber, or of every subscriber it administers.
 pub async fn list(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     subscriber_id: Option<Uuid>,
     status: Option<InvitationStatus>,
     page: PageArgs,
@@ -317,10 +318,11 @@ pub async fn list(
     let mut q = invitation::Entity::find();
     match subscriber_id {
         Some(id) => {
-            let (_, r) = get_visible(&state.db, p, id).await?;
+            let (_, r) = p.subscriber(&state.db, id).await?;
             let allowed = match r {
                 Reach::Own => p.lists_own_members(),
                 Reach::Client | Reach::Vendor => true,
+                Reach::Supported => false,
             };
             p.require(allowed, "list invitations")?;
             q = q.filter(invitation::Column::SubscriberId.eq(id));
@@ -358,7 +360,7 @@ pub use subscribers::load as load_subscriber;
 
 /// Invitations of the partner's clients that nobody accepted yet (pending, including those past their
 /// date), oldest first: the partner calls these clients and resends. Vendor staff see every client's.
-pub async fn not_activated(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<invitation::Model>> {
+pub async fn not_activated(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<invitation::Model>> {
     let mut q = invitation::Entity::find().filter(invitation::Column::Status.eq("PENDING"));
     if p.is_vendor_staff() {
         q = q.filter(invitation::Column::SubscriberId.in_subquery(subscribers::all_client_ids()));

@@ -19,7 +19,7 @@ use super::outbox::{self, NewMessage};
 use super::subscribers::bind;
 use super::{Page, PageArgs, new_id, paginate, programs, tasks};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::BindingSource;
 use crate::domain::leads::{ClientContracts, LeadCandidate, Quarter, choose_lead_partner, rank_partners};
@@ -47,11 +47,11 @@ pub fn parse_quarter(raw: &str) -> AppResult<Quarter> {
 }
 
 /// The ranking is published to partners and the vendor; clients have no business with it.
-fn may_read_program_data(p: &Principal) -> bool {
+fn may_read_program_data(p: Scope<'_>) -> bool {
     p.is_vendor() || p.is_partner()
 }
 
-pub async fn ranking(state: &AppState, p: &Principal, program_code: &str, quarter: &str) -> AppResult<Vec<RankingRow>> {
+pub async fn ranking(state: &AppState, p: Scope<'_>, program_code: &str, quarter: &str) -> AppResult<Vec<RankingRow>> {
     p.require(may_read_program_data(p), "read the partner ranking")?;
     let quarter = parse_quarter(quarter)?;
     let program = programs::by_code(&state.db, program_code, "programCode").await?;
@@ -162,7 +162,7 @@ pub struct NewPool {
 /// Publishes a pool from a quarter's ranking: the best `size` partners that hold the program's minimum
 /// lead status and whose profile says they are on the service desk, have consultants and customisation
 /// specialists. A valid pool whose window overlaps ends the day before the new one starts.
-pub async fn publish_pool(state: &AppState, p: &Principal, n: NewPool) -> AppResult<lead_pool::Model> {
+pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResult<lead_pool::Model> {
     p.require(p.is_vendor_staff(), "publish lead pools")?;
     let quarter = parse_quarter(&n.quarter)?;
     if n.size == 0 || n.size > MAX_POOL_SIZE {
@@ -247,7 +247,7 @@ pub struct MemberChange {
 
 pub async fn set_member(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     pool: Uuid,
     partner: Uuid,
     c: MemberChange,
@@ -304,7 +304,7 @@ pub async fn pool_valid_on<C: ConnectionTrait>(
         .await?)
 }
 
-pub async fn current_pool(state: &AppState, p: &Principal, program_code: &str) -> AppResult<Option<lead_pool::Model>> {
+pub async fn current_pool(state: &AppState, p: Scope<'_>, program_code: &str) -> AppResult<Option<lead_pool::Model>> {
     p.require(may_read_program_data(p), "read lead pools")?;
     let program = programs::by_code(&state.db, program_code, "programCode").await?;
     pool_valid_on(&state.db, program.id, state.clock.now().date_naive()).await
@@ -398,7 +398,7 @@ pub async fn partner_staff_emails<C: ConnectionTrait>(db: &C, partner: Uuid) -> 
 }
 
 /// Clients nobody serves (self-registered while no pool was valid): the vendor assigns them by hand.
-pub async fn unbound_clients(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
+pub async fn unbound_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
     p.require(p.is_vendor_staff(), "list unbound clients")?;
     let q = subscriber::Entity::find()
         .filter(subscriber::Column::Kind.eq("CLIENT"))

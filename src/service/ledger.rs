@@ -13,10 +13,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::subscribers::{Reach, get_visible};
 use super::{Page, PageArgs, new_id, paginate, programs, stoplist, tariffs};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Reach;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::Role;
 use crate::domain::commission::{RuleSpec, Sale, choose_rule, explain};
@@ -161,13 +161,13 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
 /// What a payment would earn: who gets it, under which rule, and why. Writes nothing.
 pub async fn quote(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     client: Uuid,
     tariff: Uuid,
     period_months: i32,
     amount_minor: i64,
 ) -> AppResult<Assessment> {
-    let (c, r) = get_visible(&state.db, p, client).await?;
+    let (c, r) = p.subscriber(&state.db, client).await?;
     p.require(matches!(r, Reach::Client) || p.is_vendor(), "quote commissions")?;
     let t = tariffs::load(&state.db, tariff)
         .await
@@ -184,7 +184,7 @@ pub async fn quote(
 }
 
 /// Whose ledger the caller reads: the vendor any partner's (or all), a partner's owner only its own.
-fn scope(p: &Principal, partner: Option<Uuid>) -> AppResult<Option<Uuid>> {
+fn scope(p: Scope<'_>, partner: Option<Uuid>) -> AppResult<Option<Uuid>> {
     if p.is_vendor() {
         return Ok(partner);
     }
@@ -220,7 +220,7 @@ fn filtered(
 
 pub async fn list(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     partner: Option<Uuid>,
     status: Option<CommissionStatus>,
     from: Option<DateTime<Utc>>,
@@ -248,7 +248,7 @@ impl Summary {
 
 pub async fn summary(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     partner: Option<Uuid>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
@@ -293,7 +293,7 @@ async fn load_all(txn: &DatabaseTransaction, ids: &[Uuid]) -> AppResult<Vec<comm
 }
 
 /// `ACCRUED → APPROVED`, all or nothing.
-pub async fn approve(state: &AppState, p: &Principal, ids: &[Uuid]) -> AppResult<Vec<commission::Model>> {
+pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<Vec<commission::Model>> {
     p.require(p.is_vendor_staff(), "approve commissions")?;
     let ids = distinct(ids)?;
     let now = state.clock.now();
@@ -321,7 +321,7 @@ pub async fn approve(state: &AppState, p: &Principal, ids: &[Uuid]) -> AppResult
 /// keep their status and take the reference, which nets them against this payout.
 pub async fn mark_paid(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     ids: &[Uuid],
     reference: &str,
 ) -> AppResult<Vec<commission::Model>> {
@@ -369,7 +369,7 @@ pub async fn mark_paid(
 }
 
 /// The ledger entries of a payment the caller may see: all for the vendor, a partner owner's own.
-pub async fn of_payment<C: ConnectionTrait>(db: &C, p: &Principal, payment: Uuid) -> AppResult<Vec<commission::Model>> {
+pub async fn of_payment<C: ConnectionTrait>(db: &C, p: Scope<'_>, payment: Uuid) -> AppResult<Vec<commission::Model>> {
     let mut q = commission::Entity::find().filter(commission::Column::PaymentId.eq(payment));
     if !p.is_vendor() {
         if !(p.is_partner() && p.role == Role::Owner) {

@@ -8,25 +8,27 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::subscribers::{Reach, get_visible, kind_of, may_administer};
+use super::subscribers::kind_of;
 use super::{Page, PageArgs, paginate};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Reach;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 
 /// Whether the caller may list the members of a subscriber in this relation.
-pub fn may_list(p: &Principal, r: Reach) -> bool {
+pub fn may_list(p: Scope<'_>, r: Reach) -> bool {
     match r {
         Reach::Own => p.lists_own_members(),
         Reach::Client | Reach::Vendor => true,
+        Reach::Supported => false,
     }
 }
 
 pub async fn list<C: ConnectionTrait>(
     db: &C,
-    p: &Principal,
+    p: Scope<'_>,
     s: &subscriber::Model,
     r: Reach,
     page: PageArgs,
@@ -49,14 +51,14 @@ pub async fn of_user<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<Vec<me
 /// client itself (the partner only invites them).
 async fn load_managed(
     txn: &DatabaseTransaction,
-    p: &Principal,
+    p: Scope<'_>,
     id: Uuid,
     owner_level: bool,
 ) -> AppResult<(membership::Model, subscriber::Model)> {
     let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
-    let (s, r) = get_visible(txn, p, m.subscriber_id).await?;
+    let (s, r) = p.subscriber(txn, m.subscriber_id).await?;
     let owner_level = owner_level || m.role == "OWNER";
-    p.require(r != Reach::Client && may_administer(p, r, owner_level), "manage this member")?;
+    p.require(r != Reach::Client && p.may_administer(r, owner_level), "manage this member")?;
     Ok((m, s))
 }
 
@@ -76,7 +78,7 @@ async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) 
     Ok(())
 }
 
-pub async fn change_role(state: &AppState, p: &Principal, id: Uuid, role: Role) -> AppResult<membership::Model> {
+pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -> AppResult<membership::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (m, s) = load_managed(&txn, p, id, role == Role::Owner).await?;
     let kind = kind_of(&s)?;
@@ -100,7 +102,7 @@ pub async fn change_role(state: &AppState, p: &Principal, id: Uuid, role: Role) 
     Ok(m)
 }
 
-pub async fn remove(state: &AppState, p: &Principal, id: Uuid) -> AppResult<Uuid> {
+pub async fn remove(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (m, _) = load_managed(&txn, p, id, false).await?;
     ensure_another_owner(&txn, &m).await?;

@@ -49,6 +49,11 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// No rows (for a relation outside the caller's reach).
+    pub fn empty() -> Self {
+        Page { items: Vec::new(), has_next: false, total: 0 }
+    }
+
     /// A page from rows fetched with one extra (`first + 1`): the extra one only says that more follow.
     pub fn from_overfetch(mut items: Vec<T>, first: u64, total: u64) -> Self {
         let has_next = items.len() as u64 > first;

@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::{Page, PageArgs, new_id, paginate};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::error::AppResult;
 
@@ -190,7 +190,7 @@ async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -
 // ---- Reading ----------------------------------------------------------------------------------------
 
 /// The outbox, oldest first: for every role of the vendor (SPEC §1: the vendor reads everything).
-pub async fn list(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<outbox_message::Model>> {
+pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<outbox_message::Model>> {
     p.require(p.is_vendor(), "read the e-mail outbox")?;
     paginate(&state.db, outbox_message::Entity::find(), outbox_message::Column::Id, page).await
 }

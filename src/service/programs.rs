@@ -9,9 +9,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::new_id;
-use super::subscribers::get_visible;
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::commission::{Purchase, RuleSpec};
 use crate::domain::presets::presets;
@@ -145,13 +144,13 @@ pub async fn put_partner_status(
 
 pub async fn set_partner_status(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     partner: Uuid,
     program_code: &str,
     status: &str,
 ) -> AppResult<entity::subscriber::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (s, _) = get_visible(&txn, p, partner).await?;
+    let (s, _) = p.subscriber(&txn, partner).await?;
     p.require(p.is_vendor_staff(), "set partner statuses")?;
     if s.kind != "PARTNER" {
         return Err(AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: not a partner"));
@@ -228,7 +227,7 @@ async fn put_rule(
     .map_err(AppError::on_unique("purchase", "CONFLICT", "the same rule was just set by another request"))
 }
 
-pub async fn set_rule(state: &AppState, p: &Principal, r: RuleInput) -> AppResult<commission_rule::Model> {
+pub async fn set_rule(state: &AppState, p: Scope<'_>, r: RuleInput) -> AppResult<commission_rule::Model> {
     p.require(p.is_vendor_staff(), "edit commission rules")?;
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let program = by_code(&txn, &r.program_code, "programCode").await?;
@@ -237,7 +236,7 @@ pub async fn set_rule(state: &AppState, p: &Principal, r: RuleInput) -> AppResul
     Ok(rule)
 }
 
-pub async fn delete_rule(state: &AppState, p: &Principal, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete_rule(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     p.require(p.is_vendor_staff(), "edit commission rules")?;
     let done = commission_rule::Entity::update_many()
         .col_expr(commission_rule::Column::DeletedAt, Expr::value(state.clock.now()))

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Page, PageArgs, bindings, new_id, paginate, programs};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::promo::{BONUS_MONTHS, BonusType, PromoKind, discount_for_period};
 use crate::domain::{BindingSource, Role};
@@ -30,7 +30,7 @@ fn new_code(kind: PromoKind) -> String {
 
 /// A partner issues a code. Bonus codes need the program's minimum status; a discount code names its
 /// client (which may be bound to another partner: the client gave its id).
-pub async fn create(state: &AppState, p: &Principal, n: NewPromo) -> AppResult<promo_code::Model> {
+pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<promo_code::Model> {
     p.require(p.serves_clients(), "issue promo codes")?;
     let program = programs::by_code(&state.db, &n.program_code, "programCode").await?;
     let (bonus, months, discount, client) = match n.kind {
@@ -113,7 +113,7 @@ pub struct Applied {
 
 /// A client's admin or owner applies a bonus code: the bonus is granted once per client ever, and the
 /// client is bound to the code's partner when no partner holds it.
-pub async fn apply(state: &AppState, p: &Principal, code: &str) -> AppResult<Applied> {
+pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Applied> {
     p.require(
         p.kind == crate::domain::SubscriberKind::Client && matches!(p.role, Role::Admin | Role::Owner),
         "apply promo codes",
@@ -246,7 +246,7 @@ pub async fn uses<C: ConnectionTrait>(db: &C, promo: Uuid) -> AppResult<u64> {
 }
 
 /// The vendor's all; a partner's own.
-pub async fn list(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<promo_code::Model>> {
+pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<promo_code::Model>> {
     let mut q = promo_code::Entity::find();
     if !p.is_vendor() {
         p.require(p.serves_clients(), "read promo codes")?;

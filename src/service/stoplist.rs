@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id, paginate};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::stoplist::{LOCK_MONTHS, lock_end, status_at};
 use crate::domain::{Inn, OptionalText};
@@ -62,7 +62,7 @@ async fn expire_stale(txn: &WriteTxn, inn: &str, now: DateTime<Utc>) -> AppResul
 /// A partner asks to lock a prospective client by INN.
 pub async fn request(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     inn: &str,
     comment: Option<&str>,
 ) -> AppResult<stop_list_entry::Model> {
@@ -101,7 +101,7 @@ pub async fn request(
 /// The vendor approves (the lock runs 3 calendar months from now) or rejects with a reason.
 pub async fn decide(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     id: Uuid,
     approve: bool,
     reason: Option<&str>,
@@ -145,7 +145,7 @@ pub async fn decide(
 }
 
 /// The vendor extends an active lock, counting from its current expiry.
-pub async fn extend(state: &AppState, p: &Principal, id: Uuid, months: i32) -> AppResult<stop_list_entry::Model> {
+pub async fn extend(state: &AppState, p: Scope<'_>, id: Uuid, months: i32) -> AppResult<stop_list_entry::Model> {
     p.require(p.is_vendor_staff(), "extend stop-list locks")?;
     if !(1..=24).contains(&months) {
         return Err(AppError::bad_input("months", "OUT_OF_RANGE", "months: 1 to 24"));
@@ -167,7 +167,7 @@ pub async fn extend(state: &AppState, p: &Principal, id: Uuid, months: i32) -> A
 /// The vendor sees every entry; a partner's operators and owner see their own.
 pub async fn list(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     inn: Option<&str>,
     status: Option<&str>,
     page: PageArgs,

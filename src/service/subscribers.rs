@@ -6,102 +6,32 @@ use entity::{binding_change, partner_profile, subscriber};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set,
+    QueryOrder, Set,
 };
 use uuid::Uuid;
 
 use super::invitations::{self, NewInvitation};
 use super::{Page, PageArgs, find_or_404, new_id, paginate};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::{BindingSource, Email, Inn, Kpp, Name, Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
 
-/// How the caller relates to a subscriber it can see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// The caller's own subscriber.
-    Own,
-    /// A client the caller's partner serves (the caller is its `OWNER` or `SERVICE_OPERATOR`).
-    Client,
-    /// The caller belongs to the vendor, which sees everything.
-    Vendor,
-}
+pub use crate::auth::scope::{all_client_ids, client_ids_of};
 
 pub fn kind_of(s: &subscriber::Model) -> AppResult<SubscriberKind> {
     s.kind.parse().map_err(|e: String| AppError::Internal(format!("subscriber {}: {e}", s.id)))
 }
 
-/// The reach rule of SPEC §1: own subscriber, the partner's clients, or everything for the vendor.
-pub fn reach(p: &Principal, s: &subscriber::Model) -> Option<Reach> {
-    if s.id == p.subscriber_id {
-        Some(Reach::Own)
-    } else if p.is_vendor() {
-        Some(Reach::Vendor)
-    } else if p.serves_clients() && s.kind == "CLIENT" && s.serving_partner_id == Some(p.subscriber_id) {
-        Some(Reach::Client)
-    } else {
-        None
-    }
-}
-
-/// The ids of a partner's clients, as a subquery (the `Client` reach of its owner and operators).
-pub fn client_ids_of(partner: Uuid) -> sea_orm::sea_query::SelectStatement {
-    subscriber::Entity::find()
-        .select_only()
-        .column(subscriber::Column::Id)
-        .filter(subscriber::Column::Kind.eq("CLIENT"))
-        .filter(subscriber::Column::ServingPartnerId.eq(partner))
-        .into_query()
-}
-
-/// The ids of all clients, as a subquery.
-pub fn all_client_ids() -> sea_orm::sea_query::SelectStatement {
-    subscriber::Entity::find()
-        .select_only()
-        .column(subscriber::Column::Id)
-        .filter(subscriber::Column::Kind.eq("CLIENT"))
-        .into_query()
-}
-
-/// Loads a subscriber the caller can see; anything else is `NOT_FOUND`, exactly like a missing id.
-pub async fn get_visible<C: ConnectionTrait>(db: &C, p: &Principal, id: Uuid) -> AppResult<(subscriber::Model, Reach)> {
-    let s = subscriber::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
-    let r = reach(p, &s).ok_or(AppError::NotFound)?;
-    Ok((s, r))
-}
-
-/// Whether the caller may manage (card, members, invitations of) a subscriber in this relation,
-/// `owner_level` meaning the change touches owners or the own card.
-pub fn may_administer(p: &Principal, r: Reach, owner_level: bool) -> bool {
-    match r {
-        Reach::Own if owner_level => p.role == Role::Owner,
-        Reach::Own => p.manages_own_members(),
-        Reach::Client => p.serves_clients(),
-        Reach::Vendor => p.is_vendor_staff(),
-    }
-}
-
 pub async fn list(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     kind: Option<SubscriberKind>,
     search: Option<&str>,
     page: PageArgs,
 ) -> AppResult<Page<subscriber::Model>> {
-    let mut q = subscriber::Entity::find();
-    if !p.is_vendor() {
-        let mut reach = Condition::any().add(subscriber::Column::Id.eq(p.subscriber_id));
-        if p.serves_clients() {
-            reach = reach.add(
-                Condition::all()
-                    .add(subscriber::Column::Kind.eq("CLIENT"))
-                    .add(subscriber::Column::ServingPartnerId.eq(p.subscriber_id)),
-            );
-        }
-        q = q.filter(reach);
-    }
+    let mut q = subscriber::Entity::find().filter(p.subscribers());
     if let Some(kind) = kind {
         q = q.filter(subscriber::Column::Kind.eq(kind.as_str()));
     }
@@ -265,7 +195,7 @@ pub struct Registered {
 /// `program` is a program code and a status in it (default: its lowest status).
 pub async fn create_partner(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     card: NewCard,
     owner_email: Email,
     program: Option<(String, Option<String>)>,
@@ -305,7 +235,7 @@ pub async fn create_partner(
 /// A partner registers a client, which is bound to it, and invites the client's owner.
 pub async fn register_client(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     card: NewCard,
     owner_email: Email,
 ) -> AppResult<Registered> {
@@ -330,7 +260,7 @@ pub async fn register_client(
 /// its original creation time (which commission windows count from).
 pub async fn import_client(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     card: NewCard,
     partner: Option<Uuid>,
     created_at: Option<DateTime<Utc>>,
@@ -358,10 +288,10 @@ pub async fn import_client(
 
 /// Edits the card. Only owners edit their own card; a partner's operators edit their clients' cards;
 /// vendor staff edit any.
-pub async fn update_card(state: &AppState, p: &Principal, id: Uuid, patch: CardPatch) -> AppResult<subscriber::Model> {
+pub async fn update_card(state: &AppState, p: Scope<'_>, id: Uuid, patch: CardPatch) -> AppResult<subscriber::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (s, r) = get_visible(&txn, p, id).await?;
-    p.require(may_administer(p, r, true), "edit this card")?;
+    let (s, r) = p.subscriber(&txn, id).await?;
+    p.require(p.may_administer(r, true), "edit this card")?;
     let mut am: subscriber::ActiveModel = s.clone().into();
     if let Some(name) = patch.name {
         am.name = Set(name.into_string());
@@ -393,12 +323,12 @@ pub struct ProfilePatch {
 
 pub async fn update_partner_profile(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     id: Uuid,
     patch: ProfilePatch,
 ) -> AppResult<subscriber::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (s, _) = get_visible(&txn, p, id).await?;
+    let (s, _) = p.subscriber(&txn, id).await?;
     p.require(p.is_vendor_staff(), "edit partner profiles")?;
     let profile = partner_profile::Entity::find_by_id(s.id)
         .one(&txn)

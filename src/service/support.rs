@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Page, PageArgs, hash_token, new_id, paginate};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::SubscriberKind;
 use crate::error::{AppError, AppResult};
@@ -35,7 +35,7 @@ fn invalid_code() -> AppError {
 
 /// A partner's owner or operator issues a code, for one client (its id) or for whoever activates it
 /// first. The code is shown once; only its hash is kept.
-pub async fn issue(state: &AppState, p: &Principal, client: Option<Uuid>) -> AppResult<String> {
+pub async fn issue(state: &AppState, p: Scope<'_>, client: Option<Uuid>) -> AppResult<String> {
     p.require(p.serves_clients(), "issue support codes")?;
     if let Some(client) = client {
         let c = subscriber::Entity::find_by_id(client).one(&state.db).await?;
@@ -62,7 +62,7 @@ pub async fn issue(state: &AppState, p: &Principal, client: Option<Uuid>) -> App
 
 /// A client's admin or owner activates a code: its partner becomes the client's support line. A code
 /// works once; an unknown, used, expired or someone else's code gets one answer.
-pub async fn activate(state: &AppState, p: &Principal, code: &str) -> AppResult<subscriber::Model> {
+pub async fn activate(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<subscriber::Model> {
     p.require(p.kind == SubscriberKind::Client && p.manages_own_members(), "activate support codes")?;
     if code.len() > 64 {
         return Err(invalid_code());
@@ -93,7 +93,7 @@ pub async fn activate(state: &AppState, p: &Principal, code: &str) -> AppResult<
 }
 
 /// The client switches back: no partner is its support line any more.
-pub async fn end(state: &AppState, p: &Principal) -> AppResult<subscriber::Model> {
+pub async fn end(state: &AppState, p: Scope<'_>) -> AppResult<subscriber::Model> {
     p.require(p.kind == SubscriberKind::Client && p.manages_own_members(), "change the support line")?;
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
@@ -116,7 +116,7 @@ async fn set_support_line(
 }
 
 /// The clients whose support line the caller's partner is.
-pub async fn supported_clients(state: &AppState, p: &Principal, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
+pub async fn supported_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
     p.require(p.serves_clients(), "list supported clients")?;
     let q = subscriber::Entity::find()
         .filter(subscriber::Column::Kind.eq("CLIENT"))

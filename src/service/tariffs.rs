@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{new_id, programs};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::error::{AppError, AppResult};
 
 pub const MAX_PERIOD_MONTHS: u32 = 36;
@@ -33,7 +33,7 @@ pub struct NewTariff {
     pub partner_only: bool,
 }
 
-pub async fn create(state: &AppState, p: &Principal, t: NewTariff) -> AppResult<tariff::Model> {
+pub async fn create(state: &AppState, p: Scope<'_>, t: NewTariff) -> AppResult<tariff::Model> {
     p.require(p.is_vendor_staff(), "create tariffs")?;
     let code = t.code.trim().to_uppercase();
     if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
@@ -90,7 +90,7 @@ pub async fn create(state: &AppState, p: &Principal, t: NewTariff) -> AppResult<
     .map_err(AppError::on_unique("code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))
 }
 
-pub async fn archive(state: &AppState, p: &Principal, id: Uuid) -> AppResult<tariff::Model> {
+pub async fn archive(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<tariff::Model> {
     p.require(p.is_vendor_staff(), "archive tariffs")?;
     let t = load(&state.db, id).await?;
     let mut am: tariff::ActiveModel = t.into();
@@ -105,7 +105,7 @@ pub async fn load<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<tariff::Mod
 /// The catalogue. Partner-only tariffs are shown to partners and the vendor only.
 pub async fn list(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     program_code: Option<&str>,
     include_archived: bool,
 ) -> AppResult<Vec<tariff::Model>> {

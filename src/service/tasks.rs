@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::Scope;
 use crate::domain::tasks::{self as rules, TaskKind, TaskStatus, Trial};
 use crate::error::{AppError, AppResult};
 
@@ -77,7 +77,7 @@ pub async fn welcome_call<C: ConnectionTrait>(
 /// Tasks by due date: a partner's owner and operators see the partner's, vendor staff see all.
 pub async fn list(
     state: &AppState,
-    p: &Principal,
+    p: Scope<'_>,
     status: Option<TaskStatus>,
     client: Option<Uuid>,
     page: PageArgs,
@@ -111,7 +111,7 @@ pub async fn list(
 }
 
 /// Completes an open task of the caller's partner with an outcome note.
-pub async fn complete(state: &AppState, p: &Principal, id: Uuid, outcome: &str) -> AppResult<task::Model> {
+pub async fn complete(state: &AppState, p: Scope<'_>, id: Uuid, outcome: &str) -> AppResult<task::Model> {
     let outcome = outcome.trim();
     if outcome.is_empty() || outcome.chars().count() > MAX_OUTCOME {
         return Err(AppError::bad_input(

@@ -1,0 +1,245 @@
+//! Reach: which subscribers, and which rows about them, a caller may see — decided in one place.
+//!
+//! A [`Scope`] is the only way a service learns who is calling: it derefs to the [`Principal`] for role
+//! predicates, and it is the only source of the reach rule of SPEC §1 — the row conditions a list query
+//! filters with, the lookup that turns a caller-given id into a row (`NOT_FOUND` outside reach, exactly
+//! like a missing id), and the [`Projection`] of a subscriber reached through any relation. Services take
+//! a `Scope`, so a new query cannot be written without deciding reach; the GraphQL `Subscriber` type is
+//! built only from a projection, so a new relation field cannot show more of a subscriber than its
+//! projection allows.
+
+use entity::subscriber;
+use sea_orm::sea_query::SelectStatement;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
+use uuid::Uuid;
+
+use super::Principal;
+use crate::domain::{Role, SubscriberKind};
+use crate::error::{AppError, AppResult};
+
+/// An authenticated caller's reach. Cheap to copy; built per request from the principal of the edge.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    principal: &'a Principal,
+}
+
+impl std::ops::Deref for Scope<'_> {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        self.principal
+    }
+}
+
+/// How the caller relates to a subscriber it reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The caller's own subscriber.
+    Own,
+    /// A client the caller's partner serves (the caller is its `OWNER` or `SERVICE_OPERATOR`).
+    Client,
+    /// A client whose support line the caller's partner is (activated support code): its card only.
+    Supported,
+    /// The caller belongs to the vendor, which sees everything.
+    Vendor,
+}
+
+impl Reach {
+    /// Whether the caller works with the subscriber — its subscriptions, history, members, notes — rather
+    /// than only reading its card.
+    pub fn works_with(self) -> bool {
+        !matches!(self, Reach::Supported)
+    }
+}
+
+/// What a caller may see of a subscriber, whatever path reached it (SPEC §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// In reach: the card, and the relations `works_with` allows.
+    Full(Reach),
+    /// The subscriber a public sign-in (login, self-registration, invitation) just signed in to, shown
+    /// to its anonymous caller: the card, no relations.
+    SignedIn,
+    /// `id`, `name`, `email`, `phone`, `address`: a partner in the public directory, or the partner that
+    /// serves (or supports) the calling client.
+    Contacts,
+    /// `id` and `name` only.
+    Minimal,
+}
+
+impl Projection {
+    /// The card fields (`inn`, `kpp`, `contactPerson`, the partner profile, the binding).
+    pub fn card(self) -> bool {
+        matches!(self, Projection::Full(_) | Projection::SignedIn)
+    }
+
+    /// `email`, `phone`, `address`.
+    pub fn contacts(self) -> bool {
+        self.card() || self == Projection::Contacts
+    }
+
+    /// Relations that are the caller's work with the subscriber (subscriptions, history, members, notes).
+    pub fn works_with(self) -> Option<Reach> {
+        match self {
+            Projection::Full(r) if r.works_with() => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The wider of two projections (for a relation that grants more than reach alone).
+    pub fn at_least(self, floor: Projection) -> Projection {
+        fn rank(p: Projection) -> u8 {
+            match p {
+                Projection::Minimal => 0,
+                Projection::Contacts => 1,
+                Projection::SignedIn => 2,
+                Projection::Full(_) => 3,
+            }
+        }
+        if rank(floor) > rank(self) { floor } else { self }
+    }
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(principal: &'a Principal) -> Self {
+        Scope { principal }
+    }
+
+    pub fn principal(&self) -> &'a Principal {
+        self.principal
+    }
+
+    /// The reach rule of SPEC §1: own subscriber, the partner's clients (and those it supports), or
+    /// everything for the vendor.
+    pub fn reach(&self, s: &subscriber::Model) -> Option<Reach> {
+        let p = self.principal;
+        if s.id == p.subscriber_id {
+            Some(Reach::Own)
+        } else if p.is_vendor() {
+            Some(Reach::Vendor)
+        } else if p.serves_clients() && s.kind == SubscriberKind::Client.as_str() {
+            if s.serving_partner_id == Some(p.subscriber_id) {
+                Some(Reach::Client)
+            } else if s.support_partner_id == Some(p.subscriber_id) {
+                Some(Reach::Supported)
+            } else {
+                None
+            }
+        } else {
+            None
+        }
+    }
+
+    /// What the caller sees of a subscriber reached through any path.
+    pub fn projection(&self, s: &subscriber::Model) -> Projection {
+        match self.reach(s) {
+            Some(r) => Projection::Full(r),
+            None => Projection::Minimal,
+        }
+    }
+
+    /// The subscribers the caller reaches, as a condition on the subscriber table.
+    pub fn subscribers(&self) -> Condition {
+        let p = self.principal;
+        if p.is_vendor() {
+            return Condition::all();
+        }
+        let mut c = Condition::any().add(subscriber::Column::Id.eq(p.subscriber_id));
+        if p.serves_clients() {
+            c = c.add(
+                Condition::all().add(subscriber::Column::Kind.eq(SubscriberKind::Client.as_str())).add(
+                    Condition::any()
+                        .add(subscriber::Column::ServingPartnerId.eq(p.subscriber_id))
+                        .add(subscriber::Column::SupportPartnerId.eq(p.subscriber_id)),
+                ),
+            );
+        }
+        c
+    }
+
+    /// Rows about clients the caller works with (`Reach::Client`, or every client for the vendor), as a
+    /// condition on a column that holds a client's id. Nothing for anyone else.
+    pub fn clients(&self, column: impl ColumnTrait) -> Condition {
+        let p = self.principal;
+        if p.is_vendor() {
+            Condition::all()
+        } else if p.serves_clients() {
+            Condition::all().add(column.in_subquery(client_ids_of(p.subscriber_id)))
+        } else {
+            nothing()
+        }
+    }
+
+    /// Rows about the caller's own subscriber or the clients it works with, as a condition on a column
+    /// that holds a subscriber's id.
+    pub fn own_or_clients(&self, column: impl ColumnTrait + Copy) -> Condition {
+        let p = self.principal;
+        if p.is_vendor() {
+            Condition::all()
+        } else {
+            Condition::any().add(column.eq(p.subscriber_id)).add(self.clients(column))
+        }
+    }
+
+    /// Loads a subscriber the caller reaches; anything else is `NOT_FOUND`, exactly like a missing id.
+    pub async fn subscriber<C: ConnectionTrait>(&self, db: &C, id: Uuid) -> AppResult<(subscriber::Model, Reach)> {
+        let s = subscriber::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
+        let r = self.reach(&s).ok_or(AppError::NotFound)?;
+        Ok((s, r))
+    }
+
+    /// Loads a subscriber the caller works with (`Reach::works_with`); `NOT_FOUND` otherwise.
+    pub async fn worked<C: ConnectionTrait>(&self, db: &C, id: Uuid) -> AppResult<(subscriber::Model, Reach)> {
+        let (s, r) = self.subscriber(db, id).await?;
+        if !r.works_with() {
+            return Err(AppError::NotFound);
+        }
+        Ok((s, r))
+    }
+
+    /// Loads a client the caller works with as its partner or as the vendor; `NOT_FOUND` for anything
+    /// else (another partner's client, a partner, an id that does not exist).
+    pub async fn client<C: ConnectionTrait>(&self, db: &C, id: Uuid) -> AppResult<subscriber::Model> {
+        match self.subscriber(db, id).await? {
+            (s, Reach::Client | Reach::Vendor) if s.kind == SubscriberKind::Client.as_str() => Ok(s),
+            _ => Err(AppError::NotFound),
+        }
+    }
+
+    /// Whether the caller may manage (card, members, invitations of) a subscriber in this relation,
+    /// `owner_level` meaning the change touches owners or operators, or the own card.
+    pub fn may_administer(&self, r: Reach, owner_level: bool) -> bool {
+        let p = self.principal;
+        match r {
+            Reach::Own if owner_level => p.role == Role::Owner,
+            Reach::Own => p.manages_own_members(),
+            Reach::Client => p.serves_clients(),
+            Reach::Supported => false,
+            Reach::Vendor => p.is_vendor_staff(),
+        }
+    }
+}
+
+/// The ids of a partner's clients, as a subquery.
+pub fn client_ids_of(partner: Uuid) -> SelectStatement {
+    subscriber::Entity::find()
+        .select_only()
+        .column(subscriber::Column::Id)
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client.as_str()))
+        .filter(subscriber::Column::ServingPartnerId.eq(partner))
+        .into_query()
+}
+
+/// The ids of all clients, as a subquery.
+pub fn all_client_ids() -> SelectStatement {
+    subscriber::Entity::find()
+        .select_only()
+        .column(subscriber::Column::Id)
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client.as_str()))
+        .into_query()
+}
+
+/// A condition that holds for no row (for callers that reach nothing of a kind).
+pub fn nothing() -> Condition {
+    // An empty disjunction is false.
+    Condition::any()
+}
