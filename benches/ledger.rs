@@ -15,7 +15,7 @@ use axum::http::Request;
 use chrono::{Duration as Days, Utc};
 use http_body_util::BodyExt;
 use partnergraph::app::{AppState, router};
-use partnergraph::auth::Principal;
+use partnergraph::auth::{Principal, Scope};
 use partnergraph::config::Config;
 use partnergraph::domain::{Email, Name, Role, SubscriberKind};
 use partnergraph::service::billing::{self, NewPayment};
@@ -72,7 +72,7 @@ async fn main() {
     programs::seed_presets(&state).await.expect("presets");
     let tariff = tariffs::create(
         &state,
-        &vendor_p,
+        Scope::new(Scope::new(&vendor_p)),
         NewTariff {
             code: "BENCH".into(),
             name: "Bench".into(),
@@ -95,7 +95,7 @@ async fn main() {
         let card = NewCard { name: Some(Name::parse(&format!("Partner {i}")).unwrap()), ..Default::default() };
         let reg = subscribers::create_partner(
             &state,
-            &vendor_p,
+            Scope::new(Scope::new(&vendor_p)),
             card,
             Email::parse(&format!("p{i}@bench.test")).unwrap(),
             Some(("1C-CONNECT".into(), Some(["AGENT", "DEALER", "INTEGRATOR"][i % 3].into()))),
@@ -111,10 +111,14 @@ async fn main() {
             membership_id: Uuid::nil(),
         };
         let card = NewCard { name: Some(Name::parse(&format!("Client {i}")).unwrap()), ..Default::default() };
-        let c =
-            subscribers::register_client(&state, &partner_p, card, Email::parse(&format!("c{i}@bench.test")).unwrap())
-                .await
-                .expect("client");
+        let c = subscribers::register_client(
+            &state,
+            Scope::new(&partner_p),
+            card,
+            Email::parse(&format!("c{i}@bench.test")).unwrap(),
+        )
+        .await
+        .expect("client");
         clients.push((reg.subscriber.id, c.subscriber.id));
     }
     println!("setup: {partners_n} partners and clients in {:.1} s", started.elapsed().as_secs_f64());
@@ -143,7 +147,7 @@ async fn main() {
                     external_id: format!("bench-{i}"),
                 };
                 let t = Instant::now();
-                billing::record_payment(&state, &vendor_p, n).await.expect("payment");
+                billing::record_payment(&state, Scope::new(Scope::new(&vendor_p)), n).await.expect("payment");
                 latencies.push(t.elapsed());
             }
             latencies
