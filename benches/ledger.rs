@@ -72,7 +72,7 @@ async fn main() {
     programs::seed_presets(&state).await.expect("presets");
     let tariff = tariffs::create(
         &state,
-        Scope::new(Scope::new(&vendor_p)),
+        Scope::new(&vendor_p),
         NewTariff {
             code: "BENCH".into(),
             name: "Bench".into(),
@@ -95,7 +95,7 @@ async fn main() {
         let card = NewCard { name: Some(Name::parse(&format!("Partner {i}")).unwrap()), ..Default::default() };
         let reg = subscribers::create_partner(
             &state,
-            Scope::new(Scope::new(&vendor_p)),
+            Scope::new(&vendor_p),
             card,
             Email::parse(&format!("p{i}@bench.test")).unwrap(),
             Some(("1C-CONNECT".into(), Some(["AGENT", "DEALER", "INTEGRATOR"][i % 3].into()))),
@@ -147,7 +147,7 @@ async fn main() {
                     external_id: format!("bench-{i}"),
                 };
                 let t = Instant::now();
-                billing::record_payment(&state, Scope::new(Scope::new(&vendor_p)), n).await.expect("payment");
+                billing::record_payment(&state, Scope::new(&vendor_p), n).await.expect("payment");
                 latencies.push(t.elapsed());
             }
             latencies
