@@ -205,6 +205,18 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// A client the caller names on the client's behalf — the client gave it its id to be invoiced, to
+    /// get a personal discount code or a support code — which may be bound to another partner (SPEC §1,
+    /// API "Reach"). Any client; what the caller then sees of it is still its projection (id and name
+    /// outside reach). `NOT_FOUND` for anything that is not a client.
+    pub async fn named_client<C: ConnectionTrait>(&self, db: &C, id: Uuid) -> AppResult<subscriber::Model> {
+        subscriber::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .filter(|c| c.kind == SubscriberKind::Client.as_str())
+            .ok_or(AppError::NotFound)
+    }
+
     /// Whether the caller may manage (card, members, invitations of) a subscriber in this relation,
     /// `owner_level` meaning the change touches owners or operators, or the own card.
     pub fn may_administer(&self, r: Reach, owner_level: bool) -> bool {

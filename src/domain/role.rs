@@ -49,6 +49,14 @@ macro_rules! string_enum {
     };
 }
 
+impl Role {
+    /// Roles only an `OWNER` grants and takes away (SPEC §1): an `ADMIN` manages `USER`, `ADMIN` and
+    /// `ADAPTATION_ADMIN` only.
+    pub fn needs_owner(self) -> bool {
+        matches!(self, Role::Owner | Role::ServiceOperator)
+    }
+}
+
 string_enum!(SubscriberKind { Client => "CLIENT", Partner => "PARTNER", Vendor => "VENDOR" });
 string_enum!(Role {
     User => "USER",

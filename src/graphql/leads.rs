@@ -5,7 +5,9 @@ use async_graphql::{Context, ID, InputObject, Object};
 use entity::{lead_pool, lead_pool_member};
 
 use super::commerce_types::Program;
-use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::context::{
+    Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state, viewer,
+};
 use super::loaders::{self, ProgramId};
 use super::scalars::{Date, Decimal};
 use super::types::Subscriber;
@@ -87,9 +89,9 @@ impl LeadPoolMember {
     async fn excluded(&self) -> bool {
         self.0.excluded
     }
-    /// Why the vendor last changed the weight or exclusion.
-    async fn reason(&self) -> Option<&str> {
-        self.0.reason.as_deref()
+    /// Why the vendor last changed the weight or exclusion (the vendor's own note: null for partners).
+    async fn reason(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.reason.as_deref().filter(|_| viewer(ctx).is_some_and(|s| s.is_vendor()))
     }
     /// Leads assigned since the pool started.
     async fn assigned(&self) -> i32 {

@@ -270,11 +270,7 @@ pub async fn create_invoice(
     p.require(p.serves_clients(), "issue invoices")?;
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let c = subscriber::Entity::find_by_id(client)
-        .one(&txn)
-        .await?
-        .filter(|c| c.kind == "CLIENT")
-        .ok_or(AppError::NotFound)?;
+    let c = p.named_client(&*txn, client).await?;
     let t = tariff_input(&txn, tariff).await?;
     offered(&t, &c)?;
     if !tariffs::periods_of(&t).contains(&period_months) {
@@ -641,7 +637,7 @@ pub async fn list_payments(
 ) -> AppResult<Page<payment::Model>> {
     let mut q = payment::Entity::find();
     if let Some(s) = subscriber {
-        let (_, r) = p.subscriber(&state.db, s).await?;
+        let (_, r) = p.worked(&state.db, s).await?;
         p.require(r != Reach::Own || p.manages_own_members(), "read payments")?;
         q = q.filter(payment::Column::SubscriberId.eq(s));
     } else if !p.is_vendor() {

@@ -77,11 +77,8 @@ pub async fn quote(
             return Err(AppError::NotFound);
         }
     }
-    let c = subscriber::Entity::find_by_id(client)
-        .one(&state.db)
-        .await?
-        .filter(|c| c.kind == "CLIENT")
-        .ok_or(AppError::NotFound)?;
+    // Reach first: another partner's client is `NOT_FOUND`, the same answer as an id that does not exist.
+    let c = p.client(&state.db, client).await?;
     let target = subscribers::load(&state.db, partner).await?;
     if target.kind != "PARTNER" {
         return Err(AppError::NotFound);

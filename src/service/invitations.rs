@@ -5,7 +5,8 @@ use chrono::Duration;
 use entity::{invitation, membership, subscriber, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, Set,
 };
 use uuid::Uuid;
 
@@ -122,26 +123,74 @@ pub async fn invite(
 ) -> AppResult<(invitation::Model, String)> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, r) = p.subscriber(&txn, subscriber_id.unwrap_or(p.subscriber_id)).await?;
-    p.require(p.may_administer(r, role == Role::Owner), "invite this member")?;
+    p.require(p.may_administer(r, role.needs_owner()), "invite this member")?;
+    if r == Reach::Client && role == Role::Owner {
+        first_owner_only(&txn, &s, state.clock.now()).await?;
+    }
     let out =
         create_in(&txn, state, NewInvitation { subscriber: &s, email, role, created_by: Some(p.user_id) }).await?;
     txn.commit().await?;
     Ok(out)
 }
 
+/// A partner invites its client's first owner (onboarding) and nobody after that: once the client has an
+/// owner (or an owner invitation is pending, which the partner resends instead), owners are the
+/// client's own business.
+async fn first_owner_only<C: ConnectionTrait>(
+    db: &C,
+    client: &subscriber::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    client_without_owner(db, client.id).await?;
+    let pending = invitation::Entity::find()
+        .filter(invitation::Column::SubscriberId.eq(client.id))
+        .filter(invitation::Column::Role.eq(Role::Owner.as_str()))
+        .filter(invitation::Column::Status.eq("PENDING"))
+        .filter(invitation::Column::ExpiresAt.gt(now))
+        .count(db)
+        .await?;
+    if pending > 0 {
+        return Err(AppError::conflict(
+            "OWNER_INVITATION_PENDING",
+            "the client's owner invitation is pending: resend it instead",
+        ));
+    }
+    Ok(())
+}
+
+async fn client_without_owner<C: ConnectionTrait>(db: &C, client: Uuid) -> AppResult<()> {
+    let owners = membership::Entity::find()
+        .filter(membership::Column::SubscriberId.eq(client))
+        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+        .count(db)
+        .await?;
+    if owners > 0 {
+        return Err(AppError::forbidden_because(
+            "CLIENT_HAS_OWNER",
+            "this client has an owner: its owners invite other owners",
+        ));
+    }
+    Ok(())
+}
+
 /// Loads an invitation whose subscriber the caller may administer at the invitation's role level.
-async fn load_managed(txn: &DatabaseTransaction, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
+async fn load_managed(
+    txn: &DatabaseTransaction,
+    p: Scope<'_>,
+    id: Uuid,
+) -> AppResult<(invitation::Model, Reach, Role)> {
     let inv = invitation::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (_, r) = p.subscriber(txn, inv.subscriber_id).await?;
     if r == Reach::Own && !p.lists_own_members() {
         return Err(AppError::NotFound);
     }
-    p.require(p.may_administer(r, inv.role == "OWNER"), "manage this invitation")?;
+    let role: Role = inv.role.parse().map_err(AppError::Internal)?;
+    p.require(p.may_administer(r, role.needs_owner()), "manage this invitation")?;
     if inv.status != "PENDING" {
         let reason = if inv.status == "ACCEPTED" { "INVITATION_ALREADY_ACCEPTED" } else { "INVITATION_NOT_PENDING" };
         return Err(AppError::conflict(reason, "the invitation is no longer pending"));
     }
-    Ok(inv)
+    Ok((inv, r, role))
 }
 
 /// Issues a new token (the old one stops working) and a new expiry.
@@ -150,7 +199,11 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
     // Concurrent resends take turns on the invitation's row (PostgreSQL; SQLite writers are serial), so
     // each sees the other's count: every token that goes out gets its own e-mail key.
     super::lock_row::<invitation::Entity, _>(&*txn, invitation::Column::Id, invitation::Column::SentCount, id).await?;
-    let inv = load_managed(&txn, p, id).await?;
+    let (inv, r, role) = load_managed(&txn, p, id).await?;
+    // A partner resends its client's first-owner invitation only while the client has no owner.
+    if r == Reach::Client && role == Role::Owner {
+        client_without_owner(&*txn, inv.subscriber_id).await?;
+    }
     let now = state.clock.now();
     let (token, hash) = new_secret_token();
     let sent = inv.sent_count + 1;
@@ -167,7 +220,7 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
 
 pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let inv = load_managed(&txn, p, id).await?;
+    let (inv, _, _) = load_managed(&txn, p, id).await?;
     let mut am: invitation::ActiveModel = inv.into();
     am.status = Set("REVOKED".to_owned());
     let inv = am.update(&txn).await?;

@@ -48,7 +48,9 @@ pub async fn of_user<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<Vec<me
 }
 
 /// Loads a membership the caller may manage; members of a partner's clients are managed by the
-/// client itself (the partner only invites them).
+/// client itself (the partner only invites them). `owner_level`: the change grants `OWNER` or
+/// `SERVICE_OPERATOR`; taking either away is owner-level too, so an `ADMIN` manages `USER`, `ADMIN` and
+/// `ADAPTATION_ADMIN` members only.
 async fn load_managed(
     txn: &DatabaseTransaction,
     p: Scope<'_>,
@@ -57,7 +59,8 @@ async fn load_managed(
 ) -> AppResult<(membership::Model, subscriber::Model)> {
     let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (s, r) = p.subscriber(txn, m.subscriber_id).await?;
-    let owner_level = owner_level || m.role == "OWNER";
+    let current: Role = m.role.parse().map_err(AppError::Internal)?;
+    let owner_level = owner_level || current.needs_owner();
     p.require(r != Reach::Client && p.may_administer(r, owner_level), "manage this member")?;
     Ok((m, s))
 }
@@ -80,7 +83,11 @@ async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) 
 
 pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -> AppResult<membership::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (m, s) = load_managed(&txn, p, id, role == Role::Owner).await?;
+    let (m, s) = load_managed(&txn, p, id, role.needs_owner()).await?;
+    // Nobody changes their own role, except an owner stepping down while another owner remains.
+    if m.id == p.membership_id && p.role != Role::Owner {
+        return Err(AppError::forbidden_because("OWN_ROLE", "you may not change your own role"));
+    }
     let kind = kind_of(&s)?;
     if !role.allowed_in(kind) {
         return Err(AppError::bad_input(

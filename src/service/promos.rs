@@ -64,10 +64,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<pr
             let client = n
                 .client
                 .ok_or_else(|| AppError::bad_input("clientId", "EMPTY", "clientId: a discount code is personal"))?;
-            let c = subscriber::Entity::find_by_id(client).one(&state.db).await?;
-            if c.as_ref().map(|c| c.kind.as_str()) != Some("CLIENT") {
-                return Err(AppError::NotFound);
-            }
+            p.named_client(&state.db, client).await?;
             if let Some(bp) = n.discount_bp
                 && !(1..=5000).contains(&bp)
             {

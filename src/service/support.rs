@@ -38,10 +38,7 @@ fn invalid_code() -> AppError {
 pub async fn issue(state: &AppState, p: Scope<'_>, client: Option<Uuid>) -> AppResult<String> {
     p.require(p.serves_clients(), "issue support codes")?;
     if let Some(client) = client {
-        let c = subscriber::Entity::find_by_id(client).one(&state.db).await?;
-        if c.as_ref().map(|c| c.kind.as_str()) != Some("CLIENT") {
-            return Err(AppError::NotFound);
-        }
+        p.named_client(&state.db, client).await?;
     }
     let now = state.clock.now();
     let code = new_code();

@@ -74,6 +74,15 @@ pub async fn welcome_call<C: ConnectionTrait>(
     .await
 }
 
+/// The tasks the caller reaches: its partner's (owner and operators), or all (the vendor).
+fn mine(p: Scope<'_>) -> AppResult<Condition> {
+    if p.is_vendor() {
+        return Ok(Condition::all());
+    }
+    p.require(p.serves_clients(), "read tasks")?;
+    Ok(Condition::all().add(task::Column::PartnerId.eq(p.subscriber_id)))
+}
+
 /// Tasks by due date: a partner's owner and operators see the partner's, vendor staff see all.
 pub async fn list(
     state: &AppState,
@@ -82,11 +91,7 @@ pub async fn list(
     client: Option<Uuid>,
     page: PageArgs,
 ) -> AppResult<Page<task::Model>> {
-    let mut q = task::Entity::find();
-    if !p.is_vendor() {
-        p.require(p.serves_clients(), "read tasks")?;
-        q = q.filter(task::Column::PartnerId.eq(p.subscriber_id));
-    }
+    let mut q = task::Entity::find().filter(mine(p)?);
     if let Some(status) = status {
         q = q.filter(task::Column::Status.eq(status.as_str()));
     }
@@ -95,7 +100,10 @@ pub async fn list(
     }
     let total = if page.count_total { q.clone().count(&state.db).await? } else { 0 };
     if let Some(after) = page.after {
+        // The cursor's row is looked up within the caller's own tasks: another partner's task id is the
+        // same unknown cursor as a random one.
         let cursor = task::Entity::find_by_id(after)
+            .filter(mine(p)?)
             .one(&state.db)
             .await?
             .ok_or_else(|| AppError::bad_input("after", "INVALID_CURSOR", "after: not a cursor from this list"))?;

@@ -281,7 +281,9 @@ async fn a_binding_quote_explains_each_way() {
         ("DISCOUNT_PROMO", true),
         ("IMPORT", true),
     ] {
-        let r = app.as_(&b.token, QUOTE, json!({ "c": client.subscriber_id, "s": source, "p": b.subscriber_id })).await;
+        // The vendor asks what each way would do for partner B.
+        let r =
+            app.as_(&app.vendor, QUOTE, json!({ "c": client.subscriber_id, "s": source, "p": b.subscriber_id })).await;
         assert_eq!(r.ok()["bindingQuote"]["binds"], binds, "{source}");
         assert!(!r.ok()["bindingQuote"]["explanation"].as_str().unwrap().is_empty());
     }
@@ -290,10 +292,24 @@ async fn a_binding_quote_explains_each_way() {
         .await;
     assert_eq!(r.ok()["bindingQuote"]["binds"], false);
     assert!(r.ok()["bindingQuote"]["explanation"].as_str().unwrap().contains("already bound"));
-    // A partner asks about itself only.
+    // A partner asks about itself only, and about its own clients only: another partner's client is the
+    // same NOT_FOUND as an id that does not exist (no existence oracle).
     app.as_(&b.token, QUOTE, json!({ "c": client.subscriber_id, "s": "PARTNER_INVOICE", "p": a.subscriber_id }))
         .await
         .err("NOT_FOUND");
+    let foreign = app
+        .as_(&b.token, QUOTE, json!({ "c": client.subscriber_id, "s": "PARTNER_INVOICE", "p": b.subscriber_id }))
+        .await;
+    let random = app
+        .as_(
+            &b.token,
+            QUOTE,
+            json!({ "c": uuid::Uuid::now_v7().to_string(), "s": "PARTNER_INVOICE", "p": b.subscriber_id }),
+        )
+        .await;
+    foreign.err("NOT_FOUND");
+    assert_eq!(foreign.0["errors"][0]["message"], random.0["errors"][0]["message"]);
+    assert_eq!(foreign.0["errors"][0]["extensions"], random.0["errors"][0]["extensions"]);
 }
 
 const REQUEST: &str = "mutation($i: String!) { requestStopListLock(inn: $i, comment: \"big deal\") { id status } }";

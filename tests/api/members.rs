@@ -24,13 +24,15 @@ async fn the_last_owner_can_be_neither_removed_nor_demoted() {
 }
 
 #[tokio::test]
-async fn an_admin_manages_members_but_not_owners() {
+async fn an_admin_manages_members_but_not_owners_or_operators() {
     let app = spawn_app().await;
     let p = app.partner("Partner").await;
     let admin = app.member(&p.token, &p.subscriber_id, "ADMIN").await;
     let user = app.member(&p.token, &p.subscriber_id, "USER").await;
-    let r = app.as_(&admin.token, CHANGE, json!({ "m": user.membership_id, "r": "SERVICE_OPERATOR" })).await;
-    assert_eq!(r.ok()["changeRole"]["role"], "SERVICE_OPERATOR");
+    let r = app.as_(&admin.token, CHANGE, json!({ "m": user.membership_id, "r": "ADAPTATION_ADMIN" })).await;
+    assert_eq!(r.ok()["changeRole"]["role"], "ADAPTATION_ADMIN");
+    // SERVICE_OPERATOR and OWNER are an owner's to grant.
+    app.as_(&admin.token, CHANGE, json!({ "m": user.membership_id, "r": "SERVICE_OPERATOR" })).await.err("FORBIDDEN");
     app.as_(&admin.token, CHANGE, json!({ "m": user.membership_id, "r": "OWNER" })).await.err("FORBIDDEN");
     app.as_(&admin.token, CHANGE, json!({ "m": p.membership_id, "r": "USER" })).await.err("FORBIDDEN");
     app.as_(&admin.token, REMOVE, json!({ "m": p.membership_id })).await.err("FORBIDDEN");
