@@ -20,6 +20,8 @@ pub struct Model {
     pub support_partner_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The name folded for search (`domain::text::fold`), written by the service.
+    pub search_name: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,12 @@ use super::InputError;
 pub const NAME_MAX: usize = 200;
 pub const TEXT_MAX: usize = 500;
 
+/// The fold of search text, on both sides of every case-insensitive match: Unicode lower case (SQLite's
+/// `lower()` folds ASCII only, so the service stores folded copies) with `ё` read as `е`.
+pub fn fold(s: &str) -> String {
+    s.to_lowercase().replace('ё', "е")
+}
+
 /// A required name: not blank after trimming, at most [`NAME_MAX`] characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);

@@ -19,7 +19,14 @@ impl AccountQuery {
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<Viewer> {
         let p = scope(ctx)?;
         // The user and subscriber are read only when the query asks for them.
-        Ok(Viewer { user_id: p.user_id, subscriber_id: p.subscriber_id, role: p.role, user: None, subscriber: None })
+        Ok(Viewer {
+            id: p.membership_id,
+            user_id: p.user_id,
+            subscriber_id: p.subscriber_id,
+            role: p.role,
+            user: None,
+            subscriber: None,
+        })
     }
 }
 
@@ -51,6 +58,7 @@ async fn payload(ctx: &Context<'_>, s: SignedIn) -> GqlResult<AuthPayload> {
         token: s.token,
         expires_at: s.expires_at,
         viewer: Viewer {
+            id: s.membership.id,
             user_id: s.user.id,
             subscriber_id: subscriber.id,
             role,

@@ -215,6 +215,10 @@ pub struct PartnerProfile(pub partner_profile::Model);
 
 #[Object]
 impl PartnerProfile {
+    /// The partner's id (the profile is one per partner): a stable key for client caches.
+    async fn id(&self) -> ID {
+        ID(self.0.subscriber_id.to_string())
+    }
     /// The code a client gives at self-registration to be bound to this partner.
     async fn referral_code(&self) -> &str {
         &self.0.referral_code
@@ -310,6 +314,8 @@ impl Membership {
 
 /// Who is calling: the user, the subscriber it acts in, its role there, and all its memberships.
 pub struct Viewer {
+    /// The membership the caller acts through (a client cache's key for the viewer).
+    pub id: uuid::Uuid,
     pub user_id: uuid::Uuid,
     pub subscriber_id: uuid::Uuid,
     pub role: Role,
@@ -321,6 +327,10 @@ pub struct Viewer {
 /// Who is calling: the user, the subscriber it acts in, its role there, and all its memberships.
 #[Object]
 impl Viewer {
+    /// The membership the caller acts through: a stable key for client caches (Apollo, Relay).
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<User> {
         match &self.user {
             Some(u) => Ok(User(u.clone())),

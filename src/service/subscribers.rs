@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{binding_change, partner_profile, subscriber};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -15,10 +15,16 @@ use super::{Page, PageArgs, find_or_404, new_id, paginate};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
+use crate::domain::text::fold;
 use crate::domain::{BindingSource, Email, Inn, Kpp, Name, Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
 
 pub use crate::auth::scope::{all_client_ids, client_ids_of};
+
+/// A LIKE pattern's literal text: `\`, `%` and `_` escaped with `\`.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
 
 pub fn kind_of(s: &subscriber::Model) -> AppResult<SubscriberKind> {
     s.kind.parse().map_err(|e: String| AppError::Internal(format!("subscriber {}: {e}", s.id)))
@@ -39,19 +45,14 @@ pub async fn list(
         if search.chars().count() > 200 {
             return Err(AppError::bad_input("search", "TOO_LONG", "search: at most 200 characters"));
         }
-        let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
+        // Both sides folded in Rust (names are stored folded, e-mails lower-cased): Cyrillic matches
+        // whatever its case on SQLite too.
+        let pattern = |s: &str| LikeExpr::new(format!("%{}%", escape_like(s))).escape('\\');
         q = q.filter(
             Condition::any()
-                .add(
-                    Expr::expr(Func::lower(Expr::col(subscriber::Column::Name)))
-                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
-                )
+                .add(subscriber::Column::SearchName.like(pattern(&fold(search))))
                 .add(subscriber::Column::Inn.eq(search))
-                .add(
-                    Expr::expr(Func::lower(Expr::col(subscriber::Column::Email)))
-                        .like(LikeExpr::new(pattern).escape('\\')),
-                ),
+                .add(subscriber::Column::Email.like(pattern(&search.to_lowercase()))),
         );
     }
     paginate(&state.db, q, subscriber::Column::Id, page).await
@@ -110,10 +111,12 @@ async fn insert_subscriber(
     created_at: DateTime<Utc>,
 ) -> AppResult<subscriber::Model> {
     let name = card.name.ok_or_else(|| AppError::bad_input("name", "EMPTY", "name: must not be empty"))?;
+    let name = name.into_string();
     subscriber::ActiveModel {
         id: Set(new_id()),
         kind: Set(kind.as_str().to_owned()),
-        name: Set(name.into_string()),
+        search_name: Set(fold(&name)),
+        name: Set(name),
         inn: Set(card.inn.map(Inn::into_string)),
         kpp: Set(card.kpp.map(Kpp::into_string)),
         email: Set(card.email.map(Email::into_string)),
@@ -294,7 +297,9 @@ pub async fn update_card(state: &AppState, p: Scope<'_>, id: Uuid, patch: CardPa
     p.require(p.may_administer(r, true), "edit this card")?;
     let mut am: subscriber::ActiveModel = s.clone().into();
     if let Some(name) = patch.name {
-        am.name = Set(name.into_string());
+        let name = name.into_string();
+        am.search_name = Set(fold(&name));
+        am.name = Set(name);
     }
     am.inn = Set(patch.inn.apply(s.inn, Inn::into_string));
     am.kpp = Set(patch.kpp.apply(s.kpp, Kpp::into_string));

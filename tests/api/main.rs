@@ -21,6 +21,7 @@ mod payments;
 mod permissions;
 mod responses;
 mod schema;
+mod search;
 mod subscriptions;
 mod tenants;
 mod work;

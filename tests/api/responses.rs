@@ -116,3 +116,28 @@ async fn a_failed_mutation_field_nulls_data_and_is_still_audited() {
     let entries = log.ok()["auditLog"]["nodes"].as_array().unwrap().clone();
     assert!(entries.iter().any(|e| e["operation"] == "createPartner" && e["outcome"] == "FORBIDDEN"), "{entries:?}");
 }
+
+#[tokio::test]
+async fn the_viewer_and_the_partner_profile_have_ids_for_client_caches() {
+    let app = spawn_app().await;
+    let p = app.partner("Partner").await;
+    let r = app.as_(&p.token, "{ me { id } }", json!({})).await;
+    assert_eq!(r.ok()["me"]["id"], p.membership_id.as_str());
+    let r = app
+        .as_(
+            &p.token,
+            "query($id: ID!) { subscriber(id: $id) { partnerProfile { id } } }",
+            json!({ "id": p.subscriber_id }),
+        )
+        .await;
+    assert_eq!(r.ok()["subscriber"]["partnerProfile"]["id"], p.subscriber_id.as_str());
+    // A sign-in answers the same viewer id as `me` does afterwards.
+    let r = app
+        .gql(
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { viewer { id } } }",
+            json!({ "e": p.email, "p": crate::helpers::PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.ok()["login"]["viewer"]["id"], p.membership_id.as_str());
+}
