@@ -46,13 +46,15 @@ pub async fn of_user<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<Vec<me
 }
 
 /// Loads a membership the caller may manage; members of a partner's clients are managed by the
-/// client itself (the partner only invites them).
+/// client itself (the partner only invites them). The membership's row is locked first, so concurrent
+/// changes and removals of one membership take turns and each sees what the one before it did.
 async fn load_managed(
     txn: &DatabaseTransaction,
     p: &Principal,
     id: Uuid,
     owner_level: bool,
 ) -> AppResult<(membership::Model, subscriber::Model)> {
+    super::lock_row::<membership::Entity, _>(txn, membership::Column::Id, membership::Column::Role, id).await?;
     let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (s, r) = get_visible(txn, p, m.subscriber_id).await?;
     let owner_level = owner_level || m.role == "OWNER";
