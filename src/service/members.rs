@@ -99,6 +99,8 @@ pub async fn change_role(state: &AppState, p: &Principal, id: Uuid, role: Role) 
     am.role = Set(role.as_str().to_owned());
     let m = am.update(&txn).await?;
     txn.commit().await?;
+    // Open connections of this member were opened with the old role: they close at once.
+    state.events.access_changed(&state.db, m.user_id, m.subscriber_id).await;
     Ok(m)
 }
 
@@ -106,7 +108,9 @@ pub async fn remove(state: &AppState, p: &Principal, id: Uuid) -> AppResult<Uuid
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (m, _) = load_managed(&txn, p, id, false).await?;
     ensure_another_owner(&txn, &m).await?;
+    let (user, subscriber) = (m.user_id, m.subscriber_id);
     m.delete(&txn).await?;
     txn.commit().await?;
+    state.events.access_changed(&state.db, user, subscriber).await;
     Ok(id)
 }

@@ -24,3 +24,4 @@ mod schema;
 mod subscriptions;
 mod tenants;
 mod work;
+mod ws_access;
