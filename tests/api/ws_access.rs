@@ -28,6 +28,22 @@ fn cached(c: &mut Config) {
 const REMOVE: &str = "mutation($m: ID!) { removeMember(membershipId: $m) }";
 const CHANGE_ROLE: &str = "mutation($m: ID!, $r: Role!) { changeRole(membershipId: $m, role: $r) { role } }";
 
+/// Waits until every event published so far has reached this process's bus. On PostgreSQL an event of
+/// the set-up (an invitation accepted, a payment) arrives through the listener a moment later, and must
+/// not reach the sockets opened after the set-up: a marker published now arrives after all of them
+/// (notifications come in commit order).
+async fn settled(state: &AppState) {
+    use futures_util::StreamExt;
+    use partnergraph::events::{PartnerEvent, PartnerEventKind};
+    let marker = uuid::Uuid::new_v4();
+    let heard = state.events.subscribe(marker);
+    futures_util::pin_mut!(heard);
+    state.events.ready().await;
+    let event = PartnerEvent::new(PartnerEventKind::LeadAssigned, marker, marker, "marker", chrono::Utc::now());
+    state.events.publish(&state.db, vec![event]).await;
+    tokio::time::timeout(Duration::from_secs(5), heard.next()).await.expect("the marker arrives").expect("bus open");
+}
+
 /// Ends a membership straight in the database, behind the service's back: no access signal is sent,
 /// so only a check against the database can notice.
 pub(crate) async fn delete_membership(app: &TestApp, who: &Account) {
@@ -43,6 +59,7 @@ async fn a_removed_operators_socket_is_closed_with_4403_at_once_and_hears_nothin
     let addr = serve(app.router.clone()).await;
     let partner = app.partner("Partner").await;
     let operator = app.member(&partner.token, &partner.subscriber_id, "SERVICE_OPERATOR").await;
+    settled(&app.state).await;
     let mut owner_ws = listen(addr, &partner).await;
     let mut operator_ws = listen(addr, &operator).await;
     subscribed(&app.state, 2).await;
@@ -60,6 +77,7 @@ async fn a_demoted_owners_socket_is_closed_with_4403_at_once() {
     let addr = serve(app.router.clone()).await;
     let partner = app.partner("Partner").await;
     let second = app.member(&partner.token, &partner.subscriber_id, "OWNER").await;
+    settled(&app.state).await;
     let mut ws = listen(addr, &second).await;
     subscribed(&app.state, 1).await;
 
@@ -75,6 +93,7 @@ async fn an_event_raised_after_the_membership_ended_is_not_delivered_even_withou
     let addr = serve(app.router.clone()).await;
     let partner = app.partner("Partner").await;
     let operator = app.member(&partner.token, &partner.subscriber_id, "SERVICE_OPERATOR").await;
+    settled(&app.state).await;
     let mut owner_ws = listen(addr, &partner).await;
     let mut operator_ws = listen(addr, &operator).await;
     subscribed(&app.state, 2).await;
@@ -160,6 +179,7 @@ async fn each_event_kind_reaches_exactly_the_roles_its_audience_names() {
     let until = today + chrono::Duration::days(90);
     crate::leads::publish(&app, &Quarter::of(today).to_string(), &today.to_string(), &until.to_string()).await;
     let operator = app.member(&partner.token, &partner.subscriber_id, "SERVICE_OPERATOR").await;
+    settled(&app.state).await;
     let mut sockets = [("OWNER", listen(addr, &partner).await), ("SERVICE_OPERATOR", listen(addr, &operator).await)];
     subscribed(&app.state, 2).await;
 
@@ -202,6 +222,7 @@ async fn a_removal_on_one_replica_closes_the_socket_on_another_at_once() {
     let addr2 = serve(router(replica.clone())).await;
     let partner = app.partner("Replicated").await;
     let operator = app.member(&partner.token, &partner.subscriber_id, "SERVICE_OPERATOR").await;
+    settled(&replica).await;
     let mut owner_ws = listen(addr2, &partner).await;
     let mut operator_ws = listen(addr2, &operator).await;
     subscribed(&replica, 2).await;
