@@ -76,12 +76,13 @@ impl AppState {
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
         let rate_limiter = crate::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst).map(Arc::new);
+        let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(config.auth_cache_ttl, write_gate.clone()));
         let events = crate::events::EventBus::for_backend(
             sea_orm::ConnectionTrait::get_database_backend(&db),
             &config.database_url,
+            auth_cache.clone(),
         );
         let mailer = crate::mail::Mailer::from_config(&config)?;
-        let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(config.auth_cache_ttl, write_gate.clone()));
         Ok(AppState::from(AppParts {
             auth_cache,
             db,

@@ -1,11 +1,16 @@
 //! Live partner events: what the services raise after a commit, and what the `events` subscription
-//! streams to the partner concerned.
+//! streams to the partner concerned; and the internal "access changed" signal that makes open
+//! WebSocket connections re-check their membership at once.
 //!
-//! Every process keeps one tokio `broadcast` channel; subscriptions read from it, filtered to their
-//! partner. On SQLite (one process) `publish` sends into it directly. On PostgreSQL several replicas may
-//! run behind a load balancer, so `publish` goes through `pg_notify` and one listener task per process
-//! re-broadcasts every notification locally: an event raised on one replica reaches a subscriber
+//! Every process keeps one tokio `broadcast` channel for events and one for access signals; subscriptions
+//! read events filtered to their partner, connections read the access signals about their own user and
+//! subscriber. On SQLite (one process) `publish` sends into them directly. On PostgreSQL several replicas
+//! may run behind a load balancer, so `publish` goes through `pg_notify` and one listener task per
+//! process re-broadcasts every notification locally: an event raised on one replica reaches a subscriber
 //! connected to any other, and the replica that raised it hears it the same way (no double delivery).
+//!
+//! Who may receive an event is decided at delivery, per kind ([`PartnerEventKind::audience`]), for the
+//! receiver's role as checked at that moment.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +21,10 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::auth::cache::AuthCache;
+use crate::domain::Role;
 
 /// The PostgreSQL notification channel the replicas share.
 pub const CHANNEL: &str = "partnergraph_events";
@@ -43,6 +52,28 @@ pub enum PartnerEventKind {
     StopListDecided,
 }
 
+impl PartnerEventKind {
+    /// The roles of the partner that may receive this kind: those that may read what it is about (SPEC
+    /// §1). Its message carries what it is about (a payment's amount, a commission's amount), so the
+    /// whole event goes to this audience or not at all.
+    pub fn audience(self) -> &'static [Role] {
+        match self {
+            // The partner's clients, its invitations and stop-list requests: its owner and operators.
+            PartnerEventKind::LeadAssigned
+            | PartnerEventKind::InvitationAccepted
+            | PartnerEventKind::PaymentRecorded
+            | PartnerEventKind::StopListDecided => &[Role::Owner, Role::ServiceOperator],
+            // The partner's commissions: its owner only.
+            PartnerEventKind::CommissionAccrued => &[Role::Owner],
+        }
+    }
+
+    /// Whether this caller, as checked now, may receive an event of this kind about `partner`.
+    pub fn reaches(self, p: &Principal, partner: Uuid) -> bool {
+        p.is_partner() && p.subscriber_id == partner && self.audience().contains(&p.role)
+    }
+}
+
 /// One event, addressed to one partner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerEvent {
@@ -68,10 +99,32 @@ impl PartnerEvent {
     }
 }
 
-/// The process's event fan-out. Cheap to clone; the PostgreSQL listener stops with the last clone.
+/// A membership was removed or its role changed (or its user deactivated): open connections of this user
+/// in this subscriber must re-check at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessChange {
+    pub user_id: Uuid,
+    pub subscriber_id: Uuid,
+}
+
+/// What travels in one notification: events and access signals side by side in one JSON array. An access
+/// signal is `{"access_changed": {…}}`; anything else is an event (the format replicas already read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Notice {
+    Access { access_changed: AccessChange },
+    Event(PartnerEvent),
+}
+
+/// The process's fan-out of events and access signals. Cheap to clone; the PostgreSQL listener stops
+/// with the last clone.
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<PartnerEvent>>,
+    access: broadcast::Sender<AccessChange>,
+    /// Dropped (started over) on every access signal, before the signal is passed on: the checks the
+    /// signal causes, and those of events published after it, read the database.
+    auth_cache: Arc<AuthCache>,
     /// `true` once the PostgreSQL listener is listening (always `true` on SQLite).
     listening: watch::Receiver<bool>,
     _listener: Option<Arc<AbortOnDrop>>,
@@ -87,39 +140,53 @@ impl Drop for AbortOnDrop {
 
 impl EventBus {
     /// An in-process bus (SQLite, one process).
-    pub fn local() -> Self {
+    pub fn local(auth_cache: Arc<AuthCache>) -> Self {
         let (tx, _) = broadcast::channel(BUFFER);
+        let (access, _) = broadcast::channel(BUFFER);
         let (_, listening) = watch::channel(true);
-        Self { tx, listening, _listener: None }
+        Self { tx, access, auth_cache, listening, _listener: None }
     }
 
     /// A bus fed by PostgreSQL notifications on `database_url`, for replicas sharing one database. The
     /// listener reconnects with backoff; events notified while it is disconnected are lost (they are
-    /// live signals, not a log).
-    pub fn postgres(database_url: &str) -> Self {
+    /// live signals, not a log; connections re-check their membership periodically anyway).
+    pub fn postgres(database_url: &str, auth_cache: Arc<AuthCache>) -> Self {
         let (tx, _) = broadcast::channel(BUFFER);
+        let (access, _) = broadcast::channel(BUFFER);
         let (ready_tx, listening) = watch::channel(false);
-        let task = tokio::spawn(listen(database_url.to_owned(), tx.clone(), ready_tx));
-        Self { tx, listening, _listener: Some(Arc::new(AbortOnDrop(task))) }
+        let fanout = Fanout { events: tx.clone(), access: access.clone(), auth_cache: auth_cache.clone() };
+        let task = tokio::spawn(listen(database_url.to_owned(), fanout, ready_tx));
+        Self { tx, access, auth_cache, listening, _listener: Some(Arc::new(AbortOnDrop(task))) }
     }
 
     /// The bus that fits the database backend.
-    pub fn for_backend(backend: DatabaseBackend, database_url: &str) -> Self {
+    pub fn for_backend(backend: DatabaseBackend, database_url: &str, auth_cache: Arc<AuthCache>) -> Self {
         match backend {
-            DatabaseBackend::Postgres => Self::postgres(database_url),
-            _ => Self::local(),
+            DatabaseBackend::Postgres => Self::postgres(database_url, auth_cache),
+            _ => Self::local(auth_cache),
         }
     }
 
     /// Publishes events that were committed. Never fails the caller: a failure is logged and the events
     /// are dropped (the data they describe is in the database either way).
     pub async fn publish(&self, db: &DatabaseConnection, events: Vec<PartnerEvent>) {
-        if events.is_empty() {
+        self.send(db, events.into_iter().map(Notice::Event).collect()).await;
+    }
+
+    /// Tells every replica that a membership was removed or changed (after its commit): connections of
+    /// that user in that subscriber re-check at once and close if it is gone. Never fails the caller; if
+    /// the signal is lost, the per-delivery check and the periodic re-check still hold.
+    pub async fn access_changed(&self, db: &DatabaseConnection, user_id: Uuid, subscriber_id: Uuid) {
+        self.send(db, vec![Notice::Access { access_changed: AccessChange { user_id, subscriber_id } }]).await;
+    }
+
+    async fn send(&self, db: &DatabaseConnection, notices: Vec<Notice>) {
+        if notices.is_empty() {
             return;
         }
         match db.get_database_backend() {
             DatabaseBackend::Postgres => {
-                for payload in payloads(&events) {
+                for payload in payloads(&notices) {
                     let stmt = Statement::from_sql_and_values(
                         DatabaseBackend::Postgres,
                         "SELECT pg_notify($1, $2)",
@@ -131,15 +198,20 @@ impl EventBus {
                 }
             }
             _ => {
-                for event in events {
-                    self.broadcast(event);
+                let fanout = self.fanout();
+                for notice in notices {
+                    fanout.deliver(notice);
                 }
             }
         }
     }
 
+    fn fanout(&self) -> Fanout {
+        Fanout { events: self.tx.clone(), access: self.access.clone(), auth_cache: self.auth_cache.clone() }
+    }
+
+    #[cfg(test)]
     fn broadcast(&self, event: PartnerEvent) {
-        // An error only means nobody is subscribed right now.
         let _ = self.tx.send(Arc::new(event));
     }
 
@@ -161,6 +233,23 @@ impl EventBus {
         })
     }
 
+    /// The access signals about one user in one subscriber, from now on. A reader that falls behind the
+    /// buffer may have missed one, so it is told as if one came (it re-checks; nothing is lost).
+    pub fn access_changes(&self, user_id: Uuid, subscriber_id: Uuid) -> impl Stream<Item = ()> + Send + 'static {
+        let rx = self.access.subscribe();
+        let mine = AccessChange { user_id, subscriber_id };
+        futures_util::stream::unfold(rx, move |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(change) if change == mine => return Some(((), rx)),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Some(((), rx)),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+
     /// How many subscriptions are reading from this process's bus.
     pub fn subscriber_count(&self) -> usize {
         self.tx.receiver_count()
@@ -173,13 +262,36 @@ impl EventBus {
     }
 }
 
-/// Packs events into JSON arrays that fit in one notification each.
-fn payloads(events: &[PartnerEvent]) -> Vec<String> {
+/// Where this process passes on what was published: the local channels, after dropping the
+/// authentication cache for an access signal.
+struct Fanout {
+    events: broadcast::Sender<Arc<PartnerEvent>>,
+    access: broadcast::Sender<AccessChange>,
+    auth_cache: Arc<AuthCache>,
+}
+
+impl Fanout {
+    fn deliver(&self, notice: Notice) {
+        // An error only means nobody is listening right now.
+        match notice {
+            Notice::Event(event) => {
+                let _ = self.events.send(Arc::new(event));
+            }
+            Notice::Access { access_changed } => {
+                self.auth_cache.start_over();
+                let _ = self.access.send(access_changed);
+            }
+        }
+    }
+}
+
+/// Packs notices into JSON arrays that fit in one notification each.
+fn payloads(notices: &[Notice]) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Vec<String> = Vec::new();
     let mut size = 2;
-    for event in events {
-        let Ok(json) = serde_json::to_string(event) else { continue };
+    for notice in notices {
+        let Ok(json) = serde_json::to_string(notice) else { continue };
         if !current.is_empty() && size + json.len() + 1 > MAX_PAYLOAD {
             out.push(format!("[{}]", current.join(",")));
             current.clear();
@@ -194,9 +306,10 @@ fn payloads(events: &[PartnerEvent]) -> Vec<String> {
     out
 }
 
-/// The listener task: LISTEN on the shared channel and re-broadcast every notification locally;
-/// on failure, reconnect with exponential backoff (100 ms doubling up to 30 s).
-async fn listen(url: String, tx: broadcast::Sender<Arc<PartnerEvent>>, ready: watch::Sender<bool>) {
+/// The listener task: LISTEN on the shared channel and re-broadcast every notification locally, in the
+/// order the database delivers them (commit order); on failure, reconnect with exponential backoff
+/// (100 ms doubling up to 30 s).
+async fn listen(url: String, fanout: Fanout, ready: watch::Sender<bool>) {
     use sea_orm::sqlx::postgres::PgListener;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -221,10 +334,10 @@ async fn listen(url: String, tx: broadcast::Sender<Arc<PartnerEvent>>, ready: wa
         ready.send_replace(true);
         loop {
             match listener.try_recv().await {
-                Ok(Some(n)) => match serde_json::from_str::<Vec<PartnerEvent>>(n.payload()) {
-                    Ok(events) => {
-                        for event in events {
-                            let _ = tx.send(Arc::new(event));
+                Ok(Some(n)) => match serde_json::from_str::<Vec<Notice>>(n.payload()) {
+                    Ok(notices) => {
+                        for notice in notices {
+                            fanout.deliver(notice);
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "ignoring a malformed event notification"),
@@ -251,24 +364,37 @@ mod tests {
         PartnerEvent::new(PartnerEventKind::PaymentRecorded, partner_id, Uuid::nil(), message, Utc::now())
     }
 
+    fn bus() -> EventBus {
+        EventBus::local(Arc::new(AuthCache::new(Duration::from_secs(1), crate::db::WriteGate::default())))
+    }
+
     #[test]
-    fn payloads_split_below_the_postgres_limit_and_keep_every_event() {
+    fn payloads_split_below_the_postgres_limit_and_keep_every_notice() {
         let p = Uuid::new_v4();
-        let events: Vec<_> = (0..100).map(|i| event(p, &format!("{i} {}", "x".repeat(200)))).collect();
-        let chunks = payloads(&events);
+        let mut notices: Vec<_> =
+            (0..100).map(|i| Notice::Event(event(p, &format!("{i} {}", "x".repeat(200))))).collect();
+        notices.insert(50, Notice::Access { access_changed: AccessChange { user_id: p, subscriber_id: Uuid::nil() } });
+        let chunks = payloads(&notices);
         assert!(chunks.len() > 1);
         let mut back = Vec::new();
         for c in &chunks {
             assert!(c.len() < MAX_PAYLOAD + 1, "{}", c.len());
-            back.extend(serde_json::from_str::<Vec<PartnerEvent>>(c).unwrap());
+            back.extend(serde_json::from_str::<Vec<Notice>>(c).unwrap());
         }
-        assert_eq!(back, events);
+        assert_eq!(back, notices);
+    }
+
+    #[test]
+    fn an_array_of_events_alone_reads_as_before() {
+        let e = event(Uuid::new_v4(), "paid");
+        let old_format = serde_json::to_string(&vec![e.clone()]).unwrap();
+        assert_eq!(serde_json::from_str::<Vec<Notice>>(&old_format).unwrap(), vec![Notice::Event(e)]);
     }
 
     #[tokio::test]
     async fn a_subscriber_gets_only_its_partners_events_and_survives_lagging() {
         use futures_util::StreamExt;
-        let bus = EventBus::local();
+        let bus = bus();
         let (mine, other) = (Uuid::new_v4(), Uuid::new_v4());
         let stream = bus.subscribe(mine);
         futures_util::pin_mut!(stream);
@@ -278,5 +404,39 @@ mod tests {
         bus.broadcast(event(mine, "mine"));
         let got = tokio::time::timeout(Duration::from_secs(1), stream.next()).await.unwrap().unwrap();
         assert_eq!((got.partner_id, got.message.as_str()), (mine, "mine"));
+    }
+
+    #[tokio::test]
+    async fn an_access_signal_reaches_only_its_user_and_subscriber_and_a_lagging_reader_is_told() {
+        use futures_util::StreamExt;
+        let bus = bus();
+        let (user, sid) = (Uuid::new_v4(), Uuid::new_v4());
+        let signal = |user_id, subscriber_id| {
+            bus.fanout().deliver(Notice::Access { access_changed: AccessChange { user_id, subscriber_id } })
+        };
+        let mine = bus.access_changes(user, sid);
+        let someone_else = bus.access_changes(user, Uuid::new_v4());
+        futures_util::pin_mut!(mine, someone_else);
+        signal(user, sid);
+        let quick = Duration::from_millis(200);
+        assert_eq!(tokio::time::timeout(quick, mine.next()).await.unwrap(), Some(()));
+        assert!(tokio::time::timeout(quick, someone_else.next()).await.is_err(), "another subscriber is not told");
+        for _ in 0..(BUFFER + 10) {
+            signal(Uuid::new_v4(), Uuid::new_v4());
+        }
+        assert_eq!(tokio::time::timeout(quick, someone_else.next()).await.unwrap(), Some(()), "lagged: told");
+    }
+
+    #[test]
+    fn commissions_reach_only_the_partners_owner_and_the_rest_its_owner_and_operators() {
+        for kind in [
+            PartnerEventKind::LeadAssigned,
+            PartnerEventKind::InvitationAccepted,
+            PartnerEventKind::PaymentRecorded,
+            PartnerEventKind::StopListDecided,
+        ] {
+            assert_eq!(kind.audience(), &[Role::Owner, Role::ServiceOperator], "{kind:?}");
+        }
+        assert_eq!(PartnerEventKind::CommissionAccrued.audience(), &[Role::Owner]);
     }
 }

@@ -5,10 +5,20 @@
 //! `connection_init` in time, 4409 duplicate operation id, 4429 a second `connection_init`.
 //!
 //! The token travels in the `connection_init` payload (`{"Authorization": "Bearer <JWT>"}`; browsers
-//! cannot set headers on a WebSocket) and is checked by the same function as the HTTP edge; it is
-//! checked again every `ws_recheck`, so an expired token or a removed membership ends the connection.
-//! Only subscription operations run here: queries and mutations belong to `POST /graphql`, where the
-//! rate limit and the metrics are.
+//! cannot set headers on a WebSocket) and is checked by the same function as the HTTP edge
+//! (`principal_from_bearer`, through the edge's short authentication cache). The connection's caller
+//! ([`LiveCaller`]) is checked again:
+//! - before every operation starts, whose request data then carries the principal just checked;
+//! - before every event is delivered (`graphql::events`), which is also when its audience is decided;
+//! - at once when the event bus says this user's membership in this subscriber changed (removed, role
+//!   changed: `EventBus::access_changed`, on any replica) and when the token expires;
+//! - every `ws_recheck` besides, as a safety net for a lost signal.
+//!
+//! A check that finds the membership gone (or the token expired) closes the connection with 4403 at
+//! once. Only subscription operations run here: queries and mutations belong to `POST /graphql`, where
+//! the rate limit and the metrics are.
+
+mod live;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,8 +33,10 @@ use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use self::live::LiveCaller;
+use self::live::{Auth, Check, Recheck};
 use crate::app::{HttpState, RequestId};
-use crate::auth::{Caller, Principal};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::graphql::context::AuditCell;
 
@@ -107,8 +119,8 @@ struct Connection {
     h: HttpState,
     rid: RequestId,
     socket: WebSocket,
-    /// Set on a good `connection_init`, with the `Authorization` value to check again later.
-    auth: Option<(Principal, String)>,
+    /// Set on a good `connection_init`.
+    auth: Option<Auth>,
     init_seen: bool,
     ops: HashMap<String, AbortHandle>,
     streams: SelectAll<BoxStream<'static, OpItem>>,
@@ -181,6 +193,15 @@ impl Connection {
                         return Some(close);
                     }
                 }
+                why = Auth::due(&mut self.auth) => {
+                    let close = match why {
+                        Recheck::Gone => Some(Close::new(4403, "Forbidden")),
+                        Recheck::Due => self.recheck().await,
+                    };
+                    if close.is_some() {
+                        return close;
+                    }
+                }
             }
         }
     }
@@ -235,9 +256,9 @@ impl Connection {
         let Some(authorization) = authorization.map(str::to_owned) else {
             return Some(Close::new(4403, "Forbidden"));
         };
-        match crate::http::principal_from_bearer(&self.h.app, &authorization).await {
-            Ok(p) => {
-                self.auth = Some((p, authorization));
+        match live::Auth::start(&self.h.app, authorization, self.rid.clone()).await {
+            Ok(auth) => {
+                self.auth = Some(auth);
                 if self.send(json!({ "type": "connection_ack" })).await { None } else { Some(Close::new(1011, "")) }
             }
             Err(AppError::Internal(detail)) => {
@@ -248,27 +269,18 @@ impl Connection {
         }
     }
 
-    /// The token and the membership behind a long-lived connection are checked again now and then.
+    /// Checks the caller again; `Some` closes the connection (4403 when its membership is gone). A
+    /// database hiccup is not the caller's fault: the connection stays and is checked again later.
     async fn recheck(&mut self) -> Option<Close> {
-        let (_, authorization) = self.auth.as_ref()?;
-        match crate::http::principal_from_bearer(&self.h.app, authorization).await {
-            Ok(p) => {
-                if let Some(auth) = self.auth.as_mut() {
-                    auth.0 = p;
-                }
-                None
-            }
-            // A database hiccup is not the caller's fault: keep the connection, check again next time.
-            Err(AppError::Internal(detail)) => {
-                tracing::warn!(request_id = %self.rid.0, detail, "WebSocket re-authentication failed internally");
-                None
-            }
-            Err(_) => Some(Close::new(4403, "Forbidden")),
+        let caller = self.auth.as_ref()?.caller.clone();
+        match caller.check().await {
+            Check::Gone => Some(Close::new(4403, "Forbidden")),
+            Check::Current(_) | Check::Unknown => None,
         }
     }
 
     async fn on_subscribe(&mut self, id: String, payload: SubscribePayload) -> Option<Close> {
-        let Some((principal, _)) = &self.auth else {
+        let Some(caller) = self.auth.as_ref().map(|a| a.caller.clone()) else {
             return Some(Close::new(4401, "Unauthorized"));
         };
         if id.is_empty() || id.len() > MAX_ID_LEN {
@@ -305,10 +317,20 @@ impl Connection {
             Some(v @ Value::Object(_)) => request = request.variables(async_graphql::Variables::from_json(v)),
             Some(_) => return Some(Close::new(4400, "Invalid message: variables must be an object")),
         }
-        // The same request data as `POST /graphql` gives its operations.
+        // Every operation starts with the membership as of now, like an HTTP request.
+        let principal = match caller.check().await {
+            Check::Current(p) => p,
+            Check::Gone => return Some(Close::new(4403, "Forbidden")),
+            Check::Unknown => {
+                let error = coded_error("INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error");
+                return self.send_error(&id, vec![error]).await;
+            }
+        };
+        // The same request data as `POST /graphql` gives its operations, and the live caller.
         let request = request
             .data(crate::graphql::context::OperationCell::default())
-            .data(Caller(Some(principal.clone())))
+            .data(Caller(Some(principal)))
+            .data(caller)
             .data(self.rid.clone())
             .data(AuditCell::default())
             .data(crate::graphql::loaders::per_request(self.h.app.db.clone()));

@@ -3,11 +3,13 @@
 //! Every request still verifies its token (signature, `exp`, `nbf`, `iss`, `aud`); what is cached is the
 //! database's answer to "is this user active and does it still hold this membership with this role".
 //! An entry lives at most the configured time (`PARTNERGRAPH_AUTH_CACHE_MS`) and is dropped as soon as
-//! this replica commits any write (the write gate's epoch moves), so a member removed, demoted or
-//! deactivated through this replica loses access at once; through another replica, within the lifetime.
+//! this replica commits any write (the write gate's epoch moves), or hears that a membership changed on
+//! any replica (`start_over`, from the event bus's access signal), so a member removed, demoted or
+//! deactivated loses access at once; only if that signal is lost, within the lifetime.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -30,6 +32,8 @@ struct Entry {
 pub struct AuthCache {
     ttl: Duration,
     gate: WriteGate,
+    /// How many times the cache was told to start over; part of its epoch with the write gate's.
+    restarts: AtomicU64,
     entries: RwLock<HashMap<(Uuid, Uuid), Entry>>,
     /// Tokens whose signature, issuer and audience were verified, with their claims. The time claims are
     /// still checked on every request; a token string that verified once verifies again (same key).
@@ -42,6 +46,7 @@ impl AuthCache {
         AuthCache {
             ttl: Duration::from_std(ttl).unwrap_or(Duration::zero()),
             gate,
+            restarts: AtomicU64::new(0),
             entries: RwLock::new(HashMap::new()),
             tokens: RwLock::new(HashMap::new()),
         }
@@ -52,7 +57,7 @@ impl AuthCache {
         if self.ttl <= Duration::zero() {
             return None;
         }
-        let epoch = self.gate.epoch();
+        let epoch = self.epoch();
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let e = entries.get(&(user, subscriber))?;
         (e.epoch == epoch && now >= e.at && now - e.at < self.ttl).then(|| e.principal.clone())
@@ -93,7 +98,16 @@ impl AuthCache {
         tokens.insert(token.to_owned(), claims.clone());
     }
 
+    /// Moves whenever an entry may have gone stale: a write committed here, or `start_over`. A check
+    /// that read the database before it moved is stale from the start (see `put`).
     pub fn epoch(&self) -> u64 {
-        self.gate.epoch()
+        self.gate.epoch().wrapping_add(self.restarts.load(Ordering::Acquire))
+    }
+
+    /// Drops every membership check held (verified token signatures stay: a membership change does not
+    /// change them), including checks still on their way from the database.
+    pub fn start_over(&self) {
+        self.restarts.fetch_add(1, Ordering::AcqRel);
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

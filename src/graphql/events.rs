@@ -1,5 +1,9 @@
 //! The `events` subscription: live events for the caller's partner, served over WebSocket
-//! (`graphql-transport-ws` at `/graphql/ws`).
+//! (`graphql-transport-ws` at `/graphql/ws`). Each event is delivered only after the socket's caller is
+//! checked again (membership and role as of that moment, like an HTTP request) and only when that role
+//! is in the event kind's audience.
+
+use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, Subscription};
 use chrono::{DateTime, Utc};
@@ -8,6 +12,7 @@ use futures_util::stream::BoxStream;
 
 use super::context::{scope, state};
 use crate::events::{PartnerEvent, PartnerEventKind};
+use crate::ws::LiveCaller;
 
 /// All subscriptions (over WebSocket only).
 #[derive(Default)]
@@ -17,11 +22,21 @@ pub struct SubscriptionRoot;
 #[Subscription]
 impl SubscriptionRoot {
     /// Live events for the caller's partner, from the moment of subscribing (nothing is replayed).
-    /// Partner OWNER or SERVICE_OPERATOR only.
+    /// Partner OWNER or SERVICE_OPERATOR only; COMMISSION_ACCRUED reaches the OWNER only.
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<BoxStream<'static, PartnerEventOutput>> {
         let p = scope(ctx)?;
         p.require(p.serves_clients(), "follow a partner's events")?;
-        Ok(state(ctx).events.subscribe(p.subscriber_id).map(PartnerEventOutput).boxed())
+        let partner = p.subscriber_id;
+        // Without a socket's live caller there is nobody to check at delivery: nothing is delivered.
+        let caller = ctx.data_opt::<Arc<LiveCaller>>().cloned();
+        let events = state(ctx).events.subscribe(partner).filter_map(move |event| {
+            let caller = caller.clone();
+            async move {
+                let now = caller?.current().await?;
+                event.kind.reaches(&now, partner).then_some(PartnerEventOutput(event))
+            }
+        });
+        Ok(events.boxed())
     }
 }
 

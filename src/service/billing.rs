@@ -217,11 +217,22 @@ pub async fn cancel(
             "reason: say why the client leaves after its trial",
         ));
     }
-    let mut am: subscription::ActiveModel = sub.into();
-    am.cancelled_at = Set(Some(now));
-    am.churn_reason = Set(reason.map(|r| r.as_str().to_owned()));
-    am.churn_comment = Set(comment);
-    let sub = am.update(&txn).await?;
+    // Conditional on still being live: of concurrent cancellations one wins, the others are told.
+    let done = subscription::Entity::update_many()
+        .col_expr(subscription::Column::CancelledAt, sea_orm::sea_query::Expr::value(now))
+        .col_expr(
+            subscription::Column::ChurnReason,
+            sea_orm::sea_query::Expr::value(reason.map(|r| r.as_str().to_owned())),
+        )
+        .col_expr(subscription::Column::ChurnComment, sea_orm::sea_query::Expr::value(comment))
+        .filter(subscription::Column::Id.eq(id))
+        .filter(subscription::Column::CancelledAt.is_null())
+        .exec(&txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(AppError::conflict("ALREADY_CANCELLED", "this subscription is already cancelled"));
+    }
+    let sub = subscription::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(sub)
 }

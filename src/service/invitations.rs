@@ -187,8 +187,7 @@ async fn load_managed(
     let role: Role = inv.role.parse().map_err(AppError::Internal)?;
     p.require(p.may_administer(r, role.needs_owner()), "manage this invitation")?;
     if inv.status != "PENDING" {
-        let reason = if inv.status == "ACCEPTED" { "INVITATION_ALREADY_ACCEPTED" } else { "INVITATION_NOT_PENDING" };
-        return Err(AppError::conflict(reason, "the invitation is no longer pending"));
+        return Err(no_longer_pending(&inv.status));
     }
     Ok((inv, r, role))
 }
@@ -218,14 +217,32 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
     Ok((inv, token))
 }
 
+/// Revokes a pending invitation: one update conditional on `PENDING`, so a revocation racing an
+/// acceptance (or another revocation) either wins or is told the invitation is no longer pending.
 pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (inv, _, _) = load_managed(&txn, p, id).await?;
-    let mut am: invitation::ActiveModel = inv.into();
-    am.status = Set("REVOKED".to_owned());
-    let inv = am.update(&txn).await?;
+    load_managed(&txn, p, id).await?;
+    let done = invitation::Entity::update_many()
+        .col_expr(invitation::Column::Status, Expr::value("REVOKED"))
+        .filter(invitation::Column::Id.eq(id))
+        .filter(invitation::Column::Status.eq("PENDING"))
+        .exec(&txn)
+        .await?;
+    let inv = find_or_404::<invitation::Entity, _>(&*txn, id).await?;
+    if done.rows_affected != 1 {
+        return Err(no_longer_pending(&inv.status));
+    }
     txn.commit().await?;
     Ok(inv)
+}
+
+/// The answer to a change of an invitation that another call ended first.
+fn no_longer_pending(status: &str) -> AppError {
+    if status == "ACCEPTED" {
+        AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted")
+    } else {
+        AppError::conflict("INVITATION_NOT_PENDING", "the invitation is no longer pending")
+    }
 }
 
 /// Who accepts: a new person (name and password) or an existing user proving who they are.
@@ -308,7 +325,13 @@ pub async fn accept(
         .exec(&txn)
         .await?;
     if claimed.rows_affected != 1 {
-        return Err(AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted"));
+        // Another call ended it first: accepted, revoked, or its token replaced by a resend.
+        let now_status = find_or_404::<invitation::Entity, _>(&*txn, inv.id).await?.status;
+        return Err(if now_status == "ACCEPTED" {
+            AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted")
+        } else {
+            invalid()
+        });
     }
     let user = match (existing, new_user) {
         (Some(u), _) => u,

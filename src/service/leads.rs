@@ -259,6 +259,9 @@ pub async fn set_member(
     }
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
+    // The pool's lock (the one lead assignment takes): concurrent changes of a member take turns, so each
+    // starts from what the one before it wrote and none is overwritten.
+    super::lock_row::<lead_pool::Entity, _>(&*txn, lead_pool::Column::Id, lead_pool::Column::CreatedAt, pool).await?;
     let member = lead_pool_member::Entity::find()
         .filter(lead_pool_member::Column::PoolId.eq(pool))
         .filter(lead_pool_member::Column::PartnerId.eq(partner))

@@ -50,13 +50,15 @@ pub async fn of_user<C: ConnectionTrait>(db: &C, user: Uuid) -> AppResult<Vec<me
 /// Loads a membership the caller may manage; members of a partner's clients are managed by the
 /// client itself (the partner only invites them). `owner_level`: the change grants `OWNER` or
 /// `SERVICE_OPERATOR`; taking either away is owner-level too, so an `ADMIN` manages `USER`, `ADMIN` and
-/// `ADAPTATION_ADMIN` members only.
+/// `ADAPTATION_ADMIN` members only. The membership's row is locked first, so concurrent changes and
+/// removals of one membership take turns and each sees what the one before it did.
 async fn load_managed(
     txn: &DatabaseTransaction,
     p: Scope<'_>,
     id: Uuid,
     owner_level: bool,
 ) -> AppResult<(membership::Model, subscriber::Model)> {
+    super::lock_row::<membership::Entity, _>(txn, membership::Column::Id, membership::Column::Role, id).await?;
     let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (s, r) = p.subscriber(txn, m.subscriber_id).await?;
     let current: Role = m.role.parse().map_err(AppError::Internal)?;
@@ -106,6 +108,8 @@ pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -
     am.role = Set(role.as_str().to_owned());
     let m = am.update(&txn).await?;
     txn.commit().await?;
+    // Open connections of this member were opened with the old role: they close at once.
+    state.events.access_changed(&state.db, m.user_id, m.subscriber_id).await;
     Ok(m)
 }
 
@@ -113,7 +117,9 @@ pub async fn remove(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid>
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (m, _) = load_managed(&txn, p, id, false).await?;
     ensure_another_owner(&txn, &m).await?;
+    let (user, subscriber) = (m.user_id, m.subscriber_id);
     m.delete(&txn).await?;
     txn.commit().await?;
+    state.events.access_changed(&state.db, user, subscriber).await;
     Ok(id)
 }

@@ -98,7 +98,9 @@ pub async fn request(
     Ok(entry)
 }
 
-/// The vendor approves (the lock runs 3 calendar months from now) or rejects with a reason.
+/// The vendor approves (the lock runs 3 calendar months from now) or rejects with a reason. The decision
+/// is one conditional update of a `REQUESTED` entry: of concurrent decisions exactly one changes the row,
+/// the others find it decided (`ALREADY_DECIDED`).
 pub async fn decide(
     state: &AppState,
     p: Scope<'_>,
@@ -111,26 +113,33 @@ pub async fn decide(
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let already = || AppError::conflict("ALREADY_DECIDED", "this request was already decided");
     if entry.status != "REQUESTED" {
-        return Err(AppError::conflict("ALREADY_DECIDED", "this request was already decided"));
+        return Err(already());
     }
-    let mut am: stop_list_entry::ActiveModel = entry.clone().into();
-    am.decided_at = Set(Some(now));
-    am.decided_by = Set(Some(p.user_id));
-    am.reason = Set(reason);
+    let mut update = stop_list_entry::Entity::update_many()
+        .col_expr(stop_list_entry::Column::DecidedAt, Expr::value(now))
+        .col_expr(stop_list_entry::Column::DecidedBy, Expr::value(p.user_id))
+        .col_expr(stop_list_entry::Column::Reason, Expr::value(reason));
     if approve {
         expire_stale(&txn, &entry.inn, now).await?;
-        am.status = Set("APPROVED".into());
-        am.expires_at = Set(Some(lock_end(now, LOCK_MONTHS)));
+        update = update
+            .col_expr(stop_list_entry::Column::Status, Expr::value("APPROVED"))
+            .col_expr(stop_list_entry::Column::ExpiresAt, Expr::value(lock_end(now, LOCK_MONTHS)));
     } else {
-        am.status = Set("REJECTED".into());
+        update = update.col_expr(stop_list_entry::Column::Status, Expr::value("REJECTED"));
     }
     // The partial unique index makes a second concurrent approval for the INN fail here.
-    let entry = am.update(&txn).await.map_err(AppError::on_unique(
-        "id",
-        "ALREADY_LOCKED",
-        "another lock on this INN is active",
-    ))?;
+    let done = update
+        .filter(stop_list_entry::Column::Id.eq(id))
+        .filter(stop_list_entry::Column::Status.eq("REQUESTED"))
+        .exec(&txn)
+        .await
+        .map_err(AppError::on_unique("id", "ALREADY_LOCKED", "another lock on this INN is active"))?;
+    if done.rows_affected != 1 {
+        return Err(already());
+    }
+    let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     txn.commit().await?;
     let verdict = if approve { "approved" } else { "rejected" };
     let event = crate::events::PartnerEvent::new(
@@ -144,7 +153,10 @@ pub async fn decide(
     Ok(entry)
 }
 
-/// The vendor extends an active lock, counting from its current expiry.
+/// The vendor extends an active lock, counting from its current expiry. The extension is one update
+/// conditional on the expiry it counted from: of two concurrent extensions that read the same expiry
+/// one applies and the other is refused (`LOCK_CHANGED`), so every extension that answers OK moved
+/// the lock by its months.
 pub async fn extend(state: &AppState, p: Scope<'_>, id: Uuid, months: i32) -> AppResult<stop_list_entry::Model> {
     p.require(p.is_vendor_staff(), "extend stop-list locks")?;
     if !(1..=24).contains(&months) {
@@ -157,9 +169,20 @@ pub async fn extend(state: &AppState, p: Scope<'_>, id: Uuid, months: i32) -> Ap
         ("APPROVED", Some(e)) => e,
         _ => return Err(AppError::conflict("LOCK_NOT_ACTIVE", "only an active lock can be extended")),
     };
-    let mut am: stop_list_entry::ActiveModel = entry.into();
-    am.expires_at = Set(Some(lock_end(expires, months as u32)));
-    let entry = am.update(&txn).await?;
+    let done = stop_list_entry::Entity::update_many()
+        .col_expr(stop_list_entry::Column::ExpiresAt, Expr::value(lock_end(expires, months as u32)))
+        .filter(stop_list_entry::Column::Id.eq(id))
+        .filter(stop_list_entry::Column::Status.eq("APPROVED"))
+        .filter(stop_list_entry::Column::ExpiresAt.eq(expires))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(AppError::conflict(
+            "LOCK_CHANGED",
+            "the lock changed while this extension ran (another extension, or it ended); read it again",
+        ));
+    }
+    let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(entry)
 }
