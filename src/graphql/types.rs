@@ -132,6 +132,11 @@ impl Subscriber {
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
+    /// When the subscriber's row last changed (card, binding, support line, partner profile or status):
+    /// what `subscribers(updatedSince:)` compares with.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.model.updated_at
+    }
     /// Clients: the partner the client is bound to, or null (also null outside the caller's reach).
     async fn serving_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
         if !self.seen.card() {

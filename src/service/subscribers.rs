@@ -29,11 +29,15 @@ pub async fn list(
     p: Scope<'_>,
     kind: Option<SubscriberKind>,
     search: Option<&str>,
+    updated_since: Option<DateTime<Utc>>,
     page: PageArgs,
 ) -> AppResult<Page<subscriber::Model>> {
     let mut q = subscriber::Entity::find().filter(p.subscribers());
     if let Some(kind) = kind {
         q = q.filter(subscriber::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(since) = updated_since {
+        q = q.filter(subscriber::Column::UpdatedAt.gte(since));
     }
     if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
         if search.chars().count() > 200 {
@@ -146,6 +150,17 @@ pub async fn create_in(
 /// subscription, one live subscription per tariff) hold under concurrent requests.
 pub async fn lock(txn: &DatabaseTransaction, id: Uuid) -> AppResult<()> {
     super::lock_row::<subscriber::Entity, _>(txn, subscriber::Column::Id, subscriber::Column::UpdatedAt, id).await
+}
+
+/// Marks a subscriber as changed now, for a change kept beside its row (partner profile, program
+/// status) that its GraphQL type shows: `subscribers(updatedSince:)` then finds it.
+pub async fn touch(txn: &DatabaseTransaction, id: Uuid, now: DateTime<Utc>) -> AppResult<subscriber::Model> {
+    subscriber::Entity::update_many()
+        .col_expr(subscriber::Column::UpdatedAt, Expr::value(now))
+        .filter(subscriber::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    load(txn, id).await
 }
 
 /// Binds a client to a partner (or unbinds it) and keeps the change in the history.
@@ -350,6 +365,7 @@ pub async fn update_partner_profile(
         Patch::Set(d) => Some(d),
     });
     am.update(&txn).await?;
+    let s = touch(&txn, s.id, state.clock.now()).await?;
     txn.commit().await?;
     Ok(s)
 }
