@@ -14,7 +14,7 @@ pub mod contacts;
 pub mod deals;
 mod links;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::{crm_company, crm_contact, crm_deal};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -102,7 +102,10 @@ impl<'a> BookWrite<'a> {
         let txn = begin_write(&state.db, &state.write_gate).await?;
         // The book's lock: the subscriber row, written to itself (its `updated_at` does not change).
         super::subscribers::lock(&txn, book.id()).await?;
-        Ok(BookWrite { book, txn, scope, now: state.clock.now() })
+        // Microseconds, as PostgreSQL keeps them: the `updatedAt` an upsert answers is the one stored,
+        // so a CRM can pass it back as `updatedSince` and find the row.
+        let now = state.clock.now().trunc_subsecs(6);
+        Ok(BookWrite { book, txn, scope, now })
     }
 
     pub async fn commit(self) -> AppResult<()> {
