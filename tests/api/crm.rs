@@ -360,3 +360,61 @@ async fn a_later_mutation_of_one_request_reads_relations_afresh() {
     assert_eq!(names(&r.ok()["a"]["company"]["contacts"]), Vec::<String>::new());
     assert_eq!(names(&r.ok()["b"]["contact"]["companies"][0]["contacts"]), ["C"]);
 }
+
+#[tokio::test]
+async fn the_readme_worked_example_runs_as_documented() {
+    let app = spawn_app().await;
+    let p = app.partner("Partner").await;
+    let load = r#"mutation {
+      upsertCompanies(inputs: [
+        {externalId: "co-17", name: "ООО Ромашка", inn: "7707083893", kpp: "773601001"}
+        {externalId: "co-18", name: "ИП Ёлкин"}
+      ]) { created company { id externalId } }
+      upsertContacts(inputs: [
+        {externalId: "p-1", name: "Пётр Ёлкин", email: "petr@romashka.ru", companyExternalIds: ["co-17", "co-18"]}
+        {externalId: "p-2", name: "Анна Смирнова", position: "Главбух", companyExternalIds: ["co-17"]}
+      ]) { created contact { id } }
+      upsertDeals(inputs: [
+        {externalId: "d-5", title: "Внедрение 1С:Фреш", amount: "150000.00", companyExternalId: "co-17"}
+      ]) { created deal { id stage contacts { name } } }
+    }"#;
+    let r = app.as_(&p.token, load, json!({})).await;
+    let deal = &r.ok()["upsertDeals"][0];
+    assert_eq!((deal["created"].as_bool(), deal["deal"]["stage"].as_str()), (Some(true), Some("NEW")));
+    assert_eq!(names(&deal["deal"]["contacts"]), ["Анна Смирнова", "Пётр Ёлкин"]);
+
+    app.lock(&p, "7707083893").await;
+    let won = r#"mutation {
+      upsertDeal(input: {externalId: "d-5", stage: WON, contactExternalIds: ["p-1"]}) {
+        created deal { stage closedAt contacts { name } company { name protection { status expiresAt } } }
+      }
+    }"#;
+    let r = app.as_(&p.token, won, json!({})).await;
+    let u = &r.ok()["upsertDeal"];
+    assert_eq!(u["created"], false);
+    assert!(!u["deal"]["closedAt"].is_null());
+    assert_eq!(names(&u["deal"]["contacts"]), ["Пётр Ёлкин"]);
+    assert_eq!(u["deal"]["company"]["protection"]["status"], "APPROVED");
+
+    let pull = r#"query($since: DateTime!, $after: String) {
+      deals(updatedSince: $since, first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { id externalId title stage amount updatedAt company { externalId } contacts { externalId } }
+      }
+      contacts(search: "ёлкин") { nodes { externalId name companies { name } } }
+    }"#;
+    let r = app.as_(&p.token, pull, json!({ "since": "2020-01-01T00:00:00Z" })).await;
+    assert_eq!(r.ok()["deals"]["nodes"][0]["amount"], "150000.00");
+    assert_eq!(r.ok()["contacts"]["nodes"][0]["externalId"], "p-1");
+
+    let bad =
+        r#"mutation { upsertDeals(inputs: [{title: "ok"}, {title: "X", contactExternalIds: ["p-9"]}]) { created } }"#;
+    let r = app.as_(&p.token, bad, json!({})).await;
+    let e = &r.0["errors"][0];
+    assert_eq!(e["message"], "inputs[1]: contactExternalIds: no contact with external id \"p-9\" in this book");
+    assert_eq!(
+        e["extensions"],
+        json!({ "code": "BAD_USER_INPUT", "reason": "UNKNOWN_EXTERNAL_ID", "field": "contactExternalIds", "index": 1 })
+    );
+    assert!(r.0["data"].is_null());
+}

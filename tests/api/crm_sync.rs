@@ -287,3 +287,29 @@ async fn a_page_of_deals_with_company_and_contacts_costs_the_same_statements_for
     assert_eq!(counts[0], counts[1], "statements for 10 deals vs 100: {counts:?}");
     assert!(counts[1] <= 10, "a handful of statements: {counts:?}");
 }
+
+#[tokio::test]
+async fn relations_nested_in_relations_of_a_page_are_refused_as_too_complex() {
+    let app = spawn_app().await;
+    let p = app.partner("Partner").await;
+    let fan_out = "{ deals(first: 100) { nodes { contacts { deals { contacts { deals { title } } } } } } }";
+    app.as_(&p.token, fan_out, json!({})).await.err("MAX_COMPLEXITY_LIMIT");
+    // One level of relations on a full page passes.
+    let r =
+        app.as_(&p.token, "{ contacts(first: 100) { nodes { companies { name } deals { title } } } }", json!({})).await;
+    r.ok();
+}
+
+#[tokio::test]
+async fn updated_since_takes_the_extremes_of_time() {
+    let app = spawn_app().await;
+    let p = app.partner("Partner").await;
+    app.contact(&p, json!({ "name": "A" })).await;
+    let q = "query($t: DateTime) { contacts(updatedSince: $t) { totalCount } subscribers(updatedSince: $t) { totalCount } }";
+    for (t, n) in [("0001-01-01T00:00:00Z", 1), ("9999-12-31T23:59:59.999999Z", 0), ("2026-01-01T00:00:00+03:00", 1)] {
+        let r = app.as_(&p.token, q, json!({ "t": t })).await;
+        assert_eq!(r.ok()["contacts"]["totalCount"], n, "{t}");
+    }
+    let r = app.as_(&p.token, q, json!({ "t": "yesterday" })).await;
+    r.err("BAD_USER_INPUT");
+}

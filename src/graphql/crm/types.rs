@@ -14,6 +14,11 @@ use crate::graphql::loaders;
 use crate::graphql::scalars::Decimal;
 use crate::graphql::types::{Subscriber, parse};
 
+/// What a relation list (`Contact.deals`, `Deal.contacts`…) counts for in a query's complexity: it has
+/// no `first`, so it is priced as ten rows, which keeps a page of 100 with its relations well inside the
+/// limit and refuses relations nested in relations nested in a page (their size multiplies).
+pub const RELATION_COST: usize = 10;
+
 fn id(u: uuid::Uuid) -> ID {
     ID(u.to_string())
 }
@@ -47,11 +52,13 @@ impl Contact {
         self.0.comment.as_deref()
     }
     /// The companies the contact belongs to, oldest first.
+    #[graphql(complexity = "RELATION_COST * child_complexity")]
     async fn companies(&self, ctx: &Context<'_>) -> GqlResult<Vec<Company>> {
         let rows = loaders::required(ctx, CompaniesOfContact(self.0.id)).await?;
         Ok(rows.into_iter().map(Company).collect())
     }
     /// The deals the contact is on, oldest first.
+    #[graphql(complexity = "RELATION_COST * child_complexity")]
     async fn deals(&self, ctx: &Context<'_>) -> GqlResult<Vec<Deal>> {
         let rows = loaders::required(ctx, DealsOfContact(self.0.id)).await?;
         Ok(rows.into_iter().map(Deal).collect())
@@ -94,11 +101,13 @@ impl Company {
         Subscriber::load_opt(ctx, self.0.client_id).await
     }
     /// The company's contacts, oldest first.
+    #[graphql(complexity = "RELATION_COST * child_complexity")]
     async fn contacts(&self, ctx: &Context<'_>) -> GqlResult<Vec<Contact>> {
         let rows = loaders::required(ctx, ContactsOfCompany(self.0.id)).await?;
         Ok(rows.into_iter().map(Contact).collect())
     }
     /// The company's deals, oldest first.
+    #[graphql(complexity = "RELATION_COST * child_complexity")]
     async fn deals(&self, ctx: &Context<'_>) -> GqlResult<Vec<Deal>> {
         let rows = loaders::required(ctx, DealsOfCompany(self.0.id)).await?;
         Ok(rows.into_iter().map(Deal).collect())
@@ -153,6 +162,7 @@ impl Deal {
         Ok(company.filter(|c| c.book_id == self.0.book_id).map(Company))
     }
     /// The contacts on the deal, oldest first.
+    #[graphql(complexity = "RELATION_COST * child_complexity")]
     async fn contacts(&self, ctx: &Context<'_>) -> GqlResult<Vec<Contact>> {
         let rows = loaders::required(ctx, ContactsOfDeal(self.0.id)).await?;
         Ok(rows.into_iter().map(Contact).collect())
