@@ -6,6 +6,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Account, Gql, TestApp, spawn_app};
 
+/// Variables for a probe, given the id it tries.
+type Vars = Box<dyn Fn(&str) -> Value>;
+
 /// The error of a response with `path` removed (it names the alias), for comparing two refusals.
 fn refusal(g: &Gql) -> Value {
     let mut e = g.0["errors"][0].clone();
@@ -28,7 +31,7 @@ async fn another_partners_rows_are_not_found_everywhere_exactly_like_a_random_id
     let own_contact = app.contact(&intruder, json!({ "name": "Mine" })).await;
     let own_deal = app.deal(&intruder, json!({ "title": "Mine" })).await;
 
-    let probes: Vec<(&str, Box<dyn Fn(&str) -> Value>)> = vec![
+    let probes: Vec<(&str, Vars)> = vec![
         ("query($id: ID!) { contact(id: $id) { name } }", Box::new(|id| json!({ "id": id }))),
         ("query($id: ID!) { company(id: $id) { name } }", Box::new(|id| json!({ "id": id }))),
         ("query($id: ID!) { deal(id: $id) { title } }", Box::new(|id| json!({ "id": id }))),

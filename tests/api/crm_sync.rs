@@ -190,22 +190,22 @@ async fn subscribers_updated_since_follows_every_change_of_a_subscriber() {
 
     let upd = "mutation($id: ID!) { updateSubscriber(id: $id, input: {phone: \"+7 1\"}) { updatedAt } }";
     app.as_(&p.token, upd, json!({ "id": client.subscriber_id })).await.ok();
-    assert_eq!(ids(&app.as_(&app.vendor, q, json!({ "t": t })).await), [client.subscriber_id.clone()]);
+    assert_eq!(ids(&app.as_(&app.vendor, q, json!({ "t": t })).await), [client.subscriber_id.as_str()]);
     // The partner sees its client change too; the client's own view is itself.
-    assert_eq!(ids(&app.as_(&p.token, q, json!({ "t": t })).await), [client.subscriber_id.clone()]);
+    assert_eq!(ids(&app.as_(&p.token, q, json!({ "t": t })).await), [client.subscriber_id.as_str()]);
 
     app.state.clock.advance(Duration::minutes(10));
     let t = (app.state.clock.now() - Duration::seconds(1)).to_rfc3339();
     let prof =
         "mutation($id: ID!) { updatePartnerProfile(partnerId: $id, input: {hasConsultants: true}) { updatedAt } }";
     app.as_(&app.vendor, prof, json!({ "id": p.subscriber_id })).await.ok();
-    assert_eq!(ids(&app.as_(&app.vendor, q, json!({ "t": t })).await), [p.subscriber_id.clone()]);
+    assert_eq!(ids(&app.as_(&app.vendor, q, json!({ "t": t })).await), [p.subscriber_id.as_str()]);
 
     app.state.clock.advance(Duration::minutes(10));
     let t = (app.state.clock.now() - Duration::seconds(1)).to_rfc3339();
     app.presets().await;
     app.set_status(&p.subscriber_id, "1C-FRESH", "CSK").await;
-    assert_eq!(ids(&app.as_(&app.vendor, q, json!({ "t": t })).await), [p.subscriber_id.clone()]);
+    assert_eq!(ids(&app.as_(&app.vendor, q, json!({ "t": t })).await), [p.subscriber_id.as_str()]);
 }
 
 #[tokio::test]
