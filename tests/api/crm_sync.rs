@@ -313,3 +313,14 @@ async fn updated_since_takes_the_extremes_of_time() {
     let r = app.as_(&p.token, q, json!({ "t": "yesterday" })).await;
     r.err("BAD_USER_INPUT");
 }
+
+#[tokio::test]
+async fn a_batch_answer_counts_as_a_full_page_in_complexity() {
+    let app = spawn_app().await;
+    let p = app.partner("Partner").await;
+    let deep = "mutation { upsertContacts(inputs: [{name: \"A\"}]) { contact { companies { contacts { deals { title } } } } } }";
+    app.as_(&p.token, deep, json!({})).await.err("MAX_COMPLEXITY_LIMIT");
+    assert_eq!(app.count("crm_contacts").await, 0);
+    let flat = "mutation { upsertContacts(inputs: [{name: \"A\"}]) { created contact { id companies { name } } } }";
+    app.as_(&p.token, flat, json!({})).await.ok();
+}

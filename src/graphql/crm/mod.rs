@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::crm::companies::{self, CompanyFilter};
 use crate::service::crm::contacts::{self, ContactFilter};
 use crate::service::crm::deals::{self, DealFilter};
-use crate::service::crm::{BatchError, Common, check_batch_size};
+use crate::service::crm::{BATCH_MAX, BatchError, Common, check_batch_size};
 
 /// A batch failure as a GraphQL error: the item's error with `extensions.index` (0-based).
 fn batch_error(e: BatchError) -> async_graphql::Error {
@@ -203,7 +203,8 @@ impl CrmMutation {
     }
 
     /// Upserts up to 100 contacts, all or nothing, answering in input order; a failing item's error
-    /// carries `extensions.index`.
+    /// carries `extensions.index`. Its answer counts as 100 rows in a query's complexity.
+    #[graphql(complexity = "BATCH_MAX * child_complexity")]
     async fn upsert_contacts(&self, ctx: &Context<'_>, inputs: Vec<ContactInput>) -> GqlResult<Vec<ContactUpsert>> {
         let p = scope(ctx)?;
         let book = p.writable_book()?;
@@ -215,6 +216,7 @@ impl CrmMutation {
     }
 
     /// Upserts up to 100 companies, all or nothing (see `upsertContacts`).
+    #[graphql(complexity = "BATCH_MAX * child_complexity")]
     async fn upsert_companies(&self, ctx: &Context<'_>, inputs: Vec<CompanyInput>) -> GqlResult<Vec<CompanyUpsert>> {
         let p = scope(ctx)?;
         let book = p.writable_book()?;
@@ -226,6 +228,7 @@ impl CrmMutation {
     }
 
     /// Upserts up to 100 deals, all or nothing (see `upsertContacts`).
+    #[graphql(complexity = "BATCH_MAX * child_complexity")]
     async fn upsert_deals(&self, ctx: &Context<'_>, inputs: Vec<DealInput>) -> GqlResult<Vec<DealUpsert>> {
         let p = scope(ctx)?;
         let book = p.writable_book()?;
