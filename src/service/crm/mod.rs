@@ -40,8 +40,7 @@ pub struct Locator {
     pub external_id: Patch<ExternalId>,
 }
 
-/// Related rows named by our ids and by external ids (their union), with the input fields they came
-/// from (errors name the field).
+/// Related rows named by our ids and by external ids (the set is their union).
 #[derive(Debug, Clone, Default)]
 pub struct Refs {
     pub ids: Vec<Uuid>,
@@ -237,7 +236,7 @@ pub async fn resolve<E: BookTable>(w: &BookWrite<'_>, refs: &Refs, external_fiel
             .into_tuple()
             .all(&w.txn)
             .await?;
-        if let Some(_missing) = refs.ids.iter().find(|id| !found.contains(id)) {
+        if refs.ids.iter().any(|id| !found.contains(id)) {
             return Err(AppError::NotFound);
         }
         for id in &refs.ids {
