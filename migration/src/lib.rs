@@ -8,6 +8,7 @@ mod m20261122_000002_commerce;
 mod m20261122_000003_bindings;
 mod m20261122_000004_leads_and_work;
 pub mod m20261201_000005_search_folding;
+mod m20261201_000006_crm_books;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_bindings::Migration),
             Box::new(m20261122_000004_leads_and_work::Migration),
             Box::new(m20261201_000005_search_folding::Migration),
+            Box::new(m20261201_000006_crm_books::Migration),
         ]
     }
 }

@@ -25,7 +25,19 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        let db = manager.get_connection();
+        backfill(manager.get_connection()).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(Table::alter().table(Alias::new("subscribers")).drop_column(Alias::new("search_name")).take())
+            .await
+    }
+}
+
+/// Writes the folded name of every subscriber (the migration's data step, public for its test).
+pub async fn backfill<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    {
         let backend = db.get_database_backend();
         let rows = db.query_all_raw(Statement::from_string(backend, "SELECT id, name FROM subscribers")).await?;
         for row in rows {
@@ -40,11 +52,5 @@ impl MigrationTrait for Migration {
             db.execute(&stmt).await?;
         }
         Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(Table::alter().table(Alias::new("subscribers")).drop_column(Alias::new("search_name")).take())
-            .await
     }
 }

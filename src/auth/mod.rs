@@ -9,4 +9,4 @@ pub mod scope;
 pub use jwt::{Claims, JwtKeys};
 pub use password::PasswordHasher;
 pub use principal::{Caller, Principal};
-pub use scope::{Projection, Reach, Scope};
+pub use scope::{Book, Projection, Reach, Scope};

@@ -231,6 +231,70 @@ impl<'a> Scope<'a> {
     }
 }
 
+/// A CRM book (SPEC §9): the subscriber whose contacts, companies and deals they are. Only a [`Scope`]
+/// hands one out, after deciding that the caller may read (or write) it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Book(Uuid);
+
+impl Book {
+    /// The id of the subscriber (a partner or the vendor) that keeps the book.
+    pub fn id(self) -> Uuid {
+        self.0
+    }
+}
+
+impl Scope<'_> {
+    /// Whether the caller works with CRM books at all: a partner's `OWNER` and `SERVICE_OPERATOR`, and
+    /// every role of the vendor. Anyone else is `FORBIDDEN`, whatever it names.
+    fn crm_reader(&self) -> AppResult<()> {
+        let p = self.principal;
+        if p.is_vendor() || p.serves_clients() {
+            Ok(())
+        } else if p.kind == SubscriberKind::Client {
+            Err(AppError::forbidden("a client has no CRM book"))
+        } else {
+            Err(AppError::forbidden("your role may not work with the CRM book"))
+        }
+    }
+
+    /// The book a CRM read is about: the caller's own (no `book_id`, or its own id); for the vendor, any
+    /// partner's book by the partner's id. Any other id — a client, another partner for a partner,
+    /// something that does not exist — is `NOT_FOUND`.
+    pub async fn book<C: ConnectionTrait>(&self, db: &C, book_id: Option<Uuid>) -> AppResult<Book> {
+        self.crm_reader()?;
+        let own = self.principal.subscriber_id;
+        match book_id {
+            None => Ok(Book(own)),
+            Some(id) if id == own => Ok(Book(own)),
+            Some(id) if self.principal.is_vendor() => {
+                let s = subscriber::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
+                if s.kind == SubscriberKind::Partner.as_str() { Ok(Book(id)) } else { Err(AppError::NotFound) }
+            }
+            Some(_) => Err(AppError::NotFound),
+        }
+    }
+
+    /// The book the caller writes: a partner's `OWNER` and `SERVICE_OPERATOR` their partner's, the
+    /// vendor's `OWNER` and `SERVICE_OPERATOR` the vendor's own. Everyone else is `FORBIDDEN`.
+    pub fn writable_book(&self) -> AppResult<Book> {
+        self.crm_reader()?;
+        let p = self.principal;
+        if p.serves_clients() || p.is_vendor_staff() {
+            Ok(Book(p.subscriber_id))
+        } else {
+            Err(AppError::forbidden("your role may only read the CRM books"))
+        }
+    }
+
+    /// CRM rows the caller reads, as a condition on a table's `book_id` column: its own book (every book
+    /// for the vendor). `FORBIDDEN` for callers without a book.
+    pub fn crm_rows(&self, book_column: impl ColumnTrait) -> AppResult<Condition> {
+        self.crm_reader()?;
+        let p = self.principal;
+        Ok(if p.is_vendor() { Condition::all() } else { Condition::all().add(book_column.eq(p.subscriber_id)) })
+    }
+}
+
 /// The ids of a partner's clients, as a subquery.
 pub fn client_ids_of(partner: Uuid) -> SelectStatement {
     subscriber::Entity::find()

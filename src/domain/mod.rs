@@ -1,6 +1,7 @@
 //! Pure rules of the product: no I/O, no database, no GraphQL. Everything here is unit-tested in place.
 
 pub mod card;
+pub mod crm;
 pub mod inn;
 pub mod role;
 pub mod text;

@@ -11,6 +11,12 @@ pub fn fold(s: &str) -> String {
     s.to_lowercase().replace('ё', "е")
 }
 
+/// A `%part%` pattern for `LIKE … ESCAPE '\'` that matches `needle` literally (`\`, `%` and `_`
+/// escaped). The needle is already normalised as the column is (folded, or lower-cased e-mail).
+pub fn contains_pattern(needle: &str) -> String {
+    format!("%{}%", needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
+
 /// A required name: not blank after trimming, at most [`NAME_MAX`] characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);

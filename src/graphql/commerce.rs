@@ -45,19 +45,22 @@ impl CommerceQuery {
             .collect())
     }
 
-    /// Payments: the vendor's all, a partner's clients', a client's own (admins and owners).
+    /// Payments: the vendor's all, a partner's clients', a client's own (admins and owners); by
+    /// subscriber, and by the billing system's `externalId` (the payment with it, if the caller sees it).
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn payments(
         &self,
         ctx: &Context<'_>,
         subscriber_id: Option<ID>,
+        external_id: Option<String>,
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Payment>> {
         let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let sid = subscriber_id.as_ref().map(resource_id).transpose()?;
-        let page = billing::list_payments(state(ctx), p, sid, args).await?;
+        let ext = external_id.map(|e| billing::check_external_id(&e, "externalId")).transpose()?;
+        let page = billing::list_payments(state(ctx), p, sid, ext.as_deref(), args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Payment))
     }
 

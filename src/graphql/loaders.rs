@@ -15,7 +15,7 @@ use crate::error::AppError;
 
 /// Loads rows by id, or by owner for one-to-many relations.
 pub struct DbLoader {
-    db: DatabaseConnection,
+    pub(super) db: DatabaseConnection,
 }
 
 pub type Loaders = DataLoader<DbLoader, HashMapCache>;
@@ -45,9 +45,9 @@ pub struct SubscriptionsOf(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProfileOf(pub Uuid);
 
-type LoadError = Arc<String>;
+pub(super) type LoadError = Arc<String>;
 
-fn failed(e: sea_orm::DbErr) -> LoadError {
+pub(super) fn failed(e: sea_orm::DbErr) -> LoadError {
     Arc::new(format!("database: {e}"))
 }
 
@@ -109,7 +109,7 @@ impl Loader<ProfileOf> for DbLoader {
     }
 }
 
-fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders, AppError> {
+pub(super) fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders, AppError> {
     ctx.data::<Loaders>().map_err(|_| AppError::Internal("no loaders in the request".into()))
 }
 
@@ -133,7 +133,7 @@ where
 }
 
 /// Whether the selection asks for `path` under a connection's nodes (`nodes { … }` or `edges { node { … } }`).
-fn wants(ctx: &Context<'_>, path: &[&str]) -> bool {
+pub(super) fn wants(ctx: &Context<'_>, path: &[&str]) -> bool {
     let la = ctx.look_ahead();
     let mut via_nodes = la.field("nodes");
     let mut via_edges = la.field("edges").field("node");

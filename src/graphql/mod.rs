@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod commerce;
 pub mod commerce_types;
 pub mod context;
+pub mod crm;
 pub mod digest;
 pub mod events;
 pub mod extensions;
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     digest::DigestQuery,
     leads::LeadQuery,
     work::WorkQuery,
+    crm::CrmQuery,
 );
 
 /// All mutations.
@@ -49,6 +51,7 @@ pub struct MutationRoot(
     digest::DigestMutation,
     leads::LeadMutation,
     work::WorkMutation,
+    crm::CrmMutation,
 );
 
 pub use events::SubscriptionRoot;

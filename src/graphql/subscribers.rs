@@ -24,19 +24,21 @@ impl SubscriberQuery {
     }
 
     /// The subscribers the caller can see (the vendor: all; a partner's owners and operators: their own
-    /// and their clients; everyone else: their own), by kind and a search in name, e-mail or exact inn.
+    /// and their clients; everyone else: their own), by kind, a search in name, e-mail or exact inn, and
+    /// the time of their last change.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn subscribers(
         &self,
         ctx: &Context<'_>,
         kind: Option<SubscriberKind>,
         search: Option<String>,
+        updated_since: Option<DateTime<Utc>>,
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Conn<Subscriber>> {
         let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
-        let page = subscribers::list(state(ctx), p, kind, search.as_deref(), args).await?;
+        let page = subscribers::list(state(ctx), p, kind, search.as_deref(), updated_since, args).await?;
         super::loaders::prime_subscribers(ctx, &page.items).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, |m| Subscriber::in_ctx(ctx, m)))
     }

@@ -644,9 +644,13 @@ pub async fn list_payments(
     state: &AppState,
     p: Scope<'_>,
     subscriber: Option<Uuid>,
+    external_id: Option<&str>,
     page: PageArgs,
 ) -> AppResult<Page<payment::Model>> {
     let mut q = payment::Entity::find();
+    if let Some(ext) = external_id {
+        q = q.filter(payment::Column::ExternalId.eq(ext));
+    }
     if let Some(s) = subscriber {
         let (_, r) = p.worked(&state.db, s).await?;
         p.require(r != Reach::Own || p.manages_own_members(), "read payments")?;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod billing;
 pub mod bindings;
 pub mod client_work;
+pub mod crm;
 pub mod demo;
 pub mod digest;
 pub mod invitations;

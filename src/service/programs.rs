@@ -156,7 +156,9 @@ pub async fn set_partner_status(
         return Err(AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: not a partner"));
     }
     let program = by_code(&txn, program_code, "programCode").await?;
-    put_partner_status(&txn, s.id, &program, status.trim(), state.clock.now()).await?;
+    let now = state.clock.now();
+    put_partner_status(&txn, s.id, &program, status.trim(), now).await?;
+    let s = super::subscribers::touch(&txn, s.id, now).await?;
     txn.commit().await?;
     Ok(s)
 }

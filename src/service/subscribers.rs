@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{binding_change, partner_profile, subscriber};
-use sea_orm::sea_query::LikeExpr;
+use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -15,16 +15,11 @@ use super::{Page, PageArgs, find_or_404, new_id, paginate};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
-use crate::domain::text::fold;
+use crate::domain::text::{contains_pattern, fold};
 use crate::domain::{BindingSource, Email, Inn, Kpp, Name, Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
 
 pub use crate::auth::scope::{all_client_ids, client_ids_of};
-
-/// A LIKE pattern's literal text: `\`, `%` and `_` escaped with `\`.
-pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
 
 pub fn kind_of(s: &subscriber::Model) -> AppResult<SubscriberKind> {
     s.kind.parse().map_err(|e: String| AppError::Internal(format!("subscriber {}: {e}", s.id)))
@@ -35,11 +30,15 @@ pub async fn list(
     p: Scope<'_>,
     kind: Option<SubscriberKind>,
     search: Option<&str>,
+    updated_since: Option<DateTime<Utc>>,
     page: PageArgs,
 ) -> AppResult<Page<subscriber::Model>> {
     let mut q = subscriber::Entity::find().filter(p.subscribers());
     if let Some(kind) = kind {
         q = q.filter(subscriber::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(since) = updated_since {
+        q = q.filter(subscriber::Column::UpdatedAt.gte(since));
     }
     if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
         if search.chars().count() > 200 {
@@ -47,7 +46,7 @@ pub async fn list(
         }
         // Both sides folded in Rust (names are stored folded, e-mails lower-cased): Cyrillic matches
         // whatever its case on SQLite too.
-        let pattern = |s: &str| LikeExpr::new(format!("%{}%", escape_like(s))).escape('\\');
+        let pattern = |s: &str| LikeExpr::new(contains_pattern(s)).escape('\\');
         q = q.filter(
             Condition::any()
                 .add(subscriber::Column::SearchName.like(pattern(&fold(search))))
@@ -149,6 +148,17 @@ pub async fn create_in(
 /// subscription, one live subscription per tariff) hold under concurrent requests.
 pub async fn lock(txn: &DatabaseTransaction, id: Uuid) -> AppResult<()> {
     super::lock_row::<subscriber::Entity, _>(txn, subscriber::Column::Id, subscriber::Column::UpdatedAt, id).await
+}
+
+/// Marks a subscriber as changed now, for a change kept beside its row (partner profile, program
+/// status) that its GraphQL type shows: `subscribers(updatedSince:)` then finds it.
+pub async fn touch(txn: &DatabaseTransaction, id: Uuid, now: DateTime<Utc>) -> AppResult<subscriber::Model> {
+    subscriber::Entity::update_many()
+        .col_expr(subscriber::Column::UpdatedAt, Expr::value(now))
+        .filter(subscriber::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    load(txn, id).await
 }
 
 /// Binds a client to a partner (or unbinds it) and keeps the change in the history.
@@ -355,6 +365,7 @@ pub async fn update_partner_profile(
         Patch::Set(d) => Some(d),
     });
     am.update(&txn).await?;
+    let s = touch(&txn, s.id, state.clock.now()).await?;
     txn.commit().await?;
     Ok(s)
 }
