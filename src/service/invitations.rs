@@ -220,7 +220,12 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
 
 pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (inv, _, _) = load_managed(&txn, p, id).await?;
+    let (inv, r, role) = load_managed(&txn, p, id).await?;
+    // Like a resend: a partner voids its client's owner invitation only while the client has no owner;
+    // after that, who else becomes an owner is the client's own business.
+    if r == Reach::Client && role == Role::Owner {
+        client_without_owner(&*txn, inv.subscriber_id).await?;
+    }
     let mut am: invitation::ActiveModel = inv.into();
     am.status = Set("REVOKED".to_owned());
     let inv = am.update(&txn).await?;
