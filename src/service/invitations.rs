@@ -181,6 +181,7 @@ async fn load_managed(
 ) -> AppResult<(invitation::Model, Reach, Role)> {
     let inv = invitation::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (_, r) = p.subscriber(txn, inv.subscriber_id).await?;
+    // An invitation of its own subscriber that the caller may not even list is outside its reach.
     if r == Reach::Own && !p.lists_own_members() {
         return Err(AppError::NotFound);
     }
@@ -417,10 +418,11 @@ pub async fn list(
 pub use subscribers::load as load_subscriber;
 
 /// Invitations of the partner's clients that nobody accepted yet (pending, including those past their
-/// date), oldest first: the partner calls these clients and resends. Vendor staff see every client's.
+/// date), oldest first: the partner calls these clients and resends. Every role of the vendor reads every
+/// client's (a read: the vendor reads everything).
 pub async fn not_activated(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<invitation::Model>> {
     let mut q = invitation::Entity::find().filter(invitation::Column::Status.eq("PENDING"));
-    if p.is_vendor_staff() {
+    if p.is_vendor() {
         q = q.filter(invitation::Column::SubscriberId.in_subquery(subscribers::all_client_ids()));
     } else {
         p.require(p.serves_clients(), "list clients' invitations")?;

@@ -11,7 +11,7 @@ const MATRIX: &str = "
 operation                 V.OWNER V.ADMIN V.USER V.SO  P.OWNER P.ADMIN P.USER P.AA P.SO  C.OWNER C.ADMIN C.USER
 me                        OK      OK      OK     OK    OK      OK      OK     OK   OK    OK      OK      OK
 read_own_card             OK      OK      OK     OK    OK      OK      OK     OK   OK    OK      OK      OK
-list_own_members          OK      OK      F      OK    OK      OK      F      F    OK    OK      OK      F
+list_own_members          OK      OK      OK     OK    OK      OK      F      F    OK    OK      OK      F
 list_invitations          OK      OK      OK     OK    OK      OK      F      F    OK    OK      OK      F
 invite_own_user           OK      OK      F      F     OK      OK      F      F    F     OK      OK      F
 invite_own_owner          OK      F       F      F     OK      F       F      F    F     OK      F       F
