@@ -19,6 +19,7 @@ mod members;
 mod outbox;
 mod payments;
 mod permissions;
+mod reach;
 mod roles;
 mod schema;
 mod subscriptions;
