@@ -345,7 +345,7 @@ async fn spawn_walk_app() -> TestApp {
 // Generating the queries.
 
 /// How many object levels below a root field the walk selects.
-const DEPTH: usize = 5;
+const DEPTH: usize = 4;
 
 struct Known<'a> {
     w: &'a World,
@@ -848,24 +848,25 @@ async fn another_tenants_id_in_any_argument_is_the_same_answer_as_an_id_that_nam
             for f in schema.fields(root) {
                 for slot in id_slots(&schema, f) {
                     slots_seen += 1;
+                    // The answer to an id that names nothing, once per argument (it does not depend on
+                    // which unknown id it is), and the answer to each of another tenant's ids.
+                    let random = uuid::Uuid::now_v7().to_string();
+                    let nobodys = app.as_(&who.token, &filler.call(kind, f, &slot, &random), json!({})).await;
+                    let expected = normalised(&nobodys, &random);
+                    // The id was looked at (not refused before): the unknown one is not found, or refused
+                    // as that input, or answered with data.
+                    let reached = nobodys.code() == Some("NOT_FOUND")
+                        || nobodys.field().is_some()
+                        || nobodys.0.get("errors").is_none();
                     for (what, id) in ids {
                         let is_client = matches!(*what, "C" | "D" | "E");
                         if is_client && names_a_client_on_its_behalf(&f.name, &slot) {
                             continue;
                         }
-                        let random = uuid::Uuid::now_v7().to_string();
                         let theirs = app.as_(&who.token, &filler.call(kind, f, &slot, id), json!({})).await;
-                        let nobodys = app.as_(&who.token, &filler.call(kind, f, &slot, &random), json!({})).await;
                         compared += 1;
-                        // The id was looked at (not refused before): the unknown one is not found, or
-                        // refused as that input, or answered with data.
-                        if nobodys.code() == Some("NOT_FOUND")
-                            || nobodys.field().is_some()
-                            || nobodys.0.get("errors").is_none()
-                        {
-                            looked_at += 1;
-                        }
-                        if normalised(&theirs, id) != normalised(&nobodys, &random) {
+                        looked_at += usize::from(reached);
+                        if normalised(&theirs, id) != expected {
                             differences.push(format!(
                                 "{label} {}({}{}) with {what}'s id: {}\n    with an unknown id: {}",
                                 f.name,
