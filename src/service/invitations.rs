@@ -125,6 +125,9 @@ pub async fn invite(
     let (s, r) = p.subscriber(&txn, subscriber_id.unwrap_or(p.subscriber_id)).await?;
     p.require(p.may_administer(r, role.needs_owner()), "invite this member")?;
     if r == Reach::Client && role == Role::Owner {
+        // Concurrent first-owner invitations take turns on the client's row (PostgreSQL; SQLite writers
+        // are serial), so each sees the one before it: one invitation, the others OWNER_INVITATION_PENDING.
+        subscribers::lock(&txn, s.id).await?;
         first_owner_only(&txn, &s, state.clock.now()).await?;
     }
     let out =
@@ -221,6 +224,9 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
 
 pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
+    // Like a resend, a revocation takes the invitation's row first: an acceptance running at the same
+    // time either lands before (and the revocation sees it accepted) or finds it revoked, never both.
+    super::lock_row::<invitation::Entity, _>(&*txn, invitation::Column::Id, invitation::Column::SentCount, id).await?;
     let (inv, r, role) = load_managed(&txn, p, id).await?;
     // Like a resend: a partner voids its client's owner invitation only while the client has no owner;
     // after that, who else becomes an owner is the client's own business.

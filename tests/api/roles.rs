@@ -308,3 +308,83 @@ async fn operators_and_owners_are_granted_by_an_owner_or_by_vendor_staff_on_anot
     let r = app.as_(&app.vendor, CHANGE, json!({ "m": colleague.membership_id, "r": "SERVICE_OPERATOR" })).await;
     assert_eq!(r.ok()["changeRole"]["role"], "SERVICE_OPERATOR");
 }
+
+#[tokio::test]
+async fn a_partner_inviting_its_clients_first_owner_many_times_at_once_gets_one_owner_invitation() {
+    let app = spawn_app().await;
+    let p = app.partner("Partner").await;
+    let r = app
+        .as_(
+            &p.token,
+            "mutation($o: String!) { registerClient(input: {name: \"Onboarding\", ownerEmail: $o}) { subscriber { id } invitation { id } } }",
+            json!({ "o": email("wrong-address") }),
+        )
+        .await;
+    let client = r.ok()["registerClient"]["subscriber"]["id"].as_str().unwrap().to_owned();
+    let first = r.ok()["registerClient"]["invitation"]["id"].as_str().unwrap().to_owned();
+    app.as_(&p.token, REVOKE, json!({ "id": first })).await.ok();
+
+    // No owner and no pending owner invitation: ten invitations of different people at once.
+    let calls: Vec<_> = (0..10)
+        .map(|_| app.spawn_gql(Some(&p.token), INVITE, json!({ "s": client, "e": email("owner"), "r": "OWNER" })))
+        .collect();
+    let mut outcomes = Vec::new();
+    for c in calls {
+        let (_, v) = c.await.unwrap();
+        outcomes.push(v["errors"][0]["extensions"]["reason"].as_str().unwrap_or("OK").to_owned());
+    }
+    outcomes.sort();
+    assert_eq!(outcomes.iter().filter(|o| *o == "OK").count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o == "OK" || o == "OWNER_INVITATION_PENDING"), "{outcomes:?}");
+    let r = app
+        .as_(
+            &p.token,
+            "query($s: ID) { invitations(subscriberId: $s, status: PENDING) { nodes { role } } }",
+            json!({ "s": client }),
+        )
+        .await;
+    assert_eq!(r.ok()["invitations"]["nodes"], json!([{ "role": "OWNER" }]));
+}
+
+#[tokio::test]
+async fn an_invitation_revoked_while_it_is_accepted_ends_either_accepted_with_its_member_or_revoked_without() {
+    let app = spawn_app().await;
+    let p = app.partner("Partner").await;
+    for round in 0..8 {
+        let address = email("racer");
+        let (id, token) = invite(&app, &p.token, &p.subscriber_id, &address, "USER").await;
+        let revoke = app.spawn_gql(Some(&p.token), REVOKE, json!({ "id": id }));
+        let accept = app.spawn_gql(
+            None,
+            "mutation($t: String!, $p: String!) { acceptInvitation(token: $t, name: \"Racer\", password: $p) { token } }",
+            json!({ "t": token, "p": crate::helpers::PASSWORD }),
+        );
+        let (revoked, accepted) = (revoke.await.unwrap().1, accept.await.unwrap().1);
+        let r = app
+            .as_(
+                &p.token,
+                "query($s: ID) { invitations(subscriberId: $s) { nodes { id email status } } subscriber(id: $s) { members(first: 100) { nodes { user { email } } } } }",
+                json!({ "s": p.subscriber_id }),
+            )
+            .await;
+        let status = r.ok()["invitations"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id.as_str())
+            .unwrap()["status"]
+            .clone();
+        let member = r.ok()["subscriber"]["members"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user"]["email"] == address.as_str());
+        assert_eq!(
+            (status.as_str(), member),
+            if member { (Some("ACCEPTED"), true) } else { (Some("REVOKED"), false) },
+            "round {round}: revoke {revoked}, accept {accepted}"
+        );
+        // One of the two lost, and was told.
+        assert!(revoked.get("errors").is_some() != accepted.get("errors").is_some(), "round {round}");
+    }
+}
