@@ -625,10 +625,18 @@ async fn every_path_shows_a_subscriber_outside_the_callers_reach_as_its_id_and_n
         // and the pool's members are read, with their reasons hidden.
         assert!(walk.foreign_seen.contains_key(&w.q.subscriber_id), "{label} met Q somewhere");
         assert!(walk.pool_members >= 2, "{label} read the lead pool's members");
+        let met = |id: &str, root: &str, inside: &str| {
+            walk.foreign_seen
+                .get(id)
+                .is_some_and(|paths| paths.iter().any(|p| p.starts_with(root) && p.contains(inside)))
+        };
+        assert!(met(&w.q.subscriber_id, "partnerRanking", "partner"), "{label} met Q in the ranking");
+        assert!(met(&w.q.subscriber_id, "leadPool", "members"), "{label} met Q in the lead pool");
         if matches!(*label, "P.OWNER" | "P.SO") {
-            assert!(walk.foreign_seen.contains_key(&w.d.subscriber_id), "{label} met D (its invoice and code)");
-            let via_history = walk.foreign_seen[&w.q.subscriber_id].iter().any(|p| p.contains("bindingHistory"));
-            assert!(via_history, "{label} met Q in C's binding history");
+            assert!(met(&w.q.subscriber_id, "subscriber", "bindingHistory"), "{label} met Q in C's binding history");
+            assert!(met(&w.d.subscriber_id, "invoices", "client"), "{label} met D on its invoice");
+            assert!(met(&w.d.subscriber_id, "promoCodes", "client"), "{label} met D on its discount code");
+            assert!(met(&w.q.subscriber_id, "supportedClients", "servingPartner"), "{label} met Q as E's partner");
         }
         let least = if matches!(*label, "P.OWNER" | "P.SO") { 100 } else { 5 };
         assert!(walk.subscribers > least, "{label} walked {} subscribers", walk.subscribers);
