@@ -50,9 +50,10 @@ impl Principal {
         matches!(self.role, Role::Admin | Role::Owner)
     }
 
-    /// `ADMIN`, `OWNER`, `SERVICE_OPERATOR`: lists its own subscriber's members and invitations.
+    /// `ADMIN`, `OWNER`, `SERVICE_OPERATOR`: lists its own subscriber's members and invitations. Every role
+    /// of the vendor does: the vendor reads everything (SPEC §1), its own members as much as anyone's.
     pub fn lists_own_members(&self) -> bool {
-        matches!(self.role, Role::Admin | Role::Owner | Role::ServiceOperator)
+        self.is_vendor() || matches!(self.role, Role::Admin | Role::Owner | Role::ServiceOperator)
     }
 
     pub fn require(&self, allowed: bool, what: &str) -> Result<(), AppError> {

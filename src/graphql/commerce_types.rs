@@ -256,12 +256,14 @@ impl Payment {
     async fn refunded_at(&self) -> Option<DateTime<Utc>> {
         self.0.refunded_at
     }
-    /// The invoice it paid, if any.
+    /// The invoice it paid, if any (null when the invoice is not the caller's to read: a client's payment
+    /// of another partner's invoice, seen by the partner serving the client now).
     async fn invoice(&self, ctx: &Context<'_>) -> GqlResult<Option<Invoice>> {
-        match self.0.invoice_id {
-            Some(i) => Ok(Some(Invoice(loaders::required(ctx, loaders::InvoiceId(i)).await?))),
-            None => Ok(None),
-        }
+        let (Some(i), Some(p)) = (self.0.invoice_id, super::context::viewer(ctx)) else {
+            return Ok(None);
+        };
+        let inv = loaders::required(ctx, loaders::InvoiceId(i)).await?;
+        Ok(billing::may_read_invoice(p, &inv).then_some(Invoice(inv)))
     }
     /// The ledger entries of this payment the caller may see (the vendor all, a partner owner its own).
     async fn commissions(&self, ctx: &Context<'_>) -> GqlResult<Vec<Commission>> {

@@ -122,7 +122,7 @@ impl LeadQuery {
         Ok(leads::current_pool(state(ctx), p, &program_code).await?.map(LeadPool))
     }
 
-    /// Clients no partner serves (self-registered while no pool was valid), for the vendor's staff.
+    /// Clients no partner serves (self-registered while no pool was valid), for the vendor (every role).
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn unbound_clients(
         &self,

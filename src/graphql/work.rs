@@ -126,7 +126,7 @@ pub struct WorkQuery;
 
 #[Object]
 impl WorkQuery {
-    /// The partner's tasks by due date (a partner's owner and operators; vendor staff see all).
+    /// The partner's tasks by due date (a partner's owner and operators; the vendor sees all).
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn tasks(
         &self,

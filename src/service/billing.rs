@@ -329,6 +329,18 @@ pub async fn create_invoice(
     Ok(inv)
 }
 
+/// Whether the caller reads this invoice: the vendor every one, a partner's owner and operators the
+/// partner's own, a subscriber's admins and owners those issued to it (the `invoices` list, row by row).
+pub fn may_read_invoice(p: Scope<'_>, inv: &invoice::Model) -> bool {
+    if p.is_vendor() {
+        true
+    } else if p.serves_clients() {
+        inv.partner_id == p.subscriber_id
+    } else {
+        p.manages_own_members() && inv.client_id == p.subscriber_id
+    }
+}
+
 pub async fn list_invoices(
     state: &AppState,
     p: Scope<'_>,

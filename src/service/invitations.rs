@@ -125,6 +125,9 @@ pub async fn invite(
     let (s, r) = p.subscriber(&txn, subscriber_id.unwrap_or(p.subscriber_id)).await?;
     p.require(p.may_administer(r, role.needs_owner()), "invite this member")?;
     if r == Reach::Client && role == Role::Owner {
+        // Concurrent first-owner invitations take turns on the client's row (PostgreSQL; SQLite writers
+        // are serial), so each sees the one before it: one invitation, the others OWNER_INVITATION_PENDING.
+        subscribers::lock(&txn, s.id).await?;
         first_owner_only(&txn, &s, state.clock.now()).await?;
     }
     let out =
@@ -181,6 +184,7 @@ async fn load_managed(
 ) -> AppResult<(invitation::Model, Reach, Role)> {
     let inv = invitation::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (_, r) = p.subscriber(txn, inv.subscriber_id).await?;
+    // An invitation of its own subscriber that the caller may not even list is outside its reach.
     if r == Reach::Own && !p.lists_own_members() {
         return Err(AppError::NotFound);
     }
@@ -221,7 +225,15 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
 /// acceptance (or another revocation) either wins or is told the invitation is no longer pending.
 pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    load_managed(&txn, p, id).await?;
+    // Like a resend, a revocation takes the invitation's row first: an acceptance running at the same
+    // time either lands before (and the revocation sees it accepted) or finds it revoked, never both.
+    super::lock_row::<invitation::Entity, _>(&*txn, invitation::Column::Id, invitation::Column::SentCount, id).await?;
+    let (inv, r, role) = load_managed(&txn, p, id).await?;
+    // Like a resend: a partner voids its client's owner invitation only while the client has no owner;
+    // after that, who else becomes an owner is the client's own business.
+    if r == Reach::Client && role == Role::Owner {
+        client_without_owner(&*txn, inv.subscriber_id).await?;
+    }
     let done = invitation::Entity::update_many()
         .col_expr(invitation::Column::Status, Expr::value("REVOKED"))
         .filter(invitation::Column::Id.eq(id))
@@ -435,10 +447,11 @@ pub async fn list(
 pub use subscribers::load as load_subscriber;
 
 /// Invitations of the partner's clients that nobody accepted yet (pending, including those past their
-/// date), oldest first: the partner calls these clients and resends. Vendor staff see every client's.
+/// date), oldest first: the partner calls these clients and resends. Every role of the vendor reads every
+/// client's (a read: the vendor reads everything).
 pub async fn not_activated(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<invitation::Model>> {
     let mut q = invitation::Entity::find().filter(invitation::Column::Status.eq("PENDING"));
-    if p.is_vendor_staff() {
+    if p.is_vendor() {
         q = q.filter(invitation::Column::SubscriberId.in_subquery(subscribers::all_client_ids()));
     } else {
         p.require(p.serves_clients(), "list clients' invitations")?;

@@ -84,12 +84,13 @@ async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) 
 }
 
 pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -> AppResult<membership::Model> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (m, s) = load_managed(&txn, p, id, role.needs_owner()).await?;
-    // Nobody changes their own role, except an owner stepping down while another owner remains.
-    if m.id == p.membership_id && p.role != Role::Owner {
+    // Nobody changes their own role, except an owner stepping down while another owner remains. Said
+    // before the rules on who grants what, so that raising oneself is refused as what it is.
+    if id == p.membership_id && p.role != Role::Owner {
         return Err(AppError::forbidden_because("OWN_ROLE", "you may not change your own role"));
     }
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let (m, s) = load_managed(&txn, p, id, role.needs_owner()).await?;
     let kind = kind_of(&s)?;
     if !role.allowed_in(kind) {
         return Err(AppError::bad_input(

@@ -83,7 +83,7 @@ fn mine(p: Scope<'_>) -> AppResult<Condition> {
     Ok(Condition::all().add(task::Column::PartnerId.eq(p.subscriber_id)))
 }
 
-/// Tasks by due date: a partner's owner and operators see the partner's, vendor staff see all.
+/// Tasks by due date: a partner's owner and operators see the partner's, the vendor sees all.
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,
