@@ -194,8 +194,12 @@ fn payloads(events: &[PartnerEvent]) -> Vec<String> {
     out
 }
 
+/// The longest wait between two attempts of the listener to reconnect: once the database is back, events
+/// reach this replica again within about this long.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 /// The listener task: LISTEN on the shared channel and re-broadcast every notification locally;
-/// on failure, reconnect with exponential backoff (100 ms doubling up to 30 s).
+/// on failure, reconnect with exponential backoff (100 ms doubling up to `MAX_BACKOFF`).
 async fn listen(url: String, tx: broadcast::Sender<Arc<PartnerEvent>>, ready: watch::Sender<bool>) {
     use sea_orm::sqlx::postgres::PgListener;
     let mut backoff = Duration::from_millis(100);
@@ -205,7 +209,7 @@ async fn listen(url: String, tx: broadcast::Sender<Arc<PartnerEvent>>, ready: wa
             Err(e) => {
                 tracing::warn!(error = %e, ?backoff, "event listener cannot connect; retrying");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
@@ -214,7 +218,7 @@ async fn listen(url: String, tx: broadcast::Sender<Arc<PartnerEvent>>, ready: wa
         if let Err(e) = listener.listen(CHANNEL).await {
             tracing::warn!(error = %e, ?backoff, "event listener cannot LISTEN; retrying");
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;
         }
         backoff = Duration::from_millis(100);

@@ -7,6 +7,7 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_commerce;
 mod m20261122_000003_bindings;
 mod m20261122_000004_leads_and_work;
+mod m20261201_000005_outbox_cancelled;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_commerce::Migration),
             Box::new(m20261122_000003_bindings::Migration),
             Box::new(m20261122_000004_leads_and_work::Migration),
+            Box::new(m20261201_000005_outbox_cancelled::Migration),
         ]
     }
 }
