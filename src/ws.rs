@@ -155,10 +155,10 @@ impl Connection {
                         }
                         Some(Ok(Message::Text(t))) => t,
                         Some(Ok(Message::Binary(_))) => return Some(Close::new(4400, "Binary messages are not supported")),
-                        Some(Ok(Message::Close(frame))) => {
+                        Some(Ok(Message::Close(_))) => {
                             // RFC 6455 §5.5.1: answer a close with a close (the same code). The WebSocket
-                            // library queues that answer; this send flushes it before the socket is dropped.
-                            let _ = self.socket.send(Message::Close(frame)).await;
+                            // library has queued that answer; flushing sends it before the socket is dropped.
+                            let _ = tokio::time::timeout(SEND_TIMEOUT, futures_util::SinkExt::flush(&mut self.socket)).await;
                             return None;
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
