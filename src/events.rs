@@ -166,6 +166,11 @@ impl EventBus {
         self.tx.receiver_count()
     }
 
+    /// Whether events published anywhere reach this process now (the PostgreSQL listener is connected).
+    pub fn is_listening(&self) -> bool {
+        *self.listening.borrow()
+    }
+
     /// Waits until events published anywhere reach this process (the PostgreSQL listener is listening).
     pub async fn ready(&self) {
         let mut listening = self.listening.clone();
