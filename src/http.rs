@@ -272,6 +272,12 @@ pub async fn graphql_get(
     Query(params): Query<GetParams>,
 ) -> Response {
     let Some(query) = params.query else {
+        // A browser opening the endpoint's address gets the page that can talk to it.
+        let wants_html =
+            headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+        if wants_html && h.app.config.graphiql {
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+        }
         return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "QUERY_MISSING", "the query parameter is missing");
     };
     if let Ok(doc) = async_graphql::parser::parse_query(&query) {

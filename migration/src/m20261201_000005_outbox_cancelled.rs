@@ -11,8 +11,7 @@ use crate::columns::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const COLUMNS: &str =
-    "id, kind, to_email, subject, body, dedupe_key, status, attempts, last_error, next_attempt_at, locked_until, \
+const COLUMNS: &str = "id, kind, to_email, subject, body, dedupe_key, status, attempts, last_error, next_attempt_at, locked_until, \
      created_at, sent_at";
 
 fn outbox(name: &str, statuses: &[&str]) -> TableCreateStatement {

@@ -10,6 +10,7 @@ mod commissions;
 mod crash;
 mod digest;
 mod events;
+mod graphiql;
 mod http;
 mod input;
 mod invitations;
