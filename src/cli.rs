@@ -261,21 +261,12 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
         );
     }
     crate::scheduler::spawn(state.clone());
-    let lifecycle = state.lifecycle.clone();
-    let drain = config.drain;
-    let stop = async move {
-        shutdown_signal().await;
-        lifecycle.start_draining();
-        if !drain.is_zero() {
-            tracing::info!(?drain, "draining: /readyz answers 503, requests are still served");
-            tokio::select! {
-                () = tokio::time::sleep(drain) => {}
-                () = shutdown_signal() => tracing::info!("a second signal: draining cut short"),
-            }
-        }
-        tracing::info!("shutting down: closing the listener, finishing in-flight requests, closing WebSockets (1001)");
-        lifecycle.shut_down();
-    };
+    let (stop_accepting, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = axum::serve::ListenerExt::tap_io(
+        crate::shutdown::StopAccepting::new(listener, stop_rx).map_err(|e| e.to_string())?,
+        |_| {},
+    );
+    let stop = crate::shutdown::sequence(state.lifecycle.clone(), config.drain, stop_accepting);
     let served = axum::serve(listener, router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(stop)
         .await
@@ -285,22 +276,4 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
         tracing::warn!("some WebSockets did not close in time");
     }
     served
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
 }

@@ -21,4 +21,5 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod scheduler;
 pub mod service;
+pub mod shutdown;
 pub mod ws;
