@@ -316,6 +316,19 @@ mod tests {
     }
 
     #[test]
+    fn the_drain_is_five_seconds_in_production_none_in_development_and_proxies_must_parse() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let c = args(&["--env", "production", "--jwt-secret", secret]).into_config().unwrap();
+        assert_eq!(c.drain, Duration::from_secs(5));
+        assert_eq!(args(&[]).into_config().unwrap().drain, Duration::ZERO);
+        assert_eq!(args(&["--drain-secs", "2"]).into_config().unwrap().drain, Duration::from_secs(2));
+        let err = args(&["--trusted-proxies", "10.0.0.0/8, nonsense"]).into_config().unwrap_err();
+        assert!(err.contains("PARTNERGRAPH_TRUSTED_PROXIES") && err.contains("nonsense"), "{err}");
+        assert!(args(&["--trusted-proxies", "10.0.0.0/8,::1"]).into_config().is_ok());
+        assert_eq!(args(&[]).into_config().unwrap().db_acquire_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
     fn a_short_secret_is_refused_everywhere() {
         assert!(args(&["--jwt-secret", "short"]).into_config().is_err());
         assert!(args(&["--env", "production", "--jwt-secret", "short"]).into_config().is_err());

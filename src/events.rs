@@ -209,12 +209,18 @@ async fn listen(url: String, tx: broadcast::Sender<Arc<PartnerEvent>>, ready: wa
     use sea_orm::sqlx::postgres::PgListener;
     let mut backoff = Duration::from_millis(100);
     loop {
-        let mut listener = match PgListener::connect(&url).await {
-            Ok(l) => l,
-            Err(e) => {
+        // sqlx keeps retrying a refused connection inside `connect` for up to 30 s, with its own growing
+        // waits; an attempt is cut at `MAX_BACKOFF` so that a database that is back is seen at once.
+        let mut listener = match tokio::time::timeout(MAX_BACKOFF, PgListener::connect(&url)).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, ?backoff, "event listener cannot connect; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            Err(_) => {
+                tracing::debug!("event listener: no connection within {MAX_BACKOFF:?}; retrying");
                 continue;
             }
         };
@@ -226,6 +232,7 @@ async fn listen(url: String, tx: broadcast::Sender<Arc<PartnerEvent>>, ready: wa
             backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;
         }
+        tracing::info!("event listener listening");
         backoff = Duration::from_millis(100);
         ready.send_replace(true);
         loop {
