@@ -432,7 +432,8 @@ pub async fn readyz(State(h): State<HttpState>) -> Response {
 /// request is sent on a connection the shutdown is about to close.
 pub async fn close_while_draining(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    if state.lifecycle.is_draining() {
+    // A WebSocket handshake's answer says `Connection: upgrade`; its socket gets 1001 at the end instead.
+    if state.lifecycle.is_draining() && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp

@@ -95,6 +95,21 @@ async fn the_server_answers_a_clients_close_frame_with_the_same_code() {
 }
 
 #[tokio::test]
+async fn while_draining_answers_ask_to_close_the_connection_and_websockets_still_open() {
+    let app = spawn_app().await;
+    let addr = serve(app.router.clone()).await.to_string();
+    let raw = app.raw(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert!(!raw.headers.contains_key("connection"));
+    app.state.lifecycle.start_draining();
+    let raw = app.raw(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(raw.headers["connection"], "close");
+    assert_eq!(app.raw(Request::get("/readyz").body(Body::empty()).unwrap()).await.status, 503);
+    // The upgrade's own `Connection: upgrade` is left alone.
+    let mut ws = Client::connect(&addr).await;
+    ws.init(&app.vendor).await;
+}
+
+#[tokio::test]
 async fn a_shutdown_closes_every_socket_with_1001_and_waits_for_them() {
     let app = spawn_app().await;
     let addr = serve(app.router.clone()).await.to_string();
