@@ -33,7 +33,8 @@ RUN touch src/main.rs src/lib.rs entity/src/lib.rs migration/src/lib.rs \
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin partnergraph \
     && mkdir -p /data \
     && chown partnergraph:partnergraph /data
