@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -61,6 +60,51 @@ pub struct AppParts {
     pub events: crate::events::EventBus,
     /// Outgoing e-mail (SMTP, or the log); only the outbox sender uses it.
     pub mailer: Arc<crate::mail::Mailer>,
+    /// Draining and shutting down (see `Lifecycle`).
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+/// Where the process is between serving and stopping. On SIGTERM it first drains: `/readyz` answers 503
+/// (so a balancer takes the replica out) and responses say `Connection: close` (so a balancer's kept-alive
+/// connections are not reused), while requests are still served. Then it shuts down: the listener closes,
+/// in-flight requests finish, and every WebSocket is closed with 1001 (going away) so its client
+/// reconnects elsewhere.
+pub struct Lifecycle {
+    draining: std::sync::atomic::AtomicBool,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle { draining: Default::default(), shutdown: tokio::sync::watch::Sender::new(false) }
+    }
+}
+
+impl Lifecycle {
+    pub fn start_draining(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Tells every WebSocket connection to close with 1001.
+    pub fn shut_down(&self) {
+        self.start_draining();
+        self.shutdown.send_replace(true);
+    }
+
+    /// What a WebSocket connection watches: `true` once the process shuts down. Holding it counts the
+    /// connection as open for `sockets_closed`.
+    pub fn watch_shutdown(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Waits until every WebSocket connection has ended (each holds a `watch_shutdown` receiver).
+    pub async fn sockets_closed(&self) {
+        self.shutdown.closed().await;
+    }
 }
 
 /// The id of the HTTP request, on every log line and on internal errors.
@@ -70,9 +114,7 @@ pub struct RequestId(pub String);
 impl AppState {
     /// Connects to the database (without migrating).
     pub async fn connect(config: Config) -> Result<Self, String> {
-        let db = crate::db::connect(&config.database_url, config.db_pool)
-            .await
-            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let db = crate::db::connect(&config.database_url, config.db_pool, config.db_acquire_timeout).await?;
         let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
         let rate_limiter = crate::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst).map(Arc::new);
@@ -95,11 +137,13 @@ impl AppState {
             rate_limiter,
             events,
             mailer: Arc::new(mailer),
+            lifecycle: Arc::default(),
         }))
     }
 
+    /// Applies the migrations (one replica at a time on PostgreSQL, see `db::migrate`).
     pub async fn migrate(&self) -> Result<(), String> {
-        Migrator::up(&self.db, None).await.map_err(|e| format!("migration failed: {e}"))
+        crate::db::migrate(&self.db, &self.config.database_url).await
     }
 }
 
@@ -121,7 +165,7 @@ pub fn router(state: AppState) -> Router {
     let graphql_routes = Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::rate_limit))
-        .layer(axum::middleware::from_fn_with_state(state, http::authenticate));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::authenticate));
     Router::new()
         .merge(graphql_routes)
         .merge(ws_routes)
@@ -131,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))
         .with_state(http_state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::close_while_draining))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CatchPanicLayer::new())
         .layer(

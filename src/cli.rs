@@ -1,18 +1,19 @@
 //! The command line: `serve`, `migrate`, `bootstrap`, `seed`, `schema`, `digest`.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::{AppState, router};
-use crate::config::{Config, ConfigArgs, Environment};
+use crate::config::{Config, ConfigArgs, DatabaseArgs, Environment};
 use crate::service::accounts;
 
 #[derive(Parser)]
 #[command(name = "partnergraph", version, about = "GraphQL API of a SaaS vendor's partner program")]
+#[command(after_help = "Every option is also an environment variable; see `partnergraph serve --help`.")]
 struct Cli {
-    #[command(flatten)]
-    config: ConfigArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -21,18 +22,27 @@ struct Cli {
 pub const DEMO_VENDOR_EMAIL: &str = "vendor@partnergraph.local";
 pub const DEMO_VENDOR_PASSWORD: &str = "partnergraph-demo";
 
+/// Commands other than `serve` take the database as flags and read any other setting (the environment,
+/// argon2 costs, SMTP) from the environment only, so that their `--help` shows what is theirs.
 #[derive(Subcommand)]
 enum Command {
     /// Migrate, then serve.
     Serve {
+        #[command(flatten)]
+        config: Box<ConfigArgs>,
         /// Development only: create a demo vendor account if there is no vendor yet, and print how to log in.
         #[arg(long)]
         demo: bool,
     },
     /// Apply migrations.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Create the vendor subscriber and its owner; refuses if a vendor exists.
     Bootstrap {
+        #[command(flatten)]
+        database: DatabaseArgs,
         #[arg(long)]
         vendor_name: String,
         #[arg(long)]
@@ -43,9 +53,14 @@ enum Command {
     },
     /// Load the preset programs (`--presets`), or the presets plus demo partners, clients and payments
     /// (`--demo`). Idempotent.
+    #[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["presets", "demo"])))]
     Seed {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The programs 1C-CONNECT, BITRIX24 and 1C-FRESH with their statuses, rules and the Partner tariff.
         #[arg(long)]
         presets: bool,
+        /// The presets plus demo tariffs, partners, clients, payments and a lead pool (development).
         #[arg(long)]
         demo: bool,
     },
@@ -53,25 +68,60 @@ enum Command {
     Schema,
     /// Queue the weekly digest e-mails for a week (idempotent), then send what is due in the outbox.
     Digest {
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// The Monday of the week, YYYY-MM-DD (default: this week's Monday).
         #[arg(long)]
         week: Option<chrono::NaiveDate>,
     },
+    /// Exit 0 when the server on this machine answers `GET /healthz` with 200 within 2 s (for a container
+    /// HEALTHCHECK; the image has no curl).
+    Healthcheck {
+        /// The server's listen address (0.0.0.0 and [::] are asked on the loopback address).
+        #[arg(long, env = "PARTNERGRAPH_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+}
+
+/// What to do once the configuration is read.
+enum Job {
+    Serve { demo: bool },
+    Migrate,
+    Bootstrap { vendor_name: String, email: String, password: String },
+    Seed { presets: bool, demo: bool },
+    Digest { week: Option<chrono::NaiveDate> },
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Schema = cli.command {
-        print!("{}", crate::graphql::sdl());
-        return ExitCode::SUCCESS;
-    }
-    let config = match cli.config.into_config() {
+    let (args, job) = match cli.command {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            return ExitCode::SUCCESS;
+        }
+        Command::Healthcheck { addr } => return healthcheck(addr),
+        Command::Serve { config, demo } => (Ok(*config), Job::Serve { demo }),
+        Command::Migrate { database } => (ConfigArgs::from_env(database), Job::Migrate),
+        Command::Bootstrap { database, vendor_name, email, password } => {
+            (ConfigArgs::from_env(database), Job::Bootstrap { vendor_name, email, password })
+        }
+        Command::Seed { database, presets, demo } => (ConfigArgs::from_env(database), Job::Seed { presets, demo }),
+        Command::Digest { database, week } => (ConfigArgs::from_env(database), Job::Digest { week }),
+    };
+    let config = match args.and_then(ConfigArgs::into_config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("partnergraph: {e}");
             return ExitCode::from(2);
         }
     };
+    // Refusals come before anything opens (or, for SQLite, creates) the database.
+    if let Job::Serve { demo: true } = job
+        && config.environment == Environment::Production
+    {
+        eprintln!("partnergraph: --demo is for development only (PARTNERGRAPH_ENV is production)");
+        return ExitCode::from(2);
+    }
     init_tracing(config.json_logs);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -80,10 +130,42 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    match runtime.block_on(run(job, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("partnergraph: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `GET /healthz` on the local server.
+fn healthcheck(addr: SocketAddr) -> ExitCode {
+    use std::io::{Read, Write};
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let target = SocketAddr::new(ip, addr.port());
+    let timeout = Duration::from_secs(2);
+    let answer = (|| -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect_timeout(&target, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n").as_bytes())?;
+        let mut head = [0u8; 64];
+        let n = s.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    })();
+    match answer {
+        Ok(a) if a.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(a) => {
+            eprintln!("partnergraph: {target}/healthz answered {:?}", a.lines().next().unwrap_or(""));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("partnergraph: {target}/healthz: {e}");
             ExitCode::FAILURE
         }
     }
@@ -100,22 +182,22 @@ fn init_tracing(json: bool) {
     }
 }
 
-async fn run(command: Command, config: Config) -> Result<(), String> {
+async fn run(job: Job, config: Config) -> Result<(), String> {
     let state = AppState::connect(config).await?;
     state.migrate().await?;
-    match command {
-        Command::Migrate => {
+    match job {
+        Job::Migrate => {
             println!("migrations applied");
             Ok(())
         }
-        Command::Bootstrap { vendor_name, email, password } => {
+        Job::Bootstrap { vendor_name, email, password } => {
             let (vendor, user) =
                 accounts::bootstrap(&state, &vendor_name, &email, &password).await.map_err(|e| e.message())?;
             println!("vendor {} ({}) created; owner {}", vendor.name, vendor.id, user.email);
             Ok(())
         }
-        Command::Serve { demo } => serve(state, demo).await,
-        Command::Seed { presets, demo } => {
+        Job::Serve { demo } => serve(state, demo).await,
+        Job::Seed { presets, demo } => {
             if demo {
                 for line in crate::service::demo::seed_demo(&state).await.map_err(|e| e.message())? {
                     println!("{line}");
@@ -123,13 +205,10 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             } else if presets {
                 let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.message())?;
                 println!("presets: {} programs, {} rules, {} tariffs added", r.programs, r.rules, r.tariffs);
-            } else {
-                return Err("say --presets or --demo".into());
             }
             Ok(())
         }
-        Command::Schema => Ok(()),
-        Command::Digest { week } => digest(&state, week).await,
+        Job::Digest { week } => digest(&state, week).await,
     }
 }
 
@@ -156,9 +235,6 @@ async fn digest(state: &AppState, week: Option<chrono::NaiveDate>) -> Result<(),
 async fn serve(state: AppState, demo: bool) -> Result<(), String> {
     let config = state.config.clone();
     if demo {
-        if config.environment == Environment::Production {
-            return Err("--demo is for development only".into());
-        }
         match accounts::bootstrap(&state, "Demo Vendor", DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD).await {
             Ok(_) => tracing::info!("demo vendor created"),
             Err(e) if e.reason() == Some("VENDOR_EXISTS") => {}
@@ -180,31 +256,24 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
     if demo {
         println!(
             "Log in: mutation {{ login(email: \"{DEMO_VENDOR_EMAIL}\", password: \"{DEMO_VENDOR_PASSWORD}\") {{ token }} }}\n\
-             then add the header  Authorization: Bearer <token>  (GraphiQL: Headers tab)."
+             then put this in GraphiQL's Headers tab, with the token:\n\
+             {{\"Authorization\": \"Bearer <token>\"}}"
         );
     }
     crate::scheduler::spawn(state.clone());
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+    let (stop_accepting, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = axum::serve::ListenerExt::tap_io(
+        crate::shutdown::StopAccepting::new(listener, stop_rx).map_err(|e| e.to_string())?,
+        |_| {},
+    );
+    let stop = crate::shutdown::sequence(state.lifecycle.clone(), config.drain, stop_accepting);
+    let served = axum::serve(listener, router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop)
         .await
-        .map_err(|e| e.to_string())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        .map_err(|e| e.to_string());
+    // Upgraded WebSockets are not the server's connections any more: wait (briefly) for their 1001.
+    if tokio::time::timeout(Duration::from_secs(5), state.lifecycle.sockets_closed()).await.is_err() {
+        tracing::warn!("some WebSockets did not close in time");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    served
 }

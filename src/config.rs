@@ -11,118 +11,138 @@ pub enum Environment {
     Production,
 }
 
-/// Everything the service can be told. Each field is also an environment variable.
+/// Where the database is and how it is reached: the options of every command that opens it.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database: `sqlite://FILE?mode=rwc` (default, in the working directory) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://partnergraph.db?mode=rwc")]
+    pub database_url: String,
+    /// Database pool size (SQLite and PostgreSQL).
+    #[arg(long, env = "PARTNERGRAPH_DB_POOL", default_value_t = 10)]
+    pub db_pool: u32,
+    /// Milliseconds a request waits for a database connection before it fails (also how long start-up
+    /// tries to reach the database).
+    #[arg(long, env = "PARTNERGRAPH_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+}
+
+/// Everything the server can be told. Each field is also an environment variable. Commands other than
+/// `serve` take only `DatabaseArgs` as flags and read the rest from the environment.
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
-    /// Database: `sqlite://FILE?mode=rwc` (default, in the working directory) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://partnergraph.db?mode=rwc", global = true)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// Address to listen on.
-    #[arg(long, env = "PARTNERGRAPH_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// `development` or `production`.
-    #[arg(long = "env", env = "PARTNERGRAPH_ENV", value_enum, default_value = "development", global = true)]
+    #[arg(long = "env", env = "PARTNERGRAPH_ENV", value_enum, default_value = "development")]
     pub environment: Environment,
     /// HS256 secret for tokens (at least 32 bytes). Required in production.
-    #[arg(long, env = "PARTNERGRAPH_JWT_SECRET", hide_env_values = true, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// Expected and issued `iss` claim.
-    #[arg(long, env = "PARTNERGRAPH_JWT_ISSUER", default_value = "partnergraph", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_JWT_ISSUER", default_value = "partnergraph")]
     pub jwt_issuer: String,
     /// Expected and issued `aud` claim.
-    #[arg(long, env = "PARTNERGRAPH_JWT_AUDIENCE", default_value = "partnergraph", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_JWT_AUDIENCE", default_value = "partnergraph")]
     pub jwt_audience: String,
     /// Token lifetime in seconds.
-    #[arg(long, env = "PARTNERGRAPH_TOKEN_TTL_SECS", default_value_t = 3600, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub token_ttl_secs: u64,
     /// Invitation lifetime in days.
-    #[arg(long, env = "PARTNERGRAPH_INVITATION_TTL_DAYS", default_value_t = 7, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_INVITATION_TTL_DAYS", default_value_t = 7)]
     pub invitation_ttl_days: u32,
     /// Largest accepted request body in bytes.
-    #[arg(long, env = "PARTNERGRAPH_BODY_LIMIT", default_value_t = 1024 * 1024, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
     /// Largest query depth.
-    #[arg(long, env = "PARTNERGRAPH_MAX_DEPTH", default_value_t = 12, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
     /// Largest query complexity (a list field costs `first` × its children).
-    #[arg(long, env = "PARTNERGRAPH_MAX_COMPLEXITY", default_value_t = 5000, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_MAX_COMPLEXITY", default_value_t = 5000)]
     pub max_complexity: usize,
     /// Most aliases in one request (`__typename` included).
-    #[arg(long, env = "PARTNERGRAPH_MAX_ALIASES", default_value_t = 30, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_MAX_ALIASES", default_value_t = 30)]
     pub max_aliases: usize,
     /// Most root fields in one operation (`__typename` included).
-    #[arg(long, env = "PARTNERGRAPH_MAX_ROOT_FIELDS", default_value_t = 20, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_MAX_ROOT_FIELDS", default_value_t = 20)]
     pub max_root_fields: usize,
     /// Most directives in one request.
-    #[arg(long, env = "PARTNERGRAPH_MAX_DIRECTIVES", default_value_t = 30, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_MAX_DIRECTIVES", default_value_t = 30)]
     pub max_directives: usize,
     /// Requests per second per client (user, or address when anonymous); 0 turns the limit off.
-    #[arg(long, env = "PARTNERGRAPH_RATE_LIMIT", default_value_t = 50, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_RATE_LIMIT", default_value_t = 50)]
     pub rate_limit: u32,
     /// How many requests a client may send at once above the rate.
-    #[arg(long, env = "PARTNERGRAPH_RATE_BURST", default_value_t = 100, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_RATE_BURST", default_value_t = 100)]
     pub rate_burst: u32,
     /// Log format: `json` (default in production) or `text`.
-    #[arg(long, env = "PARTNERGRAPH_LOG_FORMAT", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_LOG_FORMAT")]
     pub log_format: Option<String>,
     /// Serve introspection and field suggestions (default: on in development, off in production).
-    #[arg(long, env = "PARTNERGRAPH_INTROSPECTION", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_INTROSPECTION")]
     pub introspection: Option<bool>,
     /// Serve GraphiQL at `/` (default: on in development, off in production).
-    #[arg(long, env = "PARTNERGRAPH_GRAPHIQL", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_GRAPHIQL")]
     pub graphiql: Option<bool>,
-    /// Database pool size (SQLite and PostgreSQL).
-    #[arg(long, env = "PARTNERGRAPH_DB_POOL", default_value_t = 10, global = true)]
-    pub db_pool: u32,
     /// Argon2id memory cost in KiB.
-    #[arg(long, env = "PARTNERGRAPH_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
-    #[arg(long, env = "PARTNERGRAPH_ARGON2_ITERATIONS", default_value_t = 2, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_ARGON2_ITERATIONS", default_value_t = 2)]
     pub argon2_iterations: u32,
     /// Seconds a WebSocket client has to send `connection_init` before it is closed (4408).
-    #[arg(long, env = "PARTNERGRAPH_WS_INIT_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
     /// Largest WebSocket message in bytes.
-    #[arg(long, env = "PARTNERGRAPH_WS_MAX_MESSAGE", default_value_t = 64 * 1024, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_WS_MAX_MESSAGE", default_value_t = 64 * 1024)]
     pub ws_max_message: usize,
     /// Most operations one WebSocket connection may run at once.
-    #[arg(long, env = "PARTNERGRAPH_WS_MAX_OPERATIONS", default_value_t = 16, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_WS_MAX_OPERATIONS", default_value_t = 16)]
     pub ws_max_operations: usize,
     /// Seconds between re-checks of a WebSocket connection's token and membership (4403 when gone).
-    #[arg(long, env = "PARTNERGRAPH_WS_RECHECK_SECS", default_value_t = 60, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_WS_RECHECK_SECS", default_value_t = 60)]
     pub ws_recheck_secs: u64,
     /// SMTP server for outgoing e-mail, e.g. `smtp://user:pass@host:587?tls=required`; unset: e-mails
     /// are written to the log instead of sent.
-    #[arg(long, env = "PARTNERGRAPH_SMTP_URL", hide_env_values = true, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The sender of outgoing e-mail, e.g. `Partner Program <noreply@example.com>`.
-    #[arg(
-        long,
-        env = "PARTNERGRAPH_MAIL_FROM",
-        default_value = "partnergraph <noreply@partnergraph.local>",
-        global = true
-    )]
+    #[arg(long, env = "PARTNERGRAPH_MAIL_FROM", default_value = "partnergraph <noreply@partnergraph.local>")]
     pub mail_from: String,
     /// The public base URL that links in e-mails start with (the frontend that accepts invitations).
-    #[arg(long, env = "PARTNERGRAPH_PUBLIC_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
     /// The program whose lead pool assigns self-registered clients that name none.
-    #[arg(long, env = "PARTNERGRAPH_LEAD_PROGRAM", default_value = "1C-FRESH", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_LEAD_PROGRAM", default_value = "1C-FRESH")]
     pub lead_program: String,
     /// Paying clients a partner needs to be listed in the public partner directory.
-    #[arg(long, env = "PARTNERGRAPH_DIRECTORY_MIN_CLIENTS", default_value_t = 10, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_DIRECTORY_MIN_CLIENTS", default_value_t = 10)]
     pub directory_min_clients: u32,
     /// Days a support code can be activated after it is issued.
-    #[arg(long, env = "PARTNERGRAPH_SUPPORT_CODE_DAYS", default_value_t = 7, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_SUPPORT_CODE_DAYS", default_value_t = 7)]
     pub support_code_days: u32,
     /// Seconds between scheduler passes (tasks, the Monday digest, sending e-mail); 0 turns it off.
-    #[arg(long, env = "PARTNERGRAPH_SCHEDULER_SECS", default_value_t = 60, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_SCHEDULER_SECS", default_value_t = 60)]
     pub scheduler_secs: u64,
     /// Milliseconds a membership check at the edge is reused on this replica (dropped at once by any
     /// write this replica commits); 0 checks the database on every request.
-    #[arg(long, env = "PARTNERGRAPH_AUTH_CACHE_MS", default_value_t = 1000, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_AUTH_CACHE_MS", default_value_t = 1000)]
     pub auth_cache_ms: u64,
+    /// Seconds between SIGTERM and closing the listener, while `/readyz` already answers 503 and requests
+    /// are still served, so a load balancer takes the replica out first (default: 5 in production, 0 in
+    /// development).
+    #[arg(long, env = "PARTNERGRAPH_DRAIN_SECS")]
+    pub drain_secs: Option<u64>,
+    /// Comma-separated addresses or CIDR blocks of the reverse proxies in front of the service (e.g.
+    /// `127.0.0.1,10.0.0.0/8`). Only a request whose TCP peer is one of them has its client address taken
+    /// from the proxy header; empty: the TCP peer is the client.
+    #[arg(long, env = "PARTNERGRAPH_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// The header the trusted proxies append the client address to: `x-forwarded-for` or `forwarded`.
+    #[arg(long, env = "PARTNERGRAPH_PROXY_HEADER", value_enum, default_value = "x-forwarded-for")]
+    pub proxy_header: crate::client_addr::ProxyHeader,
 }
 
 /// The development secret: only ever used when `PARTNERGRAPH_ENV=development` and no secret is set.
@@ -171,6 +191,12 @@ pub struct Config {
     /// None: the scheduler does not run.
     pub scheduler_interval: Option<Duration>,
     pub auth_cache_ttl: Duration,
+    /// How long a request waits for a database connection.
+    pub db_acquire_timeout: Duration,
+    /// Between SIGTERM (readiness off) and closing the listener.
+    pub drain: Duration,
+    /// Where client addresses come from (the rate limit's key for anonymous callers).
+    pub client_addr: crate::client_addr::ClientAddr,
 }
 
 impl ConfigArgs {
@@ -185,8 +211,10 @@ impl ConfigArgs {
         if self.token_ttl_secs == 0 || self.invitation_ttl_days == 0 {
             return Err("token and invitation lifetimes must be positive".into());
         }
+        let client_addr = crate::client_addr::ClientAddr::new(&self.trusted_proxies, self.proxy_header)
+            .map_err(|e| format!("PARTNERGRAPH_TRUSTED_PROXIES: {e}"))?;
         Ok(Config {
-            database_url: self.database_url,
+            database_url: self.database.database_url,
             addr: self.addr,
             environment: self.environment,
             jwt_secret,
@@ -211,7 +239,7 @@ impl ConfigArgs {
             },
             introspection: self.introspection.unwrap_or(!production),
             graphiql: self.graphiql.unwrap_or(!production),
-            db_pool: self.db_pool.max(1),
+            db_pool: self.database.db_pool.max(1),
             argon2_memory_kib: self.argon2_memory_kib,
             argon2_iterations: self.argon2_iterations,
             ws_init_timeout: Duration::from_secs(self.ws_init_timeout_secs.max(1)),
@@ -226,7 +254,26 @@ impl ConfigArgs {
             support_code_days: self.support_code_days.max(1),
             scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
             auth_cache_ttl: Duration::from_millis(self.auth_cache_ms.min(60_000)),
+            db_acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms.clamp(100, 60_000)),
+            drain: Duration::from_secs(self.drain_secs.unwrap_or(if production { 5 } else { 0 }).min(600)),
+            client_addr,
         })
+    }
+}
+
+impl ConfigArgs {
+    /// The settings as the environment gives them (and the defaults): for the commands that take only the
+    /// database as flags.
+    pub fn from_env(database: DatabaseArgs) -> Result<ConfigArgs, String> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ConfigArgs,
+        }
+        let mut args = Only::try_parse_from(["partnergraph"]).map_err(|e| e.to_string())?.args;
+        args.database = database;
+        Ok(args)
     }
 }
 
@@ -240,7 +287,7 @@ impl Config {
             args: ConfigArgs,
         }
         let mut args = Only::parse_from(["partnergraph"]).args;
-        args.database_url = database_url.to_owned();
+        args.database.database_url = database_url.to_owned();
         args.into_config().expect("defaults are valid")
     }
 }
@@ -266,6 +313,19 @@ mod tests {
     fn production_refuses_to_start_without_a_secret() {
         let err = args(&["--env", "production"]).into_config().unwrap_err();
         assert!(err.contains("PARTNERGRAPH_JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn the_drain_is_five_seconds_in_production_none_in_development_and_proxies_must_parse() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let c = args(&["--env", "production", "--jwt-secret", secret]).into_config().unwrap();
+        assert_eq!(c.drain, Duration::from_secs(5));
+        assert_eq!(args(&[]).into_config().unwrap().drain, Duration::ZERO);
+        assert_eq!(args(&["--drain-secs", "2"]).into_config().unwrap().drain, Duration::from_secs(2));
+        let err = args(&["--trusted-proxies", "10.0.0.0/8, nonsense"]).into_config().unwrap_err();
+        assert!(err.contains("PARTNERGRAPH_TRUSTED_PROXIES") && err.contains("nonsense"), "{err}");
+        assert!(args(&["--trusted-proxies", "10.0.0.0/8,::1"]).into_config().is_ok());
+        assert_eq!(args(&[]).into_config().unwrap().db_acquire_timeout, Duration::from_secs(2));
     }
 
     #[test]

@@ -12,17 +12,110 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// Opens the pool. SQLite gets WAL, a busy timeout and enforced foreign keys.
-pub async fn connect(url: &str, pool: u32) -> Result<DatabaseConnection, DbErr> {
+/// Opens the pool. SQLite gets WAL, a busy timeout and enforced foreign keys. A request waits at most
+/// `acquire_timeout` for a connection, so a database outage fails requests quickly instead of queueing
+/// them. A database that cannot be reached is named in the error (password redacted) with the cause.
+pub async fn connect(url: &str, pool: u32, acquire_timeout: Duration) -> Result<DatabaseConnection, String> {
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.sqlx_logging(false).max_connections(pool).acquire_timeout(Duration::from_secs(10)).map_sqlx_sqlite_opts(|o| {
-        o.journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .create_if_missing(true)
-    });
-    Database::connect(opts).await
+    opts.sqlx_logging(false)
+        .max_connections(pool)
+        .acquire_timeout(acquire_timeout)
+        .connect_timeout(acquire_timeout)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    match Database::connect(opts).await {
+        Ok(db) => Ok(db),
+        Err(e) => Err(format!(
+            "cannot reach the database at {}: {}",
+            redact(url),
+            why_unreachable(url, e, acquire_timeout).await
+        )),
+    }
+}
+
+/// What went wrong, in words: the pool only says it timed out, so one direct attempt asks for the cause
+/// (connection refused, unknown host, authentication failed, no such database).
+async fn why_unreachable(url: &str, e: DbErr, within: Duration) -> String {
+    use sea_orm::sqlx::Connection;
+    let timed_out = matches!(&e, DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err)) if matches!(**err, sea_orm::sqlx::Error::PoolTimedOut));
+    if !timed_out {
+        return e.to_string();
+    }
+    let cause = if url.starts_with("postgres") {
+        match tokio::time::timeout(within, sea_orm::sqlx::PgConnection::connect(url)).await {
+            Ok(Err(err)) => Some(err.to_string()),
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                None
+            }
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    match cause {
+        Some(cause) => cause,
+        None => format!("no connection within {} ms", within.as_millis()),
+    }
+}
+
+/// A database URL fit for a log line or an error: the password (in the user part or a `password=`
+/// parameter) replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            out.replace_range(scheme_end + 3 + colon + 1..scheme_end + 3 + at, "***");
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
+/// The key of the PostgreSQL advisory lock that migrations are applied under ("partnergraph migrate").
+const MIGRATION_LOCK: i64 = 0x7067_6D69_6772_6174;
+
+/// Applies the migrations. On PostgreSQL replicas that start together take turns: the first holds a
+/// session advisory lock on its own connection while it migrates; the others wait for it and then find
+/// nothing left to do. (Without it, concurrent `CREATE TABLE`s fail on PostgreSQL's catalog indexes.)
+/// The lock goes with the connection, so a process that dies while migrating frees it.
+pub async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), String> {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::sqlx::Connection;
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"));
+    }
+    let mut lock = sea_orm::sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| format!("cannot reach the database at {} to migrate: {e}", redact(url)))?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await
+        .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+    let result = Migrator::up(db, None).await.map_err(|e| format!("migration failed: {e}"));
+    let _ = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut lock).await;
+    let _ = lock.close().await;
+    result
 }
 
 /// SQLite has one writer at a time. Writers queue here, in order, instead of in SQLite's busy handler,
@@ -104,4 +197,25 @@ pub async fn begin_write(db: &DatabaseConnection, gate: &WriteGate) -> Result<Wr
         })
         .await?;
     Ok(WriteTxn { txn, epoch: gate.epoch.clone(), _turn: turn })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_database_url_loses_its_password_and_keeps_the_address() {
+        assert_eq!(
+            redact("postgres://app:s3cr%40t@db.internal:5432/partners"),
+            "postgres://app:***@db.internal:5432/partners"
+        );
+        assert_eq!(redact("postgres://app@db:5432/p"), "postgres://app@db:5432/p");
+        assert_eq!(
+            redact("postgres://db/p?user=a&password=x&sslmode=require"),
+            "postgres://db/p?user=a&password=***&sslmode=require"
+        );
+        assert_eq!(redact("sqlite://partnergraph.db?mode=rwc"), "sqlite://partnergraph.db?mode=rwc");
+        // An `@` in the path is not a user part.
+        assert_eq!(redact("postgres://db/p@x"), "postgres://db/p@x");
+    }
 }

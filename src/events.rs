@@ -255,6 +255,11 @@ impl EventBus {
         self.tx.receiver_count()
     }
 
+    /// Whether events published anywhere reach this process now (the PostgreSQL listener is connected).
+    pub fn is_listening(&self) -> bool {
+        *self.listening.borrow()
+    }
+
     /// Waits until events published anywhere reach this process (the PostgreSQL listener is listening).
     pub async fn ready(&self) {
         let mut listening = self.listening.clone();
@@ -306,19 +311,29 @@ fn payloads(notices: &[Notice]) -> Vec<String> {
     out
 }
 
+/// The longest wait between two attempts of the listener to reconnect: once the database is back, events
+/// reach this replica again within about this long.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 /// The listener task: LISTEN on the shared channel and re-broadcast every notification locally, in the
 /// order the database delivers them (commit order); on failure, reconnect with exponential backoff
-/// (100 ms doubling up to 30 s).
+/// (100 ms doubling up to `MAX_BACKOFF`).
 async fn listen(url: String, fanout: Fanout, ready: watch::Sender<bool>) {
     use sea_orm::sqlx::postgres::PgListener;
     let mut backoff = Duration::from_millis(100);
     loop {
-        let mut listener = match PgListener::connect(&url).await {
-            Ok(l) => l,
-            Err(e) => {
+        // sqlx keeps retrying a refused connection inside `connect` for up to 30 s, with its own growing
+        // waits; an attempt is cut at `MAX_BACKOFF` so that a database that is back is seen at once.
+        let mut listener = match tokio::time::timeout(MAX_BACKOFF, PgListener::connect(&url)).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, ?backoff, "event listener cannot connect; retrying");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            Err(_) => {
+                tracing::debug!("event listener: no connection within {MAX_BACKOFF:?}; retrying");
                 continue;
             }
         };
@@ -327,9 +342,10 @@ async fn listen(url: String, fanout: Fanout, ready: watch::Sender<bool>) {
         if let Err(e) = listener.listen(CHANNEL).await {
             tracing::warn!(error = %e, ?backoff, "event listener cannot LISTEN; retrying");
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;
         }
+        tracing::info!("event listener listening");
         backoff = Duration::from_millis(100);
         ready.send_replace(true);
         loop {

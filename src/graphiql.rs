@@ -20,12 +20,16 @@ const PAGE: &str = r#"<!doctype html>
   <script src="/assets/react-dom.production.min.js"></script>
   <script src="/assets/graphiql.min.js"></script>
   <script>
-    const fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+    // Subscriptions go over graphql-transport-ws (the graphql-ws client is inside the GraphiQL bundle);
+    // the Headers tab is sent as the connection_init payload, so the same {"Authorization": …} works.
+    const subscriptionUrl = (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/graphql/ws';
+    const fetcher = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl });
     // No header yet: a placeholder token would be refused (401) and GraphiQL could not load the schema.
     const headers = '{}';
     const query = '# 1. Run this login (the demo vendor of `serve --demo`).\n' +
       '# 2. Put {"Authorization": "Bearer <token>"} in the Headers tab below.\n' +
       '# 3. Ask, for example: { me { role subscriber { name } } }\n' +
+      '# Subscriptions run here too (as a partner owner): subscription { events { kind message } }\n' +
       'mutation { login(email: "vendor@partnergraph.local", password: "partnergraph-demo") { token expiresAt } }\n';
     ReactDOM.createRoot(document.getElementById('graphiql')).render(
       React.createElement(GraphiQL, { fetcher, defaultQuery: query, defaultHeaders: headers, headerEditorEnabled: true }));

@@ -142,7 +142,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         let client = match req.extensions().get::<Caller>().and_then(|c| c.0.as_ref()) {
             Some(p) => format!("user:{}", p.user_id),
             None => match req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
-                Some(ci) => format!("ip:{}", ci.0.ip()),
+                Some(ci) => format!("ip:{}", state.config.client_addr.client(ci.0.ip(), req.headers())),
                 None => "anonymous".to_owned(),
             },
         };
@@ -272,6 +272,12 @@ pub async fn graphql_get(
     Query(params): Query<GetParams>,
 ) -> Response {
     let Some(query) = params.query else {
+        // A browser opening the endpoint's address gets the page that can talk to it.
+        let wants_html =
+            headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+        if wants_html && h.app.config.graphiql {
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+        }
         return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "QUERY_MISSING", "the query parameter is missing");
     };
     if let Ok(doc) = async_graphql::parser::parse_query(&query) {
@@ -401,13 +407,34 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers.
+/// How long `/readyz` waits for the database: a probe must answer quickly even when the database hangs.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Ready when the process is not draining and the database answers within `READY_TIMEOUT`.
 pub async fn readyz(State(h): State<HttpState>) -> Response {
-    match h.app.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
+    if h.app.lifecycle.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    match tokio::time::timeout(READY_TIMEOUT, h.app.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "database not ready");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
+        Err(_) => {
+            tracing::warn!(timeout = ?READY_TIMEOUT, "database not ready: no answer in time");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
     }
+}
+
+/// While draining, every response asks the client (a balancer's kept-alive connection) to close, so no
+/// request is sent on a connection the shutdown is about to close.
+pub async fn close_while_draining(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    // A WebSocket handshake's answer says `Connection: upgrade`; its socket gets 1001 at the end instead.
+    if state.lifecycle.is_draining() && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -20,4 +21,5 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod scheduler;
 pub mod service;
+pub mod shutdown;
 pub mod ws;

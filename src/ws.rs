@@ -124,11 +124,14 @@ struct Connection {
     init_seen: bool,
     ops: HashMap<String, AbortHandle>,
     streams: SelectAll<BoxStream<'static, OpItem>>,
+    /// Turns `true` when the process shuts down; held for as long as the connection lives.
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Connection {
     fn new(h: HttpState, rid: RequestId, socket: WebSocket) -> Self {
-        Self { h, rid, socket, auth: None, init_seen: false, ops: HashMap::new(), streams: SelectAll::new() }
+        let shutdown = h.app.lifecycle.watch_shutdown();
+        Self { h, rid, socket, auth: None, init_seen: false, ops: HashMap::new(), streams: SelectAll::new(), shutdown }
     }
 
     async fn run(mut self) {
@@ -151,6 +154,7 @@ impl Connection {
         let init_deadline = tokio::time::sleep(config.ws_init_timeout);
         tokio::pin!(init_deadline);
         let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + config.ws_recheck, config.ws_recheck);
+        let mut shutdown = self.shutdown.clone();
         loop {
             tokio::select! {
                 incoming = self.socket.recv() => {
@@ -163,7 +167,12 @@ impl Connection {
                         }
                         Some(Ok(Message::Text(t))) => t,
                         Some(Ok(Message::Binary(_))) => return Some(Close::new(4400, "Binary messages are not supported")),
-                        Some(Ok(Message::Close(_))) => return None,
+                        Some(Ok(Message::Close(_))) => {
+                            // RFC 6455 §5.5.1: answer a close with a close (the same code). The WebSocket
+                            // library has queued that answer; flushing sends it before the socket is dropped.
+                            let _ = tokio::time::timeout(SEND_TIMEOUT, futures_util::SinkExt::flush(&mut self.socket)).await;
+                            return None;
+                        }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     };
                     if let Some(close) = self.on_message(text.as_str()).await {
@@ -184,6 +193,9 @@ impl Connection {
                     if !sent {
                         return None;
                     }
+                }
+                true = async { shutdown.wait_for(|down| *down).await.is_ok() } => {
+                    return Some(Close::new(1001, "Server shutting down"));
                 }
                 () = &mut init_deadline, if !self.init_seen => {
                     return Some(Close::new(4408, "Connection initialisation timeout"));

@@ -55,6 +55,8 @@ pub enum NotificationStatus {
     Pending,
     /// Accepted by the mail server.
     Sent,
+    /// Never sent: the invitation it carried was accepted, revoked, expired or re-sent before it went out.
+    Cancelled,
 }
 
 /// An e-mail in the outbox. Sent at least once; a failed send is retried with a growing delay.
@@ -83,11 +85,12 @@ impl Notification {
             other => return Err(AppError::Internal(format!("outbox kind {other}")).into()),
         })
     }
-    /// Pending or sent.
+    /// Pending, sent or cancelled.
     async fn status(&self) -> GqlResult<NotificationStatus> {
         Ok(match self.0.status.as_str() {
             "PENDING" => NotificationStatus::Pending,
             "SENT" => NotificationStatus::Sent,
+            "CANCELLED" => NotificationStatus::Cancelled,
             other => return Err(AppError::Internal(format!("outbox status {other}")).into()),
         })
     }

@@ -15,6 +15,7 @@ pub mod extensions;
 pub mod invitations;
 pub mod leads;
 pub mod loaders;
+pub mod order;
 pub mod scalars;
 pub mod shape;
 pub mod subscribers;
@@ -73,6 +74,7 @@ pub fn build(state: AppState) -> AppSchema {
         .limit_recursive_depth(config.max_depth.max(32))
         .extension(extensions::ErrorGuard)
         .extension(extensions::AuditLog)
+        .extension(order::ResponseOrder)
         .data(state);
     if !config.introspection {
         b = b.disable_introspection().disable_suggestions();

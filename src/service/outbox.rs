@@ -16,6 +16,9 @@ use crate::error::AppResult;
 
 const PENDING: &str = "PENDING";
 const SENT: &str = "SENT";
+/// Never sent, and never will be: the invitation it carries was accepted, revoked, expired or replaced by a
+/// resend before it went out.
+const CANCELLED: &str = "CANCELLED";
 
 /// What kind of e-mail a message is (`Notification.kind`).
 pub mod kind {
@@ -87,6 +90,8 @@ pub struct DispatchStats {
     pub sent: usize,
     /// Left pending with a later `next_attempt_at`.
     pub failed: usize,
+    /// Invitation e-mails not sent because their invitation was no longer pending.
+    pub cancelled: usize,
 }
 
 /// The wait before retry number `attempts` (1 = after the first failure): 1, 2, 4 … minutes, at most an
@@ -103,6 +108,11 @@ pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
     let claimed = claim_due(state).await?;
     let mut stats = DispatchStats { claimed: claimed.len(), ..Default::default() };
     for m in claimed {
+        if m.kind == kind::INVITATION && !invitation_still_pending(state, &m).await? {
+            mark_cancelled(state, &m).await?;
+            stats.cancelled += 1;
+            continue;
+        }
         match state.mailer.send(&m.to_email, &m.subject, &m.body).await {
             Ok(()) => {
                 mark_sent(state, &m).await?;
@@ -115,7 +125,13 @@ pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
         }
     }
     if stats.claimed > 0 {
-        tracing::info!(claimed = stats.claimed, sent = stats.sent, failed = stats.failed, "outbox dispatched");
+        tracing::info!(
+            claimed = stats.claimed,
+            sent = stats.sent,
+            failed = stats.failed,
+            cancelled = stats.cancelled,
+            "outbox dispatched"
+        );
     }
     Ok(stats)
 }
@@ -168,6 +184,43 @@ async fn mark_sent(state: &AppState, m: &outbox_message::Model) -> AppResult<()>
     Ok(())
 }
 
+/// Whether the invitation an e-mail carries can still be accepted with the token in it: pending, not
+/// expired, and not re-sent since (a resend issues a new token; the dedupe key names the send).
+/// Checked just before sending, so an invitation accepted (or revoked) before its e-mail went out is not
+/// e-mailed afterwards; one accepted during the send itself is out of reach.
+async fn invitation_still_pending(state: &AppState, m: &outbox_message::Model) -> AppResult<bool> {
+    let Some((id, send)) = invitation_send(&m.dedupe_key) else {
+        tracing::warn!(key = %m.dedupe_key, "an invitation e-mail with an unexpected key is sent as it is");
+        return Ok(true);
+    };
+    let Some(inv) = entity::invitation::Entity::find_by_id(id).one(&state.db).await? else {
+        return Ok(false);
+    };
+    Ok(inv.status == PENDING && inv.expires_at > state.clock.now() && inv.sent_count == send)
+}
+
+/// The invitation and its send number from an invitation e-mail's dedupe key (`invitation:<id>:<n>`).
+fn invitation_send(key: &str) -> Option<(uuid::Uuid, i32)> {
+    let rest = key.strip_prefix("invitation:")?;
+    let (id, send) = rest.rsplit_once(':')?;
+    Some((id.parse().ok()?, send.parse().ok()?))
+}
+
+/// Marks an invitation e-mail that will not go out; its body (with the token) is redacted like a sent one.
+async fn mark_cancelled(state: &AppState, m: &outbox_message::Model) -> AppResult<()> {
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::Status, Expr::value(CANCELLED))
+        .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(outbox_message::Column::Body, Expr::value(REDACTED_INVITATION_BODY))
+        .filter(outbox_message::Column::Id.eq(m.id))
+        .filter(outbox_message::Column::Status.eq(PENDING))
+        .exec(&*txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -> AppResult<()> {
     let now = state.clock.now();
     let attempts = m.attempts.saturating_add(1);
@@ -198,6 +251,14 @@ pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invitation_keys_names_the_invitation_and_the_send() {
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(invitation_send(&format!("invitation:{id}:3")), Some((id, 3)));
+        assert_eq!(invitation_send("invitation:nope:1"), None);
+        assert_eq!(invitation_send(&format!("digest:{id}:1")), None);
+    }
 
     #[test]
     fn the_backoff_doubles_from_a_minute_and_stops_at_an_hour() {

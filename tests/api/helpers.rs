@@ -35,6 +35,13 @@ impl Drop for TestApp {
     }
 }
 
+impl TestApp {
+    /// An app over a state the test built itself (no vendor signed in yet, no file to remove).
+    pub fn new(router: axum::Router, state: AppState) -> TestApp {
+        TestApp { router, state, vendor: String::new(), sqlite_file: None }
+    }
+}
+
 /// Someone signed in to a subscriber.
 #[derive(Clone, Debug)]
 pub struct Account {
