@@ -8,12 +8,13 @@
 //! cannot set headers on a WebSocket) and is checked by the same function as the HTTP edge; it is
 //! checked again every `ws_recheck`, so an expired token or a removed membership ends the connection.
 //! Only subscription operations run here: queries and mutations belong to `POST /graphql`, where the
-//! rate limit and the metrics are.
+//! metrics are. Every `subscribe` passes the same preflight as HTTP requests (`graphql::preflight`) and
+//! draws from the caller's rate-limit bucket.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -27,6 +28,7 @@ use crate::app::{HttpState, RequestId};
 use crate::auth::{Caller, Principal};
 use crate::error::AppError;
 use crate::graphql::context::AuditCell;
+use crate::graphql::preflight;
 
 /// The only subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -288,12 +290,11 @@ impl Connection {
             );
             return self.send_error(&id, vec![error]).await;
         }
-        if is_query_or_mutation(&payload) {
-            let error = coded_error(
-                "BAD_USER_INPUT",
-                "NOT_A_SUBSCRIPTION",
-                "only subscriptions are served over WebSocket; send queries and mutations to POST /graphql",
-            );
+        if let Some(limiter) = &self.h.app.rate_limiter
+            && limiter.check(&crate::ratelimit::user_key(principal.user_id), std::time::Instant::now()).is_err()
+        {
+            self.h.app.metrics.observe(None, "RATE_LIMITED", Duration::ZERO);
+            let error = coded_error("TOO_MANY_ATTEMPTS", "RATE_LIMITED", "too many requests; slow down");
             return self.send_error(&id, vec![error]).await;
         }
         let mut request = async_graphql::Request::new(payload.query);
@@ -305,10 +306,28 @@ impl Connection {
             Some(v @ Value::Object(_)) => request = request.variables(async_graphql::Variables::from_json(v)),
             Some(_) => return Some(Close::new(4400, "Invalid message: variables must be an object")),
         }
+        let checked = match preflight::check(request, &preflight::Limits::of(&self.h.app.config)) {
+            Ok(c) => c,
+            Err(refusal) => {
+                let error = serde_json::to_value(refusal.into_server_error())
+                    .unwrap_or_else(|_| coded_error("INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error"));
+                return self.send_error(&id, vec![error]).await;
+            }
+        };
+        if checked.operation != OperationType::Subscription {
+            let error = coded_error(
+                "BAD_USER_INPUT",
+                "NOT_A_SUBSCRIPTION",
+                "only subscriptions are served over WebSocket; send queries and mutations to POST /graphql",
+            );
+            return self.send_error(&id, vec![error]).await;
+        }
+        let principal = principal.clone();
         // The same request data as `POST /graphql` gives its operations.
-        let request = request
+        let request = checked
+            .request
             .data(crate::graphql::context::OperationCell::default())
-            .data(Caller(Some(principal.clone())))
+            .data(Caller(Some(principal)))
             .data(self.rid.clone())
             .data(AuditCell::default())
             .data(crate::graphql::loaders::per_request(self.h.app.db.clone()));
@@ -372,18 +391,4 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// An error in the GraphQL shape, with its code.
 fn coded_error(code: &str, reason: &str, message: &str) -> Value {
     json!({ "message": message, "extensions": { "code": code, "reason": reason } })
-}
-
-/// Whether the operation the payload selects is a query or a mutation. A document that does not parse,
-/// or names no operation clearly, is left to the schema, which answers with a coded error.
-fn is_query_or_mutation(payload: &SubscribePayload) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&payload.query) else {
-        return false;
-    };
-    let ty = match (&doc.operations, payload.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    ty.is_some_and(|t| t != OperationType::Subscription)
 }

@@ -62,21 +62,6 @@ impl Extension for ErrorGuardExtension {
         {
             *cell.0.lock().unwrap_or_else(|p| p.into_inner()) = ops.keys().next().map(|n| n.to_string());
         }
-        if let Some(state) = ctx.data_opt::<AppState>() {
-            let c = &state.config;
-            let limits = super::shape::ShapeLimits {
-                aliases: c.max_aliases,
-                root_fields: c.max_root_fields,
-                directives: c.max_directives,
-                depth: c.max_depth,
-            };
-            if let Err((code, reason, message)) = super::shape::check(&doc, limits) {
-                let mut e = ServerError::new(message, None);
-                set_code(&mut e, code);
-                e.extensions.get_or_insert_with(Default::default).set("reason", reason);
-                return Err(e);
-            }
-        }
         Ok(doc)
     }
 

@@ -14,6 +14,7 @@ pub mod extensions;
 pub mod invitations;
 pub mod leads;
 pub mod loaders;
+pub mod preflight;
 pub mod scalars;
 pub mod shape;
 pub mod subscribers;
