@@ -73,7 +73,12 @@ impl AppState {
         let db = crate::db::connect(&config.database_url, config.db_pool)
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        let hasher = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
+        let hasher = PasswordHasher::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.hash_threads,
+            config.hash_wait,
+        )?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
         let rate_limiter = crate::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst).map(Arc::new);
         let events = crate::events::EventBus::for_backend(
