@@ -91,6 +91,11 @@ pub struct Checked {
 
 /// Runs every check on `request`; on success the request carries its parsed document.
 pub fn check(mut request: Request, limits: &Limits) -> Result<Checked, Refusal> {
+    // An empty `operationName` names nothing (as in graphql-js); async-graphql would look for an
+    // operation called "".
+    if request.operation_name.as_deref() == Some("") {
+        request.operation_name = None;
+    }
     scan_nesting(&request.query, limits.nesting)?;
     check_variables(&request.variables, limits.variables_depth)?;
     let doc = async_graphql::parser::parse_query(&request.query).map_err(|e| {

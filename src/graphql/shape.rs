@@ -52,17 +52,16 @@ pub struct OperationShape {
 /// Measures the document and refuses it when it is over a limit; on success, the shape of each
 /// operation by name (`None` for the anonymous one).
 pub fn check(doc: &ExecutableDocument, limits: ShapeLimits) -> Result<HashMap<Option<Name>, OperationShape>, Refusal> {
-    let fragments = measure_fragments(doc)?;
+    let locals: HashMap<&str, Local<'_>> = doc
+        .fragments
+        .iter()
+        .map(|(name, f)| (name.as_str(), Local::of(&f.node.selection_set.node, &f.node.directives)))
+        .collect();
+    let fragments = measure_fragments(&locals)?;
     let mut total: u64 = fragments.values().fold(0, |t, m| t.saturating_add(m.expanded));
-    let mut aliases = 0usize;
-    let mut directives = 0usize;
-    let mut nul = false;
-    for f in doc.fragments.values() {
-        let local = Local::of(&f.node.selection_set.node, &f.node.directives);
-        aliases += local.aliases;
-        directives += local.directives;
-        nul |= local.nul;
-    }
+    let mut aliases: usize = locals.values().map(|l| l.aliases).sum();
+    let mut directives: usize = locals.values().map(|l| l.directives).sum();
+    let mut nul = locals.values().any(|l| l.nul);
     let mut shapes = HashMap::new();
     let mut deepest = 0;
     let mut most_roots = 0;
@@ -249,12 +248,7 @@ impl<'a> Local<'a> {
 /// Every fragment measured once, each after the fragments it spreads (depth-first with an explicit
 /// stack). A cycle is refused here: the library's walkers would follow it until their depth limit,
 /// doubling at every level.
-fn measure_fragments(doc: &ExecutableDocument) -> Result<HashMap<&str, Measure>, Refusal> {
-    let locals: HashMap<&str, Local<'_>> = doc
-        .fragments
-        .iter()
-        .map(|(name, f)| (name.as_str(), Local::of(&f.node.selection_set.node, &f.node.directives)))
-        .collect();
+fn measure_fragments<'a>(locals: &HashMap<&'a str, Local<'a>>) -> Result<HashMap<&'a str, Measure>, Refusal> {
     let mut done: HashMap<&str, Measure> = HashMap::with_capacity(locals.len());
     let mut on_path: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for &start in locals.keys() {

@@ -238,6 +238,9 @@ async fn an_ambiguous_or_unknown_operation_gets_a_coded_error_on_every_transport
     assert_eq!(code(&body), ("GRAPHQL_VALIDATION_FAILED", "UNKNOWN_OPERATION"), "an anonymous operation has no name");
     let (status, body) = app.get(None, two, Some("B"), None).await;
     assert_eq!((status, &body["data"]["__typename"]), (StatusCode::OK, &json!("QueryRoot")));
+    // An empty operationName names nothing.
+    let (status, body) = app.get(None, "query A { __typename }", Some(""), None).await;
+    assert_eq!((status, &body["data"]["__typename"]), (StatusCode::OK, &json!("QueryRoot")), "{body}");
 }
 
 #[tokio::test]
