@@ -62,8 +62,8 @@ pub struct ConfigArgs {
     /// Deepest nesting of lists and objects in a request's `variables` (1–100).
     #[arg(long, env = "PARTNERGRAPH_MAX_VARIABLES_DEPTH", default_value_t = 32, global = true)]
     pub max_variables_depth: usize,
-    /// Largest document after fragment expansion: fields, fragment spreads, inline fragments and
-    /// argument values, over every operation and fragment.
+    /// Largest document after fragment expansion: fields, fragment spreads, inline fragments, argument
+    /// values and variable definitions, over every operation and fragment.
     #[arg(long, env = "PARTNERGRAPH_MAX_EXPANDED_FIELDS", default_value_t = 5000, global = true)]
     pub max_expanded_fields: usize,
     /// Seconds a GraphQL request may run before it is stopped with `REQUEST_TIMEOUT`.

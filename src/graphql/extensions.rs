@@ -32,6 +32,9 @@ fn code_of(e: &ServerError) -> Option<String> {
     }
 }
 
+/// The most validation errors one answer carries.
+pub const MAX_VALIDATION_ERRORS: usize = 50;
+
 pub struct ErrorGuard;
 
 impl ExtensionFactory for ErrorGuard {
@@ -71,8 +74,11 @@ impl Extension for ErrorGuardExtension {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|errors| {
+            // Validation reports every mistake; a document of thousands of unused variables or
+            // fragments would otherwise answer several times its own size.
             errors
                 .into_iter()
+                .take(MAX_VALIDATION_ERRORS)
                 .map(|mut e| {
                     let code = match e.message.as_str() {
                         "Query is nested too deep." => "MAX_DEPTH_LIMIT",

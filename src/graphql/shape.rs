@@ -6,8 +6,8 @@
 //! (an explicit stack, no recursion over the fragment graph), and a fragment's numbers are reused at
 //! each spread of it. What is measured:
 //!
-//! - the expanded size: every field, fragment spread, inline fragment and argument value, counted as
-//!   often as fragment expansion repeats it, summed over every operation and every fragment definition
+//! - the expanded size: every field, fragment spread, inline fragment, argument value and variable
+//!   definition, counted as often as fragment expansion repeats it, summed over every operation and every fragment definition
 //!   (the library walks both) — bounded by `expanded`, which bounds every later walker;
 //! - the depth of fields (introspection not counted: `__schema`/`__type` are bounded by the schema and
 //!   GraphiQL's schema query is deeper than any data query);
@@ -163,6 +163,8 @@ impl<'a> Local<'a> {
         let mut local = Local::default();
         local.directives(&op.directives);
         for v in &op.variable_definitions {
+            // Validation walks every definition (unused ones included), so each counts.
+            local.size = local.size.saturating_add(1);
             local.directives(&v.node.directives);
             if let Some(default) = &v.node.default_value {
                 local.size = local.size.saturating_add(const_value_size(&default.node, &mut local.nul));
@@ -400,6 +402,11 @@ mod tests {
         assert_eq!(reason(&format!("{{ x(a: [{values}]) }}")), Some("TOO_MANY_FIELDS"));
         // An unused fragment counts: the library's validation walks it.
         assert_eq!(reason(&format!("{{ x }} fragment U on Q {{ {wide} }}")), Some("TOO_MANY_FIELDS"));
+        // So do variable definitions, and every operation of the document.
+        let vars: String = (0..100).map(|i| format!("$v{i}: Int ")).collect();
+        assert_eq!(reason(&format!("query({vars}) {{ x }}")), Some("TOO_MANY_FIELDS"));
+        let ops: String = (0..101).map(|i| format!("query Q{i} {{ x }} ")).collect();
+        assert_eq!(reason(&ops), Some("TOO_MANY_FIELDS"));
     }
 
     #[test]

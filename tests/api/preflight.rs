@@ -403,3 +403,13 @@ async fn a_request_that_runs_past_the_timeout_is_stopped_with_a_coded_error() {
     // The normal replica still answers.
     assert!(app.gql(None, "{ __typename }", json!({})).await.ok()["__typename"].is_string());
 }
+
+#[tokio::test]
+async fn a_document_with_thousands_of_mistakes_answers_a_bounded_list_of_errors() {
+    let app = spawn_app().await;
+    let vars: String = (0..4000).map(|i| format!("$v{i}: Int ")).collect();
+    let r = app.gql(None, &format!("query({vars}) {{ __typename }}"), json!({})).await;
+    let errors = r.0["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), partnergraph::graphql::extensions::MAX_VALIDATION_ERRORS);
+    assert!(errors.iter().all(|e| e["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"));
+}
