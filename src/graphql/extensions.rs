@@ -54,6 +54,14 @@ impl Extension for ErrorGuardExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        if ctx.data_opt::<super::preflight::Preflighted>().is_none() {
+            // Only requests that passed `preflight::check` (which parsed them) may run: parsing raw text
+            // here is what overflowed the stack and hung on fragment fan-out.
+            tracing::error!("a request reached async-graphql without the preflight");
+            let mut e = ServerError::new("internal server error", None);
+            set_code(&mut e, "INTERNAL_SERVER_ERROR");
+            return Err(e);
+        }
         let doc = next.run(ctx, query, variables).await.map_err(|mut e| {
             set_code(&mut e, "GRAPHQL_PARSE_FAILED");
             e

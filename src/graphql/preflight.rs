@@ -83,6 +83,11 @@ impl Refusal {
     }
 }
 
+/// The mark of a request that passed the preflight: the error guard refuses to let async-graphql parse
+/// a request without it, so a transport added later cannot skip these checks by mistake.
+#[derive(Debug, Clone, Copy)]
+pub struct Preflighted;
+
 /// A request that passed the preflight, with its document parsed and the operation it will run.
 pub struct Checked {
     pub request: Request,
@@ -107,7 +112,7 @@ pub fn check(mut request: Request, limits: &Limits) -> Result<Checked, Refusal> 
     let operation = op.node.ty;
     check_credentials(&shapes, name)?;
     request.set_parsed_query(doc);
-    Ok(Checked { request, operation })
+    Ok(Checked { request: request.data(Preflighted), operation })
 }
 
 fn check_credentials(

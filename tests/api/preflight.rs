@@ -413,3 +413,18 @@ async fn a_document_with_thousands_of_mistakes_answers_a_bounded_list_of_errors(
     assert_eq!(errors.len(), partnergraph::graphql::extensions::MAX_VALIDATION_ERRORS);
     assert!(errors.iter().all(|e| e["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"));
 }
+
+#[tokio::test]
+async fn the_schema_refuses_to_parse_a_request_that_skipped_the_preflight() {
+    use partnergraph::graphql::preflight;
+    let app = spawn_app().await;
+    let schema = partnergraph::graphql::build(app.state.clone());
+    let raw = schema.execute(async_graphql::Request::new("{ __typename }")).await;
+    let ext = raw.errors[0].extensions.as_ref().expect("extensions");
+    assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("INTERNAL_SERVER_ERROR")));
+    let checked =
+        preflight::check(async_graphql::Request::new("{ __typename }"), &preflight::Limits::of(&app.state.config))
+            .expect("a plain query passes");
+    let ok = schema.execute(checked.request).await;
+    assert!(ok.errors.is_empty(), "{:?}", ok.errors);
+}
