@@ -20,6 +20,7 @@ RUN mkdir -p src entity/src migration/src tests/api benches \
     && echo 'fn main() {}' > tests/api/main.rs \
     && echo 'fn main() {}' > benches/ledger.rs \
     && echo 'fn main() {}' > benches/http.rs \
+    && echo 'fn main() {}' > benches/flood.rs \
     && cargo build --release --locked -p partnergraph \
     && rm -rf src entity/src migration/src tests benches
 

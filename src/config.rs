@@ -71,6 +71,25 @@ pub struct ConfigArgs {
     /// Most directives in one request.
     #[arg(long, env = "PARTNERGRAPH_MAX_DIRECTIVES", default_value_t = 30)]
     pub max_directives: usize,
+    /// Deepest bracket nesting (`{`, `[`, `(`) in a query's text, checked before it is parsed (1–128).
+    #[arg(long, env = "PARTNERGRAPH_MAX_NESTING", default_value_t = 32, global = true)]
+    pub max_nesting: usize,
+    /// Deepest nesting of lists and objects in a request's `variables` (1–100).
+    #[arg(long, env = "PARTNERGRAPH_MAX_VARIABLES_DEPTH", default_value_t = 32, global = true)]
+    pub max_variables_depth: usize,
+    /// Largest document after fragment expansion: fields, fragment spreads, inline fragments, argument
+    /// values and variable definitions, over every operation and fragment.
+    #[arg(long, env = "PARTNERGRAPH_MAX_EXPANDED_FIELDS", default_value_t = 5000, global = true)]
+    pub max_expanded_fields: usize,
+    /// Seconds a GraphQL request may run before it is stopped with `REQUEST_TIMEOUT`.
+    #[arg(long, env = "PARTNERGRAPH_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub request_timeout_secs: u64,
+    /// Threads that hash passwords, each with its own argon2 memory (default: the number of CPUs, 1–64).
+    #[arg(long, env = "PARTNERGRAPH_HASH_THREADS", global = true)]
+    pub hash_threads: Option<usize>,
+    /// Milliseconds a request waits for a free hashing thread before `TOO_MANY_ATTEMPTS` / `BUSY`.
+    #[arg(long, env = "PARTNERGRAPH_HASH_WAIT_MS", default_value_t = 5000, global = true)]
+    pub hash_wait_ms: u64,
     /// Requests per second per client (user, or address when anonymous); 0 turns the limit off.
     #[arg(long, env = "PARTNERGRAPH_RATE_LIMIT", default_value_t = 50)]
     pub rate_limit: u32,
@@ -145,6 +164,18 @@ pub struct ConfigArgs {
     pub proxy_header: crate::client_addr::ProxyHeader,
 }
 
+/// The largest bracket nesting that may be configured: async-graphql's parser recurses a few frames per
+/// level (`a_query_nested_to_the_largest_configurable_depth_is_refused_not_crashed` sends this deep).
+pub const MAX_NESTING: usize = 128;
+
+fn in_range(name: &str, value: usize, min: usize, max: usize) -> Result<usize, String> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{name} must be between {min} and {max}, not {value}"))
+    }
+}
+
 /// The development secret: only ever used when `PARTNERGRAPH_ENV=development` and no secret is set.
 const DEVELOPMENT_SECRET: &str = "partnergraph-development-secret-not-for-production";
 
@@ -166,6 +197,14 @@ pub struct Config {
     pub max_aliases: usize,
     pub max_root_fields: usize,
     pub max_directives: usize,
+    pub max_nesting: usize,
+    pub max_variables_depth: usize,
+    pub max_expanded_fields: usize,
+    /// How long a GraphQL request may run.
+    pub request_timeout: Duration,
+    pub hash_threads: usize,
+    /// How long a request waits for a hashing thread.
+    pub hash_wait: Duration,
     pub rate_limit: u32,
     pub rate_burst: u32,
     pub json_logs: bool,
@@ -213,6 +252,16 @@ impl ConfigArgs {
         }
         let client_addr = crate::client_addr::ClientAddr::new(&self.trusted_proxies, self.proxy_header)
             .map_err(|e| format!("PARTNERGRAPH_TRUSTED_PROXIES: {e}"))?;
+        // Limits that protect the process: a value outside its range is refused, never clamped.
+        in_range("PARTNERGRAPH_MAX_NESTING", self.max_nesting, 1, MAX_NESTING)?;
+        in_range("PARTNERGRAPH_MAX_VARIABLES_DEPTH", self.max_variables_depth, 1, 100)?;
+        in_range("PARTNERGRAPH_MAX_EXPANDED_FIELDS", self.max_expanded_fields, 1, 1_000_000)?;
+        in_range("PARTNERGRAPH_REQUEST_TIMEOUT_SECS", self.request_timeout_secs as usize, 1, 3600)?;
+        let hash_threads = match self.hash_threads {
+            Some(n) => in_range("PARTNERGRAPH_HASH_THREADS", n, 1, 64)?,
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(64),
+        };
+        in_range("PARTNERGRAPH_HASH_WAIT_MS", self.hash_wait_ms as usize, 1, 600_000)?;
         Ok(Config {
             database_url: self.database.database_url,
             addr: self.addr,
@@ -229,6 +278,12 @@ impl ConfigArgs {
             max_aliases: self.max_aliases,
             max_root_fields: self.max_root_fields,
             max_directives: self.max_directives,
+            max_nesting: self.max_nesting,
+            max_variables_depth: self.max_variables_depth,
+            max_expanded_fields: self.max_expanded_fields,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            hash_threads,
+            hash_wait: Duration::from_millis(self.hash_wait_ms),
             rate_limit: self.rate_limit,
             rate_burst: self.rate_burst.max(1),
             json_logs: match self.log_format.as_deref() {
@@ -345,5 +400,28 @@ mod tests {
         let c = args(&[]).into_config().unwrap();
         assert!(c.introspection && c.graphiql);
         assert_eq!((c.max_depth, c.max_complexity, c.body_limit, c.max_page_size), (12, 5000, 1024 * 1024, 100));
+        assert_eq!((c.max_nesting, c.max_variables_depth, c.max_expanded_fields), (32, 32, 5000));
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert!(c.hash_threads >= 1);
+    }
+
+    #[test]
+    fn protective_limits_out_of_range_are_refused_not_clamped() {
+        for bad in [
+            ["--max-nesting", "0"],
+            ["--max-nesting", "129"],
+            ["--max-variables-depth", "0"],
+            ["--max-variables-depth", "101"],
+            ["--max-expanded-fields", "0"],
+            ["--request-timeout-secs", "0"],
+            ["--hash-threads", "0"],
+            ["--hash-threads", "65"],
+            ["--hash-wait-ms", "0"],
+        ] {
+            let err = args(&bad).into_config().unwrap_err();
+            assert!(err.contains("must be between"), "{bad:?}: {err}");
+        }
+        let c = args(&["--max-nesting", "128", "--hash-threads", "3"]).into_config().unwrap();
+        assert_eq!((c.max_nesting, c.hash_threads), (128, 3));
     }
 }

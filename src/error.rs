@@ -30,6 +30,11 @@ pub enum AppError {
         message: String,
     },
     TooManyAttempts,
+    /// Work of a bounded kind (password hashing) is at capacity: the caller may try again shortly.
+    Busy {
+        reason: &'static str,
+        message: String,
+    },
     /// Anything the caller did not cause. The detail is logged with the request id; the caller sees
     /// only "internal server error".
     Internal(String),
@@ -52,6 +57,13 @@ impl AppError {
 
     pub fn bad_input(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
         Self::BadInput { field: Some(field.to_owned()), reason, message: message.into() }
+    }
+
+    pub fn busy() -> Self {
+        Self::Busy {
+            reason: "BUSY",
+            message: "the server is busy checking passwords; try again in a moment".to_owned(),
+        }
     }
 
     pub fn conflict(reason: &'static str, message: impl Into<String>) -> Self {
@@ -77,7 +89,8 @@ impl AppError {
             AppError::Unauthenticated { message, .. }
             | AppError::Forbidden { message, .. }
             | AppError::BadInput { message, .. }
-            | AppError::Conflict { message, .. } => message.clone(),
+            | AppError::Conflict { message, .. }
+            | AppError::Busy { message, .. } => message.clone(),
             AppError::NotFound => "not found".to_owned(),
             AppError::TooManyAttempts => "too many failed attempts; try again later".to_owned(),
             AppError::Internal(_) => "internal server error".to_owned(),
@@ -91,7 +104,7 @@ impl AppError {
             AppError::NotFound => "NOT_FOUND",
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::Conflict { .. } => "CONFLICT",
-            AppError::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            AppError::TooManyAttempts | AppError::Busy { .. } => "TOO_MANY_ATTEMPTS",
             AppError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -101,7 +114,8 @@ impl AppError {
             AppError::Unauthenticated { reason, .. }
             | AppError::Forbidden { reason, .. }
             | AppError::BadInput { reason, .. }
-            | AppError::Conflict { reason, .. } => Some(reason),
+            | AppError::Conflict { reason, .. }
+            | AppError::Busy { reason, .. } => Some(reason),
             _ => None,
         }
     }

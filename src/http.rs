@@ -1,7 +1,7 @@
 //! The HTTP edge: authentication, the GraphQL endpoints (POST with a JSON body; GET for queries only),
 //! GraphiQL, and health checks. Everything here refuses early and answers with a coded JSON error.
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, Request, State};
@@ -20,6 +20,7 @@ use crate::auth::{Caller, Principal};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::graphql::context::AuditCell;
+use crate::graphql::preflight::{self, Refusal};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -140,7 +141,7 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(limiter) = &state.rate_limiter {
         let client = match req.extensions().get::<Caller>().and_then(|c| c.0.as_ref()) {
-            Some(p) => format!("user:{}", p.user_id),
+            Some(p) => crate::ratelimit::user_key(p.user_id),
             None => match req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
                 Some(ci) => format!("ip:{}", state.config.client_addr.client(ci.0.ip(), req.headers())),
                 None => "anonymous".to_owned(),
@@ -253,7 +254,7 @@ pub async fn graphql_post(
             );
         }
     };
-    execute(&h, caller, request_id(&headers), request, negotiate(&headers)).await
+    run(&h, caller, request_id(&headers), request, negotiate(&headers), Method::Post).await
 }
 
 #[derive(Deserialize)]
@@ -280,23 +281,6 @@ pub async fn graphql_get(
         }
         return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "QUERY_MISSING", "the query parameter is missing");
     };
-    if let Ok(doc) = async_graphql::parser::parse_query(&query) {
-        let op_type = match (&doc.operations, params.operation_name.as_deref()) {
-            (DocumentOperations::Single(op), _) => Some(op.node.ty),
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-            (DocumentOperations::Multiple(_), None) => None,
-        };
-        if op_type.is_some_and(|t| t != OperationType::Query) {
-            let mut resp = refuse(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "BAD_USER_INPUT",
-                "MUTATION_OVER_GET",
-                "mutations must be sent with POST",
-            );
-            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return resp;
-        }
-    }
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -314,7 +298,66 @@ pub async fn graphql_get(
             }
         }
     }
-    execute(&h, caller, request_id(&headers), request, negotiate(&headers)).await
+    run(&h, caller, request_id(&headers), request, negotiate(&headers), Method::Get).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
+
+/// Every GraphQL request over HTTP: the preflight (shared with the WebSocket), then the operation type
+/// the method allows, then execution.
+async fn run(
+    h: &HttpState,
+    caller: Caller,
+    rid: RequestId,
+    request: async_graphql::Request,
+    accept: Accept,
+    method: Method,
+) -> Response {
+    let started = std::time::Instant::now();
+    let checked = match preflight::check(request, &preflight::Limits::of(&h.app.config)) {
+        Ok(c) => c,
+        Err(refusal) => return refused(h, refusal, accept, started),
+    };
+    match (method, checked.operation) {
+        (_, OperationType::Query) | (Method::Post, OperationType::Mutation) => {}
+        (Method::Get, OperationType::Mutation) => {
+            let mut resp = refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BAD_USER_INPUT",
+                "MUTATION_OVER_GET",
+                "mutations must be sent with POST",
+            );
+            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return resp;
+        }
+        (Method::Get, OperationType::Subscription) => {
+            let mut resp = refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BAD_USER_INPUT",
+                "SUBSCRIPTION_OVER_HTTP",
+                SUBSCRIPTIONS_ELSEWHERE,
+            );
+            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return resp;
+        }
+        (Method::Post, OperationType::Subscription) => {
+            let refusal = Refusal::new("BAD_USER_INPUT", "SUBSCRIPTION_OVER_HTTP", SUBSCRIPTIONS_ELSEWHERE);
+            return refused(h, refusal, accept, started);
+        }
+    }
+    execute(h, caller, rid, checked.request, accept, started).await
+}
+
+const SUBSCRIPTIONS_ELSEWHERE: &str = "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws)";
+
+/// A request the preflight refused: it never ran.
+fn refused(h: &HttpState, refusal: Refusal, accept: Accept, started: std::time::Instant) -> Response {
+    h.app.metrics.observe(None, refusal.code, started.elapsed());
+    render(refusal.response(), accept, true)
 }
 
 async fn execute(
@@ -323,16 +366,36 @@ async fn execute(
     rid: RequestId,
     request: async_graphql::Request,
     accept: Accept,
+    started: std::time::Instant,
 ) -> Response {
     let operation = crate::graphql::context::OperationCell::default();
     let request = request
         .data(operation.clone())
         .data(caller)
-        .data(rid)
+        .data(rid.clone())
         .data(AuditCell::default())
         .data(crate::graphql::loaders::per_request(h.app.db.clone()));
-    let started = std::time::Instant::now();
-    let response = h.schema.execute(request).await;
+    let limit = h.app.config.request_timeout;
+    let response = match tokio::time::timeout(limit, h.schema.execute(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                request_id = %rid.0,
+                operation = operation.get().as_deref().unwrap_or("-"),
+                seconds = limit.as_secs(),
+                "request timed out and was stopped"
+            );
+            let refusal = Refusal::new(
+                "REQUEST_TIMEOUT",
+                "TIMED_OUT",
+                format!(
+                    "the request ran longer than {} s and was stopped; a mutation may or may not have taken effect",
+                    limit.as_secs()
+                ),
+            );
+            refusal.response()
+        }
+    };
     let outcome = response
         .errors
         .first()
@@ -351,12 +414,17 @@ async fn execute(
                 matches!(c, async_graphql::Value::String(s) if matches!(s.as_str(), "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "MAX_DEPTH_LIMIT" | "MAX_COMPLEXITY_LIMIT"))
             })
         });
+    render(response, accept, failed_before_execution)
+}
+
+/// The HTTP answer to a GraphQL response: its status and media type follow `Accept`; a request that
+/// never executed has no `data` entry and status 400 in the newer media type (GraphQL over HTTP).
+fn render(response: async_graphql::Response, accept: Accept, failed_before_execution: bool) -> Response {
     let (status, content_type) = match accept {
         Accept::GraphqlResponseJson if failed_before_execution => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
         Accept::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
         Accept::Json => (StatusCode::OK, "application/json"),
     };
-    // A request that never executed has no `data` entry in the newer media type (GraphQL over HTTP).
     let body = match serde_json::to_value(&response) {
         Ok(mut v) => {
             if accept == Accept::GraphqlResponseJson

@@ -16,6 +16,11 @@ struct Bucket {
     at: Instant,
 }
 
+/// The bucket of a signed-in user: HTTP requests and WebSocket `subscribe` messages draw from it alike.
+pub fn user_key(user_id: uuid::Uuid) -> String {
+    format!("user:{user_id}")
+}
+
 /// Most clients tracked at once; past it, full (idle) buckets are dropped first.
 const MAX_CLIENTS: usize = 100_000;
 

@@ -16,14 +16,15 @@
 //!
 //! A check that finds the membership gone (or the token expired) closes the connection with 4403 at
 //! once. Only subscription operations run here: queries and mutations belong to `POST /graphql`, where
-//! the rate limit and the metrics are.
+//! the metrics are. Every `subscribe` passes the same preflight as HTTP requests (`graphql::preflight`) and
+//! draws from the caller's rate-limit bucket.
 
 mod live;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -39,6 +40,7 @@ use crate::app::{HttpState, RequestId};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::graphql::context::AuditCell;
+use crate::graphql::preflight;
 
 /// The only subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -312,14 +314,6 @@ impl Connection {
             );
             return self.send_error(&id, vec![error]).await;
         }
-        if is_query_or_mutation(&payload) {
-            let error = coded_error(
-                "BAD_USER_INPUT",
-                "NOT_A_SUBSCRIPTION",
-                "only subscriptions are served over WebSocket; send queries and mutations to POST /graphql",
-            );
-            return self.send_error(&id, vec![error]).await;
-        }
         let mut request = async_graphql::Request::new(payload.query);
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);
@@ -328,6 +322,22 @@ impl Connection {
             None | Some(Value::Null) => {}
             Some(v @ Value::Object(_)) => request = request.variables(async_graphql::Variables::from_json(v)),
             Some(_) => return Some(Close::new(4400, "Invalid message: variables must be an object")),
+        }
+        let checked = match preflight::check(request, &preflight::Limits::of(&self.h.app.config)) {
+            Ok(c) => c,
+            Err(refusal) => {
+                let error = serde_json::to_value(refusal.into_server_error())
+                    .unwrap_or_else(|_| coded_error("INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error"));
+                return self.send_error(&id, vec![error]).await;
+            }
+        };
+        if checked.operation != OperationType::Subscription {
+            let error = coded_error(
+                "BAD_USER_INPUT",
+                "NOT_A_SUBSCRIPTION",
+                "only subscriptions are served over WebSocket; send queries and mutations to POST /graphql",
+            );
+            return self.send_error(&id, vec![error]).await;
         }
         // Every operation starts with the membership as of now, like an HTTP request.
         let principal = match caller.check().await {
@@ -338,8 +348,16 @@ impl Connection {
                 return self.send_error(&id, vec![error]).await;
             }
         };
+        if let Some(limiter) = &self.h.app.rate_limiter
+            && limiter.check(&crate::ratelimit::user_key(principal.user_id), std::time::Instant::now()).is_err()
+        {
+            self.h.app.metrics.observe(None, "RATE_LIMITED", Duration::ZERO);
+            let error = coded_error("TOO_MANY_ATTEMPTS", "RATE_LIMITED", "too many requests; slow down");
+            return self.send_error(&id, vec![error]).await;
+        }
         // The same request data as `POST /graphql` gives its operations, and the live caller.
-        let request = request
+        let request = checked
+            .request
             .data(crate::graphql::context::OperationCell::default())
             .data(Caller(Some(principal)))
             .data(caller)
@@ -406,18 +424,4 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// An error in the GraphQL shape, with its code.
 fn coded_error(code: &str, reason: &str, message: &str) -> Value {
     json!({ "message": message, "extensions": { "code": code, "reason": reason } })
-}
-
-/// Whether the operation the payload selects is a query or a mutation. A document that does not parse,
-/// or names no operation clearly, is left to the schema, which answers with a coded error.
-fn is_query_or_mutation(payload: &SubscribePayload) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&payload.query) else {
-        return false;
-    };
-    let ty = match (&doc.operations, payload.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    ty.is_some_and(|t| t != OperationType::Subscription)
 }

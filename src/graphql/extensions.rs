@@ -32,6 +32,9 @@ fn code_of(e: &ServerError) -> Option<String> {
     }
 }
 
+/// The most validation errors one answer carries.
+pub const MAX_VALIDATION_ERRORS: usize = 50;
+
 pub struct ErrorGuard;
 
 impl ExtensionFactory for ErrorGuard {
@@ -51,6 +54,14 @@ impl Extension for ErrorGuardExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        if ctx.data_opt::<super::preflight::Preflighted>().is_none() {
+            // Only requests that passed `preflight::check` (which parsed them) may run: parsing raw text
+            // here is what overflowed the stack and hung on fragment fan-out.
+            tracing::error!("a request reached async-graphql without the preflight");
+            let mut e = ServerError::new("internal server error", None);
+            set_code(&mut e, "INTERNAL_SERVER_ERROR");
+            return Err(e);
+        }
         let doc = next.run(ctx, query, variables).await.map_err(|mut e| {
             set_code(&mut e, "GRAPHQL_PARSE_FAILED");
             e
@@ -62,21 +73,6 @@ impl Extension for ErrorGuardExtension {
         {
             *cell.0.lock().unwrap_or_else(|p| p.into_inner()) = ops.keys().next().map(|n| n.to_string());
         }
-        if let Some(state) = ctx.data_opt::<AppState>() {
-            let c = &state.config;
-            let limits = super::shape::ShapeLimits {
-                aliases: c.max_aliases,
-                root_fields: c.max_root_fields,
-                directives: c.max_directives,
-                depth: c.max_depth,
-            };
-            if let Err((code, reason, message)) = super::shape::check(&doc, limits) {
-                let mut e = ServerError::new(message, None);
-                set_code(&mut e, code);
-                e.extensions.get_or_insert_with(Default::default).set("reason", reason);
-                return Err(e);
-            }
-        }
         Ok(doc)
     }
 
@@ -86,8 +82,11 @@ impl Extension for ErrorGuardExtension {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|errors| {
+            // Validation reports every mistake; a document of thousands of unused variables or
+            // fragments would otherwise answer several times its own size.
             errors
                 .into_iter()
+                .take(MAX_VALIDATION_ERRORS)
                 .map(|mut e| {
                     let code = match e.message.as_str() {
                         "Query is nested too deep." => "MAX_DEPTH_LIMIT",
@@ -151,19 +150,59 @@ fn guard(e: &mut ServerError, request_id: &str) {
             mask(e, request_id);
         }
         Some(_) => {}
-        None if e.message.starts_with("Failed to parse") || e.message.starts_with("Invalid value") => {
-            set_code(e, "BAD_USER_INPUT");
-        }
-        // async-graphql's answer to a subscription sent to `execute` (HTTP): the caller's mistake.
-        None if e.message.starts_with("Subscriptions are not supported") => {
-            e.message = "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws)".to_owned();
-            set_code(e, "BAD_USER_INPUT");
-            e.extensions.get_or_insert_with(Default::default).set("reason", "SUBSCRIPTION_OVER_HTTP");
-        }
-        None => {
-            tracing::error!(request_id, path = ?e.path, detail = %e.message, "internal error without a code");
-            mask(e, request_id);
-        }
+        None => match input_error(&e.message) {
+            Some(reason) => {
+                e.message = bounded(&e.message);
+                set_code(e, "BAD_USER_INPUT");
+                e.extensions.get_or_insert_with(Default::default).set("reason", reason);
+            }
+            // async-graphql's answer to a subscription sent to `execute` (HTTP): the caller's mistake.
+            // The preflight refuses these first; this stays as the backstop.
+            None if e.message.starts_with("Subscriptions are not supported") => {
+                e.message = "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws)".to_owned();
+                set_code(e, "BAD_USER_INPUT");
+                e.extensions.get_or_insert_with(Default::default).set("reason", "SUBSCRIPTION_OVER_HTTP");
+            }
+            None => {
+                tracing::error!(request_id, path = ?e.path, detail = %e.message, "internal error without a code");
+                mask(e, request_id);
+            }
+        },
+    }
+}
+
+/// The reason of an input coercion error, recognised by the message shapes async-graphql 7 builds
+/// (each is pinned by a test in `tests/api/coercion.rs`, so an upgrade that changes one is noticed):
+///
+/// - `Expected input type "T", found V.` — `InputValueError::expected_type`: a value of the wrong kind
+///   for a scalar, enum, input object or list (built-in and our `Date`);
+/// - `Failed to parse "T": …` — `InputValueError::custom`: a value of the right kind that does not
+///   parse (an out-of-range `Int`, a malformed `DateTime`, our `Decimal` and `Date` messages, an
+///   unknown enum value given in a variable);
+///   both may end in ` (occurred while parsing "U")` when the value sits inside an input object or list;
+/// - `Invalid value for argument …` — the same, found by validation;
+/// - `Variable x is not defined.` — `Context::var_value`: a required variable the request did not send.
+pub(crate) fn input_error(message: &str) -> Option<&'static str> {
+    if message.starts_with("Expected input type \"")
+        || message.starts_with("Failed to parse \"")
+        || message.starts_with("Invalid value for argument")
+    {
+        return Some("INVALID_VALUE");
+    }
+    let variable = message.strip_prefix("Variable ").and_then(|m| m.strip_suffix(" is not defined."));
+    if variable.is_some_and(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+        return Some("VARIABLE_MISSING");
+    }
+    None
+}
+
+/// Coercion messages echo the caller's value; a long one is cut so that a large variable used by many
+/// fields cannot multiply into a large response.
+fn bounded(message: &str) -> String {
+    const MAX: usize = 200;
+    match message.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message.to_owned(),
     }
 }
 
@@ -230,5 +269,35 @@ impl Extension for AuditLogExtension {
             tracing::error!(error = ?e, "audit log write failed");
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_errors_are_told_from_other_code_less_errors() {
+        for (message, reason) in [
+            ("Expected input type \"DateTime\", found 0.", Some("INVALID_VALUE")),
+            (
+                "Failed to parse \"Int\": Only integers from -2147483648 to 2147483647 are accepted.",
+                Some("INVALID_VALUE"),
+            ),
+            (
+                "Expected input type \"String\", found 5. (occurred while parsing \"RegisterClientInput\")",
+                Some("INVALID_VALUE"),
+            ),
+            ("Variable weekStart is not defined.", Some("VARIABLE_MISSING")),
+            ("Variable  is not defined.", None),
+            ("Data `AppState` does not exist.", None),
+            ("error returned from database: relation does not exist", None),
+            ("Failed to parse", None),
+        ] {
+            assert_eq!(input_error(message), reason, "{message}");
+        }
+        let long = format!("Expected input type \"Date\", found \"{}\".", "я".repeat(10_000));
+        assert_eq!(bounded(&long).chars().count(), 201);
+        assert_eq!(bounded("short"), "short");
     }
 }

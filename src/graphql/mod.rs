@@ -16,6 +16,7 @@ pub mod invitations;
 pub mod leads;
 pub mod loaders;
 pub mod order;
+pub mod preflight;
 pub mod scalars;
 pub mod shape;
 pub mod subscribers;

@@ -120,7 +120,14 @@ pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id:
         return Err(AppError::TooManyAttempts);
     }
     let found = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db).await?;
-    let ok = state.hasher.verify(password, found.as_ref().map(|u| u.password_hash.as_str())).await;
+    let ok = match state.hasher.verify(password, found.as_ref().map(|u| u.password_hash.as_str())).await {
+        Ok(ok) => ok,
+        Err(busy) => {
+            // No password was checked: the attempt does not count against the e-mail.
+            login_failure::Entity::delete_by_id(attempt.id).exec(&state.db).await?;
+            return Err(busy);
+        }
+    };
     let user = match found {
         Some(u) if ok && u.active => u,
         _ => return Err(bad()),

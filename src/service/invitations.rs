@@ -302,7 +302,7 @@ pub async fn accept(
         Some(u) => {
             let by_token = caller.0.as_ref().is_some_and(|p| p.user_id == u.id);
             let by_password = match how.password.as_deref() {
-                Some(pw) => state.hasher.verify(pw, Some(&u.password_hash)).await,
+                Some(pw) => state.hasher.verify(pw, Some(&u.password_hash)).await?,
                 None => false,
             };
             if !(by_token || by_password) || !u.active {

@@ -108,10 +108,13 @@ async fn creating_without_the_required_field_is_bad_input_on_that_field() {
 async fn an_empty_or_overlong_external_id_is_bad_input_on_external_id() {
     let app = spawn_app().await;
     let p = app.partner("Partner").await;
-    for bad in ["", "   ", &"я".repeat(256), "a\u{0}b"] {
+    for bad in ["", "   ", &"я".repeat(256)] {
         let r = app.upsert_contact(&p, json!({ "externalId": bad, "name": "X" })).await;
         assert_eq!((r.code(), r.field()), (Some("BAD_USER_INPUT"), Some("externalId")), "{bad:?}: {}", r.0);
     }
+    // A NUL character is refused before anything runs, wherever it is (the preflight).
+    let r = app.upsert_contact(&p, json!({ "externalId": "a\u{0}b", "name": "X" })).await;
+    assert_eq!((r.code(), r.reason()), (Some("BAD_USER_INPUT"), Some("NUL_CHARACTER")), "{}", r.0);
     let long = "я".repeat(255);
     assert_eq!(app.contact(&p, json!({ "externalId": long, "name": "X" })).await["externalId"], long.as_str());
     let r = app.as_(&p.token, "{ contacts(externalId: \"\") { totalCount } }", json!({})).await;
@@ -219,11 +222,9 @@ async fn text_fields_refuse_control_characters_and_are_bounded() {
     let app = spawn_app().await;
     let p = app.partner("Partner").await;
     for (input, field) in [
-        (json!({ "name": "a\u{0}b" }), "name"),
         (json!({ "name": "a\nb" }), "name"),
         (json!({ "name": "x".repeat(256) }), "name"),
         (json!({ "name": "X", "email": "not an email" }), "email"),
-        (json!({ "name": "X", "phone": "1\u{0}" }), "phone"),
         (json!({ "name": "X", "comment": "bad \u{7}" }), "comment"),
         (json!({ "name": "X", "comment": "я".repeat(5001) }), "comment"),
     ] {
@@ -261,10 +262,10 @@ async fn search_folds_case_for_cyrillic_and_latin_and_reads_yo_as_ye() {
     assert_eq!(search("a_n").await, Vec::<String>::new());
     assert_eq!(search("  ").await.len(), 4, "a blank search is no filter");
     let q = "query($s: String) { contacts(search: $s) { nodes { name } } }";
-    for bad in ["a\u{0}", "ёлкин\npetr"] {
-        let r = app.as_(&p.token, q, json!({ "s": bad })).await;
-        assert_eq!((r.code(), r.field()), (Some("BAD_USER_INPUT"), Some("search")));
-    }
+    let r = app.as_(&p.token, q, json!({ "s": "ёлкин\npetr" })).await;
+    assert_eq!((r.code(), r.field()), (Some("BAD_USER_INPUT"), Some("search")));
+    let r = app.as_(&p.token, q, json!({ "s": "a\u{0}" })).await;
+    assert_eq!((r.code(), r.reason()), (Some("BAD_USER_INPUT"), Some("NUL_CHARACTER")));
 
     app.company(&p, json!({ "name": "ООО «Ёлочка»", "inn": inn(1) })).await;
     app.company(&p, json!({ "name": "ИП Иванов", "inn": "500100732259" })).await;

@@ -228,7 +228,7 @@ async fn payments_filter_by_external_id_within_the_callers_reach() {
     let r = app.as_(&app.vendor, q, json!({ "e": "none" })).await;
     assert_eq!(r.ok()["payments"]["totalCount"], 0);
     let r = app.as_(&app.vendor, q, json!({ "e": "a\u{0}" })).await;
-    assert_eq!((r.code(), r.field()), (Some("BAD_USER_INPUT"), Some("externalId")));
+    assert_eq!((r.code(), r.reason()), (Some("BAD_USER_INPUT"), Some("NUL_CHARACTER")));
 }
 
 #[tokio::test]

@@ -464,3 +464,15 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// A second replica on this app's database, with its configuration adjusted (for settings the
+    /// vendor's own sign-in in `spawn_app` must not run under); the vendor's token works on it too, and
+    /// dropping it leaves the database to this app.
+    pub async fn replica(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(&self.state.config.database_url);
+        adjust(&mut config);
+        let state = AppState::connect(config).await.expect("connect a replica");
+        TestApp { router: router(state.clone()), state, vendor: self.vendor.clone(), sqlite_file: None }
+    }
+}
