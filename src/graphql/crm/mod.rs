@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::crm::companies::{self, CompanyFilter};
 use crate::service::crm::contacts::{self, ContactFilter};
 use crate::service::crm::deals::{self, DealFilter};
-use crate::service::crm::{BATCH_MAX, BatchError, Common, check_batch_size};
+use crate::service::crm::{self, BATCH_MAX, BatchError, Common, check_batch_size};
 
 /// A batch failure as a GraphQL error: the item's error with `extensions.index` (0-based).
 fn batch_error(e: BatchError) -> async_graphql::Error {
@@ -176,7 +176,7 @@ impl CrmMutation {
     async fn upsert_contact(&self, ctx: &Context<'_>, input: ContactInput) -> GqlResult<ContactUpsert> {
         let p = scope(ctx)?;
         p.writable_book()?;
-        let r = contacts::upsert(state(ctx), p, input.parse()?).await?;
+        let r = crm::upsert_one::<contacts::Contacts>(state(ctx), p, input.parse()?).await?;
         loaders::forget(ctx);
         audit_target(ctx, r.row.id);
         Ok(ContactUpsert { contact: Contact(r.row), created: r.created })
@@ -186,7 +186,7 @@ impl CrmMutation {
     async fn upsert_company(&self, ctx: &Context<'_>, input: CompanyInput) -> GqlResult<CompanyUpsert> {
         let p = scope(ctx)?;
         p.writable_book()?;
-        let r = companies::upsert(state(ctx), p, input.parse()?).await?;
+        let r = crm::upsert_one::<companies::Companies>(state(ctx), p, input.parse()?).await?;
         loaders::forget(ctx);
         audit_target(ctx, r.row.id);
         Ok(CompanyUpsert { company: Company(r.row), created: r.created })
@@ -196,7 +196,7 @@ impl CrmMutation {
     async fn upsert_deal(&self, ctx: &Context<'_>, input: DealInput) -> GqlResult<DealUpsert> {
         let p = scope(ctx)?;
         p.writable_book()?;
-        let r = deals::upsert(state(ctx), p, input.parse()?).await?;
+        let r = crm::upsert_one::<deals::Deals>(state(ctx), p, input.parse()?).await?;
         loaders::forget(ctx);
         audit_target(ctx, r.row.id);
         Ok(DealUpsert { deal: Deal(r.row), created: r.created })
@@ -209,7 +209,7 @@ impl CrmMutation {
         let p = scope(ctx)?;
         let book = p.writable_book()?;
         let inputs = parse_all(inputs, ContactInput::parse).map_err(batch_error)?;
-        let rows = contacts::upsert_many(state(ctx), p, inputs).await.map_err(batch_error)?;
+        let rows = crm::upsert_batch::<contacts::Contacts>(state(ctx), p, inputs).await.map_err(batch_error)?;
         loaders::forget(ctx);
         audit_target(ctx, book.id());
         Ok(rows.into_iter().map(|r| ContactUpsert { contact: Contact(r.row), created: r.created }).collect())
@@ -221,7 +221,7 @@ impl CrmMutation {
         let p = scope(ctx)?;
         let book = p.writable_book()?;
         let inputs = parse_all(inputs, CompanyInput::parse).map_err(batch_error)?;
-        let rows = companies::upsert_many(state(ctx), p, inputs).await.map_err(batch_error)?;
+        let rows = crm::upsert_batch::<companies::Companies>(state(ctx), p, inputs).await.map_err(batch_error)?;
         loaders::forget(ctx);
         audit_target(ctx, book.id());
         Ok(rows.into_iter().map(|r| CompanyUpsert { company: Company(r.row), created: r.created }).collect())
@@ -233,7 +233,7 @@ impl CrmMutation {
         let p = scope(ctx)?;
         let book = p.writable_book()?;
         let inputs = parse_all(inputs, DealInput::parse).map_err(batch_error)?;
-        let rows = deals::upsert_many(state(ctx), p, inputs).await.map_err(batch_error)?;
+        let rows = crm::upsert_batch::<deals::Deals>(state(ctx), p, inputs).await.map_err(batch_error)?;
         loaders::forget(ctx);
         audit_target(ctx, book.id());
         Ok(rows.into_iter().map(|r| DealUpsert { deal: Deal(r.row), created: r.created }).collect())

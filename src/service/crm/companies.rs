@@ -6,8 +6,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySele
 use uuid::Uuid;
 
 use super::{
-    BatchError, BookWrite, Common, Locator, Refs, Upserted, check_batch_size, like, links, locate, next_external_id,
-    on_taken, patched, required, resolve, touch, writable,
+    BookWrite, Common, Locator, Refs, UpsertKind, Upserted, like, links, locate, next_external_id, on_taken, patched,
+    required, resolve, touch, writable,
 };
 use crate::app::AppState;
 use crate::auth::{Book, Scope};
@@ -55,27 +55,18 @@ pub async fn get(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Mode
     super::get::<Entity, _>(&state.db, scope, id).await
 }
 
-pub async fn upsert(state: &AppState, scope: Scope<'_>, input: CompanyUpsert) -> AppResult<Upserted<Model>> {
-    let w = BookWrite::begin(state, scope).await?;
-    let r = upsert_in(&w, input).await?;
-    w.commit().await?;
-    Ok(r)
-}
+/// Upserts of companies: `crm::upsert_one::<Companies>` and `crm::upsert_batch::<Companies>`.
+pub struct Companies;
 
-/// All or nothing, in one transaction; answers in input order.
-pub async fn upsert_many(
-    state: &AppState,
-    scope: Scope<'_>,
-    inputs: Vec<CompanyUpsert>,
-) -> Result<Vec<Upserted<Model>>, BatchError> {
-    check_batch_size(inputs.len())?;
-    let w = BookWrite::begin(state, scope).await?;
-    let mut out = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.into_iter().enumerate() {
-        out.push(upsert_in(&w, input).await.map_err(|error| BatchError { index: Some(i), error })?);
+impl UpsertKind for Companies {
+    type Input = CompanyUpsert;
+    type Model = Model;
+    fn upsert_in(
+        w: &BookWrite<'_>,
+        input: CompanyUpsert,
+    ) -> impl std::future::Future<Output = AppResult<Upserted<Model>>> + Send {
+        upsert_in(w, input)
     }
-    w.commit().await?;
-    Ok(out)
 }
 
 async fn upsert_in(w: &BookWrite<'_>, input: CompanyUpsert) -> AppResult<Upserted<Model>> {

@@ -112,6 +112,45 @@ impl<'a> BookWrite<'a> {
     }
 }
 
+/// One kind of CRM row that upserts write (contacts, companies, deals).
+pub trait UpsertKind {
+    type Input: Send;
+    type Model: Send;
+    /// One upsert inside an open write (the batch's transaction, or a single upsert's own).
+    fn upsert_in(
+        w: &BookWrite<'_>,
+        input: Self::Input,
+    ) -> impl std::future::Future<Output = AppResult<Upserted<Self::Model>>> + Send;
+}
+
+/// One upsert in its own transaction.
+pub async fn upsert_one<K: UpsertKind>(
+    state: &AppState,
+    scope: Scope<'_>,
+    input: K::Input,
+) -> AppResult<Upserted<K::Model>> {
+    let w = BookWrite::begin(state, scope).await?;
+    let r = K::upsert_in(&w, input).await?;
+    w.commit().await?;
+    Ok(r)
+}
+
+/// A batch: all or nothing, in one transaction; answers in input order, a failure names its index.
+pub async fn upsert_batch<K: UpsertKind>(
+    state: &AppState,
+    scope: Scope<'_>,
+    inputs: Vec<K::Input>,
+) -> Result<Vec<Upserted<K::Model>>, BatchError> {
+    check_batch_size(inputs.len())?;
+    let w = BookWrite::begin(state, scope).await?;
+    let mut out = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        out.push(K::upsert_in(&w, input).await.map_err(|error| BatchError { index: Some(i), error })?);
+    }
+    w.commit().await?;
+    Ok(out)
+}
+
 /// The columns every book table has, for lookups shared by the three kinds.
 pub trait BookTable: EntityTrait {
     /// The field naming a row of this kind in inputs (`contactIds`…), for messages.
