@@ -30,6 +30,10 @@ pub(super) struct World {
     pub(super) foreign: BTreeMap<&'static str, String>,
     /// P's invoice to D: P's, but another's for C.
     pub(super) p_invoice_to_d: String,
+    /// The rows of P's CRM book, by what they are.
+    pub(super) p_book: BTreeMap<&'static str, String>,
+    /// P's stop-list request, the protection of its contested company.
+    pub(super) p_protection: String,
 }
 
 fn at(r: &Gql, path: &str) -> String {
@@ -116,6 +120,25 @@ pub(super) async fn build_world(app: &TestApp) -> World {
         ok(app, &q.token, "mutation($i: String!) { requestStopListLock(inn: $i) { id } }", json!({ "i": inn(601) }))
             .await;
     foreign.insert("Q.stopListEntry", at(&r, "requestStopListLock.id"));
+    // Q's CRM book: a contact, a company with an INN (Q's stop-list entry is its protection) that is D,
+    // and a deal with both, all under external ids that P's book uses too.
+    let contact =
+        app.contact(&q, json!({ "externalId": "crm-contact", "name": "Q's contact", "email": "q@crm.test" })).await;
+    foreign.insert("Q.contact", contact["id"].as_str().unwrap().to_owned());
+    let company = app
+        .company(
+            &q,
+            json!({ "externalId": "crm-company", "name": "Q's company", "inn": inn(601), "clientId": d.subscriber_id,
+                    "contactExternalIds": ["crm-contact"] }),
+        )
+        .await;
+    assert_eq!(company["protection"]["id"].as_str(), foreign.get("Q.stopListEntry").map(String::as_str));
+    foreign.insert("Q.company", company["id"].as_str().unwrap().to_owned());
+    let deal = app
+        .deal(&q, json!({ "externalId": "crm-deal", "title": "Q's deal", "amount": "1000.00", "companyExternalId": "crm-company" }))
+        .await;
+    assert_eq!(deal["contacts"].as_array().map(Vec::len), Some(1), "the company's contact is on Q's deal");
+    foreign.insert("Q.deal", deal["id"].as_str().unwrap().to_owned());
     let r = ok(
         app,
         &q.token,
@@ -179,6 +202,34 @@ pub(super) async fn build_world(app: &TestApp) -> World {
     )
     .await;
     app.lock(&p, &inn(602)).await;
+    // P's CRM book: the same external ids as Q's; a company with the INN only Q asked to lock (its
+    // protection is null for P), one with an INN both asked for, Q last (P's own request shows), a deal.
+    let lock_request = "mutation($i: String!) { requestStopListLock(inn: $i) { id } }";
+    let p_protection = at(&ok(app, &p.token, lock_request, json!({ "i": inn(603) })).await, "requestStopListLock.id");
+    ok(app, &q.token, lock_request, json!({ "i": inn(603) })).await;
+    let mut p_book = BTreeMap::new();
+    let contact =
+        app.contact(&p, json!({ "externalId": "crm-contact", "name": "P's contact", "email": "p@crm.test" })).await;
+    p_book.insert("contact", contact["id"].as_str().unwrap().to_owned());
+    let company = app
+        .company(
+            &p,
+            json!({ "externalId": "crm-company", "name": "P's company", "inn": inn(601), "clientId": c.subscriber_id,
+                    "contactExternalIds": ["crm-contact"] }),
+        )
+        .await;
+    assert!(company["protection"].is_null(), "Q's entry is not P's company's protection: {company}");
+    p_book.insert("company", company["id"].as_str().unwrap().to_owned());
+    let company = app
+        .company(&p, json!({ "externalId": "crm-company-2", "name": "P's contested company", "inn": inn(603) }))
+        .await;
+    assert_eq!(company["protection"]["id"].as_str(), Some(p_protection.as_str()), "P's own request protects it");
+    p_book.insert("contested company", company["id"].as_str().unwrap().to_owned());
+    let deal = app
+        .deal(&p, json!({ "externalId": "crm-deal", "title": "P's deal", "amount": "2000.00", "companyExternalId": "crm-company" }))
+        .await;
+    assert_eq!(deal["contacts"].as_array().map(Vec::len), Some(1), "the company's contact is on P's deal");
+    p_book.insert("deal", deal["id"].as_str().unwrap().to_owned());
     ok(
         app,
         &c.token,
@@ -214,7 +265,24 @@ pub(super) async fn build_world(app: &TestApp) -> World {
     let monday = (today - chrono::Duration::days(today.weekday().num_days_from_monday().into())).to_string();
     let notification = app.notifications().await[0]["id"].as_str().unwrap().to_owned();
     foreign.insert("notification", notification);
-    World { p, p_roles, c, c_roles, c2, q, d, e, tariff, quarter, monday, pool, foreign, p_invoice_to_d }
+    World {
+        p,
+        p_roles,
+        c,
+        c_roles,
+        c2,
+        q,
+        d,
+        e,
+        tariff,
+        quarter,
+        monday,
+        pool,
+        foreign,
+        p_invoice_to_d,
+        p_book,
+        p_protection,
+    }
 }
 
 pub(super) async fn spawn_walk_app() -> TestApp {
