@@ -675,6 +675,15 @@ fn rows() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
+/// Whether one of `callers` (column labels) may call root field `op` in some variant: a cell other than
+/// `F` or `U`. The id oracle (`reach::ids`) uses it to tell the operations its callers cannot call.
+pub(crate) fn may_call(op: &str, callers: &[&str]) -> bool {
+    let header: Vec<&str> = MATRIX.lines().find(|l| !l.trim().is_empty()).unwrap().split_whitespace().skip(1).collect();
+    rows().iter().filter(|(row, _)| row.split(['/', '.']).next() == Some(op)).any(|(_, cells)| {
+        header.iter().zip(cells).any(|(label, cell)| callers.contains(label) && !matches!(*cell, "F" | "U"))
+    })
+}
+
 async fn world(app: &TestApp) -> World {
     let vendor = Account {
         token: app.vendor.clone(),
