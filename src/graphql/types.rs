@@ -136,7 +136,9 @@ impl Subscriber {
     /// what `subscribers(updatedSince:)` compares with. Outside the caller's reach it reads as
     /// `createdAt`: the changes of a subscriber one does not see are not shown either.
     async fn updated_at(&self) -> DateTime<Utc> {
-        if self.seen.contacts() { self.model.updated_at } else { self.model.created_at }
+        // The card, not the contacts: a directory partner's or a client's own partner's row also moves
+        // with its hidden card fields, profile and statuses.
+        if self.seen.card() { self.model.updated_at } else { self.model.created_at }
     }
     /// Clients: the partner the client is bound to, or null (also null outside the caller's reach).
     async fn serving_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {

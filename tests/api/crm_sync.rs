@@ -8,7 +8,7 @@ use chrono::Duration;
 use serde_json::{Value, json};
 
 use crate::crm::{UPSERT_CONTACT, names};
-use crate::helpers::{spawn_app, spawn_app_counting};
+use crate::helpers::{email, spawn_app, spawn_app_counting, spawn_app_with};
 
 const BATCH: &str = "mutation($i: [ContactInput!]!) { upsertContacts(inputs: $i) { created contact { id externalId name companies { name } } } }";
 
@@ -206,6 +206,36 @@ async fn subscribers_updated_since_follows_every_change_of_a_subscriber() {
     app.presets().await;
     app.set_status(&p.subscriber_id, "1C-FRESH", "CSK").await;
     assert_eq!(ids(&app.as_(&app.vendor, q, json!({ "t": t })).await), [p.subscriber_id.as_str()]);
+}
+
+#[tokio::test]
+async fn a_subscriber_outside_the_callers_reach_shows_its_created_at_as_updated_at_even_where_its_contacts_show() {
+    let app = spawn_app_with(|c| c.directory_min_clients = 1).await;
+    app.presets().await;
+    let tariff = app.tariff("FRESH", "1C-FRESH", "ITSAAS", "100.00", &[1], 30).await;
+    let p = app.partner("Partner").await;
+    let client = app.client_of(&p, "Client").await;
+    app.pay(&client.subscriber_id, &tariff, 1, "100.00", &email("pay")).await.ok();
+    let upd =
+        "mutation($id: ID!, $i: SubscriberCardInput!) { updateSubscriber(id: $id, input: $i) { createdAt updatedAt } }";
+    app.as_(&p.token, upd, json!({ "id": p.subscriber_id, "i": { "email": "partner@example.test" } })).await.ok();
+    // Later the partner's card changes where neither the client nor the public sees it.
+    app.state.clock.advance(Duration::minutes(10));
+    let own = app.as_(&p.token, upd, json!({ "id": p.subscriber_id, "i": { "contactPerson": "Someone else" } })).await;
+    let own = own.ok()["updateSubscriber"].clone();
+    assert_ne!(own["updatedAt"], own["createdAt"], "the partner sees its own change");
+    // Its client reads its contacts (its serving partner), the public too (the directory): not when it
+    // last changed.
+    let q = "{ me { subscriber { servingPartner { id email createdAt updatedAt } } } }";
+    let r = app.as_(&client.token, q, json!({})).await;
+    let seen = &r.ok()["me"]["subscriber"]["servingPartner"];
+    assert!(seen["email"].is_string(), "{seen}");
+    assert_eq!(seen["updatedAt"], own["createdAt"], "{seen}");
+    let r = app.gql(None, "{ partnerDirectory { id email createdAt updatedAt } }", json!({})).await;
+    let listed = &r.ok()["partnerDirectory"][0];
+    assert_eq!(listed["id"], p.subscriber_id.as_str());
+    assert!(listed["email"].is_string(), "{listed}");
+    assert_eq!(listed["updatedAt"], own["createdAt"], "{listed}");
 }
 
 #[tokio::test]

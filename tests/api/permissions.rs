@@ -101,6 +101,27 @@ saveNeedsAssessment              OK      F       F      OK    OK      N       N 
 issueSupportCode                 F       F       F      F     OK      F       F      F    OK    F       F       F      U
 activateSupportCode              F       F       F      F     F       F       F      F    F     OK      OK      F      U
 endSupportLine                   F       F       F      F     F       F       F      F    F     OK      OK      F      U
+contacts                         OK      OK      OK     OK    OK      F       F      F    OK    F       F       F      U
+contacts/book-of-partner         OK      OK      OK     OK    OK      F       F      F    OK    F       F       F      U
+companies                        OK      OK      OK     OK    OK      F       F      F    OK    F       F       F      U
+deals                            OK      OK      OK     OK    OK      F       F      F    OK    F       F       F      U
+contact                          OK      OK      OK     OK    OK      F       F      F    OK    F       F       F      U
+company                          OK      OK      OK     OK    OK      F       F      F    OK    F       F       F      U
+deal                             OK      OK      OK     OK    OK      F       F      F    OK    F       F       F      U
+upsertContact/new                OK      F       F      OK    OK      F       F      F    OK    F       F       F      U
+upsertContact/partners-row       F       F       F      F     OK      F       F      F    OK    F       F       F      U
+upsertCompany/new                OK      F       F      OK    OK      F       F      F    OK    F       F       F      U
+upsertCompany/partners-row       F       F       F      F     OK      F       F      F    OK    F       F       F      U
+upsertDeal/new                   OK      F       F      OK    OK      F       F      F    OK    F       F       F      U
+upsertDeal/partners-row          F       F       F      F     OK      F       F      F    OK    F       F       F      U
+upsertContacts                   OK      F       F      OK    OK      F       F      F    OK    F       F       F      U
+upsertCompanies                  OK      F       F      OK    OK      F       F      F    OK    F       F       F      U
+upsertDeals                      OK      F       F      OK    OK      F       F      F    OK    F       F       F      U
+addDealContact                   F       F       F      F     OK      F       F      F    OK    F       F       F      U
+removeDealContact                F       F       F      F     OK      F       F      F    OK    F       F       F      U
+deleteContact                    F       F       F      F     OK      F       F      F    OK    F       F       F      U
+deleteCompany                    F       F       F      F     OK      F       F      F    OK    F       F       F      U
+deleteDeal                       F       F       F      F     OK      F       F      F    OK    F       F       F      U
 ";
 
 // Notes on the table:
@@ -116,6 +137,10 @@ endSupportLine                   F       F       F      F     F       F       F 
 //   and invitations too, so the vendor's `USER` gets `F`.
 // - A role that may never do an operation gets `F` before any id is looked up, whatever the id names; a
 //   role that may do it gets `N` for what is outside its reach (a partner's `ADMIN` and a client).
+// - CRM books (SPEC §9): the rows named by id (`contact`, `upsertContact/partners-row`, the links and
+//   deletes) are the partner P's, fresh for each call; `/new` rows go to the caller's own book, so the
+//   vendor's `OWNER` and `SERVICE_OPERATOR` write (their own book) but get `F` on P's rows, which every
+//   vendor role reads. `contacts/book-of-partner` names P's book by `bookId`.
 
 /// Someone calling: a member of the vendor, the partner or the client, or nobody.
 struct Caller {
@@ -565,9 +590,70 @@ async fn run(app: &TestApp, op: &str, who: &Caller, w: &World) -> String {
             app.gql(t, "mutation($c: String!) { activateSupportCode(code: $c) { id } }", json!({ "c": code })).await
         }
         "endSupportLine" => app.gql(t, "mutation { endSupportLine { id } }", json!({})).await,
+        "contacts" | "companies" | "deals" => app.gql(t, &format!("{{ {op} {{ totalCount }} }}"), json!({})).await,
+        "contacts/book-of-partner" => {
+            app.gql(t, "query($b: ID) { contacts(bookId: $b) { totalCount } }", json!({ "b": partner })).await
+        }
+        "contact" | "company" | "deal" => {
+            let id = crm_row(app, w, op).await;
+            app.gql(t, &format!("query($id: ID!) {{ {op}(id: $id) {{ id }} }}"), json!({ "id": id })).await
+        }
+        "upsertContact/new" | "upsertCompany/new" | "upsertDeal/new" => {
+            let q = match op {
+                "upsertContact/new" => "mutation { upsertContact(input: {name: \"N\"}) { created } }",
+                "upsertCompany/new" => "mutation { upsertCompany(input: {name: \"N\"}) { created } }",
+                _ => "mutation { upsertDeal(input: {title: \"N\"}) { created } }",
+            };
+            app.gql(t, q, json!({})).await
+        }
+        "upsertContact/partners-row" | "upsertCompany/partners-row" | "upsertDeal/partners-row" => {
+            let (kind, q) = match op {
+                "upsertContact/partners-row" => {
+                    ("contact", "mutation($id: ID) { upsertContact(input: {id: $id, phone: \"1\"}) { created } }")
+                }
+                "upsertCompany/partners-row" => {
+                    ("company", "mutation($id: ID) { upsertCompany(input: {id: $id, kpp: null}) { created } }")
+                }
+                _ => ("deal", "mutation($id: ID) { upsertDeal(input: {id: $id, stage: WON}) { created } }"),
+            };
+            let id = crm_row(app, w, kind).await;
+            app.gql(t, q, json!({ "id": id })).await
+        }
+        "upsertContacts" => {
+            app.gql(t, "mutation { upsertContacts(inputs: [{name: \"N\"}]) { created } }", json!({})).await
+        }
+        "upsertCompanies" => {
+            app.gql(t, "mutation { upsertCompanies(inputs: [{name: \"N\"}]) { created } }", json!({})).await
+        }
+        "upsertDeals" => app.gql(t, "mutation { upsertDeals(inputs: [{title: \"N\"}]) { created } }", json!({})).await,
+        "addDealContact" | "removeDealContact" => {
+            let (deal, contact) = (crm_row(app, w, "deal").await, crm_row(app, w, "contact").await);
+            app.gql(
+                t,
+                &format!("mutation($d: ID!, $c: ID!) {{ {op}(dealId: $d, contactId: $c) {{ id }} }}"),
+                json!({ "d": deal, "c": contact }),
+            )
+            .await
+        }
+        "deleteContact" | "deleteCompany" | "deleteDeal" => {
+            let kind = op.trim_start_matches("delete").to_lowercase();
+            let id = crm_row(app, w, &kind).await;
+            app.gql(t, &format!("mutation($id: ID!) {{ {op}(id: $id) }}"), json!({ "id": id })).await
+        }
         other => panic!("no operation {other} in the test"),
     };
     r.outcome()
+}
+
+/// A fresh row of the partner P's CRM book (`contact`, `company` or `deal`): its id.
+async fn crm_row(app: &TestApp, w: &World, kind: &str) -> String {
+    let row = match kind {
+        "contact" => app.contact(&w.partner, json!({ "name": "C" })).await,
+        "company" => app.company(&w.partner, json!({ "name": "Co" })).await,
+        "deal" => app.deal(&w.partner, json!({ "title": "D" })).await,
+        other => panic!("no CRM row {other}"),
+    };
+    row["id"].as_str().unwrap_or_else(|| panic!("no id in {row}")).to_owned()
 }
 
 const BONUS: &str = "mutation { createPromoCode(input: {programCode: \"1C-FRESH\", kind: BONUS, bonus: EXTRA_USERS, months: 6}) { code } }";
@@ -587,6 +673,15 @@ fn rows() -> Vec<(&'static str, Vec<&'static str>)> {
             (cells.next().unwrap(), cells.collect())
         })
         .collect()
+}
+
+/// Whether one of `callers` (column labels) may call root field `op` in some variant: a cell other than
+/// `F` or `U`. The id oracle (`reach::ids`) uses it to tell the operations its callers cannot call.
+pub(crate) fn may_call(op: &str, callers: &[&str]) -> bool {
+    let header: Vec<&str> = MATRIX.lines().find(|l| !l.trim().is_empty()).unwrap().split_whitespace().skip(1).collect();
+    rows().iter().filter(|(row, _)| row.split(['/', '.']).next() == Some(op)).any(|(_, cells)| {
+        header.iter().zip(cells).any(|(label, cell)| callers.contains(label) && !matches!(*cell, "F" | "U"))
+    })
 }
 
 async fn world(app: &TestApp) -> World {
