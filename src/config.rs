@@ -123,6 +123,23 @@ pub struct ConfigArgs {
     /// write this replica commits); 0 checks the database on every request.
     #[arg(long, env = "PARTNERGRAPH_AUTH_CACHE_MS", default_value_t = 1000, global = true)]
     pub auth_cache_ms: u64,
+    /// Allow webhook endpoints on `http://` and on private, loopback or link-local addresses (default:
+    /// true in development, false in production).
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: Option<bool>,
+    /// The waits before each webhook retry, a comma list of seconds (default 5,300,1800,7200,18000,36000).
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_RETRY_SECS", global = true)]
+    pub webhook_retry_secs: Option<String>,
+    /// Webhook attempts this process runs at once; 0: this process sends no webhooks (others may).
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_CONCURRENCY", default_value_t = 16, global = true)]
+    pub webhook_concurrency: usize,
+    /// Webhook attempts to one endpoint this process runs at once.
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_PER_ENDPOINT", default_value_t = 2, global = true)]
+    pub webhook_per_endpoint: usize,
+    /// The key that encrypts webhook signing secrets at rest (at least 32 bytes; default: derived from
+    /// the JWT secret, so changing that secret makes stored webhook secrets unreadable).
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_KEY", hide_env_values = true, global = true)]
+    pub webhook_key: Option<String>,
 }
 
 /// The development secret: only ever used when `PARTNERGRAPH_ENV=development` and no secret is set.
@@ -171,6 +188,15 @@ pub struct Config {
     /// None: the scheduler does not run.
     pub scheduler_interval: Option<Duration>,
     pub auth_cache_ttl: Duration,
+    /// `http://` and private destinations allowed for webhooks.
+    pub webhook_allow_private: bool,
+    /// The waits before each webhook retry; after the last, `FAILED`.
+    pub webhook_retry: Vec<Duration>,
+    /// Webhook attempts at once in this process (0: no sender).
+    pub webhook_concurrency: usize,
+    pub webhook_per_endpoint: usize,
+    /// The 32-byte key of the webhook secrets' encryption.
+    pub webhook_key: [u8; 32],
 }
 
 impl ConfigArgs {
@@ -181,6 +207,15 @@ impl ConfigArgs {
             (Some(_), _) => return Err("PARTNERGRAPH_JWT_SECRET must be at least 32 bytes".into()),
             (None, true) => return Err("production mode needs PARTNERGRAPH_JWT_SECRET".into()),
             (None, false) => DEVELOPMENT_SECRET.as_bytes().to_vec(),
+        };
+        let webhook_key = match &self.webhook_key {
+            Some(k) if k.len() >= 32 => derive_key(k.as_bytes()),
+            Some(_) => return Err("PARTNERGRAPH_WEBHOOK_KEY must be at least 32 bytes".into()),
+            None => derive_key(&jwt_secret),
+        };
+        let webhook_retry = match &self.webhook_retry_secs {
+            Some(raw) => crate::domain::webhook::parse_retry_schedule(raw)?,
+            None => crate::domain::webhook::default_retry_schedule(),
         };
         if self.token_ttl_secs == 0 || self.invitation_ttl_days == 0 {
             return Err("token and invitation lifetimes must be positive".into());
@@ -226,8 +261,23 @@ impl ConfigArgs {
             support_code_days: self.support_code_days.max(1),
             scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
             auth_cache_ttl: Duration::from_millis(self.auth_cache_ms.min(60_000)),
+            webhook_allow_private: self.webhook_allow_private.unwrap_or(!production),
+            webhook_retry,
+            webhook_concurrency: self.webhook_concurrency.min(256),
+            webhook_per_endpoint: self.webhook_per_endpoint.clamp(1, 64),
+            webhook_key,
         })
     }
+}
+
+/// The webhook-secret encryption key from a configured secret: HMAC-SHA256 under a fixed label, so the
+/// same secret used elsewhere (the JWT secret) never serves as this key directly.
+fn derive_key(secret: &[u8]) -> [u8; 32] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, b"partnergraph webhook secrets v1");
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
 }
 
 impl Config {

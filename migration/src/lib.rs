@@ -9,6 +9,7 @@ mod m20261122_000003_bindings;
 mod m20261122_000004_leads_and_work;
 pub mod m20261201_000005_search_folding;
 mod m20261201_000006_crm_books;
+mod m20261201_000007_webhooks;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_leads_and_work::Migration),
             Box::new(m20261201_000005_search_folding::Migration),
             Box::new(m20261201_000006_crm_books::Migration),
+            Box::new(m20261201_000007_webhooks::Migration),
         ]
     }
 }
