@@ -31,5 +31,6 @@ mod schema;
 mod search;
 mod subscriptions;
 mod tenants;
+mod webhooks;
 mod work;
 mod ws_access;
