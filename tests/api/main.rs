@@ -32,5 +32,6 @@ mod search;
 mod subscriptions;
 mod tenants;
 mod webhooks;
+mod webhooks_delivery;
 mod work;
 mod ws_access;
