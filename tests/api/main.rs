@@ -33,5 +33,6 @@ mod subscriptions;
 mod tenants;
 mod webhooks;
 mod webhooks_delivery;
+mod webhooks_reach;
 mod work;
 mod ws_access;
