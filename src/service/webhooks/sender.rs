@@ -30,8 +30,8 @@ use crate::db::begin_write;
 use crate::domain::webhook::{next_retry, signature_header};
 use crate::error::AppResult;
 
-/// How long a claim holds a delivery: well past one attempt's 10 s.
-const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a claim holds a delivery: past one attempt's 10 s and its bookkeeping.
+const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 /// The longest the sender sleeps without looking for due deliveries.
 const POLL: Duration = Duration::from_millis(500);
 /// The longest `last_error` kept.
