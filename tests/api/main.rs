@@ -34,5 +34,6 @@ mod tenants;
 mod webhooks;
 mod webhooks_delivery;
 mod webhooks_reach;
+mod webhooks_tls;
 mod work;
 mod ws_access;
