@@ -357,3 +357,38 @@ async fn a_slow_endpoint_holds_at_most_two_attempts_and_delays_no_other_endpoint
     assert!(slow.max_running() <= 2, "at most two attempts at once to one endpoint, saw {}", slow.max_running());
     assert_eq!(slow.max_running(), 2, "and it does use two");
 }
+
+#[tokio::test]
+async fn two_replicas_sending_at_once_never_send_one_attempt_twice() {
+    let app = app_sending("5", |c| c.webhook_per_endpoint = 8).await;
+    // A second replica on the same database, with its own sender.
+    let replica = partnergraph::app::AppState::connect((*app.state.config).clone()).await.unwrap();
+    partnergraph::service::webhooks::sender::spawn(replica).expect("a second sender");
+    let rx = Receiver::start().await;
+    let (ep, _) = endpoint(&app, &app.vendor, &rx.url, &["payment.recorded"]).await;
+    let model = entity::webhook_endpoint::Entity::find_by_id(uuid::Uuid::parse_str(&ep).unwrap())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    use partnergraph::service::webhooks::events::{new_message_id, pending_row};
+    use sea_orm::EntityTrait;
+    const N: usize = 200;
+    let now = app.state.clock.now();
+    let rows: Vec<_> =
+        (0..N).map(|i| pending_row(&model, "payment.recorded", new_message_id(), format!("{{\"n\":{i}}}"), now)).collect();
+    entity::webhook_delivery::Entity::insert_many(rows).exec_without_returning(&app.state.db).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered = app.as_(&app.vendor, "{ webhookDeliveries(status: DELIVERED) { totalCount } }", json!({})).await;
+        if delivered.ok()["webhookDeliveries"]["totalCount"] == json!(N) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not all delivered: {}", delivered.0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hits = rx.hits();
+    let ids: std::collections::BTreeSet<&str> = hits.iter().map(|h| h.headers["webhook-id"].as_str()).collect();
+    assert_eq!(ids.len(), N, "every message arrived");
+    assert_eq!(hits.len(), N, "and none twice");
+}
