@@ -72,23 +72,23 @@ pub struct ConfigArgs {
     #[arg(long, env = "PARTNERGRAPH_MAX_DIRECTIVES", default_value_t = 30)]
     pub max_directives: usize,
     /// Deepest bracket nesting (`{`, `[`, `(`) in a query's text, checked before it is parsed (1–128).
-    #[arg(long, env = "PARTNERGRAPH_MAX_NESTING", default_value_t = 32, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_MAX_NESTING", default_value_t = 32)]
     pub max_nesting: usize,
     /// Deepest nesting of lists and objects in a request's `variables` (1–100).
-    #[arg(long, env = "PARTNERGRAPH_MAX_VARIABLES_DEPTH", default_value_t = 32, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_MAX_VARIABLES_DEPTH", default_value_t = 32)]
     pub max_variables_depth: usize,
     /// Largest document after fragment expansion: fields, fragment spreads, inline fragments, argument
     /// values and variable definitions, over every operation and fragment.
-    #[arg(long, env = "PARTNERGRAPH_MAX_EXPANDED_FIELDS", default_value_t = 5000, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_MAX_EXPANDED_FIELDS", default_value_t = 5000)]
     pub max_expanded_fields: usize,
     /// Seconds a GraphQL request may run before it is stopped with `REQUEST_TIMEOUT`.
-    #[arg(long, env = "PARTNERGRAPH_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
     /// Threads that hash passwords, each with its own argon2 memory (default: the number of CPUs, 1–64).
-    #[arg(long, env = "PARTNERGRAPH_HASH_THREADS", global = true)]
+    #[arg(long, env = "PARTNERGRAPH_HASH_THREADS")]
     pub hash_threads: Option<usize>,
     /// Milliseconds a request waits for a free hashing thread before `TOO_MANY_ATTEMPTS` / `BUSY`.
-    #[arg(long, env = "PARTNERGRAPH_HASH_WAIT_MS", default_value_t = 5000, global = true)]
+    #[arg(long, env = "PARTNERGRAPH_HASH_WAIT_MS", default_value_t = 5000)]
     pub hash_wait_ms: u64,
     /// Requests per second per client (user, or address when anonymous); 0 turns the limit off.
     #[arg(long, env = "PARTNERGRAPH_RATE_LIMIT", default_value_t = 50)]
@@ -149,6 +149,23 @@ pub struct ConfigArgs {
     /// write this replica commits); 0 checks the database on every request.
     #[arg(long, env = "PARTNERGRAPH_AUTH_CACHE_MS", default_value_t = 1000)]
     pub auth_cache_ms: u64,
+    /// Allow webhook endpoints on `http://` and on private, loopback or link-local addresses (default:
+    /// true in development, false in production).
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: Option<bool>,
+    /// The waits before each webhook retry, a comma list of seconds (default 5,300,1800,7200,18000,36000).
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_RETRY_SECS")]
+    pub webhook_retry_secs: Option<String>,
+    /// Webhook attempts this process runs at once; 0: this process sends no webhooks (others may).
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub webhook_concurrency: usize,
+    /// Webhook attempts to one endpoint this process runs at once.
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_PER_ENDPOINT", default_value_t = 2)]
+    pub webhook_per_endpoint: usize,
+    /// The key that encrypts webhook signing secrets at rest (at least 32 bytes; default: derived from
+    /// the JWT secret, so changing that secret makes stored webhook secrets unreadable).
+    #[arg(long, env = "PARTNERGRAPH_WEBHOOK_KEY", hide_env_values = true)]
+    pub webhook_key: Option<String>,
     /// Seconds between SIGTERM and closing the listener, while `/readyz` already answers 503 and requests
     /// are still served, so a load balancer takes the replica out first (default: 5 in production, 0 in
     /// development).
@@ -236,6 +253,15 @@ pub struct Config {
     pub drain: Duration,
     /// Where client addresses come from (the rate limit's key for anonymous callers).
     pub client_addr: crate::client_addr::ClientAddr,
+    /// `http://` and private destinations allowed for webhooks.
+    pub webhook_allow_private: bool,
+    /// The waits before each webhook retry; after the last, `FAILED`.
+    pub webhook_retry: Vec<Duration>,
+    /// Webhook attempts at once in this process (0: no sender).
+    pub webhook_concurrency: usize,
+    pub webhook_per_endpoint: usize,
+    /// The 32-byte key of the webhook secrets' encryption.
+    pub webhook_key: [u8; 32],
 }
 
 impl ConfigArgs {
@@ -246,6 +272,15 @@ impl ConfigArgs {
             (Some(_), _) => return Err("PARTNERGRAPH_JWT_SECRET must be at least 32 bytes".into()),
             (None, true) => return Err("production mode needs PARTNERGRAPH_JWT_SECRET".into()),
             (None, false) => DEVELOPMENT_SECRET.as_bytes().to_vec(),
+        };
+        let webhook_key = match &self.webhook_key {
+            Some(k) if k.len() >= 32 => derive_key(k.as_bytes()),
+            Some(_) => return Err("PARTNERGRAPH_WEBHOOK_KEY must be at least 32 bytes".into()),
+            None => derive_key(&jwt_secret),
+        };
+        let webhook_retry = match &self.webhook_retry_secs {
+            Some(raw) => crate::domain::webhook::parse_retry_schedule(raw)?,
+            None => crate::domain::webhook::default_retry_schedule(),
         };
         if self.token_ttl_secs == 0 || self.invitation_ttl_days == 0 {
             return Err("token and invitation lifetimes must be positive".into());
@@ -312,8 +347,23 @@ impl ConfigArgs {
             db_acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms.clamp(100, 60_000)),
             drain: Duration::from_secs(self.drain_secs.unwrap_or(if production { 5 } else { 0 }).min(600)),
             client_addr,
+            webhook_allow_private: self.webhook_allow_private.unwrap_or(!production),
+            webhook_retry,
+            webhook_concurrency: self.webhook_concurrency.min(256),
+            webhook_per_endpoint: self.webhook_per_endpoint.clamp(1, 64),
+            webhook_key,
         })
     }
+}
+
+/// The webhook-secret encryption key from a configured secret: HMAC-SHA256 under a fixed label, so the
+/// same secret used elsewhere (the JWT secret) never serves as this key directly.
+fn derive_key(secret: &[u8]) -> [u8; 32] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, b"partnergraph webhook secrets v1");
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
 }
 
 impl ConfigArgs {

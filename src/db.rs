@@ -123,16 +123,28 @@ pub async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), String> {
 /// needs no gate: its rules are held by row locks and unique indexes.
 ///
 /// The gate also counts committed write transactions of this process (`epoch`): caches of data that
-/// writes may change (the authentication cache) drop what they hold when it moves.
+/// writes may change (the authentication cache) drop what they hold when it moves, and it wakes the
+/// webhook sender after each commit (deliveries are queued in the transaction of their change).
 #[derive(Clone, Default)]
 pub struct WriteGate {
     queue: Option<Arc<Mutex<()>>>,
     epoch: Arc<AtomicU64>,
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl WriteGate {
     pub fn for_backend(backend: DatabaseBackend) -> Self {
-        WriteGate { queue: (backend == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(()))), epoch: Arc::default() }
+        WriteGate {
+            queue: (backend == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            epoch: Arc::default(),
+            committed: Arc::default(),
+        }
+    }
+
+    /// Resolves after the next write transaction of this process commits (or at once if one committed
+    /// since the last call: commits leave one permit, however many there were).
+    pub async fn next_commit(&self) {
+        self.committed.notified().await;
     }
 
     /// How many write transactions this process has committed (through `begin_write`).
@@ -146,6 +158,7 @@ impl WriteGate {
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     epoch: Arc<AtomicU64>,
+    committed: Arc<tokio::sync::Notify>,
     _turn: Option<OwnedMutexGuard<()>>,
 }
 
@@ -153,6 +166,7 @@ impl WriteTxn {
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await?;
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.committed.notify_one();
         Ok(())
     }
 }
@@ -196,7 +210,7 @@ pub async fn begin_write(db: &DatabaseConnection, gate: &WriteGate) -> Result<Wr
             ..Default::default()
         })
         .await?;
-    Ok(WriteTxn { txn, epoch: gate.epoch.clone(), _turn: turn })
+    Ok(WriteTxn { txn, epoch: gate.epoch.clone(), committed: gate.committed.clone(), _turn: turn })
 }
 
 #[cfg(test)]

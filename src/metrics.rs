@@ -1,5 +1,5 @@
 //! Prometheus metrics, kept in memory and written as text at `/metrics`: GraphQL requests by operation
-//! name and outcome code, a latency histogram, and the database pool.
+//! name and outcome code, a latency histogram, the database pool, WebSockets, and webhook deliveries.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -21,6 +21,110 @@ pub struct Metrics {
     ws_operations: AtomicU64,
     /// WebSocket connections ended, by close code (0: the client went away without one from us).
     ws_closes: Mutex<HashMap<u16, u64>>,
+    pub webhooks: WebhookMetrics,
+}
+
+/// Webhook deliveries: outcomes of attempts, how long an attempt took, and how long a message waited
+/// from its queuing to its delivery.
+#[derive(Default)]
+pub struct WebhookMetrics {
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    attempt: Histogram<ATTEMPT_BUCKETS>,
+    latency: Histogram<LATENCY_BUCKETS>,
+}
+
+const ATTEMPT_BUCKETS: usize = 10;
+const ATTEMPT_SECS: [f64; ATTEMPT_BUCKETS] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const LATENCY_BUCKETS: usize = 12;
+const LATENCY_SECS: [f64; LATENCY_BUCKETS] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 600.0, 3600.0, 86400.0];
+
+/// A cumulative histogram in seconds.
+struct Histogram<const N: usize> {
+    buckets: [AtomicU64; N],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl<const N: usize> Default for Histogram<N> {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<const N: usize> Histogram<N> {
+    fn observe(&self, bounds: &[f64; N], d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, le) in bounds.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, bounds: &[f64; N]) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (i, le) in bounds.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", self.buckets[i].load(Ordering::Relaxed));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+impl WebhookMetrics {
+    /// An attempt got a 2xx; `waited` is the time since the message was queued.
+    pub fn delivered(&self, attempt: Duration, waited: Duration) {
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        self.attempt.observe(&ATTEMPT_SECS, attempt);
+        self.latency.observe(&LATENCY_SECS, waited);
+    }
+
+    /// An attempt failed and a retry is scheduled.
+    pub fn retried(&self, attempt: Duration) {
+        self.retried.fetch_add(1, Ordering::Relaxed);
+        self.attempt.observe(&ATTEMPT_SECS, attempt);
+    }
+
+    /// An attempt failed and the schedule is spent: the delivery is `FAILED`.
+    pub fn failed(&self, attempt: Duration) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.attempt.observe(&ATTEMPT_SECS, attempt);
+    }
+
+    fn render(&self, out: &mut String) {
+        out.push_str("# HELP partnergraph_webhook_deliveries_total Webhook attempts by outcome: delivered (2xx), retried (failed, retry scheduled), failed (schedule spent).\n");
+        out.push_str("# TYPE partnergraph_webhook_deliveries_total counter\n");
+        for (outcome, n) in [("delivered", &self.delivered), ("retried", &self.retried), ("failed", &self.failed)] {
+            let _ = writeln!(
+                out,
+                "partnergraph_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        self.attempt.render(
+            out,
+            "partnergraph_webhook_attempt_duration_seconds",
+            "One webhook attempt, connect to status line.",
+            &ATTEMPT_SECS,
+        );
+        self.latency.render(
+            out,
+            "partnergraph_webhook_delivery_latency_seconds",
+            "From a webhook's queuing (its change's commit) to its delivery.",
+            &LATENCY_SECS,
+        );
+    }
 }
 
 fn label(name: Option<&str>) -> String {
@@ -118,6 +222,7 @@ impl Metrics {
         for (code, n) in rows {
             let _ = writeln!(out, "partnergraph_ws_closes_total{{code=\"{code}\"}} {n}");
         }
+        self.webhooks.render(&mut out);
         out
     }
 }
@@ -153,5 +258,21 @@ mod tests {
         }
         assert!(m.requests.lock().unwrap().len() <= MAX_OPERATIONS + 1);
         assert!(m.render((0, 0)).contains("operation=\"other\""));
+    }
+
+    #[test]
+    fn webhook_outcomes_and_latencies_are_counted() {
+        let m = Metrics::default();
+        m.webhooks.delivered(Duration::from_millis(20), Duration::from_millis(300));
+        m.webhooks.retried(Duration::from_millis(3));
+        m.webhooks.failed(Duration::from_secs(10));
+        let text = m.render((0, 0));
+        assert!(text.contains("partnergraph_webhook_deliveries_total{outcome=\"delivered\"} 1"), "{text}");
+        assert!(text.contains("partnergraph_webhook_deliveries_total{outcome=\"retried\"} 1"));
+        assert!(text.contains("partnergraph_webhook_deliveries_total{outcome=\"failed\"} 1"));
+        assert!(text.contains("partnergraph_webhook_attempt_duration_seconds_bucket{le=\"0.025\"} 2"));
+        assert!(text.contains("partnergraph_webhook_attempt_duration_seconds_count 3"));
+        assert!(text.contains("partnergraph_webhook_delivery_latency_seconds_bucket{le=\"0.25\"} 0"));
+        assert!(text.contains("partnergraph_webhook_delivery_latency_seconds_bucket{le=\"0.5\"} 1"));
     }
 }

@@ -23,6 +23,8 @@ pub struct TickReport {
     pub digests_queued: usize,
     pub emails_sent: usize,
     pub emails_failed: usize,
+    /// Webhook deliveries past their 30 days, deleted.
+    pub webhook_deliveries_purged: u64,
 }
 
 /// The Monday of the week `now` falls in.
@@ -54,6 +56,10 @@ pub async fn tick(state: &AppState) -> TickReport {
             report.emails_failed = s.failed;
         }
         Err(e) => tracing::error!(error = ?e, "scheduler: sending e-mail failed"),
+    }
+    match crate::service::webhooks::deliveries::purge_old(state).await {
+        Ok(n) => report.webhook_deliveries_purged = n,
+        Err(e) => tracing::error!(error = ?e, "scheduler: purging webhook deliveries failed"),
     }
     report
 }
@@ -99,8 +105,10 @@ async fn claim(state: &AppState, key: &str) -> AppResult<bool> {
     Ok(taken.rows_affected > 0)
 }
 
-/// Runs `tick` every configured interval until the process ends (nothing when the interval is off).
+/// Runs `tick` every configured interval until the process ends (nothing when the interval is off), and
+/// starts the webhook sender (which keeps its own time: it sends within a second of a commit).
 pub fn spawn(state: AppState) {
+    crate::service::webhooks::sender::spawn(state.clone());
     let Some(every) = state.config.scheduler_interval else {
         return;
     };

@@ -36,3 +36,5 @@ pub mod support_code;
 pub mod tariff;
 pub mod task;
 pub mod user;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

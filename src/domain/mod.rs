@@ -38,3 +38,4 @@ pub mod promo;
 pub mod stoplist;
 pub mod subscription;
 pub mod tasks;
+pub mod webhook;

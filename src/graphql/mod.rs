@@ -21,6 +21,7 @@ pub mod scalars;
 pub mod shape;
 pub mod subscribers;
 pub mod types;
+pub mod webhooks;
 pub mod work;
 
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
@@ -40,6 +41,7 @@ pub struct QueryRoot(
     leads::LeadQuery,
     work::WorkQuery,
     crm::CrmQuery,
+    webhooks::WebhookQuery,
 );
 
 /// All mutations.
@@ -54,6 +56,7 @@ pub struct MutationRoot(
     leads::LeadMutation,
     work::WorkMutation,
     crm::CrmMutation,
+    webhooks::WebhookMutation,
 );
 
 pub use events::SubscriptionRoot;

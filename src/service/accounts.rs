@@ -199,6 +199,7 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
         events.push(event);
     }
     let m = insert_membership(&txn, user.id, client.id, Role::Owner, now).await?;
+    super::webhooks::queue(&*txn, [super::webhooks::Event::client_registered(&client, now)]).await?;
     txn.commit().await?;
     state.events.publish(&state.db, events).await;
     sign_in(state, user, m)

@@ -9,6 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::subscribers;
+use super::webhooks::{self, Event};
 use super::{Page, PageArgs, bindings, ledger, new_id, paginate, programs, promos, stoplist, tariffs};
 use crate::app::AppState;
 use crate::auth::Reach;
@@ -17,6 +18,7 @@ use crate::db::begin_write;
 use crate::domain::promo::discounted;
 use crate::domain::stoplist::{is_locked_category, needs_csk};
 use crate::domain::subscription::{ChurnReason, PaymentChannel, SubscriptionBasis, SubscriptionStatus};
+use crate::domain::webhook::EventType;
 use crate::domain::{BindingSource, OptionalText, Role};
 use crate::error::{AppError, AppResult};
 
@@ -117,6 +119,7 @@ pub async fn start_trial(
     let sub =
         insert_subscription(&txn, s.id, t.id, SubscriptionBasis::Trial, now, now + Duration::days(t.trial_days.into()))
             .await?;
+    webhooks::queue(&*txn, [Event::subscription(EventType::SubscriptionStarted, &sub, &s, now)]).await?;
     txn.commit().await?;
     Ok(sub)
 }
@@ -189,6 +192,7 @@ pub async fn create_subscription(
         return Err(AppError::conflict("ALREADY_SUBSCRIBED", "this subscriber already has this tariff"));
     }
     let sub = insert_subscription(&txn, s.id, t.id, basis, now, ends_at).await?;
+    webhooks::queue(&*txn, [Event::subscription(EventType::SubscriptionStarted, &sub, &s, now)]).await?;
     txn.commit().await?;
     Ok(sub)
 }
@@ -205,7 +209,7 @@ pub async fn cancel(
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let sub = subscription::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
-    let (_, r) = p.subscriber(&txn, sub.subscriber_id).await?;
+    let (owner, r) = p.subscriber(&txn, sub.subscriber_id).await?;
     p.require(p.may_administer(r, true), "cancel this subscription")?;
     if sub.cancelled_at.is_some() {
         return Err(AppError::conflict("ALREADY_CANCELLED", "this subscription is already cancelled"));
@@ -233,6 +237,7 @@ pub async fn cancel(
         return Err(AppError::conflict("ALREADY_CANCELLED", "this subscription is already cancelled"));
     }
     let sub = subscription::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    webhooks::queue(&*txn, [Event::subscription(EventType::SubscriptionCancelled, &sub, &owner, now)]).await?;
     txn.commit().await?;
     Ok(sub)
 }
@@ -510,17 +515,18 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
 
     // Activate or extend from the later of now and the current end.
     let months = Months::new(n.period_months as u32);
-    let sub = match live_subscription(&txn, client.id, t.id, now).await? {
+    let (sub, sub_event) = match live_subscription(&txn, client.id, t.id, now).await? {
         Some(current) => {
             let from = current.ends_at.max(now);
             let mut am: subscription::ActiveModel = current.into();
             am.basis = Set(SubscriptionBasis::Paid.as_str().to_owned());
             am.ends_at = Set(from.checked_add_months(months).unwrap_or(from));
-            am.update(&txn).await?
+            (am.update(&txn).await?, EventType::SubscriptionRenewed)
         }
         None => {
             let ends = now.checked_add_months(months).unwrap_or(now);
-            insert_subscription(&txn, client.id, t.id, SubscriptionBasis::Paid, now, ends).await?
+            let sub = insert_subscription(&txn, client.id, t.id, SubscriptionBasis::Paid, now, ends).await?;
+            (sub, EventType::SubscriptionStarted)
         }
     };
 
@@ -566,6 +572,11 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
             bindings::apply(&txn, client, promo.partner_id, BindingSource::DiscountPromo, upgrade, None, now).await?.0;
     }
     let commission = ledger::accrue(&txn, &pay, &client, &t, now).await?;
+    let events = [
+        Event::subscription(sub_event, &sub, &client, now),
+        Event::payment(EventType::PaymentRecorded, &pay, &client, now),
+    ];
+    webhooks::queue(&*txn, events).await?;
     txn.commit().await?;
     state.events.publish(&state.db, payment_events(&pay, &client, &t, commission.as_ref(), now)).await;
     Ok(pay)
@@ -648,6 +659,8 @@ pub async fn refund(state: &AppState, p: Scope<'_>, id: Uuid, external_id: &str)
         am.update(&txn).await?;
     }
     let pay = payment::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let payer = subscribers::load(&*txn, pay.subscriber_id).await?;
+    webhooks::queue(&*txn, [Event::payment(EventType::PaymentRefunded, &pay, &payer, now)]).await?;
     txn.commit().await?;
     Ok(pay)
 }

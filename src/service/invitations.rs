@@ -381,6 +381,8 @@ pub async fn accept(
         "CLIENT" => joined.serving_partner_id,
         _ => None,
     };
+    let accepted = super::webhooks::Event::invitation_accepted(&inv, &joined, user.id, role.as_str(), now);
+    super::webhooks::queue(&*txn, [accepted]).await?;
     txn.commit().await?;
     if let Some(partner) = partner {
         let event = crate::events::PartnerEvent::new(

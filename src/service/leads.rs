@@ -351,6 +351,8 @@ pub async fn assign_lead(
         .exec(txn)
         .await?;
     let client = bind(txn, client, Some(member.partner_id), BindingSource::LeadDistribution, actor, now).await?;
+    super::webhooks::queue(txn, [super::webhooks::Event::lead_assigned(&client, member.partner_id, pool.id, now)])
+        .await?;
     tasks::welcome_call(txn, member.partner_id, client.id, now).await?;
     for to in partner_staff_emails(txn, member.partner_id).await? {
         outbox::enqueue(

@@ -13,6 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::webhooks::{self, Event};
 use super::{Page, PageArgs, new_id, paginate, programs, stoplist, tariffs};
 use crate::app::AppState;
 use crate::auth::Reach;
@@ -23,6 +24,7 @@ use crate::domain::commission::{RuleSpec, Sale, choose_rule, explain};
 use crate::domain::money::percent_of;
 use crate::domain::stoplist::is_locked_category;
 use crate::domain::subscription::CommissionStatus;
+use crate::domain::webhook::EventType;
 use crate::error::{AppError, AppResult};
 
 /// What a sale would earn and why.
@@ -123,6 +125,7 @@ pub async fn accrue(
     }
     .insert(txn)
     .await?;
+    webhooks::queue(txn, [Event::commission(EventType::CommissionAccrued, &entry, now)]).await?;
     Ok(Some(entry))
 }
 
@@ -135,7 +138,7 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
         .all(txn)
         .await?;
     for o in originals {
-        commission::ActiveModel {
+        let reversal = commission::ActiveModel {
             id: Set(new_id()),
             partner_id: Set(o.partner_id),
             payment_id: Set(o.payment_id),
@@ -154,6 +157,7 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
         .insert(txn)
         .await
         .map_err(AppError::on_unique("paymentId", "ALREADY_REFUNDED", "this payment is already refunded"))?;
+        webhooks::queue(txn, [Event::commission(EventType::CommissionReversed, &reversal, now)]).await?;
     }
     Ok(())
 }
@@ -313,6 +317,7 @@ pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<
         return Err(AppError::conflict("INVALID_STATUS", "some entries changed meanwhile; try again"));
     }
     let out = load_all(&txn, &ids).await?;
+    webhooks::queue(&*txn, out.iter().map(|c| Event::commission(EventType::CommissionApproved, c, now))).await?;
     txn.commit().await?;
     Ok(out)
 }
@@ -364,6 +369,8 @@ pub async fn mark_paid(
         return Err(AppError::conflict("INVALID_STATUS", "some entries changed meanwhile; try again"));
     }
     let out = load_all(&txn, &ids).await?;
+    let paid = out.iter().filter(|c| approved.contains(&c.id));
+    webhooks::queue(&*txn, paid.map(|c| Event::commission(EventType::CommissionPaid, c, now))).await?;
     txn.commit().await?;
     Ok(out)
 }

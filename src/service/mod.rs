@@ -20,6 +20,7 @@ pub mod subscribers;
 pub mod support;
 pub mod tariffs;
 pub mod tasks;
+pub mod webhooks;
 
 use base64::Engine;
 use rand::RngCore;

@@ -140,6 +140,7 @@ pub async fn decide(
         return Err(already());
     }
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    super::webhooks::queue(&*txn, [super::webhooks::Event::stop_list_decided(&entry, now)]).await?;
     txn.commit().await?;
     let verdict = if approve { "approved" } else { "rejected" };
     let event = crate::events::PartnerEvent::new(

@@ -11,6 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::invitations::{self, NewInvitation};
+use super::webhooks;
 use super::{Page, PageArgs, find_or_404, new_id, paginate};
 use crate::app::AppState;
 use crate::auth::Scope;
@@ -181,6 +182,7 @@ pub async fn bind(
     }
     .insert(txn)
     .await?;
+    webhooks::queue(txn, [webhooks::Event::client_bound(client, to, source, at)]).await?;
     let mut am: subscriber::ActiveModel = client.clone().into();
     am.serving_partner_id = Set(to);
     am.binding_source = Set(to.map(|_| source.as_str().to_owned()));
@@ -265,6 +267,7 @@ pub async fn register_client(
         NewInvitation { subscriber: &client, email: owner_email, role: Role::Owner, created_by: Some(p.user_id) },
     )
     .await?;
+    webhooks::queue(&*txn, [webhooks::Event::client_registered(&client, now)]).await?;
     txn.commit().await?;
     Ok(Registered { subscriber: client, invitation, token })
 }
@@ -295,6 +298,7 @@ pub async fn import_client(
     if let Some(partner) = partner {
         client = bind(&txn, &client, Some(partner), BindingSource::Import, Some(p.user_id), now).await?;
     }
+    webhooks::queue(&*txn, [webhooks::Event::client_registered(&client, now)]).await?;
     txn.commit().await?;
     Ok(client)
 }

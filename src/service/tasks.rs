@@ -35,8 +35,9 @@ pub async fn create_in<C: ConnectionTrait>(
     occasion: &str,
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
+    let id = new_id();
     let row = task::ActiveModel {
-        id: Set(new_id()),
+        id: Set(id),
         partner_id: Set(partner),
         client_id: Set(client),
         kind: Set(kind.as_str().to_owned()),
@@ -52,7 +53,30 @@ pub async fn create_in<C: ConnectionTrait>(
         .on_conflict(OnConflict::column(task::Column::DedupeKey).do_nothing().to_owned())
         .exec_without_returning(db)
         .await?;
+    if n > 0 {
+        super::webhooks::queue(
+            db,
+            [super::webhooks::Event::task_created(id, kind.as_str(), partner, client, due_at, now)],
+        )
+        .await?;
+    }
     Ok(n > 0)
+}
+
+/// Creates a task in its own write transaction, with its webhook event (for the scheduler's passes).
+async fn create_alone(
+    state: &AppState,
+    partner: Uuid,
+    client: Uuid,
+    kind: TaskKind,
+    due_at: DateTime<Utc>,
+    occasion: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let txn = crate::db::begin_write(&state.db, &state.write_gate).await?;
+    let created = create_in(&*txn, partner, client, kind, due_at, occasion, now).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The welcome call for a client that just came to a partner (one per client and partner).
@@ -213,14 +237,15 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
         let t = Trial { starts_at: s.starts_at, ends_at: s.ends_at };
         let (opens, due) = rules::check_in(t);
         if opens <= now
-            && create_in(db, partner, s.subscriber_id, TaskKind::TrialCheckIn, due, &s.id.to_string(), now).await?
+            && create_alone(state, partner, s.subscriber_id, TaskKind::TrialCheckIn, due, &s.id.to_string(), now)
+                .await?
         {
             report.created += 1;
         }
         let (opens, due) = rules::trial_ending(t);
         if opens <= now
             && !pays_after(&s.subscriber_id, now)
-            && create_in(db, partner, s.subscriber_id, TaskKind::TrialEnding, due, &s.id.to_string(), now).await?
+            && create_alone(state, partner, s.subscriber_id, TaskKind::TrialEnding, due, &s.id.to_string(), now).await?
         {
             report.created += 1;
         }
@@ -230,8 +255,8 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
         let paid_after = pays_after(&s.subscriber_id, s.starts_at);
         let t = Trial { starts_at: s.starts_at, ends_at: s.ends_at };
         if !paid_after
-            && create_in(
-                db,
+            && create_alone(
+                state,
                 partner,
                 s.subscriber_id,
                 TaskKind::ChurnReason,

@@ -1,6 +1,8 @@
 //! Crash safety: the real binary is killed with SIGKILL in the middle of a payment load; after a
 //! restart every acknowledged payment is there exactly once, each with its ledger entry and its month of
-//! subscription, and nothing half-written is.
+//! subscription, and nothing half-written is. A webhook endpoint (a local receiver) listens for
+//! `payment.recorded`: every stored payment has exactly one delivery row, queued in its transaction, and
+//! after the restart every one of them is delivered.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -12,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::helpers::{PASSWORD, VENDOR_EMAIL, fresh_database};
+use crate::webhooks_delivery::Receiver;
 
 const BIN: &str = env!("CARGO_BIN_EXE_partnergraph");
 
@@ -23,6 +26,7 @@ fn command(url: &str) -> Command {
         .env("PARTNERGRAPH_ARGON2_MEMORY_KIB", "1024")
         .env("PARTNERGRAPH_ARGON2_ITERATIONS", "1")
         .env("RUST_LOG", "warn")
+        .env("PARTNERGRAPH_WEBHOOK_RETRY_SECS", "1,1,1,1,1,1")
         .kill_on_drop(true);
     c
 }
@@ -107,6 +111,15 @@ async fn a_sigkill_during_payments_loses_nothing_acknowledged_and_leaves_nothing
     let client = d["registerClient"]["subscriber"]["id"].as_str().unwrap().to_owned();
     let d = ok(&addr, Some(&vendor), "mutation { createTariff(input: {code: \"DEV\", name: \"Dev\", programCode: \"1C-CONNECT\", category: \"DEVELOPER_SERVICES\", monthlyPrice: \"100.00\", periods: [1]}) { id } }", json!({})).await;
     let tariff = d["createTariff"]["id"].as_str().unwrap().to_owned();
+    let receiver = Receiver::start().await;
+    let d = ok(
+        &addr,
+        Some(&vendor),
+        "mutation($u: String!) { createWebhookEndpoint(input: {url: $u, eventTypes: [\"payment.recorded\"]}) { endpoint { id } } }",
+        json!({ "u": receiver.url }),
+    )
+    .await;
+    let endpoint = d["createWebhookEndpoint"]["endpoint"]["id"].as_str().unwrap().to_owned();
 
     const PAY: &str = "mutation($i: PaymentInput!) { recordPayment(input: $i) { id } }";
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -182,4 +195,45 @@ async fn a_sigkill_during_payments_loses_nothing_acknowledged_and_leaves_nothing
     ok(&addr, Some(&vendor), PAY, vars).await;
     let d = ok(&addr, Some(&vendor), "{ payments { totalCount } }", json!({})).await;
     assert_eq!(d["payments"]["totalCount"].as_u64().unwrap() as usize, stored.len());
+
+    // Webhooks: one payment.recorded delivery per stored payment, each delivered after the restart (an
+    // attempt cut off by the kill waits for its lease, then goes again with the same webhook-id).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut rows: Vec<Value> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let d = ok(&addr, Some(&vendor), "query($e: ID, $a: String) { webhookDeliveries(endpointId: $e, first: 100, after: $a) { pageInfo { hasNextPage endCursor } nodes { payload status messageId } } }", json!({ "e": endpoint, "a": after })).await;
+            rows.extend(d["webhookDeliveries"]["nodes"].as_array().unwrap().iter().cloned());
+            if !d["webhookDeliveries"]["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+            after = d["webhookDeliveries"]["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        }
+        let mut per_payment: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in &rows {
+            let body: Value = serde_json::from_str(r["payload"].as_str().unwrap()).unwrap();
+            *per_payment.entry(body["data"]["externalId"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        assert_eq!(per_payment.len(), stored.len(), "a delivery for every stored payment and no other");
+        assert!(per_payment.values().all(|n| *n == 1), "exactly one delivery row per payment");
+        assert!(unique.iter().all(|ext| per_payment.contains_key(*ext)));
+        let pending = rows.iter().filter(|r| r["status"] != "DELIVERED").count();
+        if pending == 0 {
+            let received: std::collections::BTreeSet<String> = receiver
+                .hits()
+                .iter()
+                .map(|h| {
+                    serde_json::from_str::<Value>(&h.body).unwrap()["data"]["externalId"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            for ext in &acked {
+                assert!(received.contains(ext), "the receiver got payment {ext}");
+            }
+            eprintln!("webhooks: {} deliveries, {} requests received", rows.len(), receiver.hits().len());
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{pending} deliveries still not delivered after the restart");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -122,6 +122,22 @@ removeDealContact                F       F       F      F     OK      F       F 
 deleteContact                    F       F       F      F     OK      F       F      F    OK    F       F       F      U
 deleteCompany                    F       F       F      F     OK      F       F      F    OK    F       F       F      U
 deleteDeal                       F       F       F      F     OK      F       F      F    OK    F       F       F      U
+webhookEventTypes                OK      OK      OK     OK    OK      OK      OK     OK   OK    OK      OK      OK     U
+webhookEndpoints                 OK      OK      OK     OK    OK      F       F      F    F     F       F       F      U
+webhookDeliveries                OK      OK      OK     OK    OK      F       F      F    F     F       F       F      U
+webhookDeliveries/vendor-endpoint OK     OK      OK     OK    N       F       F      F    F     F       F       F      U
+webhookDeliveries/partner-endpoint N     N       N      N     OK      F       F      F    F     F       F       F      U
+createWebhookEndpoint            OK      F       F      OK    OK      F       F      F    F     F       F       F      U
+updateWebhookEndpoint/vendor     OK      F       F      OK    N       F       F      F    F     F       F       F      U
+updateWebhookEndpoint/partner    N       F       F      N     OK      F       F      F    F     F       F       F      U
+deleteWebhookEndpoint/vendor     OK      F       F      OK    N       F       F      F    F     F       F       F      U
+deleteWebhookEndpoint/partner    N       F       F      N     OK      F       F      F    F     F       F       F      U
+rotateWebhookSecret/vendor       OK      F       F      OK    N       F       F      F    F     F       F       F      U
+rotateWebhookSecret/partner      N       F       F      N     OK      F       F      F    F     F       F       F      U
+sendTestWebhook/vendor           OK      F       F      OK    N       F       F      F    F     F       F       F      U
+sendTestWebhook/partner          N       F       F      N     OK      F       F      F    F     F       F       F      U
+redeliverWebhook/vendor          OK      F       F      OK    N       F       F      F    F     F       F       F      U
+redeliverWebhook/partner         N       F       F      N     OK      F       F      F    F     F       F       F      U
 ";
 
 // Notes on the table:
@@ -141,6 +157,9 @@ deleteDeal                       F       F       F      F     OK      F       F 
 //   deletes) are the partner P's, fresh for each call; `/new` rows go to the caller's own book, so the
 //   vendor's `OWNER` and `SERVICE_OPERATOR` write (their own book) but get `F` on P's rows, which every
 //   vendor role reads. `contacts/book-of-partner` names P's book by `bookId`.
+// - Webhook endpoints are their subscriber's own (like API keys): a partner's `OWNER` manages its
+//   partner's, the vendor's `OWNER` and `SERVICE_OPERATOR` the vendor's, every vendor role reads the
+//   vendor's; another subscriber's endpoint or delivery is `N` for everyone, the vendor included.
 
 /// Someone calling: a member of the vendor, the partner or the client, or nobody.
 struct Caller {
@@ -171,6 +190,8 @@ struct World {
     lock: String,
     monday: String,
     quarter: String,
+    /// A webhook endpoint of the vendor and one of the partner, each with a queued test delivery.
+    hooks: [(String, String); 2],
 }
 
 fn id_at(r: &crate::helpers::Gql, path: &[&str]) -> String {
@@ -640,6 +661,63 @@ async fn run(app: &TestApp, op: &str, who: &Caller, w: &World) -> String {
             let id = crm_row(app, w, &kind).await;
             app.gql(t, &format!("mutation($id: ID!) {{ {op}(id: $id) }}"), json!({ "id": id })).await
         }
+        "webhookEventTypes" => app.gql(t, "{ webhookEventTypes }", json!({})).await,
+        "webhookEndpoints" => app.gql(t, "{ webhookEndpoints { totalCount } }", json!({})).await,
+        "webhookDeliveries" => app.gql(t, "{ webhookDeliveries { totalCount } }", json!({})).await,
+        "webhookDeliveries/vendor-endpoint" | "webhookDeliveries/partner-endpoint" => {
+            let (endpoint, _) = &w.hooks[usize::from(op.ends_with("partner-endpoint"))];
+            app.gql(t, "query($e: ID) { webhookDeliveries(endpointId: $e) { totalCount } }", json!({ "e": endpoint }))
+                .await
+        }
+        "createWebhookEndpoint" => {
+            let r = app
+                .gql(
+                    t,
+                    "mutation { createWebhookEndpoint(input: {url: \"https://example.com/new\", eventTypes: [\"client.bound\"]}) { endpoint { id } } }",
+                    json!({}),
+                )
+                .await;
+            // Keep the subscriber under its endpoint limit.
+            if let (Some(token), Some(id)) = (t, r.0["data"]["createWebhookEndpoint"]["endpoint"]["id"].as_str()) {
+                app.as_(token, "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }", json!({ "id": id })).await.ok();
+            }
+            r
+        }
+        op if op.contains("Webhook") && (op.ends_with("/vendor") || op.ends_with("/partner")) => {
+            let partner_side = op.ends_with("/partner");
+            let (endpoint, delivery) = &w.hooks[usize::from(partner_side)];
+            let owner = if partner_side { &w.partner.token } else { &w.vendor.token };
+            match op.split('/').next().unwrap() {
+                "updateWebhookEndpoint" => {
+                    app.gql(
+                        t,
+                        "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {url: \"https://example.com/hook\", eventTypes: [\"payment.recorded\"]}) { id } }",
+                        json!({ "id": endpoint }),
+                    )
+                    .await
+                }
+                "deleteWebhookEndpoint" => {
+                    // A fresh endpoint each time, removed afterwards if the caller could not.
+                    let (fresh, _) = webhook(app, owner).await;
+                    let r = app.gql(t, "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }", json!({ "id": fresh })).await;
+                    app.gql(Some(owner), "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }", json!({ "id": fresh })).await;
+                    r
+                }
+                "rotateWebhookSecret" => {
+                    app.gql(t, "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }", json!({ "id": endpoint }))
+                        .await
+                }
+                "sendTestWebhook" => {
+                    app.gql(t, "mutation($id: ID!) { sendTestWebhook(endpointId: $id) { id } }", json!({ "id": endpoint }))
+                        .await
+                }
+                "redeliverWebhook" => {
+                    app.gql(t, "mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }", json!({ "id": delivery }))
+                        .await
+                }
+                other => panic!("no webhook operation {other}"),
+            }
+        }
         other => panic!("no operation {other} in the test"),
     };
     r.outcome()
@@ -654,6 +732,22 @@ async fn crm_row(app: &TestApp, w: &World, kind: &str) -> String {
         other => panic!("no CRM row {other}"),
     };
     row["id"].as_str().unwrap_or_else(|| panic!("no id in {row}")).to_owned()
+}
+
+/// A webhook endpoint made by `owner` and a test delivery queued to it: their ids.
+async fn webhook(app: &TestApp, owner: &str) -> (String, String) {
+    let r = app
+        .as_(
+            owner,
+            "mutation { createWebhookEndpoint(input: {url: \"https://example.com/hook\", eventTypes: [\"payment.recorded\"]}) { endpoint { id } } }",
+            json!({}),
+        )
+        .await;
+    let endpoint = id_at(&r, &["createWebhookEndpoint", "endpoint", "id"]);
+    let r = app
+        .as_(owner, "mutation($id: ID!) { sendTestWebhook(endpointId: $id) { id } }", json!({ "id": endpoint }))
+        .await;
+    (endpoint.clone(), id_at(&r, &["sendTestWebhook", "id"]))
 }
 
 const BONUS: &str = "mutation { createPromoCode(input: {programCode: \"1C-FRESH\", kind: BONUS, bonus: EXTRA_USERS, months: 6}) { code } }";
@@ -720,7 +814,13 @@ async fn world(app: &TestApp) -> World {
     let pool = id_at(&r, &["publishLeadPool", "id"]);
     let lock = app.lock(&partner, &next_inn()).await;
     let monday = (today - chrono::Duration::days(today.weekday().num_days_from_monday().into())).to_string();
-    World { vendor, partner, client, tariff, pool, lock, monday, quarter }
+    let mut hooks = Vec::new();
+    for owner in [&vendor.token, &partner.token] {
+        let (endpoint, delivery) = webhook(app, owner).await;
+        hooks.push((endpoint, delivery));
+    }
+    let hooks = [hooks[0].clone(), hooks[1].clone()];
+    World { vendor, partner, client, tariff, pool, lock, monday, quarter, hooks }
 }
 
 async fn callers(app: &TestApp, w: &World) -> Vec<Caller> {

@@ -37,6 +37,8 @@ fn foreign_rows(w: &World, node: &str, client_caller: bool) -> Vec<String> {
         "Notification" => vec![f("notification")],
         "Task" => vec![f("Q.task")],
         "Membership" => vec![f("Q.membership"), f("D.membership")],
+        "WebhookEndpoint" => vec![f("Q.webhookEndpoint")],
+        "WebhookDelivery" => vec![f("Q.webhookDelivery")],
         // Q's book (P's rows come after them).
         "Contact" => vec![f("Q.contact")],
         "Company" => vec![f("Q.company")],

@@ -147,6 +147,20 @@ pub(super) async fn build_world(app: &TestApp) -> World {
     )
     .await;
     foreign.insert("Q.promoCode", at(&r, "createPromoCode.id"));
+    // Q's webhook endpoint and a test delivery queued to it.
+    let r = ok(
+        app,
+        &q.token,
+        "mutation { createWebhookEndpoint(input: {url: \"https://example.com/q\", eventTypes: [\"payment.recorded\"]}) { endpoint { id } } }",
+        json!({}),
+    )
+    .await;
+    let q_hook = at(&r, "createWebhookEndpoint.endpoint.id");
+    let r =
+        ok(app, &q.token, "mutation($id: ID!) { sendTestWebhook(endpointId: $id) { id } }", json!({ "id": q_hook }))
+            .await;
+    foreign.insert("Q.webhookEndpoint", q_hook);
+    foreign.insert("Q.webhookDelivery", at(&r, "sendTestWebhook.id"));
     let r = ok(app, &q.token, INVOICE, json!({ "c": c.subscriber_id, "t": tariff })).await;
     let q_invoice = at(&r, "createInvoice.id");
     foreign.insert("Q.invoice", q_invoice.clone());
