@@ -76,16 +76,20 @@ async fn principal_from(state: &AppState, value: &HeaderValue) -> AppResult<Prin
     principal_from_bearer(state, raw).await
 }
 
-/// Validates an `Authorization` value (`Bearer <JWT>`) and re-reads the membership it names: the HTTP
-/// edge and the WebSocket `connection_init` both come through here.
+/// Validates an `Authorization` value (`Bearer <JWT>` or `Bearer pgk_…`, an API key) and re-reads the
+/// membership (or the key) it names: the HTTP edge and the WebSocket `connection_init` both come
+/// through here.
 pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Principal> {
     let invalid = || AppError::unauthenticated("INVALID_TOKEN", "invalid token");
     let (scheme, token) = raw.split_once(' ').ok_or_else(invalid)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(invalid());
     }
-    let now = state.clock.now();
     let token = token.trim();
+    if crate::auth::api_key::is_api_key(token) {
+        return crate::auth::api_key::principal(state, token).await;
+    }
+    let now = state.clock.now();
     let claims = match state.auth_cache.claims(token) {
         Some(c) => c,
         None => {
@@ -131,7 +135,7 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
         return Err(AppError::unauthenticated("ROLE_CHANGED", "this token's role no longer matches; log in again"));
     }
     let kind = kind.parse().map_err(AppError::Internal)?;
-    let p = Principal { user_id: claims.sub, subscriber_id: claims.sid, kind, role, membership_id };
+    let p = Principal::person(claims.sub, membership_id, claims.sid, kind, role);
     state.auth_cache.put(&p, now, epoch);
     Ok(p)
 }
@@ -141,7 +145,7 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(limiter) = &state.rate_limiter {
         let client = match req.extensions().get::<Caller>().and_then(|c| c.0.as_ref()) {
-            Some(p) => crate::ratelimit::user_key(p.user_id),
+            Some(p) => p.rate_key(),
             None => match req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
                 Some(ci) => format!("ip:{}", state.config.client_addr.client(ci.0.ip(), req.headers())),
                 None => "anonymous".to_owned(),

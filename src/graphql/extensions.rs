@@ -244,10 +244,11 @@ impl Extension for AuditLogExtension {
         };
         let note = cell.take();
         let principal = ctx.data_opt::<Caller>().and_then(|c| c.0.as_ref());
-        let (actor, subscriber, role) = match (note.actor, principal) {
-            (Some((u, s, r)), _) => (Some(u), Some(s), Some(r)),
-            (None, Some(p)) => (Some(p.user_id), Some(p.subscriber_id), Some(p.role)),
-            (None, None) => (None, None, None),
+        // A key acts as itself: the entry names the key, not its creator.
+        let (actor, api_key, subscriber, role) = match (note.actor, principal) {
+            (Some((u, s, r)), _) => (Some(u), None, Some(s), Some(r)),
+            (None, Some(p)) => (p.user_id(), p.api_key_id(), Some(p.subscriber_id), Some(p.role)),
+            (None, None) => (None, None, None, None),
         };
         let outcome = match &result {
             Ok(_) => "OK".to_owned(),
@@ -257,6 +258,7 @@ impl Extension for AuditLogExtension {
         let record = AuditRecord {
             at: state.clock.now(),
             actor,
+            api_key,
             role,
             subscriber,
             operation,

@@ -1,6 +1,7 @@
 //! One module per capability: queries and transactions, calling the pure rules in `domain`.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod bindings;
