@@ -9,6 +9,7 @@ pub mod client_work;
 pub mod crm;
 pub mod demo;
 pub mod digest;
+pub mod idempotency;
 pub mod invitations;
 pub mod leads;
 pub mod ledger;

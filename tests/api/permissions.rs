@@ -101,6 +101,10 @@ saveNeedsAssessment              OK      F       F      OK    OK      N       N 
 issueSupportCode                 F       F       F      F     OK      F       F      F    OK    F       F       F      U
 activateSupportCode              F       F       F      F     F       F       F      F    F     OK      OK      F      U
 endSupportLine                   F       F       F      F     F       F       F      F    F     OK      OK      F      U
+apiKeys                          OK      F       F      F     OK      F       F      F    F     OK      F       F      U
+createApiKey                     OK      F       F      F     OK      F       F      F    F     OK      F       F      U
+revokeApiKey/own                 OK      F       F      F     OK      F       F      F    F     OK      F       F      U
+revokeApiKey/partners            N       F       F      F     OK      F       F      F    F     N       F       F      U
 ";
 
 // Notes on the table:
@@ -565,6 +569,18 @@ async fn run(app: &TestApp, op: &str, who: &Caller, w: &World) -> String {
             app.gql(t, "mutation($c: String!) { activateSupportCode(code: $c) { id } }", json!({ "c": code })).await
         }
         "endSupportLine" => app.gql(t, "mutation { endSupportLine { id } }", json!({})).await,
+        "apiKeys" => app.gql(t, "{ apiKeys { totalCount } }", json!({})).await,
+        "createApiKey" => {
+            app.gql(t, "mutation { createApiKey(input: {name: \"Matrix\", role: USER}) { secret } }", json!({})).await
+        }
+        "revokeApiKey/own" | "revokeApiKey/partners" => {
+            let owner = if op.ends_with("own") { &who.home_owner } else { &w.partner };
+            let r = app
+                .as_(&owner.token, "mutation { createApiKey(input: {name: \"Matrix\", role: USER}) { apiKey { id } } }", json!({}))
+                .await;
+            let id = id_at(&r, &["createApiKey", "apiKey", "id"]);
+            app.gql(t, "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }", json!({ "id": id })).await
+        }
         other => panic!("no operation {other} in the test"),
     };
     r.outcome()
