@@ -18,6 +18,7 @@ mod digest;
 mod events;
 mod graphiql;
 mod http;
+mod idempotency;
 mod input;
 mod invitations;
 mod leads;
