@@ -62,13 +62,7 @@ async fn main() {
     let (vendor, owner) =
         accounts::bootstrap(&state, "Bench Vendor", "bench@vendor.test", "bench-password").await.expect("bootstrap");
     let membership = entity::membership::Entity::find().one(&state.db).await.unwrap().unwrap();
-    let vendor_p = Principal {
-        user_id: owner.id,
-        subscriber_id: vendor.id,
-        kind: SubscriberKind::Vendor,
-        role: Role::Owner,
-        membership_id: membership.id,
-    };
+    let vendor_p = Principal::person(owner.id, membership.id, vendor.id, SubscriberKind::Vendor, Role::Owner);
     programs::seed_presets(&state).await.expect("presets");
     let tariff = tariffs::create(
         &state,
@@ -103,13 +97,8 @@ async fn main() {
         .await
         .expect("partner");
         // The bench acts as the partner without signing its owner in (argon2 is not what is measured).
-        let partner_p = Principal {
-            user_id: owner.id,
-            subscriber_id: reg.subscriber.id,
-            kind: SubscriberKind::Partner,
-            role: Role::Owner,
-            membership_id: Uuid::nil(),
-        };
+        let partner_p =
+            Principal::person(owner.id, Uuid::nil(), reg.subscriber.id, SubscriberKind::Partner, Role::Owner);
         let card = NewCard { name: Some(Name::parse(&format!("Client {i}")).unwrap()), ..Default::default() };
         let c = subscribers::register_client(
             &state,

@@ -142,6 +142,10 @@ pub struct ConfigArgs {
     /// Days a support code can be activated after it is issued.
     #[arg(long, env = "PARTNERGRAPH_SUPPORT_CODE_DAYS", default_value_t = 7)]
     pub support_code_days: u32,
+    /// Seconds the answer of a mutation sent with an `Idempotency-Key` is kept for its repeats (1 s to 30
+    /// days).
+    #[arg(long, env = "PARTNERGRAPH_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
     /// Seconds between scheduler passes (tasks, the Monday digest, sending e-mail); 0 turns it off.
     #[arg(long, env = "PARTNERGRAPH_SCHEDULER_SECS", default_value_t = 60)]
     pub scheduler_secs: u64,
@@ -247,6 +251,8 @@ pub struct Config {
     /// None: the scheduler does not run.
     pub scheduler_interval: Option<Duration>,
     pub auth_cache_ttl: Duration,
+    /// How long an `Idempotency-Key`'s answer is kept.
+    pub idempotency_ttl: Duration,
     /// How long a request waits for a database connection.
     pub db_acquire_timeout: Duration,
     /// Between SIGTERM (readiness off) and closing the listener.
@@ -297,6 +303,7 @@ impl ConfigArgs {
             None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(64),
         };
         in_range("PARTNERGRAPH_HASH_WAIT_MS", self.hash_wait_ms as usize, 1, 600_000)?;
+        in_range("PARTNERGRAPH_IDEMPOTENCY_TTL_SECS", self.idempotency_ttl_secs as usize, 1, 30 * 86_400)?;
         Ok(Config {
             database_url: self.database.database_url,
             addr: self.addr,
@@ -344,6 +351,7 @@ impl ConfigArgs {
             support_code_days: self.support_code_days.max(1),
             scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
             auth_cache_ttl: Duration::from_millis(self.auth_cache_ms.min(60_000)),
+            idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
             db_acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms.clamp(100, 60_000)),
             drain: Duration::from_secs(self.drain_secs.unwrap_or(if production { 5 } else { 0 }).min(600)),
             client_addr,
@@ -452,6 +460,7 @@ mod tests {
         assert_eq!((c.max_depth, c.max_complexity, c.body_limit, c.max_page_size), (12, 5000, 1024 * 1024, 100));
         assert_eq!((c.max_nesting, c.max_variables_depth, c.max_expanded_fields), (32, 32, 5000));
         assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.idempotency_ttl, Duration::from_secs(86_400));
         assert!(c.hash_threads >= 1);
     }
 
@@ -467,6 +476,8 @@ mod tests {
             ["--hash-threads", "0"],
             ["--hash-threads", "65"],
             ["--hash-wait-ms", "0"],
+            ["--idempotency-ttl-secs", "0"],
+            ["--idempotency-ttl-secs", "2592001"],
         ] {
             let err = args(&bad).into_config().unwrap_err();
             assert!(err.contains("must be between"), "{bad:?}: {err}");

@@ -21,6 +21,7 @@ use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::graphql::context::AuditCell;
 use crate::graphql::preflight::{self, Refusal};
+use crate::service::idempotency::{self, Claim, Kept};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -76,16 +77,20 @@ async fn principal_from(state: &AppState, value: &HeaderValue) -> AppResult<Prin
     principal_from_bearer(state, raw).await
 }
 
-/// Validates an `Authorization` value (`Bearer <JWT>`) and re-reads the membership it names: the HTTP
-/// edge and the WebSocket `connection_init` both come through here.
+/// Validates an `Authorization` value (`Bearer <JWT>` or `Bearer pgk_…`, an API key) and re-reads the
+/// membership (or the key) it names: the HTTP edge and the WebSocket `connection_init` both come
+/// through here.
 pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Principal> {
     let invalid = || AppError::unauthenticated("INVALID_TOKEN", "invalid token");
     let (scheme, token) = raw.split_once(' ').ok_or_else(invalid)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(invalid());
     }
-    let now = state.clock.now();
     let token = token.trim();
+    if crate::auth::api_key::is_api_key(token) {
+        return crate::auth::api_key::principal(state, token).await;
+    }
+    let now = state.clock.now();
     let claims = match state.auth_cache.claims(token) {
         Some(c) => c,
         None => {
@@ -131,7 +136,7 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
         return Err(AppError::unauthenticated("ROLE_CHANGED", "this token's role no longer matches; log in again"));
     }
     let kind = kind.parse().map_err(AppError::Internal)?;
-    let p = Principal { user_id: claims.sub, subscriber_id: claims.sid, kind, role, membership_id };
+    let p = Principal::person(claims.sub, membership_id, claims.sid, kind, role);
     state.auth_cache.put(&p, now, epoch);
     Ok(p)
 }
@@ -141,7 +146,7 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(limiter) = &state.rate_limiter {
         let client = match req.extensions().get::<Caller>().and_then(|c| c.0.as_ref()) {
-            Some(p) => crate::ratelimit::user_key(p.user_id),
+            Some(p) => p.rate_key(),
             None => match req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
                 Some(ci) => format!("ip:{}", state.config.client_addr.client(ci.0.ip(), req.headers())),
                 None => "anonymous".to_owned(),
@@ -243,6 +248,9 @@ pub async fn graphql_post(
             "batched requests are not supported; send one operation per request",
         );
     }
+    // Hashed before the body becomes a request (only when the header asks for it; a query ignores it).
+    let idempotency =
+        idempotency_header(&headers).map(|key| Idempotency { key, hash: idempotency::request_hash(&value) });
     let request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(r) => r,
         Err(_) => {
@@ -254,7 +262,25 @@ pub async fn graphql_post(
             );
         }
     };
-    run(&h, caller, request_id(&headers), request, negotiate(&headers), Method::Post).await
+    run(&h, caller, request_id(&headers), request, negotiate(&headers), Method::Post, idempotency).await
+}
+
+/// The `Idempotency-Key` of a POST, as sent: `Some(None)` when it is there but malformed (or repeated).
+fn idempotency_header(headers: &HeaderMap) -> Option<Option<String>> {
+    let mut all = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let first = all.next()?;
+    if all.next().is_some() {
+        return Some(None);
+    }
+    Some(idempotency::parse_key(first.as_bytes()).map(str::to_owned))
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// A mutation's `Idempotency-Key` and the hash of the request it came with.
+struct Idempotency {
+    key: Option<String>,
+    hash: String,
 }
 
 #[derive(Deserialize)]
@@ -298,7 +324,7 @@ pub async fn graphql_get(
             }
         }
     }
-    run(&h, caller, request_id(&headers), request, negotiate(&headers), Method::Get).await
+    run(&h, caller, request_id(&headers), request, negotiate(&headers), Method::Get, None).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -308,7 +334,7 @@ enum Method {
 }
 
 /// Every GraphQL request over HTTP: the preflight (shared with the WebSocket), then the operation type
-/// the method allows, then execution.
+/// the method allows, then execution (through its `Idempotency-Key` claim, for a mutation that has one).
 async fn run(
     h: &HttpState,
     caller: Caller,
@@ -316,6 +342,7 @@ async fn run(
     request: async_graphql::Request,
     accept: Accept,
     method: Method,
+    idempotency: Option<Idempotency>,
 ) -> Response {
     let started = std::time::Instant::now();
     let checked = match preflight::check(request, &preflight::Limits::of(&h.app.config)) {
@@ -349,7 +376,103 @@ async fn run(
             return refused(h, refusal, accept, started);
         }
     }
-    execute(h, caller, rid, checked.request, accept, started).await
+    if checked.operation == OperationType::Mutation
+        && let Some(idempotency) = idempotency
+    {
+        return idempotent(h, caller, rid, checked.request, accept, started, idempotency).await;
+    }
+    execute(h, caller, rid, checked.request, accept, started).await.into_response()
+}
+
+/// A mutation with an `Idempotency-Key` (SPEC §11): claimed in the database before it runs; a repeat of
+/// the same request gets the kept answer, another request under the key 422, a repeat while the first
+/// runs 409. An answer refused before execution is not kept (the claim is released).
+async fn idempotent(
+    h: &HttpState,
+    caller: Caller,
+    rid: RequestId,
+    request: async_graphql::Request,
+    accept: Accept,
+    started: std::time::Instant,
+    idempotency: Idempotency,
+) -> Response {
+    let refused = |status: StatusCode, code: &str, reason: &str, message: &str| {
+        h.app.metrics.observe(None, reason, started.elapsed());
+        refuse(status, code, reason, message)
+    };
+    let Some(principal) = caller.0.clone() else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "IDEMPOTENCY_KEY_NEEDS_AUTH",
+            "an Idempotency-Key needs a signed-in caller (a token or an API key)",
+        );
+    };
+    let Some(key) = idempotency.key else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "IDEMPOTENCY_KEY_INVALID",
+            "Idempotency-Key: one header of 1 to 255 visible ASCII characters",
+        );
+    };
+    let claim = match idempotency::claim(&h.app, &principal, &key, &idempotency.hash).await {
+        Ok(c) => c,
+        Err(e) => return internal(&rid, e, "idempotency claim failed"),
+    };
+    match claim {
+        Claim::Reused => refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "BAD_USER_INPUT",
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used for another request; use a new key for a new request",
+        ),
+        Claim::InProgress => {
+            let mut resp = refused(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                "IDEMPOTENCY_KEY_IN_PROGRESS",
+                "the first request with this Idempotency-Key is still running; retry in a moment",
+            );
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp
+        }
+        Claim::Replay(kept) => {
+            h.app.metrics.observe(None, "IDEMPOTENT_REPLAY", started.elapsed());
+            let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
+            let mut resp = (status, kept.body).into_response();
+            if let Ok(v) = HeaderValue::from_str(&kept.content_type) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            resp.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            resp
+        }
+        Claim::Run(held) => {
+            let answer = execute(h, caller, rid.clone(), request, accept, started).await;
+            let kept = if answer.ran {
+                let kept = Kept {
+                    status: answer.status.as_u16(),
+                    content_type: answer.content_type.to_owned(),
+                    body: answer.body.clone(),
+                };
+                idempotency::complete(&h.app, held, &kept).await
+            } else {
+                idempotency::release(&h.app, held).await
+            };
+            if let Err(e) = kept {
+                // The answer is the caller's either way; a claim left running is taken over after its lease.
+                tracing::error!(request_id = %rid.0, error = ?e, "could not keep or release an idempotency claim");
+            }
+            answer.into_response()
+        }
+    }
+}
+
+const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+fn internal(rid: &RequestId, e: AppError, what: &str) -> Response {
+    tracing::error!(request_id = %rid.0, error = ?e, "{what}");
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error")
 }
 
 const SUBSCRIPTIONS_ELSEWHERE: &str = "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws)";
@@ -357,7 +480,7 @@ const SUBSCRIPTIONS_ELSEWHERE: &str = "subscriptions are served over WebSocket a
 /// A request the preflight refused: it never ran.
 fn refused(h: &HttpState, refusal: Refusal, accept: Accept, started: std::time::Instant) -> Response {
     h.app.metrics.observe(None, refusal.code, started.elapsed());
-    render(refusal.response(), accept, true)
+    render(refusal.response(), accept, true).into_response()
 }
 
 async fn execute(
@@ -367,10 +490,12 @@ async fn execute(
     request: async_graphql::Request,
     accept: Accept,
     started: std::time::Instant,
-) -> Response {
+) -> Rendered {
     let operation = crate::graphql::context::OperationCell::default();
+    let executed = crate::graphql::context::Executed::default();
     let request = request
         .data(operation.clone())
+        .data(executed.clone())
         .data(caller)
         .data(rid.clone())
         .data(AuditCell::default())
@@ -408,18 +533,28 @@ async fn execute(
             || if response.errors.is_empty() { "OK".to_owned() } else { "INTERNAL_SERVER_ERROR".to_owned() },
         );
     h.app.metrics.observe(operation.get().as_deref(), &outcome, started.elapsed());
-    let failed_before_execution = response.data == async_graphql::Value::Null
-        && response.errors.iter().any(|e| {
-            e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| {
-                matches!(c, async_graphql::Value::String(s) if matches!(s.as_str(), "GRAPHQL_PARSE_FAILED" | "GRAPHQL_VALIDATION_FAILED" | "MAX_DEPTH_LIMIT" | "MAX_COMPLEXITY_LIMIT"))
-            })
-        });
+    let failed_before_execution = !executed.get();
     render(response, accept, failed_before_execution)
+}
+
+/// The HTTP answer to a GraphQL response, before it is sent.
+struct Rendered {
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    /// Whether the operation ran (it passed parsing, validation and the limits).
+    ran: bool,
+}
+
+impl IntoResponse for Rendered {
+    fn into_response(self) -> Response {
+        (self.status, [(header::CONTENT_TYPE, self.content_type)], self.body).into_response()
+    }
 }
 
 /// The HTTP answer to a GraphQL response: its status and media type follow `Accept`; a request that
 /// never executed has no `data` entry and status 400 in the newer media type (GraphQL over HTTP).
-fn render(response: async_graphql::Response, accept: Accept, failed_before_execution: bool) -> Response {
+fn render(response: async_graphql::Response, accept: Accept, failed_before_execution: bool) -> Rendered {
     let (status, content_type) = match accept {
         Accept::GraphqlResponseJson if failed_before_execution => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
         Accept::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
@@ -438,10 +573,16 @@ fn render(response: async_graphql::Response, accept: Accept, failed_before_execu
         Err(e) => Err(e),
     };
     match body {
-        Ok(body) => (status, [(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Ok(body) => Rendered { status, content_type, body, ran: !failed_before_execution },
         Err(e) => {
             tracing::error!(error = %e, "response serialisation failed");
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error")
+            let body = json!({ "errors": [{ "message": "internal server error", "extensions": { "code": "INTERNAL_SERVER_ERROR", "reason": "INTERNAL" } }] });
+            Rendered {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                content_type: "application/json",
+                body: body.to_string(),
+                ran: !failed_before_execution,
+            }
         }
     }
 }

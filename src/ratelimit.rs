@@ -1,4 +1,5 @@
-//! A per-client request rate limit (token bucket): a user by its id, an anonymous caller by its address.
+//! A per-client request rate limit (token bucket): a user or an API key by its id (`Principal::rate_key`;
+//! HTTP requests and WebSocket `subscribe` messages draw from one bucket), an anonymous caller by its address.
 //! In memory, per replica; idle buckets are dropped so the table stays bounded.
 
 use std::collections::HashMap;
@@ -14,11 +15,6 @@ pub struct RateLimiter {
 struct Bucket {
     tokens: f64,
     at: Instant,
-}
-
-/// The bucket of a signed-in user: HTTP requests and WebSocket `subscribe` messages draw from it alike.
-pub fn user_key(user_id: uuid::Uuid) -> String {
-    format!("user:{user_id}")
 }
 
 /// Most clients tracked at once; past it, full (idle) buckets are dropped first.

@@ -1,4 +1,5 @@
-//! Time-based work inside the service: the trial tasks, the Monday digest and sending queued e-mail.
+//! Time-based work inside the service: the trial tasks, the Monday digest, sending queued e-mail and
+//! purging kept `Idempotency-Key` answers past their time.
 //! Several replicas may each run a scheduler: every job is idempotent by a key in the database (task
 //! and e-mail dedupe keys; a `job_runs` row per Monday digest), so running twice does the work once.
 
@@ -9,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::app::AppState;
 use crate::error::AppResult;
-use crate::service::{digest, new_id, outbox, tasks};
+use crate::service::{digest, idempotency, new_id, outbox, tasks};
 
 /// A job claimed but not finished within this long is taken over (its runner died).
 const STALE_AFTER_MINUTES: i64 = 15;
@@ -25,6 +26,8 @@ pub struct TickReport {
     pub emails_failed: usize,
     /// Webhook deliveries past their 30 days, deleted.
     pub webhook_deliveries_purged: u64,
+    /// Kept `Idempotency-Key` answers (and dead claims) deleted past their time.
+    pub idempotency_purged: u64,
 }
 
 /// The Monday of the week `now` falls in.
@@ -60,6 +63,10 @@ pub async fn tick(state: &AppState) -> TickReport {
     match crate::service::webhooks::deliveries::purge_old(state).await {
         Ok(n) => report.webhook_deliveries_purged = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: purging webhook deliveries failed"),
+    }
+    match idempotency::purge_expired(state).await {
+        Ok(n) => report.idempotency_purged = n,
+        Err(e) => tracing::error!(error = ?e, "scheduler: purging idempotency keys failed"),
     }
     report
 }

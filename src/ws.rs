@@ -349,7 +349,7 @@ impl Connection {
             }
         };
         if let Some(limiter) = &self.h.app.rate_limiter
-            && limiter.check(&crate::ratelimit::user_key(principal.user_id), std::time::Instant::now()).is_err()
+            && limiter.check(&principal.rate_key(), std::time::Instant::now()).is_err()
         {
             self.h.app.metrics.observe(None, "RATE_LIMITED", Duration::ZERO);
             let error = coded_error("TOO_MANY_ATTEMPTS", "RATE_LIMITED", "too many requests; slow down");

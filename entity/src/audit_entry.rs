@@ -15,6 +15,8 @@ pub struct Model {
     pub target_id: Option<Uuid>,
     pub outcome: String,
     pub request_id: Option<String>,
+    /// The API key that acted (then `actor_user_id` is null).
+    pub actor_api_key_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

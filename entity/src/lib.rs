@@ -1,6 +1,7 @@
 //! SeaORM entities of partnergraph, one file per table. No GraphQL and no business rules here: enumerated
 //! columns are plain strings that `src/domain` parses into typed values.
 
+pub mod api_key;
 pub mod audit_entry;
 pub mod binding_change;
 pub mod churn_record;
@@ -11,6 +12,7 @@ pub mod crm_contact;
 pub mod crm_contact_company;
 pub mod crm_deal;
 pub mod crm_deal_contact;
+pub mod idempotency_key;
 pub mod invitation;
 pub mod invoice;
 pub mod job_run;

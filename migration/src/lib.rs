@@ -11,6 +11,7 @@ pub mod m20261201_000005_search_folding;
 mod m20261201_000006_crm_books;
 mod m20261201_000007_outbox_cancelled;
 mod m20261201_000008_webhooks;
+mod m20261201_000009_api_keys_idempotency;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_crm_books::Migration),
             Box::new(m20261201_000007_outbox_cancelled::Migration),
             Box::new(m20261201_000008_webhooks::Migration),
+            Box::new(m20261201_000009_api_keys_idempotency::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Authentication at the edge (tokens, passwords) and the typed principal that resolvers authorize with.
 
+pub mod api_key;
 pub mod cache;
 pub mod jwt;
 pub mod password;
@@ -8,5 +9,5 @@ pub mod scope;
 
 pub use jwt::{Claims, JwtKeys};
 pub use password::PasswordHasher;
-pub use principal::{Caller, Principal};
+pub use principal::{Actor, Caller, Principal};
 pub use scope::{Book, Projection, Reach, Scope};

@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::context::{GqlResult, audit_actor, audit_target, caller, input_id, scope, state};
 use super::types::{AuthPayload, Viewer};
+use crate::auth::Actor;
 use crate::domain::{Email, Inn, Name};
 use crate::error::AppError;
 use crate::service::accounts::{self, SelfRegistration, SignedIn};
@@ -19,9 +20,14 @@ impl AccountQuery {
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<Viewer> {
         let p = scope(ctx)?;
         // The user and subscriber are read only when the query asks for them.
+        let id = match p.actor {
+            Actor::User { membership_id, .. } => membership_id,
+            Actor::Key { id, .. } => id,
+        };
         Ok(Viewer {
-            id: p.membership_id,
-            user_id: p.user_id,
+            id,
+            user_id: p.responsible_user(),
+            api_key: p.api_key_id(),
             subscriber_id: p.subscriber_id,
             role: p.role,
             user: None,
@@ -60,6 +66,7 @@ async fn payload(ctx: &Context<'_>, s: SignedIn) -> GqlResult<AuthPayload> {
         viewer: Viewer {
             id: s.membership.id,
             user_id: s.user.id,
+            api_key: None,
             subscriber_id: subscriber.id,
             role,
             user: Some(s.user),

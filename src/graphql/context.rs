@@ -139,3 +139,18 @@ impl OperationCell {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
+
+/// Set once execution begins (after parsing, validation and the limits): an answer without it never ran
+/// anything, so it is not kept under an `Idempotency-Key` and is a 400 in the GraphQL-over-HTTP media type.
+#[derive(Clone, Default)]
+pub struct Executed(Arc<std::sync::atomic::AtomicBool>);
+
+impl Executed {
+    pub fn mark(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

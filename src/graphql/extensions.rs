@@ -106,6 +106,9 @@ impl Extension for ErrorGuardExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        if let Some(executed) = ctx.data_opt::<super::context::Executed>() {
+            executed.mark();
+        }
         let mut response = next.run(ctx, operation_name).await;
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.as_str()).unwrap_or("-");
         for e in &mut response.errors {
@@ -244,10 +247,11 @@ impl Extension for AuditLogExtension {
         };
         let note = cell.take();
         let principal = ctx.data_opt::<Caller>().and_then(|c| c.0.as_ref());
-        let (actor, subscriber, role) = match (note.actor, principal) {
-            (Some((u, s, r)), _) => (Some(u), Some(s), Some(r)),
-            (None, Some(p)) => (Some(p.user_id), Some(p.subscriber_id), Some(p.role)),
-            (None, None) => (None, None, None),
+        // A key acts as itself: the entry names the key, not its creator.
+        let (actor, api_key, subscriber, role) = match (note.actor, principal) {
+            (Some((u, s, r)), _) => (Some(u), None, Some(s), Some(r)),
+            (None, Some(p)) => (p.user_id(), p.api_key_id(), Some(p.subscriber_id), Some(p.role)),
+            (None, None) => (None, None, None, None),
         };
         let outcome = match &result {
             Ok(_) => "OK".to_owned(),
@@ -257,6 +261,7 @@ impl Extension for AuditLogExtension {
         let record = AuditRecord {
             at: state.clock.now(),
             actor,
+            api_key,
             role,
             subscriber,
             operation,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{invoice, partner_profile, payment, program, subscriber, subscription, tariff, user};
+use entity::{api_key, invoice, partner_profile, payment, program, subscriber, subscription, tariff, user};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -32,6 +32,8 @@ pub struct SubscriberId(pub Uuid);
 pub struct UserId(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TariffId(pub Uuid);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApiKeyId(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProgramId(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +77,7 @@ by_id!(TariffId, tariff);
 by_id!(ProgramId, program);
 by_id!(PaymentId, payment);
 by_id!(InvoiceId, invoice);
+by_id!(ApiKeyId, api_key);
 
 impl Loader<SubscriptionsOf> for DbLoader {
     type Value = Vec<subscription::Model>;

@@ -3,6 +3,7 @@
 //! limits and the two central extensions (error guard, audit log).
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod bindings;
 pub mod commerce;
@@ -32,6 +33,7 @@ use crate::app::AppState;
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
     accounts::AccountQuery,
+    api_keys::ApiKeyQuery,
     subscribers::SubscriberQuery,
     invitations::InvitationQuery,
     audit::AuditQuery,
@@ -48,6 +50,7 @@ pub struct QueryRoot(
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(
     accounts::AccountMutation,
+    api_keys::ApiKeyMutation,
     subscribers::SubscriberMutation,
     invitations::InvitationMutation,
     commerce::CommerceMutation,

@@ -322,9 +322,12 @@ impl Membership {
 
 /// Who is calling: the user, the subscriber it acts in, its role there, and all its memberships.
 pub struct Viewer {
-    /// The membership the caller acts through (a client cache's key for the viewer).
+    /// The membership the caller acts through, or the API key (a client cache's key for the viewer).
     pub id: uuid::Uuid,
+    /// The person, or the key's creator.
     pub user_id: uuid::Uuid,
+    /// The API key acting, when it is one.
+    pub api_key: Option<uuid::Uuid>,
     pub subscriber_id: uuid::Uuid,
     pub role: Role,
     /// Already loaded (a sign-in has them at hand); otherwise read when asked for.
@@ -335,10 +338,12 @@ pub struct Viewer {
 /// Who is calling: the user, the subscriber it acts in, its role there, and all its memberships.
 #[Object]
 impl Viewer {
-    /// The membership the caller acts through: a stable key for client caches (Apollo, Relay).
+    /// The membership the caller acts through, or the API key's id: a stable key for client caches
+    /// (Apollo, Relay).
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
+    /// The person signed in; for an API key, the person who created it.
     async fn user(&self, ctx: &Context<'_>) -> GqlResult<User> {
         match &self.user {
             Some(u) => Ok(User(u.clone())),
@@ -354,9 +359,20 @@ impl Viewer {
     async fn role(&self) -> Role {
         self.role
     }
-    /// Every subscriber this user belongs to (log in with `subscriberId` to act in another).
+    /// Every subscriber this user belongs to (log in with `subscriberId` to act in another). Empty for
+    /// an API key: it acts in its own subscriber only, and its creator's memberships are not its business.
     async fn memberships(&self, ctx: &Context<'_>) -> GqlResult<Vec<Membership>> {
+        if self.api_key.is_some() {
+            return Ok(Vec::new());
+        }
         Ok(members::of_user(&state(ctx).db, self.user_id).await?.into_iter().map(Membership).collect())
+    }
+    /// The API key the caller signed in with; null for a person.
+    async fn api_key(&self, ctx: &Context<'_>) -> GqlResult<Option<super::api_keys::ApiKey>> {
+        match self.api_key {
+            Some(id) => Ok(loaders::one(ctx, super::loaders::ApiKeyId(id)).await?.map(super::api_keys::ApiKey)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -437,10 +453,17 @@ impl AuditEntry {
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
-    /// Who acted, or null for an anonymous caller.
+    /// The person who acted; null for an anonymous caller and for an API key (see `apiKey`).
     async fn actor(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
         match self.0.actor_user_id {
             Some(id) => Ok(loaders::one(ctx, UserId(id)).await?.map(User)),
+            None => Ok(None),
+        }
+    }
+    /// The API key that acted, when a key did.
+    async fn api_key(&self, ctx: &Context<'_>) -> GqlResult<Option<super::api_keys::ApiKey>> {
+        match self.0.actor_api_key_id {
+            Some(id) => Ok(loaders::one(ctx, super::loaders::ApiKeyId(id)).await?.map(super::api_keys::ApiKey)),
             None => Ok(None),
         }
     }

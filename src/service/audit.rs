@@ -16,7 +16,10 @@ use crate::error::AppResult;
 /// One audited mutation.
 pub struct AuditRecord {
     pub at: DateTime<Utc>,
+    /// The person who acted (null for an anonymous caller and for an API key).
     pub actor: Option<Uuid>,
+    /// The API key that acted.
+    pub api_key: Option<Uuid>,
     pub role: Option<Role>,
     pub subscriber: Option<Uuid>,
     pub operation: String,
@@ -37,6 +40,7 @@ pub async fn record(state: &AppState, r: AuditRecord) -> AppResult<()> {
         target_id: Set(r.target),
         outcome: Set(r.outcome),
         request_id: Set(r.request_id),
+        actor_api_key_id: Set(r.api_key),
     }
     .insert(&txn)
     .await?;

@@ -324,7 +324,7 @@ pub async fn create_invoice(
         amount_minor: Set(discounted(full, discount_bp)),
         discount_bp: Set(discount_bp),
         payment_id: Set(None),
-        created_by: Set(Some(p.user_id)),
+        created_by: Set(Some(p.responsible_user())),
         created_at: Set(now),
         promo_id: Set(promo),
     }

@@ -84,7 +84,7 @@ pub async fn save_needs(state: &AppState, p: Scope<'_>, client: Uuid, n: Needs) 
         who_will_work: Set(text("whoWillWork", n.who_will_work)?),
         planned_start: Set(n.planned_start),
         updated_at: Set(state.clock.now()),
-        updated_by: Set(Some(p.user_id)),
+        updated_by: Set(Some(p.responsible_user())),
     };
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let s = client_for_notes(&*txn, p, client, true).await?;
@@ -137,12 +137,18 @@ pub async fn record_churn(
         reason: Set(reason.as_str().to_owned()),
         comment: Set(comment),
         at: Set(now),
-        actor_user_id: Set(Some(p.user_id)),
+        actor_user_id: Set(Some(p.responsible_user())),
     }
     .insert(&*txn)
     .await?;
-    tasks::close_churn_tasks(&*txn, client, &format!("Churn reason recorded: {}", reason.as_str()), p.user_id, now)
-        .await?;
+    tasks::close_churn_tasks(
+        &*txn,
+        client,
+        &format!("Churn reason recorded: {}", reason.as_str()),
+        p.responsible_user(),
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(s)
 }

@@ -20,13 +20,7 @@ use crate::error::{AppError, AppResult};
 pub const DEMO_PARTNER_EMAILS: [&str; 2] = ["alpha@partnergraph.local", "beta@partnergraph.local"];
 
 fn principal_of(m: &membership::Model, kind: SubscriberKind) -> AppResult<Principal> {
-    Ok(Principal {
-        user_id: m.user_id,
-        subscriber_id: m.subscriber_id,
-        kind,
-        role: m.role.parse().map_err(AppError::Internal)?,
-        membership_id: m.id,
-    })
+    Ok(Principal::person(m.user_id, m.id, m.subscriber_id, kind, m.role.parse().map_err(AppError::Internal)?))
 }
 
 async fn vendor_owner(state: &AppState) -> AppResult<Principal> {

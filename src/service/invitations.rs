@@ -131,7 +131,8 @@ pub async fn invite(
         first_owner_only(&txn, &s, state.clock.now()).await?;
     }
     let out =
-        create_in(&txn, state, NewInvitation { subscriber: &s, email, role, created_by: Some(p.user_id) }).await?;
+        create_in(&txn, state, NewInvitation { subscriber: &s, email, role, created_by: Some(p.responsible_user()) })
+            .await?;
     txn.commit().await?;
     Ok(out)
 }
@@ -300,7 +301,7 @@ pub async fn accept(
     // Prove the identity of an existing user before taking the write lock: hashing is slow.
     let new_user = match &existing {
         Some(u) => {
-            let by_token = caller.0.as_ref().is_some_and(|p| p.user_id == u.id);
+            let by_token = caller.0.as_ref().is_some_and(|p| p.user_id() == Some(u.id));
             let by_password = match how.password.as_deref() {
                 Some(pw) => state.hasher.verify(pw, Some(&u.password_hash)).await?,
                 None => false,

@@ -215,7 +215,7 @@ pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResu
         valid_from: Set(n.valid_from),
         valid_until: Set(n.valid_until),
         created_at: Set(now),
-        created_by: Set(Some(p.user_id)),
+        created_by: Set(Some(p.responsible_user())),
     }
     .insert(&*txn)
     .await?;
@@ -283,7 +283,7 @@ pub async fn set_member(
         excluded: Set(excluded),
         reason: Set(reason),
         at: Set(now),
-        actor_user_id: Set(Some(p.user_id)),
+        actor_user_id: Set(Some(p.responsible_user())),
     }
     .insert(&*txn)
     .await?;

@@ -86,7 +86,7 @@ async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) 
 pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -> AppResult<membership::Model> {
     // Nobody changes their own role, except an owner stepping down while another owner remains. Said
     // before the rules on who grants what, so that raising oneself is refused as what it is.
-    if id == p.membership_id && p.role != Role::Owner {
+    if Some(id) == p.membership_id() && p.role != Role::Owner {
         return Err(AppError::forbidden_because("OWN_ROLE", "you may not change your own role"));
     }
     let txn = begin_write(&state.db, &state.write_gate).await?;

@@ -1,6 +1,7 @@
 //! One module per capability: queries and transactions, calling the pure rules in `domain`.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod bindings;
@@ -8,6 +9,7 @@ pub mod client_work;
 pub mod crm;
 pub mod demo;
 pub mod digest;
+pub mod idempotency;
 pub mod invitations;
 pub mod leads;
 pub mod ledger;

@@ -83,7 +83,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<pr
         months: Set(months),
         discount_bp: Set(discount),
         client_id: Set(client),
-        created_by: Set(Some(p.user_id)),
+        created_by: Set(Some(p.responsible_user())),
         created_at: Set(state.clock.now()),
     }
     .insert(&state.db)
@@ -159,8 +159,16 @@ pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Appl
         "one bonus per client: this client already had one",
     ))?;
     let client = super::subscribers::load(&txn, p.subscriber_id).await?;
-    let (client, bound) =
-        bindings::apply(&txn, client, promo.partner_id, BindingSource::BonusPromo, false, Some(p.user_id), now).await?;
+    let (client, bound) = bindings::apply(
+        &txn,
+        client,
+        promo.partner_id,
+        BindingSource::BonusPromo,
+        false,
+        Some(p.responsible_user()),
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(Applied { bound, client })
 }

@@ -119,7 +119,7 @@ pub async fn decide(
     }
     let mut update = stop_list_entry::Entity::update_many()
         .col_expr(stop_list_entry::Column::DecidedAt, Expr::value(now))
-        .col_expr(stop_list_entry::Column::DecidedBy, Expr::value(p.user_id))
+        .col_expr(stop_list_entry::Column::DecidedBy, Expr::value(p.responsible_user()))
         .col_expr(stop_list_entry::Column::Reason, Expr::value(reason));
     if approve {
         expire_stale(&txn, &entry.inn, now).await?;

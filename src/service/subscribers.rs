@@ -240,7 +240,12 @@ pub async fn create_partner(
     let (invitation, token) = invitations::create_in(
         &txn,
         state,
-        NewInvitation { subscriber: &partner, email: owner_email, role: Role::Owner, created_by: Some(p.user_id) },
+        NewInvitation {
+            subscriber: &partner,
+            email: owner_email,
+            role: Role::Owner,
+            created_by: Some(p.responsible_user()),
+        },
     )
     .await?;
     txn.commit().await?;
@@ -259,12 +264,18 @@ pub async fn register_client(
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, now).await?;
     let client =
-        bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.user_id), now).await?;
+        bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.responsible_user()), now)
+            .await?;
     super::tasks::welcome_call(&*txn, p.subscriber_id, client.id, now).await?;
     let (invitation, token) = invitations::create_in(
         &txn,
         state,
-        NewInvitation { subscriber: &client, email: owner_email, role: Role::Owner, created_by: Some(p.user_id) },
+        NewInvitation {
+            subscriber: &client,
+            email: owner_email,
+            role: Role::Owner,
+            created_by: Some(p.responsible_user()),
+        },
     )
     .await?;
     webhooks::queue(&*txn, [webhooks::Event::client_registered(&client, now)]).await?;
@@ -296,7 +307,7 @@ pub async fn import_client(
     }
     let mut client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, created_at).await?;
     if let Some(partner) = partner {
-        client = bind(&txn, &client, Some(partner), BindingSource::Import, Some(p.user_id), now).await?;
+        client = bind(&txn, &client, Some(partner), BindingSource::Import, Some(p.responsible_user()), now).await?;
     }
     webhooks::queue(&*txn, [webhooks::Event::client_registered(&client, now)]).await?;
     txn.commit().await?;

@@ -164,7 +164,7 @@ pub async fn complete(state: &AppState, p: Scope<'_>, id: Uuid, outcome: &str) -
         .col_expr(task::Column::Status, Expr::value(TaskStatus::Done.as_str()))
         .col_expr(task::Column::Outcome, Expr::value(outcome))
         .col_expr(task::Column::CompletedAt, Expr::value(now))
-        .col_expr(task::Column::CompletedBy, Expr::value(p.user_id))
+        .col_expr(task::Column::CompletedBy, Expr::value(p.responsible_user()))
         .filter(task::Column::Id.eq(id))
         .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
         .exec(&state.db)

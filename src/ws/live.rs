@@ -82,14 +82,29 @@ impl Auth {
     /// its access signals (listened to before the check, so that none can fall between the two) and
     /// the token's expiry (by the service clock now).
     pub(super) async fn start(app: &AppState, authorization: String, rid: RequestId) -> Result<Auth, AppError> {
-        let claims = authorization.split_once(' ').and_then(|(_, token)| app.jwt.verify_signature(token.trim()).ok());
-        let signals = match &claims {
-            Some(c) => app.events.access_changes(c.sub, c.sid).boxed(),
-            None => futures_util::stream::pending().boxed(),
+        let credential = authorization.split_once(' ').map(|(_, c)| c.trim()).unwrap_or_default();
+        let (signals, expires_at) = if crate::auth::api_key::is_api_key(credential) {
+            // A key's id is known only from its check: listen to its signals after a first check, then check
+            // again, so that a revocation between the two is seen by the second.
+            let p = crate::http::principal_from_bearer(app, &authorization).await?;
+            let signals = app.events.access_changes(p.actor_id(), p.subscriber_id).boxed();
+            let p = crate::http::principal_from_bearer(app, &authorization).await?;
+            let expires_at = match p.actor {
+                crate::auth::Actor::Key { expires_at, .. } => expires_at,
+                crate::auth::Actor::User { .. } => None,
+            };
+            (signals, expires_at)
+        } else {
+            let claims = app.jwt.verify_signature(credential).ok();
+            let signals = match &claims {
+                Some(c) => app.events.access_changes(c.sub, c.sid).boxed(),
+                None => futures_util::stream::pending().boxed(),
+            };
+            crate::http::principal_from_bearer(app, &authorization).await?;
+            (signals, claims.and_then(|c| chrono::DateTime::from_timestamp(c.exp, 0)))
         };
-        crate::http::principal_from_bearer(app, &authorization).await?;
-        let expiry = claims.and_then(|c| {
-            let left = chrono::DateTime::from_timestamp(c.exp, 0)? - app.clock.now();
+        let expiry = expires_at.and_then(|at| {
+            let left = at - app.clock.now();
             Some(Box::pin(tokio::time::sleep(left.to_std().ok()? + Duration::from_millis(10))))
         });
         let (gone_tx, gone) = watch::channel(false);

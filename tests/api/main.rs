@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod api_keys;
 mod audit;
 mod auth;
 mod bindings;
@@ -17,6 +18,7 @@ mod digest;
 mod events;
 mod graphiql;
 mod http;
+mod idempotency;
 mod input;
 mod invitations;
 mod leads;

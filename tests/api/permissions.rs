@@ -138,6 +138,10 @@ sendTestWebhook/vendor           OK      F       F      OK    N       F       F 
 sendTestWebhook/partner          N       F       F      N     OK      F       F      F    F     F       F       F      U
 redeliverWebhook/vendor          OK      F       F      OK    N       F       F      F    F     F       F       F      U
 redeliverWebhook/partner         N       F       F      N     OK      F       F      F    F     F       F       F      U
+apiKeys                          OK      F       F      F     OK      F       F      F    F     OK      F       F      U
+createApiKey                     OK      F       F      F     OK      F       F      F    F     OK      F       F      U
+revokeApiKey/own                 OK      F       F      F     OK      F       F      F    F     OK      F       F      U
+revokeApiKey/partners            N       F       F      F     OK      F       F      F    F     N       F       F      U
 ";
 
 // Notes on the table:
@@ -717,6 +721,18 @@ async fn run(app: &TestApp, op: &str, who: &Caller, w: &World) -> String {
                 }
                 other => panic!("no webhook operation {other}"),
             }
+        }
+        "apiKeys" => app.gql(t, "{ apiKeys { totalCount } }", json!({})).await,
+        "createApiKey" => {
+            app.gql(t, "mutation { createApiKey(input: {name: \"Matrix\", role: USER}) { secret } }", json!({})).await
+        }
+        "revokeApiKey/own" | "revokeApiKey/partners" => {
+            let owner = if op.ends_with("own") { &who.home_owner } else { &w.partner };
+            let r = app
+                .as_(&owner.token, "mutation { createApiKey(input: {name: \"Matrix\", role: USER}) { apiKey { id } } }", json!({}))
+                .await;
+            let id = id_at(&r, &["createApiKey", "apiKey", "id"]);
+            app.gql(t, "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }", json!({ "id": id })).await
         }
         other => panic!("no operation {other} in the test"),
     };

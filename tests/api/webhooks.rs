@@ -96,7 +96,11 @@ async fn event_types_must_be_known_and_at_least_one() {
     // anything runs, like in every other string.
     let long = "я".repeat(5000);
     let r = app
-        .as_(&app.vendor, CREATE, json!({ "i": { "url": "https://example.com/h", "eventTypes": ["payment.recorded\u{0}"] } }))
+        .as_(
+            &app.vendor,
+            CREATE,
+            json!({ "i": { "url": "https://example.com/h", "eventTypes": ["payment.recorded\u{0}"] } }),
+        )
         .await;
     r.err("BAD_USER_INPUT").reason_is("NUL_CHARACTER");
     for bad in ["платёж.создан", long.as_str()] {
@@ -132,7 +136,9 @@ async fn in_production_only_https_to_public_addresses_is_allowed() {
         r.err("BAD_USER_INPUT").reason_is("WEBHOOK_URL_NOT_ALLOWED");
         assert_eq!(r.field(), Some("url"), "{url}");
     }
-    let r = app.as_(&app.vendor, CREATE, json!({ "i": { "url": "https://\u{0}/", "eventTypes": ["payment.recorded"] } })).await;
+    let r = app
+        .as_(&app.vendor, CREATE, json!({ "i": { "url": "https://\u{0}/", "eventTypes": ["payment.recorded"] } }))
+        .await;
     r.err("BAD_USER_INPUT").reason_is("NUL_CHARACTER");
     for url in ["not a url", "https://user:secret@example.com/h", "https://example.com/h#frag"] {
         let r = app.as_(&app.vendor, CREATE, json!({ "i": { "url": url, "eventTypes": ["payment.recorded"] } })).await;

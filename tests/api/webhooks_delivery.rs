@@ -375,12 +375,14 @@ async fn two_replicas_sending_at_once_never_send_one_attempt_twice() {
     use sea_orm::EntityTrait;
     const N: usize = 200;
     let now = app.state.clock.now();
-    let rows: Vec<_> =
-        (0..N).map(|i| pending_row(&model, "payment.recorded", new_message_id(), format!("{{\"n\":{i}}}"), now)).collect();
+    let rows: Vec<_> = (0..N)
+        .map(|i| pending_row(&model, "payment.recorded", new_message_id(), format!("{{\"n\":{i}}}"), now))
+        .collect();
     entity::webhook_delivery::Entity::insert_many(rows).exec_without_returning(&app.state.db).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let delivered = app.as_(&app.vendor, "{ webhookDeliveries(status: DELIVERED) { totalCount } }", json!({})).await;
+        let delivered =
+            app.as_(&app.vendor, "{ webhookDeliveries(status: DELIVERED) { totalCount } }", json!({})).await;
         if delivered.ok()["webhookDeliveries"]["totalCount"] == json!(N) {
             break;
         }

@@ -102,7 +102,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, i: EndpointInput) -> AppResu
         secret: Set(sealed(state, id, &secret)?),
         previous_secret: Set(None),
         previous_secret_until: Set(None),
-        created_by: Set(Some(p.user_id)),
+        created_by: Set(p.user_id()),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -39,6 +39,7 @@ fn foreign_rows(w: &World, node: &str, client_caller: bool) -> Vec<String> {
         "Membership" => vec![f("Q.membership"), f("D.membership")],
         "WebhookEndpoint" => vec![f("Q.webhookEndpoint")],
         "WebhookDelivery" => vec![f("Q.webhookDelivery")],
+        "ApiKey" => vec![f("Q.apiKey")],
         // Q's book (P's rows come after them).
         "Contact" => vec![f("Q.contact")],
         "Company" => vec![f("Q.company")],

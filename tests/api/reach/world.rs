@@ -161,6 +161,15 @@ pub(super) async fn build_world(app: &TestApp) -> World {
             .await;
     foreign.insert("Q.webhookEndpoint", q_hook);
     foreign.insert("Q.webhookDelivery", at(&r, "sendTestWebhook.id"));
+    // Q's API key.
+    let r = ok(
+        app,
+        &q.token,
+        "mutation { createApiKey(input: {name: \"Q's CRM\", role: USER}) { apiKey { id } } }",
+        json!({}),
+    )
+    .await;
+    foreign.insert("Q.apiKey", at(&r, "createApiKey.apiKey.id"));
     let r = ok(app, &q.token, INVOICE, json!({ "c": c.subscriber_id, "t": tariff })).await;
     let q_invoice = at(&r, "createInvoice.id");
     foreign.insert("Q.invoice", q_invoice.clone());
