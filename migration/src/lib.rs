@@ -10,6 +10,7 @@ mod m20261122_000004_leads_and_work;
 pub mod m20261201_000005_search_folding;
 mod m20261201_000006_crm_books;
 mod m20261201_000007_outbox_cancelled;
+mod m20261202_000008_accounts;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_search_folding::Migration),
             Box::new(m20261201_000006_crm_books::Migration),
             Box::new(m20261201_000007_outbox_cancelled::Migration),
+            Box::new(m20261202_000008_accounts::Migration),
         ]
     }
 }

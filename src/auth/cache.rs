@@ -25,6 +25,9 @@ const MAX_TOKEN_LEN: usize = 1024;
 
 struct Entry {
     principal: Principal,
+    /// The user's token generation the database answered with: a token of another generation is not
+    /// served from this entry (it goes to the database, which refuses an old one).
+    generation: i64,
     at: DateTime<Utc>,
     epoch: u64,
 }
@@ -52,20 +55,22 @@ impl AuthCache {
         }
     }
 
-    /// The principal checked for this user and subscriber, if the check is still fresh.
-    pub fn get(&self, user: Uuid, subscriber: Uuid, now: DateTime<Utc>) -> Option<Principal> {
+    /// The principal checked for this user and subscriber with this token generation, if the check is
+    /// still fresh.
+    pub fn get(&self, user: Uuid, subscriber: Uuid, generation: i64, now: DateTime<Utc>) -> Option<Principal> {
         if self.ttl <= Duration::zero() {
             return None;
         }
         let epoch = self.epoch();
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let e = entries.get(&(user, subscriber))?;
-        (e.epoch == epoch && now >= e.at && now - e.at < self.ttl).then(|| e.principal.clone())
+        (e.epoch == epoch && e.generation == generation && now >= e.at && now - e.at < self.ttl)
+            .then(|| e.principal.clone())
     }
 
     /// Keeps a check the database just answered. `epoch` is the write epoch read before the query, so a
     /// write that committed while the query ran leaves the entry stale from the start.
-    pub fn put(&self, principal: &Principal, now: DateTime<Utc>, epoch: u64) {
+    pub fn put(&self, principal: &Principal, generation: i64, now: DateTime<Utc>, epoch: u64) {
         if self.ttl <= Duration::zero() {
             return;
         }
@@ -75,7 +80,7 @@ impl AuthCache {
         }
         entries.insert(
             (principal.user_id, principal.subscriber_id),
-            Entry { principal: principal.clone(), at: now, epoch },
+            Entry { principal: principal.clone(), generation, at: now, epoch },
         );
     }
 

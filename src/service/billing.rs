@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::subscribers;
+use super::subscribers::{self, BindingNote};
 use super::{Page, PageArgs, bindings, ledger, new_id, paginate, programs, promos, stoplist, tariffs};
 use crate::app::AppState;
 use crate::auth::Reach;
@@ -427,7 +427,7 @@ pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -
     if let Some(existing) = replay(&state.db, &n).await? {
         return Ok(existing);
     }
-    match record_new(state, &n).await {
+    match record_new(state, &n, p.user_id).await {
         // A concurrent request with the same id won the insert: answer as a repeat.
         Err(AppError::Conflict { reason: "DUPLICATE_EXTERNAL_ID", .. }) => {
             replay(&state.db, &n).await?.ok_or_else(|| AppError::Internal("payment vanished after a duplicate".into()))
@@ -436,7 +436,7 @@ pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -
     }
 }
 
-async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Model> {
+async fn record_new(state: &AppState, n: &NewPayment, recorded_by: Uuid) -> AppResult<payment::Model> {
     let now = state.clock.now();
     let paid_at = n.paid_at.unwrap_or(now);
     if paid_at > now + Duration::minutes(5) {
@@ -557,13 +557,21 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
     // partner invoice rebinds the client to the invoicing partner; a discount code binds on an upgrade.
     let mut client = client;
     if let Some(inv) = &inv {
+        let note = BindingNote::by(
+            recorded_by,
+            format!("paid the partner's invoice {} (payment {})", inv.id, pay.external_id),
+        );
         client =
-            bindings::apply(&txn, client, inv.partner_id, BindingSource::PartnerInvoice, upgrade, None, now).await?.0;
+            bindings::apply(&txn, client, inv.partner_id, BindingSource::PartnerInvoice, upgrade, note, now).await?.0;
     }
     if let Some(promo) = &promo {
         promos::redeem_discount(&txn, promo, client.id, pay.id, now).await?;
+        let note = BindingNote::by(
+            recorded_by,
+            format!("paid with the partner's discount code {} (payment {})", promo.code, pay.external_id),
+        );
         client =
-            bindings::apply(&txn, client, promo.partner_id, BindingSource::DiscountPromo, upgrade, None, now).await?.0;
+            bindings::apply(&txn, client, promo.partner_id, BindingSource::DiscountPromo, upgrade, note, now).await?.0;
     }
     let commission = ledger::accrue(&txn, &pay, &client, &t, now).await?;
     txn.commit().await?;

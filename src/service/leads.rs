@@ -16,7 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::outbox::{self, NewMessage};
-use super::subscribers::bind;
+use super::subscribers::{BindingNote, bind};
 use super::{Page, PageArgs, new_id, paginate, programs, tasks};
 use crate::app::AppState;
 use crate::auth::Scope;
@@ -329,7 +329,6 @@ pub async fn assign_lead(
     txn: &DatabaseTransaction,
     client: &subscriber::Model,
     program: Uuid,
-    actor: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> AppResult<Option<(subscriber::Model, PartnerEvent)>> {
     let Some(pool) = pool_valid_on(txn, program, now.date_naive()).await? else {
@@ -350,7 +349,8 @@ pub async fn assign_lead(
         .filter(lead_pool_member::Column::Id.eq(member.id))
         .exec(txn)
         .await?;
-    let client = bind(txn, client, Some(member.partner_id), BindingSource::LeadDistribution, actor, now).await?;
+    let note = BindingNote::automatic(format!("lead distribution: the lead pool of {}", pool.quarter));
+    let client = bind(txn, client, Some(member.partner_id), BindingSource::LeadDistribution, note, now).await?;
     tasks::welcome_call(txn, member.partner_id, client.id, now).await?;
     for to in partner_staff_emails(txn, member.partner_id).await? {
         outbox::enqueue(

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod billing;
 pub mod bindings;
 pub mod client_work;
+pub mod credentials;
 pub mod crm;
 pub mod demo;
 pub mod digest;
@@ -20,6 +21,7 @@ pub mod subscribers;
 pub mod support;
 pub mod tariffs;
 pub mod tasks;
+pub mod users;
 
 use base64::Engine;
 use rand::RngCore;

@@ -159,8 +159,10 @@ pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Appl
         "one bonus per client: this client already had one",
     ))?;
     let client = super::subscribers::load(&txn, p.subscriber_id).await?;
+    let note =
+        super::subscribers::BindingNote::by(p.user_id, format!("applied the partner's bonus code {}", promo.code));
     let (client, bound) =
-        bindings::apply(&txn, client, promo.partner_id, BindingSource::BonusPromo, false, Some(p.user_id), now).await?;
+        bindings::apply(&txn, client, promo.partner_id, BindingSource::BonusPromo, false, note, now).await?;
     txn.commit().await?;
     Ok(Applied { bound, client })
 }

@@ -161,13 +161,31 @@ pub async fn touch(txn: &DatabaseTransaction, id: Uuid, now: DateTime<Utc>) -> A
     load(txn, id).await
 }
 
+/// Who made a binding change and why: `BindingChange.by` and `reason`.
+#[derive(Debug, Clone)]
+pub struct BindingNote {
+    /// The person who decided it; None for an automatic change (a referral, lead distribution).
+    pub by: Option<Uuid>,
+    pub reason: String,
+}
+
+impl BindingNote {
+    pub fn by(user: Uuid, reason: impl Into<String>) -> Self {
+        BindingNote { by: Some(user), reason: reason.into() }
+    }
+
+    pub fn automatic(reason: impl Into<String>) -> Self {
+        BindingNote { by: None, reason: reason.into() }
+    }
+}
+
 /// Binds a client to a partner (or unbinds it) and keeps the change in the history.
 pub async fn bind(
     txn: &DatabaseTransaction,
     client: &subscriber::Model,
     to: Option<Uuid>,
     source: BindingSource,
-    actor: Option<Uuid>,
+    note: BindingNote,
     at: DateTime<Utc>,
 ) -> AppResult<subscriber::Model> {
     binding_change::ActiveModel {
@@ -177,7 +195,8 @@ pub async fn bind(
         to_partner_id: Set(to),
         source: Set(source.as_str().to_owned()),
         at: Set(at),
-        actor_user_id: Set(actor),
+        actor_user_id: Set(note.by),
+        reason: Set(Some(note.reason)),
     }
     .insert(txn)
     .await?;
@@ -257,7 +276,8 @@ pub async fn register_client(
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, now).await?;
     let client =
-        bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.user_id), now).await?;
+        bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, registered_note(p.user_id), now)
+            .await?;
     super::tasks::welcome_call(&*txn, p.subscriber_id, client.id, now).await?;
     let (invitation, token) = invitations::create_in(
         &txn,
@@ -267,6 +287,10 @@ pub async fn register_client(
     .await?;
     txn.commit().await?;
     Ok(Registered { subscriber: client, invitation, token })
+}
+
+fn registered_note(user: Uuid) -> BindingNote {
+    BindingNote::by(user, "registered by the partner")
 }
 
 /// The vendor imports an existing client, optionally with its existing binding (source `IMPORT`) and
@@ -293,7 +317,8 @@ pub async fn import_client(
     }
     let mut client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, created_at).await?;
     if let Some(partner) = partner {
-        client = bind(&txn, &client, Some(partner), BindingSource::Import, Some(p.user_id), now).await?;
+        let note = BindingNote::by(p.user_id, "imported by the vendor with its existing binding");
+        client = bind(&txn, &client, Some(partner), BindingSource::Import, note, now).await?;
     }
     txn.commit().await?;
     Ok(client)
