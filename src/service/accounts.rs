@@ -215,7 +215,8 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
         client = bind(&txn, &client, Some(partner), BindingSource::ReferralLink, note, now).await?;
         super::tasks::welcome_call(&*txn, partner, client.id, now).await?;
     } else if let Some(program) = lead_program
-        && let Some((bound, event)) = super::leads::assign_lead(&txn, &client, program.id, now).await?
+        && let Some((bound, event)) =
+            super::leads::assign_lead(&txn, &client, program.id, state.config.local, now).await?
     {
         client = bound;
         events.push(event);

@@ -1,7 +1,7 @@
 //! Subscriptions, invoices and payments. A payment activates or extends a subscription and accrues the
 //! bound partner's commission in the same transaction; recording is idempotent by `externalId`.
 
-use chrono::{DateTime, Duration, Months, NaiveTime, Utc};
+use chrono::{DateTime, Duration, Months, Utc};
 use entity::{invoice, payment, subscriber, subscription, tariff};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -117,6 +117,9 @@ pub async fn start_trial(
     let sub =
         insert_subscription(&txn, s.id, t.id, SubscriptionBasis::Trial, now, now + Duration::days(t.trial_days.into()))
             .await?;
+    if let Some(partner) = s.serving_partner_id {
+        super::tasks::plan_trial_calls(&*txn, partner, &sub, now).await?;
+    }
     txn.commit().await?;
     Ok(sub)
 }
@@ -172,8 +175,11 @@ pub async fn create_subscription(
             }
             offered(&t, &s)?;
             let until = super::subscribers::partner_profile(&txn, s.id).await?.and_then(|pp| pp.contract_until);
+            let local = state.config.local;
             match until {
-                Some(d) if d >= now.date_naive() => (d + Duration::days(1)).and_time(NaiveTime::MIN).and_utc(),
+                // Until the end of the contract's last day (local time); it follows the contract after that
+                // (`subscribers::update_partner_profile`).
+                Some(d) if d >= local.date(now) => local.day_end(d),
                 _ => return Err(AppError::conflict("CONTRACT_NOT_ACTIVE", "the partner's contract is not active")),
             }
         }
@@ -191,6 +197,43 @@ pub async fn create_subscription(
     let sub = insert_subscription(&txn, s.id, t.id, basis, now, ends_at).await?;
     txn.commit().await?;
     Ok(sub)
+}
+
+/// The free Partner tariff follows the partner contract (SPEC §1): when `contractUntil` changes, the
+/// partner's `PARTNER_FREE` subscriptions that follow it — not cancelled, and still running, or ended
+/// exactly when the old contract did — end at the end of the new contract's last day (local time), which
+/// extends them, revives one that lapsed with the contract, or ends them at a date already past; a
+/// contract cleared ends the running ones now. Runs in the profile change's transaction.
+pub async fn follow_contract(
+    txn: &DatabaseTransaction,
+    partner: Uuid,
+    old: Option<chrono::NaiveDate>,
+    new: Option<chrono::NaiveDate>,
+    local: crate::domain::LocalTime,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    if old == new {
+        return Ok(0);
+    }
+    let mut following = sea_orm::Condition::any().add(subscription::Column::EndsAt.gt(now));
+    let ends = match new {
+        Some(d) => {
+            if let Some(old) = old {
+                following = following.add(subscription::Column::EndsAt.eq(local.day_end(old)));
+            }
+            local.day_end(d)
+        }
+        None => now,
+    };
+    let r = subscription::Entity::update_many()
+        .col_expr(subscription::Column::EndsAt, sea_orm::sea_query::Expr::value(ends))
+        .filter(subscription::Column::SubscriberId.eq(partner))
+        .filter(subscription::Column::Basis.eq(SubscriptionBasis::PartnerFree.as_str()))
+        .filter(subscription::Column::CancelledAt.is_null())
+        .filter(following)
+        .exec(txn)
+        .await?;
+    Ok(r.rows_affected)
 }
 
 /// Cancels a subscription; a trial needs a churn reason.

@@ -370,6 +370,9 @@ pub async fn update_partner_profile(
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, _) = p.subscriber(&txn, id).await?;
     p.require(p.is_vendor_staff(), "edit partner profiles")?;
+    // The partner's row first, as `createSubscription` of the Partner tariff takes it before reading the
+    // contract: a subscription and a contract change made at once see each other.
+    lock(&txn, s.id).await?;
     let profile = partner_profile::Entity::find_by_id(s.id)
         .one(&txn)
         .await?
@@ -384,13 +387,17 @@ pub async fn update_partner_profile(
     if let Some(v) = patch.has_customization_specialists {
         am.has_customization_specialists = Set(v);
     }
-    am.contract_until = Set(match patch.contract_until {
+    let contract_until = match patch.contract_until {
         Patch::Keep => profile.contract_until,
         Patch::Clear => None,
         Patch::Set(d) => Some(d),
-    });
+    };
+    am.contract_until = Set(contract_until);
     am.update(&txn).await?;
-    let s = touch(&txn, s.id, state.clock.now()).await?;
+    let now = state.clock.now();
+    super::billing::follow_contract(&txn, s.id, profile.contract_until, contract_until, state.config.local, now)
+        .await?;
+    let s = touch(&txn, s.id, now).await?;
     txn.commit().await?;
     Ok(s)
 }
