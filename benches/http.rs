@@ -283,7 +283,8 @@ async fn main() {
     let raw_addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, raw).await.unwrap() });
 
-    let (token, _) = state.jwt.issue(owner.id, vendor.id, Role::Owner, state.clock.now()).unwrap();
+    let (token, _) =
+        state.jwt.issue(owner.id, owner.token_generation, vendor.id, Role::Owner, state.clock.now()).unwrap();
     let partner = partners[partners_n / 2];
     let year = (Utc::now() - Days::days(365)).to_rfc3339();
     let scenarios = [

@@ -217,7 +217,8 @@ async fn main() {
 
     // commissionSummary for one partner, through the router as the vendor.
     let app = router(state.clone());
-    let (token, _) = state.jwt.issue(owner.id, vendor.id, Role::Owner, state.clock.now()).unwrap();
+    let (token, _) =
+        state.jwt.issue(owner.id, owner.token_generation, vendor.id, Role::Owner, state.clock.now()).unwrap();
     let partner = clients[partners_n / 2].0;
     let year_ago = (Utc::now() - Days::days(365)).to_rfc3339();
     for (label, vars) in [

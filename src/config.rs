@@ -136,6 +136,10 @@ pub struct ConfigArgs {
     /// The program whose lead pool assigns self-registered clients that name none.
     #[arg(long, env = "PARTNERGRAPH_LEAD_PROGRAM", default_value = "1C-FRESH")]
     pub lead_program: String,
+    /// The time zone whose midnight starts a day (the Monday digest, contract end dates, lead-pool
+    /// windows): an IANA name. An unknown name refuses to start.
+    #[arg(long, env = "PARTNERGRAPH_TIMEZONE", default_value = "Europe/Moscow")]
+    pub timezone: String,
     /// Paying clients a partner needs to be listed in the public partner directory.
     #[arg(long, env = "PARTNERGRAPH_DIRECTORY_MIN_CLIENTS", default_value_t = 10)]
     pub directory_min_clients: u32,
@@ -246,6 +250,8 @@ pub struct Config {
     /// Without a trailing slash.
     pub public_url: String,
     pub lead_program: String,
+    /// Where days begin.
+    pub local: crate::domain::LocalTime,
     pub directory_min_clients: u32,
     pub support_code_days: u32,
     /// None: the scheduler does not run.
@@ -347,6 +353,7 @@ impl ConfigArgs {
             mail_from: self.mail_from,
             public_url: self.public_url.trim_end_matches('/').to_owned(),
             lead_program: self.lead_program,
+            local: crate::domain::LocalTime::parse(&self.timezone)?,
             directory_min_clients: self.directory_min_clients,
             support_code_days: self.support_code_days.max(1),
             scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
@@ -439,6 +446,17 @@ mod tests {
         assert!(err.contains("PARTNERGRAPH_TRUSTED_PROXIES") && err.contains("nonsense"), "{err}");
         assert!(args(&["--trusted-proxies", "10.0.0.0/8,::1"]).into_config().is_ok());
         assert_eq!(args(&[]).into_config().unwrap().db_acquire_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn days_begin_in_moscow_unless_configured_and_an_unknown_zone_refuses_to_start() {
+        assert_eq!(args(&[]).into_config().unwrap().local.name(), "Europe/Moscow");
+        assert_eq!(
+            args(&["--timezone", "Asia/Yekaterinburg"]).into_config().unwrap().local.name(),
+            "Asia/Yekaterinburg"
+        );
+        let err = args(&["--timezone", "Moscow"]).into_config().unwrap_err();
+        assert!(err.contains("PARTNERGRAPH_TIMEZONE"), "{err}");
     }
 
     #[test]

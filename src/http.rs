@@ -101,12 +101,14 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
     };
     crate::auth::jwt::check_time(&claims, now)?;
     let role: Role = claims.role.parse().map_err(|_| invalid())?;
-    if let Some(p) = state.auth_cache.get(claims.sub, claims.sid, now).filter(|p| p.role == role) {
+    if let Some(p) = state.auth_cache.get(claims.sub, claims.sid, claims.generation, now).filter(|p| p.role == role) {
         return Ok(p);
     }
     let epoch = state.auth_cache.epoch();
-    // One query re-checks that the user is active and still holds exactly this membership.
+    // One query re-checks that the user is active and still holds exactly this membership, and reads the
+    // user's token generation (a password change, reset or deactivation ends older tokens).
     let stmt = SqlQuery::select()
+        .column((user::Entity, user::Column::TokenGeneration))
         .column((membership::Entity, membership::Column::Id))
         .column((membership::Entity, membership::Column::Role))
         .column((subscriber::Entity, subscriber::Column::Kind))
@@ -132,12 +134,19 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
     let membership_id: Uuid = row.try_get("", "id")?;
     let current_role: String = row.try_get("", "role")?;
     let kind: String = row.try_get("", "kind")?;
+    let generation: i64 = row.try_get("", "token_generation")?;
+    if generation != claims.generation {
+        return Err(AppError::unauthenticated(
+            "TOKEN_REVOKED",
+            "this token was ended by a password change, a reset or a deactivation; log in again",
+        ));
+    }
     if current_role != role.as_str() {
         return Err(AppError::unauthenticated("ROLE_CHANGED", "this token's role no longer matches; log in again"));
     }
     let kind = kind.parse().map_err(AppError::Internal)?;
     let p = Principal::person(claims.sub, membership_id, claims.sid, kind, role);
-    state.auth_cache.put(&p, now, epoch);
+    state.auth_cache.put(&p, generation, now, epoch);
     Ok(p)
 }
 

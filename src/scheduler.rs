@@ -3,14 +3,14 @@
 //! Several replicas may each run a scheduler: every job is idempotent by a key in the database (task
 //! and e-mail dedupe keys; a `job_runs` row per Monday digest), so running twice does the work once.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{Duration, NaiveDate};
 use entity::job_run;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::app::AppState;
 use crate::error::AppResult;
-use crate::service::{digest, idempotency, new_id, outbox, tasks};
+use crate::service::{credentials, digest, idempotency, new_id, outbox, tasks};
 
 /// A job claimed but not finished within this long is taken over (its runner died).
 const STALE_AFTER_MINUTES: i64 = 15;
@@ -30,12 +30,6 @@ pub struct TickReport {
     pub idempotency_purged: u64,
 }
 
-/// The Monday of the week `now` falls in.
-pub fn monday_of(now: DateTime<Utc>) -> NaiveDate {
-    let day = now.date_naive();
-    day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
-}
-
 /// One pass of every job. Each job's failure is logged and does not stop the others.
 pub async fn tick(state: &AppState) -> TickReport {
     let mut report = TickReport::default();
@@ -47,11 +41,16 @@ pub async fn tick(state: &AppState) -> TickReport {
         Err(e) => tracing::error!(error = ?e, "scheduler: trial tasks failed"),
     }
     let now = state.clock.now();
-    if now.weekday() == Weekday::Mon {
-        match weekly_digest_once(state, monday_of(now)).await {
+    // Monday in the service's time zone: in Moscow the digest goes out from 00:00 MSK (21:00 UTC Sunday).
+    let local = state.config.local;
+    if local.is_monday(now) {
+        match weekly_digest_once(state, local.monday_of(now)).await {
             Ok(n) => report.digests_queued = n,
             Err(e) => tracing::error!(error = ?e, "scheduler: weekly digest failed"),
         }
+    }
+    if let Err(e) = credentials::prune_resets(state).await {
+        tracing::error!(error = ?e, "scheduler: pruning password resets failed");
     }
     match outbox::dispatch_due(state).await {
         Ok(s) => {
@@ -130,20 +129,4 @@ pub fn spawn(state: AppState) {
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn the_monday_of_any_day_of_its_week() {
-        let monday = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        for d in 0..7 {
-            let at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap() + Duration::days(d);
-            assert_eq!(monday_of(at), monday);
-        }
-        assert_eq!(monday_of(Utc.with_ymd_and_hms(2026, 11, 22, 23, 59, 0).unwrap()), monday - Duration::days(7));
-    }
 }

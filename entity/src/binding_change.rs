@@ -12,7 +12,10 @@ pub struct Model {
     pub to_partner_id: Option<Uuid>,
     pub source: String,
     pub at: DateTimeUtc,
+    /// The person who made the change; None for automatic ones (referral, lead distribution).
     pub actor_user_id: Option<Uuid>,
+    /// Why: the vendor's words for an assignment, a short note of the occasion otherwise.
+    pub reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,6 +25,7 @@ pub mod needs_assessment;
 pub mod outbox_message;
 pub mod partner_profile;
 pub mod partner_status;
+pub mod password_reset;
 pub mod payment;
 pub mod program;
 pub mod program_category;

@@ -12,6 +12,9 @@ pub struct Model {
     pub password_hash: String,
     pub active: bool,
     pub created_at: DateTimeUtc,
+    /// Tokens carry the generation they were issued in; a password change, a reset or a deactivation
+    /// moves it on, which ends every token issued before.
+    pub token_generation: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

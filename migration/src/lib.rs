@@ -12,6 +12,7 @@ mod m20261201_000006_crm_books;
 mod m20261201_000007_outbox_cancelled;
 mod m20261201_000008_webhooks;
 mod m20261201_000009_api_keys_idempotency;
+mod m20261201_000010_accounts;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_outbox_cancelled::Migration),
             Box::new(m20261201_000008_webhooks::Migration),
             Box::new(m20261201_000009_api_keys_idempotency::Migration),
+            Box::new(m20261201_000010_accounts::Migration),
         ]
     }
 }

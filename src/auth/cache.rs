@@ -30,6 +30,9 @@ const MAX_TOKEN_LEN: usize = 1024;
 
 struct Entry {
     principal: Principal,
+    /// The user's token generation the database answered with: a token of another generation is not
+    /// served from this entry (it goes to the database, which refuses an old one).
+    generation: i64,
     at: DateTime<Utc>,
     epoch: u64,
 }
@@ -60,20 +63,22 @@ impl AuthCache {
         }
     }
 
-    /// The principal checked for this user and subscriber, if the check is still fresh.
-    pub fn get(&self, user: Uuid, subscriber: Uuid, now: DateTime<Utc>) -> Option<Principal> {
+    /// The principal checked for this user and subscriber with this token generation, if the check is
+    /// still fresh.
+    pub fn get(&self, user: Uuid, subscriber: Uuid, generation: i64, now: DateTime<Utc>) -> Option<Principal> {
         if self.ttl <= Duration::zero() {
             return None;
         }
         let epoch = self.epoch();
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let e = entries.get(&(user, subscriber))?;
-        (e.epoch == epoch && now >= e.at && now - e.at < self.ttl).then(|| e.principal.clone())
+        (e.epoch == epoch && e.generation == generation && now >= e.at && now - e.at < self.ttl)
+            .then(|| e.principal.clone())
     }
 
     /// Keeps a check the database just answered. `epoch` is the write epoch read before the query, so a
     /// write that committed while the query ran leaves the entry stale from the start.
-    pub fn put(&self, principal: &Principal, now: DateTime<Utc>, epoch: u64) {
+    pub fn put(&self, principal: &Principal, generation: i64, now: DateTime<Utc>, epoch: u64) {
         let Some(user) = principal.user_id() else { return };
         if self.ttl <= Duration::zero() {
             return;
@@ -82,7 +87,10 @@ impl AuthCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert((user, principal.subscriber_id), Entry { principal: principal.clone(), at: now, epoch });
+        entries.insert(
+            (user, principal.subscriber_id),
+            Entry { principal: principal.clone(), generation, at: now, epoch },
+        );
     }
 
     /// The principal of the API key whose secret hashes to `secret_hash`, if its check is still fresh and
@@ -110,7 +118,8 @@ impl AuthCache {
         if keys.len() >= MAX_TOKENS {
             keys.clear();
         }
-        keys.insert(secret_hash.to_owned(), Entry { principal: principal.clone(), at: now, epoch });
+        // A key has no token generations: revoking it is a write, which ends every entry anyway.
+        keys.insert(secret_hash.to_owned(), Entry { principal: principal.clone(), generation: 0, at: now, epoch });
     }
 
     /// The claims of a token verified before on this replica.

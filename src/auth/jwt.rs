@@ -21,6 +21,13 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// The user's token generation when the token was issued (`users.token_generation`): a password
+    /// change, a reset or a deactivation moves the user's on, and the edge refuses every token of an
+    /// older generation. A counter rather than a time, so that there is no second-resolution question
+    /// about `iat`, and a sign-in that checked the old password while a change was committing carries the
+    /// old generation and is refused too. Absent in tokens issued before generations existed (0).
+    #[serde(default, rename = "gen")]
+    pub generation: i64,
 }
 
 #[derive(Clone)]
@@ -54,10 +61,11 @@ impl JwtKeys {
         }
     }
 
-    /// Issues a token for a user acting in a subscriber with a role.
+    /// Issues a token for a user (of this token generation) acting in a subscriber with a role.
     pub fn issue(
         &self,
         user: Uuid,
+        generation: i64,
         subscriber: Uuid,
         role: Role,
         now: DateTime<Utc>,
@@ -72,6 +80,7 @@ impl JwtKeys {
             exp: expires.timestamp(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            generation,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))?;

@@ -217,6 +217,15 @@ impl<'a> Scope<'a> {
             .ok_or(AppError::NotFound)
     }
 
+    /// Whether the caller may see a person (a `User` reached through a relation, such as who made a
+    /// binding change): the vendor sees everyone; a subscriber's administrators, owners and operators see
+    /// its own members (they list them); everyone sees themselves. `member_of_own`: the person belongs to
+    /// the caller's subscriber.
+    pub fn sees_user(&self, user: Uuid, member_of_own: bool) -> bool {
+        let p = self.principal;
+        p.is_vendor() || p.user_id() == Some(user) || (member_of_own && p.lists_own_members())
+    }
+
     /// Whether the caller may manage (card, members, invitations of) a subscriber in this relation,
     /// `owner_level` meaning the change touches owners or operators, or the own card.
     pub fn may_administer(&self, r: Reach, owner_level: bool) -> bool {

@@ -19,6 +19,8 @@ pub enum BindingSource {
     LeadDistribution,
     /// Imported by the vendor.
     Import,
+    /// Bound, rebound or unbound by the vendor's staff (`assignClient`), with a reason.
+    VendorAssigned,
 }
 
 impl BindingSource {
@@ -31,6 +33,7 @@ impl BindingSource {
             BindingSource::PartnerInvoice => "PARTNER_INVOICE",
             BindingSource::LeadDistribution => "LEAD_DISTRIBUTION",
             BindingSource::Import => "IMPORT",
+            BindingSource::VendorAssigned => "VENDOR_ASSIGNED",
         }
     }
 }
@@ -46,6 +49,7 @@ impl FromStr for BindingSource {
             BindingSource::PartnerInvoice,
             BindingSource::LeadDistribution,
             BindingSource::Import,
+            BindingSource::VendorAssigned,
         ]
         .into_iter()
         .find(|b| b.as_str() == s)
@@ -67,6 +71,7 @@ mod tests {
             "PARTNER_INVOICE",
             "LEAD_DISTRIBUTION",
             "IMPORT",
+            "VENDOR_ASSIGNED",
         ] {
             assert_eq!(s.parse::<BindingSource>().unwrap().as_str(), s);
         }
@@ -109,8 +114,8 @@ pub fn decide_binding<P: PartialEq>(
         | BindingSource::ReferralLink
         | BindingSource::BonusPromo
         | BindingSource::LeadDistribution => false,
-        // A paid partner invoice and a vendor import rebind whoever held the client.
-        BindingSource::PartnerInvoice | BindingSource::Import => true,
+        // A paid partner invoice, a vendor import and a vendor assignment rebind whoever held the client.
+        BindingSource::PartnerInvoice | BindingSource::Import | BindingSource::VendorAssigned => true,
         BindingSource::DiscountPromo => {
             if !upgrade {
                 return BindingDecision::Keep("NOT_AN_UPGRADE");
@@ -135,6 +140,7 @@ pub fn explain_binding(source: BindingSource, decision: BindingDecision) -> Stri
         BindingSource::PartnerInvoice => "paying the partner's invoice",
         BindingSource::LeadDistribution => "lead distribution",
         BindingSource::Import => "a vendor import",
+        BindingSource::VendorAssigned => "an assignment by the vendor",
     };
     match decision {
         BindingDecision::Bind => format!("The client is not bound to a partner: {how} binds it to this partner."),
@@ -168,7 +174,7 @@ mod precedence {
     /// partner.
     #[test]
     fn each_source_binds_as_the_table_says() {
-        let rows: [(BindingSource, bool, [BindingDecision; 3]); 8] = [
+        let rows: [(BindingSource, bool, [BindingDecision; 3]); 9] = [
             (PartnerRegistered, false, [Bind, Keep("BOUND_TO_ANOTHER_PARTNER"), Keep("ALREADY_BOUND")]),
             (ReferralLink, false, [Bind, Keep("BOUND_TO_ANOTHER_PARTNER"), Keep("ALREADY_BOUND")]),
             (BonusPromo, false, [Bind, Keep("BOUND_TO_ANOTHER_PARTNER"), Keep("ALREADY_BOUND")]),
@@ -177,6 +183,7 @@ mod precedence {
             (PartnerInvoice, false, [Bind, Rebind, Keep("ALREADY_BOUND")]),
             (LeadDistribution, false, [Bind, Keep("BOUND_TO_ANOTHER_PARTNER"), Keep("ALREADY_BOUND")]),
             (Import, false, [Bind, Rebind, Keep("ALREADY_BOUND")]),
+            (VendorAssigned, false, [Bind, Rebind, Keep("ALREADY_BOUND")]),
         ];
         for (source, upgrade, [unbound, other, same]) in rows {
             assert_eq!(decide_binding(source, None, &A, upgrade), unbound, "{source:?} unbound");

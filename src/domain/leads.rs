@@ -9,7 +9,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::InputError;
+use super::{InputError, LocalTime};
 
 /// A calendar quarter, written `2026-Q3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,8 +38,9 @@ impl Quarter {
         .unwrap_or(NaiveDate::MAX)
     }
 
-    fn contains(self, at: DateTime<Utc>) -> bool {
-        let day = at.date_naive();
+    /// Whether an instant falls in the quarter, by its local day.
+    fn contains(self, at: DateTime<Utc>, local: LocalTime) -> bool {
+        let day = local.date(at);
         self.start() <= day && day < self.end()
     }
 }
@@ -98,13 +99,15 @@ impl RankingLine {
 pub fn rank_partners(
     clients: &[ClientContracts],
     quarter: Quarter,
+    local: LocalTime,
     now: DateTime<Utc>,
     name_of: impl Fn(Uuid) -> String,
 ) -> Vec<RankingLine> {
     let mut by_partner: HashMap<Uuid, RankingLine> = HashMap::new();
     for c in clients {
-        let new = quarter.contains(c.first_start);
-        let churned = c.first_start.date_naive() < quarter.start() && quarter.contains(c.last_end) && c.last_end <= now;
+        let new = quarter.contains(c.first_start, local);
+        let churned =
+            local.date(c.first_start) < quarter.start() && quarter.contains(c.last_end, local) && c.last_end <= now;
         if new || churned {
             let line =
                 by_partner.entry(c.partner).or_insert(RankingLine { partner: c.partner, new_contracts: 0, churned: 0 });
@@ -203,7 +206,7 @@ mod tests {
             }
             .to_owned()
         };
-        let lines = rank_partners(&clients, q, now, names);
+        let lines = rank_partners(&clients, q, LocalTime::parse("UTC").unwrap(), now, names);
         assert_eq!(
             lines,
             vec![
@@ -219,8 +222,10 @@ mod tests {
         let a = Uuid::from_u128(1);
         let q: Quarter = "2026-Q4".parse().unwrap();
         let clients = vec![ClientContracts { partner: a, first_start: at(2026, 1, 1), last_end: at(2026, 12, 1) }];
-        assert!(rank_partners(&clients, q, at(2026, 11, 1), |_| String::new()).is_empty());
-        let lines = rank_partners(&clients, q, at(2026, 12, 2), |_| String::new());
+        assert!(
+            rank_partners(&clients, q, LocalTime::parse("UTC").unwrap(), at(2026, 11, 1), |_| String::new()).is_empty()
+        );
+        let lines = rank_partners(&clients, q, LocalTime::parse("UTC").unwrap(), at(2026, 12, 2), |_| String::new());
         assert_eq!(lines, vec![RankingLine { partner: a, new_contracts: 0, churned: 1 }]);
         assert_eq!(lines[0].net(), -1);
     }

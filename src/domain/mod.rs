@@ -8,6 +8,7 @@ pub mod text;
 
 pub use card::{Email, Kpp};
 pub use inn::Inn;
+pub use local_time::LocalTime;
 pub use role::{Role, SubscriberKind};
 pub use text::{Name, OptionalText};
 
@@ -32,6 +33,7 @@ pub use invitation::InvitationStatus;
 
 pub mod commission;
 pub mod leads;
+pub mod local_time;
 pub mod money;
 pub mod presets;
 pub mod promo;

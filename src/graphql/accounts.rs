@@ -1,15 +1,17 @@
-//! Signing in and the caller: `me`, `login`, `selfRegister`, `acceptInvitation`.
+//! Signing in and the caller: `me`, `login`, `selfRegister`, `acceptInvitation`; passwords
+//! (`changePassword`, `requestPasswordReset`, `resetPassword`) and `setUserActive`.
 
 use async_graphql::{Context, ID, InputObject, Object};
 
-use super::context::{GqlResult, audit_actor, audit_target, caller, input_id, scope, state};
-use super::types::{AuthPayload, Viewer};
+use super::context::{GqlResult, audit_actor, audit_target, caller, input_id, resource_id, scope, state};
+use super::types::{AuthPayload, User, Viewer};
 use crate::auth::Actor;
 use crate::domain::{Email, Inn, Name};
 use crate::error::AppError;
 use crate::service::accounts::{self, SelfRegistration, SignedIn};
 use crate::service::invitations::{self, Acceptance};
 use crate::service::subscribers;
+use crate::service::{credentials, users};
 
 #[derive(Default)]
 pub struct AccountQuery;
@@ -131,5 +133,45 @@ impl AccountMutation {
         audit_target(ctx, membership.id);
         let s = accounts::sign_in(st, user, membership)?;
         payload(ctx, s).await
+    }
+
+    /// The signed-in person changes their password. A wrong `currentPassword` is `UNAUTHENTICATED`
+    /// `INVALID_CREDENTIALS` and counts toward the login lockout of the e-mail. Every token of the user
+    /// ends, this one included: sign in again with the new password.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> GqlResult<bool> {
+        let p = scope(ctx)?;
+        audit_target(ctx, p.require_person("change a password")?);
+        credentials::change_password(state(ctx), p, &current_password, &new_password).await?;
+        Ok(true)
+    }
+
+    /// Asks for a password-reset link by e-mail (public). Always `true`, whether or not an account has
+    /// this e-mail; an active account gets a single-use link valid for one hour. At most three per
+    /// address per hour.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> GqlResult<bool> {
+        credentials::request_reset(state(ctx), &email).await?;
+        Ok(true)
+    }
+
+    /// Sets a new password with the token of a reset link and signs in. A used, expired or unknown token
+    /// is `BAD_USER_INPUT` `RESET_TOKEN_INVALID`. Every token issued to the user before ends.
+    async fn reset_password(&self, ctx: &Context<'_>, token: String, new_password: String) -> GqlResult<AuthPayload> {
+        let s = credentials::reset_password(state(ctx), &token, &new_password).await?;
+        audit_target(ctx, s.user.id);
+        payload(ctx, s).await
+    }
+
+    /// The vendor's staff deactivate or reactivate a user. An inactive user cannot log in; its tokens are
+    /// refused from the next request on and stay refused after reactivation.
+    async fn set_user_active(&self, ctx: &Context<'_>, user_id: ID, active: bool) -> GqlResult<User> {
+        let p = scope(ctx)?;
+        let id = resource_id(&user_id)?;
+        audit_target(ctx, id);
+        Ok(User(users::set_active(state(ctx), p, id, active).await?))
     }
 }

@@ -243,6 +243,23 @@ impl BindingMutation {
         Ok(PromoCode(promo))
     }
 
+    /// The vendor's staff bind a client to a partner, move it to another, or unbind it (`partnerId`
+    /// null), with a reason: source `VENDOR_ASSIGNED`. The way to serve a client in `unboundClients`.
+    async fn assign_client(
+        &self,
+        ctx: &Context<'_>,
+        client_id: ID,
+        partner_id: Option<ID>,
+        reason: String,
+    ) -> GqlResult<Subscriber> {
+        let p = scope(ctx)?;
+        let client = resource_id(&client_id)?;
+        audit_target(ctx, client);
+        let partner = partner_id.as_ref().map(|id| input_id(id, "partnerId")).transpose()?;
+        let c = bindings::assign(state(ctx), p, client, partner, &reason).await?;
+        Ok(Subscriber::in_ctx(ctx, c))
+    }
+
     /// A client's admin or owner applies a bonus code: one bonus per client ever; binds the client to the
     /// code's partner when no partner holds it.
     async fn apply_promo_code(&self, ctx: &Context<'_>, code: String) -> GqlResult<PromoApplication> {

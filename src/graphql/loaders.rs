@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{api_key, invoice, partner_profile, payment, program, subscriber, subscription, tariff, user};
+use entity::{api_key, invoice, membership, partner_profile, payment, program, subscriber, subscription, tariff, user};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -46,6 +46,12 @@ pub struct SubscriptionsOf(pub Uuid);
 /// The partner profile of a subscriber.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProfileOf(pub Uuid);
+/// A user's membership in a subscriber, if any.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemberOf {
+    pub user: Uuid,
+    pub subscriber: Uuid,
+}
 
 pub(super) type LoadError = Arc<String>;
 
@@ -109,6 +115,22 @@ impl Loader<ProfileOf> for DbLoader {
             .await
             .map_err(failed)?;
         Ok(rows.into_iter().map(|r| (ProfileOf(r.subscriber_id), r)).collect())
+    }
+}
+
+impl Loader<MemberOf> for DbLoader {
+    type Value = membership::Model;
+    type Error = LoadError;
+    async fn load(&self, keys: &[MemberOf]) -> Result<HashMap<MemberOf, Self::Value>, Self::Error> {
+        let users: Vec<Uuid> = keys.iter().map(|k| k.user).collect();
+        let subscribers: Vec<Uuid> = keys.iter().map(|k| k.subscriber).collect();
+        let rows = membership::Entity::find()
+            .filter(membership::Column::UserId.is_in(users))
+            .filter(membership::Column::SubscriberId.is_in(subscribers))
+            .all(&self.db)
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(|m| (MemberOf { user: m.user_id, subscriber: m.subscriber_id }, m)).collect())
     }
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::{audit_entry, binding_change, invitation, membership, partner_profile, subscriber, user};
 
 use super::context::{Conn, GqlResult, connection, page_args, state, viewer};
-use super::loaders::{self, ProfileOf, SubscriberId, SubscriptionsOf, UserId};
+use super::loaders::{self, MemberOf, ProfileOf, SubscriberId, SubscriptionsOf, UserId};
 use crate::auth::{Projection, Reach, Scope};
 use crate::domain::{BindingSource, InvitationStatus, Role, SubscriberKind};
 use crate::error::AppError;
@@ -272,6 +272,26 @@ impl BindingChange {
     }
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
+    }
+    /// Who made the change: null for automatic ones (a referral, lead distribution, changes recorded
+    /// before this was kept), and for a caller who may not see that person (only the vendor, and a
+    /// subscriber's administrators, owners and operators for its own members, do).
+    async fn by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        let (Some(user), Some(v)) = (self.0.actor_user_id, viewer(ctx)) else {
+            return Ok(None);
+        };
+        let member_of_own = !v.is_vendor()
+            && v.user_id() != Some(user)
+            && loaders::one(ctx, MemberOf { user, subscriber: v.subscriber_id }).await?.is_some();
+        if !v.sees_user(user, member_of_own) {
+            return Ok(None);
+        }
+        Ok(loaders::one(ctx, UserId(user)).await?.map(User))
+    }
+    /// Why: the vendor's words for an assignment, a short note of the occasion for the other kinds
+    /// (null for changes recorded before reasons were kept).
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
     }
 }
 

@@ -5,7 +5,7 @@ use entity::{login_failure, membership, subscriber, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use super::subscribers::{self, NewCard, bind};
+use super::subscribers::{self, BindingNote, NewCard, bind};
 use super::{members, new_id};
 use crate::app::AppState;
 use crate::db::begin_write;
@@ -25,7 +25,8 @@ pub struct SignedIn {
 
 pub fn sign_in(state: &AppState, user: user::Model, m: membership::Model) -> AppResult<SignedIn> {
     let role: Role = m.role.parse().map_err(AppError::Internal)?;
-    let (token, expires_at) = state.jwt.issue(user.id, m.subscriber_id, role, state.clock.now())?;
+    let (token, expires_at) =
+        state.jwt.issue(user.id, user.token_generation, m.subscriber_id, role, state.clock.now())?;
     Ok(SignedIn { token, expires_at, user, membership: m })
 }
 
@@ -72,6 +73,7 @@ async fn insert_user(
         password_hash: Set(hash),
         active: Set(true),
         created_at: Set(now),
+        token_generation: Set(0),
     }
     .insert(txn)
     .await
@@ -96,8 +98,43 @@ async fn insert_membership(
     .await?)
 }
 
-/// Verifies the password with a lockout: five failures for one e-mail within 15 minutes lock it for
-/// 15 minutes. The attempt is recorded before the (slow) check, so parallel guesses count too.
+/// Records a password check against an e-mail before it is made, so that parallel guesses count too:
+/// five failures for one e-mail within 15 minutes lock it for 15 minutes (`TOO_MANY_ATTEMPTS`). Returns
+/// the attempt, which the caller forgets when no password was checked after all and clears (with the
+/// e-mail's other failures) when the password was right. `login` and `changePassword` share it.
+pub(super) async fn begin_attempt(state: &AppState, email: &str, now: DateTime<Utc>) -> AppResult<Uuid> {
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let attempt = login_failure::ActiveModel { id: Set(new_id()), email: Set(email.to_owned()), at: Set(now) }
+        .insert(&txn)
+        .await?;
+    txn.commit().await?;
+    let recent = login_failure::Entity::find()
+        .filter(login_failure::Column::Email.eq(email))
+        .filter(login_failure::Column::At.gt(now - Duration::minutes(LOCKOUT_WINDOW_MINUTES)))
+        .count(&state.db)
+        .await?;
+    if recent > LOCKOUT_ATTEMPTS {
+        // Locked: this attempt does not count, so the lock ends 15 minutes after the fifth failure.
+        forget_attempt(state, attempt.id).await?;
+        return Err(AppError::TooManyAttempts);
+    }
+    Ok(attempt.id)
+}
+
+/// An attempt that checked no password (no hashing thread was free): it does not count.
+pub(super) async fn forget_attempt(state: &AppState, attempt: Uuid) -> AppResult<()> {
+    login_failure::Entity::delete_by_id(attempt).exec(&state.db).await?;
+    Ok(())
+}
+
+/// The right password was given: the e-mail's failures are forgiven.
+pub(super) async fn clear_failures<C: sea_orm::ConnectionTrait>(db: &C, email: &str) -> AppResult<()> {
+    login_failure::Entity::delete_many().filter(login_failure::Column::Email.eq(email)).exec(db).await?;
+    Ok(())
+}
+
+/// Verifies the password with a lockout (`begin_attempt`). An inactive user gets the answer of a wrong
+/// password, and the attempt counts: the answer never says that the password was right.
 pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id: Option<Uuid>) -> AppResult<SignedIn> {
     let bad = || AppError::unauthenticated("INVALID_CREDENTIALS", "wrong e-mail or password");
     let email = email.trim().to_lowercase();
@@ -105,26 +142,13 @@ pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id:
         return Err(bad());
     }
     let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
-    let attempt =
-        login_failure::ActiveModel { id: Set(new_id()), email: Set(email.clone()), at: Set(now) }.insert(&txn).await?;
-    txn.commit().await?;
-    let recent = login_failure::Entity::find()
-        .filter(login_failure::Column::Email.eq(email.as_str()))
-        .filter(login_failure::Column::At.gt(now - Duration::minutes(LOCKOUT_WINDOW_MINUTES)))
-        .count(&state.db)
-        .await?;
-    if recent > LOCKOUT_ATTEMPTS {
-        // Locked: this attempt does not count, so the lock ends 15 minutes after the fifth failure.
-        login_failure::Entity::delete_by_id(attempt.id).exec(&state.db).await?;
-        return Err(AppError::TooManyAttempts);
-    }
+    let attempt = begin_attempt(state, &email, now).await?;
     let found = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db).await?;
     let ok = match state.hasher.verify(password, found.as_ref().map(|u| u.password_hash.as_str())).await {
         Ok(ok) => ok,
         Err(busy) => {
             // No password was checked: the attempt does not count against the e-mail.
-            login_failure::Entity::delete_by_id(attempt.id).exec(&state.db).await?;
+            forget_attempt(state, attempt).await?;
             return Err(busy);
         }
     };
@@ -132,10 +156,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id:
         Some(u) if ok && u.active => u,
         _ => return Err(bad()),
     };
-    login_failure::Entity::delete_many()
-        .filter(login_failure::Column::Email.eq(email.as_str()))
-        .exec(&state.db)
-        .await?;
+    clear_failures(&state.db, &email).await?;
     let memberships = members::of_user(&state.db, user.id).await?;
     let m = match subscriber_id {
         Some(sid) => memberships.into_iter().find(|m| m.subscriber_id == sid).ok_or_else(|| {
@@ -190,10 +211,12 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
     let mut client = subscribers::create_in(&txn, SubscriberKind::Client, card, now).await?;
     let mut events = Vec::new();
     if let Some(partner) = partner {
-        client = bind(&txn, &client, Some(partner), BindingSource::ReferralLink, Some(user.id), now).await?;
+        let note = BindingNote::automatic("self-registered with the partner's referral code");
+        client = bind(&txn, &client, Some(partner), BindingSource::ReferralLink, note, now).await?;
         super::tasks::welcome_call(&*txn, partner, client.id, now).await?;
     } else if let Some(program) = lead_program
-        && let Some((bound, event)) = super::leads::assign_lead(&txn, &client, program.id, Some(user.id), now).await?
+        && let Some((bound, event)) =
+            super::leads::assign_lead(&txn, &client, program.id, state.config.local, now).await?
     {
         client = bound;
         events.push(event);

@@ -1,14 +1,14 @@
 //! Subscriptions, invoices and payments. A payment activates or extends a subscription and accrues the
 //! bound partner's commission in the same transaction; recording is idempotent by `externalId`.
 
-use chrono::{DateTime, Duration, Months, NaiveTime, Utc};
+use chrono::{DateTime, Duration, Months, Utc};
 use entity::{invoice, payment, subscriber, subscription, tariff};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
-use super::subscribers;
+use super::subscribers::{self, BindingNote};
 use super::webhooks::{self, Event};
 use super::{Page, PageArgs, bindings, ledger, new_id, paginate, programs, promos, stoplist, tariffs};
 use crate::app::AppState;
@@ -120,6 +120,9 @@ pub async fn start_trial(
         insert_subscription(&txn, s.id, t.id, SubscriptionBasis::Trial, now, now + Duration::days(t.trial_days.into()))
             .await?;
     webhooks::queue(&*txn, [Event::subscription(EventType::SubscriptionStarted, &sub, &s, now)]).await?;
+    if let Some(partner) = s.serving_partner_id {
+        super::tasks::plan_trial_calls(&*txn, partner, &sub, now).await?;
+    }
     txn.commit().await?;
     Ok(sub)
 }
@@ -175,8 +178,11 @@ pub async fn create_subscription(
             }
             offered(&t, &s)?;
             let until = super::subscribers::partner_profile(&txn, s.id).await?.and_then(|pp| pp.contract_until);
+            let local = state.config.local;
             match until {
-                Some(d) if d >= now.date_naive() => (d + Duration::days(1)).and_time(NaiveTime::MIN).and_utc(),
+                // Until the end of the contract's last day (local time); it follows the contract after that
+                // (`subscribers::update_partner_profile`).
+                Some(d) if d >= local.date(now) => local.day_end(d),
                 _ => return Err(AppError::conflict("CONTRACT_NOT_ACTIVE", "the partner's contract is not active")),
             }
         }
@@ -195,6 +201,43 @@ pub async fn create_subscription(
     webhooks::queue(&*txn, [Event::subscription(EventType::SubscriptionStarted, &sub, &s, now)]).await?;
     txn.commit().await?;
     Ok(sub)
+}
+
+/// The free Partner tariff follows the partner contract (SPEC §1): when `contractUntil` changes, the
+/// partner's `PARTNER_FREE` subscriptions that follow it — not cancelled, and still running, or ended
+/// exactly when the old contract did — end at the end of the new contract's last day (local time), which
+/// extends them, revives one that lapsed with the contract, or ends them at a date already past; a
+/// contract cleared ends the running ones now. Runs in the profile change's transaction.
+pub async fn follow_contract(
+    txn: &DatabaseTransaction,
+    partner: Uuid,
+    old: Option<chrono::NaiveDate>,
+    new: Option<chrono::NaiveDate>,
+    local: crate::domain::LocalTime,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    if old == new {
+        return Ok(0);
+    }
+    let mut following = sea_orm::Condition::any().add(subscription::Column::EndsAt.gt(now));
+    let ends = match new {
+        Some(d) => {
+            if let Some(old) = old {
+                following = following.add(subscription::Column::EndsAt.eq(local.day_end(old)));
+            }
+            local.day_end(d)
+        }
+        None => now,
+    };
+    let r = subscription::Entity::update_many()
+        .col_expr(subscription::Column::EndsAt, sea_orm::sea_query::Expr::value(ends))
+        .filter(subscription::Column::SubscriberId.eq(partner))
+        .filter(subscription::Column::Basis.eq(SubscriptionBasis::PartnerFree.as_str()))
+        .filter(subscription::Column::CancelledAt.is_null())
+        .filter(following)
+        .exec(txn)
+        .await?;
+    Ok(r.rows_affected)
 }
 
 /// Cancels a subscription; a trial needs a churn reason.
@@ -432,7 +475,7 @@ pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -
     if let Some(existing) = replay(&state.db, &n).await? {
         return Ok(existing);
     }
-    match record_new(state, &n).await {
+    match record_new(state, &n, p.responsible_user()).await {
         // A concurrent request with the same id won the insert: answer as a repeat.
         Err(AppError::Conflict { reason: "DUPLICATE_EXTERNAL_ID", .. }) => {
             replay(&state.db, &n).await?.ok_or_else(|| AppError::Internal("payment vanished after a duplicate".into()))
@@ -441,7 +484,7 @@ pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -
     }
 }
 
-async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Model> {
+async fn record_new(state: &AppState, n: &NewPayment, recorded_by: Uuid) -> AppResult<payment::Model> {
     let now = state.clock.now();
     let paid_at = n.paid_at.unwrap_or(now);
     if paid_at > now + Duration::minutes(5) {
@@ -563,13 +606,21 @@ async fn record_new(state: &AppState, n: &NewPayment) -> AppResult<payment::Mode
     // partner invoice rebinds the client to the invoicing partner; a discount code binds on an upgrade.
     let mut client = client;
     if let Some(inv) = &inv {
+        let note = BindingNote::by(
+            recorded_by,
+            format!("paid the partner's invoice {} (payment {})", inv.id, pay.external_id),
+        );
         client =
-            bindings::apply(&txn, client, inv.partner_id, BindingSource::PartnerInvoice, upgrade, None, now).await?.0;
+            bindings::apply(&txn, client, inv.partner_id, BindingSource::PartnerInvoice, upgrade, note, now).await?.0;
     }
     if let Some(promo) = &promo {
         promos::redeem_discount(&txn, promo, client.id, pay.id, now).await?;
+        let note = BindingNote::by(
+            recorded_by,
+            format!("paid with the partner's discount code {} (payment {})", promo.code, pay.external_id),
+        );
         client =
-            bindings::apply(&txn, client, promo.partner_id, BindingSource::DiscountPromo, upgrade, None, now).await?.0;
+            bindings::apply(&txn, client, promo.partner_id, BindingSource::DiscountPromo, upgrade, note, now).await?.0;
     }
     let commission = ledger::accrue(&txn, &pay, &client, &t, now).await?;
     let events = [

@@ -6,12 +6,12 @@ use entity::{subscriber, subscription, tariff};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::subscribers::{self, bind};
+use super::subscribers::{self, BindingNote, bind};
 use crate::app::AppState;
 use crate::auth::Scope;
-use crate::db::WriteTxn;
-use crate::domain::BindingSource;
+use crate::db::{WriteTxn, begin_write};
 use crate::domain::binding::{BindingDecision, decide_binding, explain_binding};
+use crate::domain::{BindingSource, OptionalText, SubscriberKind};
 use crate::error::{AppError, AppResult};
 
 /// Applies a binding action inside a transaction; returns the client as it is after, and whether it
@@ -22,14 +22,14 @@ pub async fn apply(
     partner: Uuid,
     source: BindingSource,
     upgrade: bool,
-    actor: Option<Uuid>,
+    note: BindingNote,
     now: DateTime<Utc>,
 ) -> AppResult<(subscriber::Model, bool)> {
     let decision = decide_binding(source, client.serving_partner_id.as_ref(), &partner, upgrade);
     if !decision.changes() {
         return Ok((client, false));
     }
-    let client = bind(txn, &client, Some(partner), source, actor, now).await?;
+    let client = bind(txn, &client, Some(partner), source, note, now).await?;
     Ok((client, true))
 }
 
@@ -90,4 +90,45 @@ pub async fn quote(
         text.push_str(" (Only if the payment moves the client from free to paid or to a higher tariff.)");
     }
     Ok((decision, text))
+}
+
+/// The vendor's staff bind a client to a partner, move it to another, or unbind it (`partner` None),
+/// with a reason (required, at most 500 characters): source `VENDOR_ASSIGNED`, `by` the caller. The way
+/// out of `unboundClients`. A client that a partner gets this way has a welcome call to make. Asking for
+/// what already holds (the same partner, or unbinding an unbound client) changes nothing and records
+/// nothing.
+pub async fn assign(
+    state: &AppState,
+    p: Scope<'_>,
+    client: Uuid,
+    partner: Option<Uuid>,
+    reason: &str,
+) -> AppResult<subscriber::Model> {
+    p.require(p.is_vendor_staff(), "assign clients to partners")?;
+    let reason = OptionalText::parse(Some(reason))
+        .map_err(AppError::input("reason"))?
+        .ok_or_else(|| AppError::bad_input("reason", "EMPTY", "reason: say why the client is assigned"))?;
+    let now = state.clock.now();
+    let txn = begin_write(&state.db, &state.write_gate).await?;
+    // The client's row first: concurrent assignments (or a payment rebinding it) take turns, and each
+    // records the change from what the one before it left.
+    p.client(&*txn, client).await?;
+    subscribers::lock(&txn, client).await?;
+    let c = p.client(&*txn, client).await?;
+    if let Some(partner) = partner {
+        let target = subscriber::Entity::find_by_id(partner).one(&*txn).await?;
+        if target.is_none_or(|t| t.kind != SubscriberKind::Partner.as_str()) {
+            return Err(AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: no such partner"));
+        }
+    }
+    if c.serving_partner_id == partner {
+        return Ok(c);
+    }
+    let c = bind(&txn, &c, partner, BindingSource::VendorAssigned, BindingNote::by(p.responsible_user(), reason), now)
+        .await?;
+    if let Some(partner) = partner {
+        super::tasks::welcome_call(&*txn, partner, c.id, now).await?;
+    }
+    txn.commit().await?;
+    Ok(c)
 }

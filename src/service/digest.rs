@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::Scope;
 use crate::db::begin_write;
+use crate::domain::LocalTime;
 use crate::error::{AppError, AppResult};
 
 /// The most subscriptions one list of a digest holds (soonest first); a partner with more sees the first
@@ -22,15 +23,19 @@ pub const MAX_ROWS: u64 = 500;
 /// Partners read per step of `run_weekly_digest`.
 const PARTNER_BATCH: u64 = 100;
 
-/// The Monday a digest is for.
+/// The Monday a digest is for, in the service's local time (`PARTNERGRAPH_TIMEZONE`): its days begin
+/// at local midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WeekStart(NaiveDate);
+pub struct WeekStart {
+    day: NaiveDate,
+    local: LocalTime,
+}
 
 impl WeekStart {
     /// A Monday, or `BAD_USER_INPUT` with reason `NOT_MONDAY` on `weekStart`.
-    pub fn parse(d: NaiveDate) -> AppResult<Self> {
+    pub fn parse(d: NaiveDate, local: LocalTime) -> AppResult<Self> {
         if d.weekday() == Weekday::Mon {
-            Ok(Self(d))
+            Ok(Self { day: d, local })
         } else {
             Err(AppError::bad_input(
                 "weekStart",
@@ -40,28 +45,28 @@ impl WeekStart {
         }
     }
 
-    /// The Monday of the week `at` falls in (UTC).
-    pub fn of(at: DateTime<Utc>) -> Self {
-        let d = at.date_naive();
-        Self(d - Duration::days(d.weekday().num_days_from_monday().into()))
+    /// The local Monday of the week `at` falls in.
+    pub fn of(at: DateTime<Utc>, local: LocalTime) -> Self {
+        Self { day: local.monday_of(at), local }
     }
 
     pub fn date(self) -> NaiveDate {
-        self.0
+        self.day
     }
 
-    fn midnight(self) -> DateTime<Utc> {
-        self.0.and_time(chrono::NaiveTime::MIN).and_utc()
+    /// The instant the local day `days` after the Monday begins.
+    fn start_plus(self, days: i64) -> DateTime<Utc> {
+        self.local.day_start(self.day + Duration::days(days))
     }
 
-    /// [weekStart, weekStart + 14 days): when `expiring` subscriptions end.
+    /// [weekStart, weekStart + 14 days), local days: when `expiring` subscriptions end.
     pub fn expiring_window(self) -> (DateTime<Utc>, DateTime<Utc>) {
-        (self.midnight(), self.midnight() + Duration::days(14))
+        (self.start_plus(0), self.start_plus(14))
     }
 
-    /// [weekStart − 7 days, weekStart): when `created` subscriptions were created.
+    /// [weekStart − 7 days, weekStart), local days: when `created` subscriptions were created.
     pub fn created_window(self) -> (DateTime<Utc>, DateTime<Utc>) {
-        (self.midnight() - Duration::days(7), self.midnight())
+        (self.start_plus(-7), self.start_plus(0))
     }
 }
 
@@ -137,9 +142,10 @@ async fn build<C: ConnectionTrait>(db: &C, partner: subscriber::Model, week: Wee
 
 /// Queues the week's digest e-mail to every active `SERVICE_OPERATOR` of every partner, once per partner,
 /// week and operator (dedupe key `digest:{partner}:{week}:{user}`), so running it again queues nothing
-/// new. A partner whose two lists are both empty gets no e-mail. Returns how many were queued now.
+/// new. A partner with nothing to report gets an e-mail that says so ("every Monday", SPEC §8): the
+/// operators know the digest ran. Returns how many were queued now.
 pub async fn run_weekly_digest(state: &AppState, week_start: NaiveDate) -> AppResult<usize> {
-    let week = WeekStart::parse(week_start)?;
+    let week = WeekStart::parse(week_start, state.config.local)?;
     let mut queued = 0;
     let mut after: Option<Uuid> = None;
     loop {
@@ -177,9 +183,6 @@ async fn queue_for_partner(state: &AppState, partner: subscriber::Model, week: W
         return Ok(0);
     }
     let digest = build(&state.db, partner, week).await?;
-    if digest.is_empty() {
-        return Ok(0);
-    }
     let subject = format!("Weekly digest for {}: week of {}", digest.partner.name, week.date());
     let body = render(&state.db, &digest).await?;
     let now = state.clock.now();
@@ -212,16 +215,25 @@ async fn render<C: ConnectionTrait>(db: &C, d: &Digest) -> AppResult<String> {
         .map(|s| (s.id, s.name))
         .collect();
     let name = |id: &Uuid| names.get(id).map_or("(unknown client)", String::as_str);
-    let (_, until) = d.week_start.expiring_window();
+    let local = d.week_start.local;
+    let until = d.week_start.date() + Duration::days(14);
     let mut out = format!("Weekly digest for {}, week of {}.\n\n", d.partner.name, d.week_start.date());
-    out.push_str(&format!("Subscriptions ending before {} ({}):\n", until.date_naive(), d.expiring.len()));
+    if d.is_empty() {
+        out.push_str(&format!(
+            "Nothing to report this week: no client subscription ends before {until}, and none was created in \
+             the past week.\n"
+        ));
+        return Ok(out);
+    }
+    out.push_str(&format!("Subscriptions ending before {until} ({}):\n", d.expiring.len()));
     for s in &d.expiring {
-        out.push_str(&format!("  - {}: ends {}\n", name(&s.subscriber_id), s.ends_at.format("%Y-%m-%d")));
+        out.push_str(&format!("  - {}: ends {}\n", name(&s.subscriber_id), local.date(s.ends_at)));
     }
     out.push_str(&format!("\nSubscriptions created in the past week ({}):\n", d.created.len()));
     for s in &d.created {
-        out.push_str(&format!("  - {}: created {}\n", name(&s.subscriber_id), s.created_at.format("%Y-%m-%d")));
+        out.push_str(&format!("  - {}: created {}\n", name(&s.subscriber_id), local.date(s.created_at)));
     }
+    out.push_str(&format!("\n(Dates are days in {}.)\n", local.name()));
     Ok(out)
 }
 
@@ -233,16 +245,20 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
+    fn utc() -> LocalTime {
+        LocalTime::parse("UTC").unwrap()
+    }
+
     #[test]
     fn only_a_monday_starts_a_week() {
-        assert!(WeekStart::parse(day("2026-11-23")).is_ok());
-        let err = WeekStart::parse(day("2026-11-24")).unwrap_err();
+        assert!(WeekStart::parse(day("2026-11-23"), utc()).is_ok());
+        let err = WeekStart::parse(day("2026-11-24"), utc()).unwrap_err();
         assert_eq!(err.reason(), Some("NOT_MONDAY"));
     }
 
     #[test]
     fn the_windows_are_two_weeks_ahead_and_one_week_back() {
-        let w = WeekStart::parse(day("2026-11-23")).unwrap();
+        let w = WeekStart::parse(day("2026-11-23"), utc()).unwrap();
         let (a, b) = w.expiring_window();
         assert_eq!(
             (a.to_rfc3339(), b.to_rfc3339()),
@@ -253,13 +269,19 @@ mod tests {
             (a.to_rfc3339(), b.to_rfc3339()),
             ("2026-11-16T00:00:00+00:00".into(), "2026-11-23T00:00:00+00:00".into())
         );
+        // In Moscow the same Monday begins three hours earlier.
+        let w = WeekStart::parse(day("2026-11-23"), LocalTime::default()).unwrap();
+        assert_eq!(w.expiring_window().0.to_rfc3339(), "2026-11-22T21:00:00+00:00");
+        assert_eq!(w.created_window().0.to_rfc3339(), "2026-11-15T21:00:00+00:00");
     }
 
     #[test]
     fn the_week_of_a_sunday_starts_six_days_before() {
         let sunday = day("2026-11-29").and_hms_opt(23, 0, 0).unwrap().and_utc();
-        assert_eq!(WeekStart::of(sunday).date(), day("2026-11-23"));
+        assert_eq!(WeekStart::of(sunday, utc()).date(), day("2026-11-23"));
         let monday = day("2026-11-23").and_hms_opt(0, 0, 0).unwrap().and_utc();
-        assert_eq!(WeekStart::of(monday).date(), day("2026-11-23"));
+        assert_eq!(WeekStart::of(monday, utc()).date(), day("2026-11-23"));
+        // Sunday 23:00 UTC is Monday 02:00 in Moscow: the next week.
+        assert_eq!(WeekStart::of(sunday, LocalTime::default()).date(), day("2026-11-30"));
     }
 }

@@ -355,6 +355,7 @@ pub async fn accept(
             password_hash: Set(hash),
             active: Set(true),
             created_at: Set(now),
+            token_generation: Set(0),
         }
         .insert(&txn)
         .await

@@ -16,12 +16,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::outbox::{self, NewMessage};
-use super::subscribers::bind;
+use super::subscribers::{BindingNote, bind};
 use super::{Page, PageArgs, new_id, paginate, programs, tasks};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::BindingSource;
+use crate::domain::LocalTime;
 use crate::domain::leads::{ClientContracts, LeadCandidate, Quarter, choose_lead_partner, rank_partners};
 use crate::error::{AppError, AppResult};
 use crate::events::{PartnerEvent, PartnerEventKind};
@@ -55,7 +56,7 @@ pub async fn ranking(state: &AppState, p: Scope<'_>, program_code: &str, quarter
     p.require(may_read_program_data(p), "read the partner ranking")?;
     let quarter = parse_quarter(quarter)?;
     let program = programs::by_code(&state.db, program_code, "programCode").await?;
-    compute_ranking(&state.db, &program, quarter, state.clock.now()).await
+    compute_ranking(&state.db, &program, quarter, state.config.local, state.clock.now()).await
 }
 
 /// The ranking of SPEC §7 over the database: paid ITSaaS contracts of the program, credited to the
@@ -65,6 +66,7 @@ async fn compute_ranking<C: ConnectionTrait>(
     db: &C,
     program: &program::Model,
     quarter: Quarter,
+    local: LocalTime,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<RankingRow>> {
     let its_prof = subscription::Entity::find()
@@ -82,7 +84,7 @@ async fn compute_ranking<C: ConnectionTrait>(
         .filter(subscription::Column::TariffId.in_subquery(ranked_tariffs(program.id)))
         .filter(subscription::Column::SubscriberId.not_in_subquery(its_prof))
         .filter(subscription::Column::SubscriberId.not_in_subquery(promoted))
-        .filter(subscription::Column::StartsAt.lt(day_start(quarter.end())))
+        .filter(subscription::Column::StartsAt.lt(local.day_start(quarter.end())))
         .all(db)
         .await?;
     let mut per_client: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
@@ -122,7 +124,8 @@ async fn compute_ranking<C: ConnectionTrait>(
         .into_iter()
         .map(|s| (s.id, s))
         .collect();
-    let lines = rank_partners(&facts, quarter, now, |id| partners.get(&id).map(|s| s.name.clone()).unwrap_or_default());
+    let lines =
+        rank_partners(&facts, quarter, local, now, |id| partners.get(&id).map(|s| s.name.clone()).unwrap_or_default());
     Ok(lines
         .into_iter()
         .filter_map(|l| partners.get(&l.partner).map(|s| (l, s.clone())))
@@ -144,10 +147,6 @@ fn ranked_tariffs(program: Uuid) -> sea_orm::sea_query::SelectStatement {
         .filter(tariff::Column::ProgramId.eq(program))
         .filter(tariff::Column::Category.eq(RANKED_CATEGORY))
         .into_query()
-}
-
-fn day_start(d: NaiveDate) -> DateTime<Utc> {
-    d.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 /// What the vendor gives to publish a pool.
@@ -176,7 +175,7 @@ pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResu
     let program = programs::by_code(&*txn, &n.program_code, "programCode").await?;
     // Two publications for one program queue behind each other (PostgreSQL row lock).
     super::lock_row::<program::Entity, _>(&*txn, program::Column::Id, program::Column::CreatedAt, program.id).await?;
-    let ranking = compute_ranking(&*txn, &program, quarter, now).await?;
+    let ranking = compute_ranking(&*txn, &program, quarter, state.config.local, now).await?;
     let statuses = programs::statuses(&*txn, program.id).await?;
     let min_rank = program.lead_min_status.as_deref().and_then(|m| statuses.iter().position(|s| s == m)).unwrap_or(0);
     let mut chosen = Vec::new();
@@ -310,7 +309,7 @@ pub async fn pool_valid_on<C: ConnectionTrait>(
 pub async fn current_pool(state: &AppState, p: Scope<'_>, program_code: &str) -> AppResult<Option<lead_pool::Model>> {
     p.require(may_read_program_data(p), "read lead pools")?;
     let program = programs::by_code(&state.db, program_code, "programCode").await?;
-    pool_valid_on(&state.db, program.id, state.clock.now().date_naive()).await
+    pool_valid_on(&state.db, program.id, state.config.local.date(state.clock.now())).await
 }
 
 pub async fn members_of<C: ConnectionTrait>(db: &C, pool: Uuid) -> AppResult<Vec<lead_pool_member::Model>> {
@@ -329,10 +328,10 @@ pub async fn assign_lead(
     txn: &DatabaseTransaction,
     client: &subscriber::Model,
     program: Uuid,
-    actor: Option<Uuid>,
+    local: LocalTime,
     now: DateTime<Utc>,
 ) -> AppResult<Option<(subscriber::Model, PartnerEvent)>> {
-    let Some(pool) = pool_valid_on(txn, program, now.date_naive()).await? else {
+    let Some(pool) = pool_valid_on(txn, program, local.date(now)).await? else {
         return Ok(None);
     };
     super::lock_row::<lead_pool::Entity, _>(txn, lead_pool::Column::Id, lead_pool::Column::CreatedAt, pool.id).await?;
@@ -350,7 +349,8 @@ pub async fn assign_lead(
         .filter(lead_pool_member::Column::Id.eq(member.id))
         .exec(txn)
         .await?;
-    let client = bind(txn, client, Some(member.partner_id), BindingSource::LeadDistribution, actor, now).await?;
+    let note = BindingNote::automatic(format!("lead distribution: the lead pool of {}", pool.quarter));
+    let client = bind(txn, client, Some(member.partner_id), BindingSource::LeadDistribution, note, now).await?;
     super::webhooks::queue(txn, [super::webhooks::Event::lead_assigned(&client, member.partner_id, pool.id, now)])
         .await?;
     tasks::welcome_call(txn, member.partner_id, client.id, now).await?;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod billing;
 pub mod bindings;
 pub mod client_work;
+pub mod credentials;
 pub mod crm;
 pub mod demo;
 pub mod digest;
@@ -22,6 +23,7 @@ pub mod subscribers;
 pub mod support;
 pub mod tariffs;
 pub mod tasks;
+pub mod users;
 pub mod webhooks;
 
 use base64::Engine;

@@ -25,6 +25,8 @@ pub mod kind {
     pub const INVITATION: &str = "INVITATION";
     pub const WEEKLY_DIGEST: &str = "WEEKLY_DIGEST";
     pub const NEW_LEAD: &str = "NEW_LEAD";
+    /// A password-reset link (its body carries a one-time token; redacted once sent).
+    pub const PASSWORD_RESET: &str = "PASSWORD_RESET";
 }
 
 /// An e-mail to queue.
@@ -82,6 +84,20 @@ const MAX_ERROR_CHARS: usize = 200;
 pub const REDACTED_INVITATION_BODY: &str =
     "[redacted after sending: the invitation link carries a one-time token, which is stored only as a hash]";
 
+/// Once a password-reset e-mail is sent (or cancelled), its body (which carries the raw token) is
+/// replaced by this.
+pub const REDACTED_RESET_BODY: &str =
+    "[redacted after sending: the reset link carries a one-time token, which is stored only as a hash]";
+
+/// The redacted body of a message whose body carries a secret, by kind; None for the others.
+fn redacted_body(kind: &str) -> Option<&'static str> {
+    match kind {
+        kind::INVITATION => Some(REDACTED_INVITATION_BODY),
+        kind::PASSWORD_RESET => Some(REDACTED_RESET_BODY),
+        _ => None,
+    }
+}
+
 /// What one `dispatch_due` call did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DispatchStats {
@@ -90,7 +106,8 @@ pub struct DispatchStats {
     pub sent: usize,
     /// Left pending with a later `next_attempt_at`.
     pub failed: usize,
-    /// Invitation e-mails not sent because their invitation was no longer pending.
+    /// Invitation e-mails not sent because their invitation was no longer pending, and reset e-mails
+    /// whose link was used, voided or expired before they went out.
     pub cancelled: usize,
 }
 
@@ -108,7 +125,12 @@ pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
     let claimed = claim_due(state).await?;
     let mut stats = DispatchStats { claimed: claimed.len(), ..Default::default() };
     for m in claimed {
-        if m.kind == kind::INVITATION && !invitation_still_pending(state, &m).await? {
+        let moot = match m.kind.as_str() {
+            kind::INVITATION => !invitation_still_pending(state, &m).await?,
+            kind::PASSWORD_RESET => !super::credentials::reset_still_usable(state, &m.dedupe_key).await?,
+            _ => false,
+        };
+        if moot {
             mark_cancelled(state, &m).await?;
             stats.cancelled += 1;
             continue;
@@ -176,8 +198,8 @@ async fn mark_sent(state: &AppState, m: &outbox_message::Model) -> AppResult<()>
         .col_expr(outbox_message::Column::SentAt, Expr::value(now))
         .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(outbox_message::Column::LastError, Expr::value(Option::<String>::None));
-    if m.kind == kind::INVITATION {
-        update = update.col_expr(outbox_message::Column::Body, Expr::value(REDACTED_INVITATION_BODY));
+    if let Some(redacted) = redacted_body(&m.kind) {
+        update = update.col_expr(outbox_message::Column::Body, Expr::value(redacted));
     }
     update.filter(outbox_message::Column::Id.eq(m.id)).exec(&*txn).await?;
     txn.commit().await?;
@@ -206,13 +228,14 @@ fn invitation_send(key: &str) -> Option<(uuid::Uuid, i32)> {
     Some((id.parse().ok()?, send.parse().ok()?))
 }
 
-/// Marks an invitation e-mail that will not go out; its body (with the token) is redacted like a sent one.
+/// Marks an invitation or reset e-mail that will not go out; its body (with the token) is redacted like a
+/// sent one.
 async fn mark_cancelled(state: &AppState, m: &outbox_message::Model) -> AppResult<()> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::Status, Expr::value(CANCELLED))
         .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(outbox_message::Column::Body, Expr::value(REDACTED_INVITATION_BODY))
+        .col_expr(outbox_message::Column::Body, Expr::value(redacted_body(&m.kind).unwrap_or(REDACTED_INVITATION_BODY)))
         .filter(outbox_message::Column::Id.eq(m.id))
         .filter(outbox_message::Column::Status.eq(PENDING))
         .exec(&*txn)

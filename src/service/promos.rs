@@ -159,16 +159,12 @@ pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Appl
         "one bonus per client: this client already had one",
     ))?;
     let client = super::subscribers::load(&txn, p.subscriber_id).await?;
-    let (client, bound) = bindings::apply(
-        &txn,
-        client,
-        promo.partner_id,
-        BindingSource::BonusPromo,
-        false,
-        Some(p.responsible_user()),
-        now,
-    )
-    .await?;
+    let note = super::subscribers::BindingNote::by(
+        p.responsible_user(),
+        format!("applied the partner's bonus code {}", promo.code),
+    );
+    let (client, bound) =
+        bindings::apply(&txn, client, promo.partner_id, BindingSource::BonusPromo, false, note, now).await?;
     txn.commit().await?;
     Ok(Applied { bound, client })
 }

@@ -162,13 +162,31 @@ pub async fn touch(txn: &DatabaseTransaction, id: Uuid, now: DateTime<Utc>) -> A
     load(txn, id).await
 }
 
+/// Who made a binding change and why: `BindingChange.by` and `reason`.
+#[derive(Debug, Clone)]
+pub struct BindingNote {
+    /// The person who decided it; None for an automatic change (a referral, lead distribution).
+    pub by: Option<Uuid>,
+    pub reason: String,
+}
+
+impl BindingNote {
+    pub fn by(user: Uuid, reason: impl Into<String>) -> Self {
+        BindingNote { by: Some(user), reason: reason.into() }
+    }
+
+    pub fn automatic(reason: impl Into<String>) -> Self {
+        BindingNote { by: None, reason: reason.into() }
+    }
+}
+
 /// Binds a client to a partner (or unbinds it) and keeps the change in the history.
 pub async fn bind(
     txn: &DatabaseTransaction,
     client: &subscriber::Model,
     to: Option<Uuid>,
     source: BindingSource,
-    actor: Option<Uuid>,
+    note: BindingNote,
     at: DateTime<Utc>,
 ) -> AppResult<subscriber::Model> {
     binding_change::ActiveModel {
@@ -178,7 +196,8 @@ pub async fn bind(
         to_partner_id: Set(to),
         source: Set(source.as_str().to_owned()),
         at: Set(at),
-        actor_user_id: Set(actor),
+        actor_user_id: Set(note.by),
+        reason: Set(Some(note.reason)),
     }
     .insert(txn)
     .await?;
@@ -263,9 +282,15 @@ pub async fn register_client(
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, now).await?;
-    let client =
-        bind(&txn, &client, Some(p.subscriber_id), BindingSource::PartnerRegistered, Some(p.responsible_user()), now)
-            .await?;
+    let client = bind(
+        &txn,
+        &client,
+        Some(p.subscriber_id),
+        BindingSource::PartnerRegistered,
+        registered_note(p.responsible_user()),
+        now,
+    )
+    .await?;
     super::tasks::welcome_call(&*txn, p.subscriber_id, client.id, now).await?;
     let (invitation, token) = invitations::create_in(
         &txn,
@@ -281,6 +306,10 @@ pub async fn register_client(
     webhooks::queue(&*txn, [webhooks::Event::client_registered(&client, now)]).await?;
     txn.commit().await?;
     Ok(Registered { subscriber: client, invitation, token })
+}
+
+fn registered_note(user: Uuid) -> BindingNote {
+    BindingNote::by(user, "registered by the partner")
 }
 
 /// The vendor imports an existing client, optionally with its existing binding (source `IMPORT`) and
@@ -307,7 +336,8 @@ pub async fn import_client(
     }
     let mut client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, created_at).await?;
     if let Some(partner) = partner {
-        client = bind(&txn, &client, Some(partner), BindingSource::Import, Some(p.responsible_user()), now).await?;
+        let note = BindingNote::by(p.responsible_user(), "imported by the vendor with its existing binding");
+        client = bind(&txn, &client, Some(partner), BindingSource::Import, note, now).await?;
     }
     webhooks::queue(&*txn, [webhooks::Event::client_registered(&client, now)]).await?;
     txn.commit().await?;
@@ -360,6 +390,9 @@ pub async fn update_partner_profile(
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, _) = p.subscriber(&txn, id).await?;
     p.require(p.is_vendor_staff(), "edit partner profiles")?;
+    // The partner's row first, as `createSubscription` of the Partner tariff takes it before reading the
+    // contract: a subscription and a contract change made at once see each other.
+    lock(&txn, s.id).await?;
     let profile = partner_profile::Entity::find_by_id(s.id)
         .one(&txn)
         .await?
@@ -374,13 +407,17 @@ pub async fn update_partner_profile(
     if let Some(v) = patch.has_customization_specialists {
         am.has_customization_specialists = Set(v);
     }
-    am.contract_until = Set(match patch.contract_until {
+    let contract_until = match patch.contract_until {
         Patch::Keep => profile.contract_until,
         Patch::Clear => None,
         Patch::Set(d) => Some(d),
-    });
+    };
+    am.contract_until = Set(contract_until);
     am.update(&txn).await?;
-    let s = touch(&txn, s.id, state.clock.now()).await?;
+    let now = state.clock.now();
+    super::billing::follow_contract(&txn, s.id, profile.contract_until, contract_until, state.config.local, now)
+        .await?;
+    let s = touch(&txn, s.id, now).await?;
     txn.commit().await?;
     Ok(s)
 }

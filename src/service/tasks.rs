@@ -98,6 +98,31 @@ pub async fn welcome_call<C: ConnectionTrait>(
     .await
 }
 
+/// The calls of a trial, on the serving partner's list from the moment it starts (SPEC §8), with their
+/// due dates: the check-in 10 to 14 days in (due on day 14, or at the end of a shorter trial; a trial
+/// shorter than 10 days has none) and the trial-ending call due 7 days before the end (none for a client
+/// that already pays, which needs no such call). The keys are the scheduler's, so neither makes one twice;
+/// the scheduler still cancels them when a payment makes them moot.
+pub async fn plan_trial_calls<C: ConnectionTrait>(
+    db: &C,
+    partner: Uuid,
+    trial: &subscription::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let t = Trial { starts_at: trial.starts_at, ends_at: trial.ends_at };
+    let occasion = trial.id.to_string();
+    let (opens, due) = rules::check_in(t);
+    if opens < t.ends_at {
+        create_in(db, partner, trial.subscriber_id, TaskKind::TrialCheckIn, due, &occasion, now).await?;
+    }
+    let pays = paid_until(db, &[trial.subscriber_id]).await?.get(&trial.subscriber_id).is_some_and(|end| *end > now);
+    if !pays {
+        let (_, due) = rules::trial_ending(t);
+        create_in(db, partner, trial.subscriber_id, TaskKind::TrialEnding, due, &occasion, now).await?;
+    }
+    Ok(())
+}
+
 /// The tasks the caller reaches: its partner's (owner and operators), or all (the vendor).
 fn mine(p: Scope<'_>) -> AppResult<Condition> {
     if p.is_vendor() {
@@ -203,9 +228,11 @@ pub struct TrialTaskReport {
     pub cancelled: u32,
 }
 
-/// The time-based tasks: a check-in from day 10 of a trial, the call 7 days before it ends, and the
-/// churn-reason call once it ended with no paid subscription; calls that a payment made pointless are
-/// cancelled. Safe to run often and on several replicas: each task has its key.
+/// The time-based tasks: the churn-reason call once a trial ended with no paid subscription, and calls
+/// that a payment made pointless are cancelled. The check-in and trial-ending calls are planned when the
+/// trial starts (`plan_trial_calls`); this pass still makes them, when their time comes, for a trial
+/// whose client had no partner then (bound later). Safe to run often and on several replicas: each task
+/// has its key.
 pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport> {
     let db = &state.db;
     let now = state.clock.now();
