@@ -20,7 +20,7 @@ use partnergraph::service::accounts;
 use partnergraph::service::webhooks::endpoints::{self, EndpointInput};
 use partnergraph::service::webhooks::events::{new_message_id, pending_row};
 use partnergraph::service::webhooks::sender;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
 use uuid::Uuid;
 
 use common::env_usize;
@@ -65,13 +65,7 @@ async fn main() {
     let (vendor, owner) =
         accounts::bootstrap(&state, "Bench Vendor", "bench@vendor.test", "bench-password").await.expect("bootstrap");
     let membership = entity::membership::Entity::find().one(&state.db).await.unwrap().unwrap();
-    let p = Principal {
-        user_id: owner.id,
-        subscriber_id: vendor.id,
-        kind: SubscriberKind::Vendor,
-        role: Role::Owner,
-        membership_id: membership.id,
-    };
+    let p = Principal::person(owner.id, membership.id, vendor.id, SubscriberKind::Vendor, Role::Owner);
     let mut eps = Vec::new();
     for _ in 0..endpoints_n {
         let input = EndpointInput {

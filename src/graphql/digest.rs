@@ -46,6 +46,8 @@ pub enum NotificationKind {
     WeeklyDigest,
     /// A lead assigned to a partner.
     NewLead,
+    /// A password-reset link (its body, with the one-time token, is redacted once sent).
+    PasswordReset,
 }
 
 /// Where an e-mail is in the outbox.
@@ -55,7 +57,8 @@ pub enum NotificationStatus {
     Pending,
     /// Accepted by the mail server.
     Sent,
-    /// Never sent: the invitation it carried was accepted, revoked, expired or re-sent before it went out.
+    /// Never sent: the invitation it carried was accepted, revoked, expired or re-sent before it went out,
+    /// or the reset link it carried was used, voided or expired.
     Cancelled,
 }
 
@@ -82,6 +85,7 @@ impl Notification {
             outbox::kind::INVITATION => NotificationKind::Invitation,
             outbox::kind::WEEKLY_DIGEST => NotificationKind::WeeklyDigest,
             outbox::kind::NEW_LEAD => NotificationKind::NewLead,
+            outbox::kind::PASSWORD_RESET => NotificationKind::PasswordReset,
             other => return Err(AppError::Internal(format!("outbox kind {other}")).into()),
         })
     }

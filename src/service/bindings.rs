@@ -108,12 +108,14 @@ pub async fn assign(
     let reason = OptionalText::parse(Some(reason))
         .map_err(AppError::input("reason"))?
         .ok_or_else(|| AppError::bad_input("reason", "EMPTY", "reason: say why the client is assigned"))?;
-    let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     // The client's row first: concurrent assignments (or a payment rebinding it) take turns, and each
     // records the change from what the one before it left.
     p.client(&*txn, client).await?;
     subscribers::lock(&txn, client).await?;
+    // Read under the lock, so that the history (ordered by time) lists the changes in the order they
+    // took turns: a time read before waiting could be earlier than the change it waited for.
+    let now = state.clock.now();
     let c = p.client(&*txn, client).await?;
     if let Some(partner) = partner {
         let target = subscriber::Entity::find_by_id(partner).one(&*txn).await?;

@@ -2,8 +2,8 @@
 //! `runWeeklyDigest` queuing each operator's e-mail once.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entity::subscription;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use entity::{outbox_message, subscription};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 
 use crate::helpers::{Account, PASSWORD, TestApp, VENDOR_EMAIL, spawn_app, spawn_app_with};
@@ -13,8 +13,10 @@ const TRIAL: &str = "mutation($s: ID!, $t: ID!) { startTrial(subscriberId: $s, t
 /// A Monday; the tests place the clock around it.
 const WEEK: &str = "2026-11-02";
 
+/// The instant `WEEK` begins in the service's default zone, Europe/Moscow (UTC+3, no daylight saving):
+/// local midnight, 21:00 UTC on the Sunday before.
 fn week() -> DateTime<Utc> {
-    NaiveDate::parse_from_str(WEEK, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc()
+    NaiveDate::parse_from_str(WEEK, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc() - Duration::hours(3)
 }
 
 fn ids(v: &Value) -> Vec<String> {
@@ -160,22 +162,40 @@ async fn running_the_weekly_digest_twice_queues_each_operators_email_once() {
 
     let run = "mutation($w: Date!) { runWeeklyDigest(weekStart: $w) }";
     let r = app.as_(&app.vendor, run, json!({ "w": WEEK })).await;
-    assert_eq!(r.ok()["runWeeklyDigest"], 2);
+    assert_eq!(r.ok()["runWeeklyDigest"], 3, "two operators of Busy, one of Quiet");
     let r = app.as_(&app.vendor, run, json!({ "w": WEEK })).await;
     assert_eq!(r.ok()["runWeeklyDigest"], 0);
 
     let digests: Vec<Value> = app.notifications().await.into_iter().filter(|n| n["kind"] == "WEEKLY_DIGEST").collect();
-    assert_eq!(digests.len(), 2, "{digests:?}");
+    assert_eq!(digests.len(), 3, "{digests:?}");
     for op in &ops {
         let mine: Vec<&Value> = digests.iter().filter(|n| n["to"] == op.email.as_str()).collect();
         assert_eq!(mine.len(), 1, "{} got {mine:?}", op.email);
         assert_eq!(mine[0]["status"], "PENDING");
         assert!(mine[0]["subject"].as_str().unwrap().contains("Busy"));
+        assert!(!body_to(&app, &op.email).await.contains("Nothing to report"));
     }
-    // The partner with nothing to report sends its operator nothing; the partner's owner is not an operator.
-    assert!(digests.iter().all(|n| n["to"] != quiet_op.email.as_str() && n["to"] != busy.email.as_str()));
+    // The partner with nothing to report still gets its Monday e-mail, saying so; the partner's owner is
+    // not an operator.
+    let quiet_mail: Vec<&Value> = digests.iter().filter(|n| n["to"] == quiet_op.email.as_str()).collect();
+    assert_eq!(quiet_mail.len(), 1, "{digests:?}");
+    assert!(quiet_mail[0]["subject"].as_str().unwrap().contains("Quiet"));
+    assert!(body_to(&app, &quiet_op.email).await.contains("Nothing to report this week"));
+    assert!(digests.iter().all(|n| n["to"] != busy.email.as_str() && n["to"] != quiet.email.as_str()));
 
     // Another week is another occasion.
     let r = app.as_(&app.vendor, run, json!({ "w": "2026-11-09" })).await;
-    assert_eq!(r.ok()["runWeeklyDigest"], 2);
+    assert_eq!(r.ok()["runWeeklyDigest"], 3);
+}
+
+/// The body of the (only) digest e-mail queued to `to`, straight from the outbox.
+async fn body_to(app: &TestApp, to: &str) -> String {
+    let rows = outbox_message::Entity::find()
+        .filter(outbox_message::Column::ToEmail.eq(to))
+        .filter(outbox_message::Column::Kind.eq("WEEKLY_DIGEST"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one digest e-mail to {to}");
+    rows[0].body.clone()
 }

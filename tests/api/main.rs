@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api_keys;
+mod assign;
 mod audit;
 mod auth;
 mod bindings;
@@ -14,6 +15,7 @@ mod crm;
 mod crm_deals;
 mod crm_reach;
 mod crm_sync;
+mod deactivation;
 mod digest;
 mod events;
 mod graphiql;
@@ -24,9 +26,11 @@ mod invitations;
 mod leads;
 mod lifecycle;
 mod loaders;
+mod local_time;
 mod members;
 mod outage;
 mod outbox;
+mod passwords;
 mod payments;
 mod permissions;
 mod preflight;

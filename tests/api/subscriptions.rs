@@ -128,9 +128,11 @@ async fn the_free_partner_tariff_needs_an_active_partner_contract() {
     .ok();
     let r = app.as_(&partner.token, CREATE, json!({ "s": partner.subscriber_id, "t": tariff })).await;
     assert_eq!(r.ok()["createSubscription"]["basis"], "PARTNER_FREE");
-    assert!(r.ok()["createSubscription"]["endsAt"].as_str().unwrap().starts_with(
-        &(chrono::NaiveDate::parse_from_str(&until, "%Y-%m-%d").unwrap() + Duration::days(1)).to_string()
-    ));
+    // Until the end of the contract's last day in the service's zone (Europe/Moscow by default, UTC+3):
+    // local midnight after it, 21:00 UTC that day.
+    let ends: chrono::DateTime<chrono::Utc> = r.ok()["createSubscription"]["endsAt"].as_str().unwrap().parse().unwrap();
+    let last_day = chrono::NaiveDate::parse_from_str(&until, "%Y-%m-%d").unwrap();
+    assert_eq!(ends, last_day.and_hms_opt(21, 0, 0).unwrap().and_utc());
     // Clients neither see nor take it.
     let client = app.client_of(&partner, "Client").await;
     let r = app.as_(&client.token, "{ tariffs { code } }", json!({})).await;

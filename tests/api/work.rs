@@ -63,24 +63,27 @@ async fn a_trial_brings_a_check_in_on_day_ten_a_call_a_week_before_its_end_and_a
     let c = app.client_of(&p, "Trying").await;
     let trial = app.as_(&p.token, TRIAL, json!({ "s": c.subscriber_id, "t": tariff })).await;
     let ends: DateTime<Utc> = trial.ok()["startTrial"]["endsAt"].as_str().unwrap().parse().unwrap();
-    let starts = ends - Duration::days(30);
+    let starts: DateTime<Utc> = trial.ok()["startTrial"]["startsAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(ends - starts, Duration::days(30));
 
-    pass_at(&app, starts + Duration::days(9)).await;
-    assert!(of_kind(&tasks_of(&app, &p.token, &c.subscriber_id).await, "TRIAL_CHECK_IN").is_empty());
-    let r = pass_at(&app, starts + Duration::days(10) + Duration::minutes(1)).await;
-    assert_eq!(r.tasks_created, 1);
-    // Running again (or on another replica) creates nothing more.
-    assert_eq!(pass_at(&app, starts + Duration::days(10) + Duration::hours(1)).await.tasks_created, 0);
+    // The call plan is on the partner's list from the start (SPEC §8), with its due dates: the check-in
+    // (10 to 14 days in, due on day 14) and the trial-ending call (a week before the end).
     let tasks = tasks_of(&app, &p.token, &c.subscriber_id).await;
     let check_in = of_kind(&tasks, "TRIAL_CHECK_IN");
-    assert_eq!(check_in.len(), 1);
+    assert_eq!(check_in.len(), 1, "{tasks:?}");
     assert_eq!(due(check_in[0]), starts + Duration::days(14));
-
-    pass_at(&app, starts + Duration::days(20) + Duration::minutes(1)).await;
-    let tasks = tasks_of(&app, &p.token, &c.subscriber_id).await;
     let ending = of_kind(&tasks, "TRIAL_ENDING");
-    assert_eq!(ending.len(), 1);
+    assert_eq!(ending.len(), 1, "{tasks:?}");
     assert_eq!(due(ending[0]), ends - Duration::days(7));
+    assert!(of_kind(&tasks, "CHURN_REASON").is_empty());
+
+    // The scheduler's passes (here, or on another replica) make neither of them again.
+    assert_eq!(pass_at(&app, starts + Duration::days(9)).await.tasks_created, 0);
+    assert_eq!(pass_at(&app, starts + Duration::days(10) + Duration::minutes(1)).await.tasks_created, 0);
+    assert_eq!(pass_at(&app, starts + Duration::days(20) + Duration::minutes(1)).await.tasks_created, 0);
+    let tasks = tasks_of(&app, &p.token, &c.subscriber_id).await;
+    assert_eq!(of_kind(&tasks, "TRIAL_CHECK_IN").len(), 1);
+    assert_eq!(of_kind(&tasks, "TRIAL_ENDING").len(), 1);
     assert!(of_kind(&tasks, "CHURN_REASON").is_empty());
 
     pass_at(&app, ends + Duration::hours(1)).await;
@@ -311,14 +314,15 @@ async fn two_replicas_passing_at_once_create_each_task_once_and_queue_the_monday
         let c = app.client_of(&p, &format!("Trial {i}")).await;
         app.as_(&p.token, TRIAL, json!({ "s": c.subscriber_id, "t": tariff })).await.ok();
     }
-    // Day 10 of the trials: two passes at once (as two replicas would) make five check-ins, not ten.
+    // The trials' calls were planned when they started; day 10 passes on two replicas at once add none.
     app.state.clock.set_to(t0() + Duration::days(10) + Duration::hours(1));
     let (a, b) = tokio::join!(partnergraph::scheduler::tick(&app.state), partnergraph::scheduler::tick(&app.state));
-    assert_eq!(a.tasks_created + b.tasks_created, 5);
-    let r = app.as_(&operator.token, "{ tasks(status: OPEN, first: 50) { nodes { kind } } }", json!({})).await;
-    let check_ins =
-        r.ok()["tasks"]["nodes"].as_array().unwrap().iter().filter(|t| t["kind"] == "TRIAL_CHECK_IN").count();
-    assert_eq!(check_ins, 5);
+    assert_eq!(a.tasks_created + b.tasks_created, 0);
+    let open = "{ tasks(status: OPEN, first: 100) { nodes { kind } } }";
+    let count =
+        |r: &Gql, kind: &str| r.ok()["tasks"]["nodes"].as_array().unwrap().iter().filter(|t| t["kind"] == kind).count();
+    let r = app.as_(&operator.token, open, json!({})).await;
+    assert_eq!((count(&r, "TRIAL_CHECK_IN"), count(&r, "TRIAL_ENDING")), (5, 5));
 
     // Monday 2026-12-21 (the trials end within its fortnight): the digest is claimed by one pass only.
     let monday = Utc.with_ymd_and_hms(2026, 12, 21, 7, 0, 0).unwrap();
@@ -327,4 +331,61 @@ async fn two_replicas_passing_at_once_create_each_task_once_and_queue_the_monday
     assert_eq!(a.digests_queued + b.digests_queued, 1, "one operator, one e-mail");
     assert_eq!(partnergraph::scheduler::tick(&app.state).await.digests_queued, 0);
     assert_eq!(app.count("job_runs").await, 1);
+
+    // The trials ended unpaid: two passes at once make five churn-reason tasks, not ten.
+    app.state.clock.set_to(t0() + Duration::days(31));
+    let (a, b) = tokio::join!(partnergraph::scheduler::tick(&app.state), partnergraph::scheduler::tick(&app.state));
+    assert_eq!(a.tasks_created + b.tasks_created, 5);
+    let r = app.as_(&operator.token, open, json!({})).await;
+    assert_eq!(count(&r, "CHURN_REASON"), 5);
+}
+
+#[tokio::test]
+async fn the_call_plan_is_listed_by_due_date_from_the_trials_start_and_a_payment_cancels_its_ending_call() {
+    let app = spawn_app_at(t0()).await;
+    app.presets().await;
+    let tariff = app.tariff("FRESH-PLAN", "1C-FRESH", "ITSAAS", "1000.00", &[1, 12], 30).await;
+    let short = app.tariff("FRESH-SHORT", "1C-FRESH", "ITSAAS", "1000.00", &[1, 12], 7).await;
+    let p = app.partner("Planner").await;
+    let c = app.client_of(&p, "Trying").await;
+    let r = app.as_(&p.token, TRIAL, json!({ "s": c.subscriber_id, "t": tariff })).await;
+    let starts: DateTime<Utc> = r.ok()["startTrial"]["startsAt"].as_str().unwrap().parse().unwrap();
+    let ends: DateTime<Utc> = r.ok()["startTrial"]["endsAt"].as_str().unwrap().parse().unwrap();
+
+    // Without any scheduler pass: the welcome call, the check-in and the trial-ending call, by due date.
+    let tasks = tasks_of(&app, &p.token, &c.subscriber_id).await;
+    let plan: Vec<(&str, DateTime<Utc>)> = tasks.iter().map(|t| (t["kind"].as_str().unwrap(), due(t))).collect();
+    assert_eq!(
+        plan,
+        vec![
+            ("WELCOME_CALL", plan[0].1),
+            ("TRIAL_CHECK_IN", starts + Duration::days(14)),
+            ("TRIAL_ENDING", ends - Duration::days(7)),
+        ]
+    );
+    assert!(plan[0].1 <= starts + Duration::days(1));
+    // The vendor sees the same plan; another partner sees none of it.
+    let r = app.as_(&app.vendor, TASKS, json!({ "c": c.subscriber_id })).await;
+    assert_eq!(r.ok()["tasks"]["totalCount"], 3);
+    let other = app.partner("Other").await;
+    let r = app.as_(&other.token, TASKS, json!({ "c": c.subscriber_id })).await;
+    assert_eq!(r.ok()["tasks"]["totalCount"], 0);
+
+    // A payment makes the trial-ending call moot: the next pass cancels it; no churn task follows.
+    app.state.clock.set_to(t0() + Duration::days(3));
+    app.pay(&c.subscriber_id, &tariff, 12, "12000.00", "plan-pay").await.ok();
+    let r = pass_at(&app, t0() + Duration::days(3) + Duration::minutes(1)).await;
+    assert_eq!((r.tasks_created, r.tasks_cancelled), (0, 1));
+    pass_at(&app, ends + Duration::days(1)).await;
+    let tasks = tasks_of(&app, &p.token, &c.subscriber_id).await;
+    assert_eq!(of_kind(&tasks, "TRIAL_ENDING")[0]["status"], "CANCELLED");
+    assert!(of_kind(&tasks, "CHURN_REASON").is_empty());
+
+    // A client that already pays gets no trial-ending call for a new trial; a trial of under ten days
+    // has no check-in.
+    let r = app.as_(&p.token, TRIAL, json!({ "s": c.subscriber_id, "t": short })).await;
+    r.ok();
+    let tasks = tasks_of(&app, &p.token, &c.subscriber_id).await;
+    assert_eq!(of_kind(&tasks, "TRIAL_CHECK_IN").len(), 1, "{tasks:?}");
+    assert_eq!(of_kind(&tasks, "TRIAL_ENDING").len(), 1, "{tasks:?}");
 }
