@@ -252,3 +252,17 @@ async fn concurrent_assignments_of_one_client_each_record_the_change_from_what_t
     let now = r.ok()["subscriber"]["servingPartner"]["id"].as_str().unwrap_or("-").to_owned();
     assert_eq!(c.last().unwrap().1, now);
 }
+
+#[tokio::test]
+async fn a_lead_assignment_is_automatic_with_no_by_and_the_pool_as_its_reason() {
+    let app = spawn_app().await;
+    partnergraph::service::demo::seed_demo(&app.state).await.expect("demo data");
+    let (token, lead) = self_registered(&app, "Explorer Co", None).await;
+    for t in [&app.vendor, &token] {
+        let h = history(&app, t, &lead).await;
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0]["source"], "LEAD_DISTRIBUTION");
+        assert!(h[0]["by"].is_null(), "{h:?}");
+        assert!(h[0]["reason"].as_str().unwrap().starts_with("lead distribution"), "{h:?}");
+    }
+}

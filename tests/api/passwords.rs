@@ -416,3 +416,34 @@ async fn two_changes_at_once_with_the_same_current_password_let_one_through() {
     login_as(&app, &p.email, &format!("racing password {}", won[0])).await.ok();
     login_as(&app, &p.email, PASSWORD).await.err("UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn a_password_change_closes_the_persons_open_websockets_with_4403() {
+    let app = spawn_app_with(|c| {
+        c.ws_recheck = std::time::Duration::from_secs(600);
+        cached(c);
+    })
+    .await;
+    let addr = crate::events::serve(app.router.clone()).await;
+    let p = app.partner("P").await;
+    let operator = app.member(&p.token, &p.subscriber_id, "SERVICE_OPERATOR").await;
+    let mut owner_ws = crate::events::listen(addr, &p).await;
+    let mut operator_ws = crate::events::listen(addr, &operator).await;
+    crate::events::subscribed(&app.state, 2).await;
+
+    app.as_(&p.token, CHANGE, json!({ "c": PASSWORD, "n": NEW_PASSWORD })).await.ok();
+    assert_eq!(owner_ws.closed().await, (4403, "Forbidden".to_owned()));
+    // The operator's socket is not the owner's: it stays open and hears what happens next.
+    let fresh = app.login(&p.email, NEW_PASSWORD).await;
+    let r =
+        app.as_(&fresh, "mutation($i: String!) { requestStopListLock(inn: $i) { id } }", json!({ "i": inn(78) })).await;
+    let id = r.ok()["requestStopListLock"]["id"].as_str().unwrap().to_owned();
+    app.as_(
+        &app.vendor,
+        "mutation($id: ID!) { decideStopListLock(id: $id, approve: true) { status } }",
+        json!({ "id": id }),
+    )
+    .await
+    .ok();
+    assert_eq!(operator_ws.event("1").await["subjectId"], id.as_str());
+}
