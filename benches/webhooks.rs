@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use partnergraph::app::AppState;
-use partnergraph::auth::{Principal, Scope};
+use partnergraph::auth::{Actor, Principal, Scope};
 use partnergraph::config::Config;
 use partnergraph::domain::{Role, SubscriberKind};
 use partnergraph::service::accounts;
 use partnergraph::service::webhooks::endpoints::{self, EndpointInput};
 use partnergraph::service::webhooks::events::{new_message_id, pending_row};
 use partnergraph::service::webhooks::sender;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
 use uuid::Uuid;
 
 use common::env_usize;
@@ -66,11 +66,10 @@ async fn main() {
         accounts::bootstrap(&state, "Bench Vendor", "bench@vendor.test", "bench-password").await.expect("bootstrap");
     let membership = entity::membership::Entity::find().one(&state.db).await.unwrap().unwrap();
     let p = Principal {
-        user_id: owner.id,
+        actor: Actor::User { id: owner.id, membership_id: membership.id },
         subscriber_id: vendor.id,
         kind: SubscriberKind::Vendor,
         role: Role::Owner,
-        membership_id: membership.id,
     };
     let mut eps = Vec::new();
     for _ in 0..endpoints_n {
