@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Docker image and checks it for real (needs a Docker engine: `docker info` must answer; on the
-# development machines `eval "$(../shared/tools/docker-engine.sh)"` starts one):
+# Builds the Docker image and checks it for real (needs a Docker engine: `docker info` must answer):
 #   - the image's size;
 #   - it refuses to start without PARTNERGRAPH_JWT_SECRET (production mode);
 #   - against PostgreSQL (a throwaway cluster on 127.0.0.1, reached with --network host): `bootstrap`

@@ -86,6 +86,8 @@ async fn a_failed_item_of_a_non_null_list_nulls_the_list_owner_and_nullable_item
         "{}",
         r.0
     );
+    // The error's path is the field that failed, through the list item, not the item it propagated to.
+    assert_eq!(error_paths(&r.0), vec![json!(["subscriber", "bindingHistory", 0, "to", "members"])]);
     // `nodes: [Subscriber!]!`: a failing node fails the list, the connection and `subscribers` (all
     // non-null), so `data` is null.
     let r = app
@@ -97,6 +99,13 @@ async fn a_failed_item_of_a_non_null_list_nulls_the_list_owner_and_nullable_item
         .await;
     assert_eq!(r.0["data"], Value::Null, "{}", r.0);
     r.err("BAD_USER_INPUT");
+    let paths = error_paths(&r.0);
+    assert!(!paths.is_empty());
+    for path in paths {
+        let p = path.as_array().unwrap();
+        assert_eq!((p.len(), &p[0], &p[1], &p[3]), (4, &json!("subscribers"), &json!("nodes"), &json!("members")), "{path}");
+        assert!(p[2].is_u64(), "{path}");
+    }
 }
 
 #[tokio::test]

@@ -347,6 +347,11 @@ impl<'a, T> ContextBase<'a, T> {
 
     #[doc(hidden)]
     pub fn set_error_path(&self, error: ServerError) -> ServerError {
+        // An error that already has a path was raised deeper and propagated here (a failed non-null
+        // field fails its parent): it keeps the path of the field that failed.
+        if !error.path.is_empty() {
+            return error;
+        }
         if let Some(node) = self.path_node {
             let mut path = Vec::new();
             node.for_each(|current_node| {
