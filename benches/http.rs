@@ -1,11 +1,14 @@
 //! HTTP load benchmark (issue: production posture): 1,000 partners, 100,000 clients, 1,000,000 payments
 //! (and their ledger entries) are bulk-loaded; the real binary serves them; wrk measures throughput and
-//! latency for `me`, the nested subscribers page, `commissionSummary` over a year and `recordPayment`,
-//! plus a raw axum JSON endpoint in the same run as the ceiling; oha (when installed) measures the nested
-//! page at a fixed 500 requests/s; the server's peak RSS is read from /proc.
+//! latency for `me`, the nested subscribers page, `commissionSummary` over a year, `recordPayment`,
+//! `upsertContacts` batches of 100 through an API key, and one `upsertContact` on one connection without
+//! and with an `Idempotency-Key` (the key's added latency), plus a raw axum JSON endpoint in the same run as
+//! the ceiling; oha (when installed) measures the nested page at a fixed 500 requests/s; the server's peak
+//! RSS is read from /proc.
 //!
 //! `scripts/bench-http.sh` runs it on SQLite and PostgreSQL. Sizes: `BENCH_PARTNERS`, `BENCH_CLIENTS`,
-//! `BENCH_PAYMENTS`; `BENCH_SECONDS` per scenario (default 10).
+//! `BENCH_PAYMENTS`; `BENCH_SECONDS` per scenario (default 10); `BENCH_ONLY=text` runs only the scenarios
+//! whose name contains it (and the raw endpoint).
 
 mod common;
 
@@ -38,12 +41,49 @@ fn lua(body: &str, token: &str, unique_payment: bool) -> String {
     )
 }
 
-/// Runs wrk and returns (requests/s, p50, p99) as printed.
-async fn wrk(url: &str, script: &str, seconds: usize) -> (String, String, String, String) {
+/// A wrk script that sends every request with a fresh `Idempotency-Key` (so each one runs and is kept).
+fn lua_idempotent(body: &str, token: &str) -> String {
+    format!(
+        "{}counter = 0\nrequest = function()\n  counter = counter + 1\n  wrk.headers[\"Idempotency-Key\"] = \"wrk-\" .. tostring(math.random(1, 1000000000)) .. \"-\" .. counter\n  return wrk.format()\nend\n",
+        lua(body, token, false)
+    )
+}
+
+/// POSTs one GraphQL request with curl and returns the answer's text.
+async fn post_once(url: &str, token: &str, body: &str) -> String {
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("authorization: Bearer {token}"),
+            "-d",
+            body,
+            url,
+        ])
+        .output()
+        .await
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs wrk (2 threads, `connections` connections) and returns (requests/s, p50, p99, non-2xx) as printed.
+async fn wrk(url: &str, script: &str, seconds: usize, connections: usize) -> (String, String, String, String) {
     let path = std::env::temp_dir().join(format!("bench-{}.lua", Uuid::new_v4().simple()));
     std::fs::write(&path, script).unwrap();
     let out = tokio::process::Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-s", path.to_str().unwrap(), url])
+        .args([
+            &format!("-t{}", connections.min(2)),
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+            path.to_str().unwrap(),
+            url,
+        ])
         .output()
         .await
         .expect("wrk (apt-get install wrk)");
@@ -287,42 +327,64 @@ async fn main() {
         state.jwt.issue(owner.id, owner.token_generation, vendor.id, Role::Owner, state.clock.now()).unwrap();
     let partner = partners[partners_n / 2];
     let year = (Utc::now() - Days::days(365)).to_rfc3339();
+    // An API key of the vendor (SERVICE_OPERATOR: writes the vendor's own CRM book), made over HTTP.
+    let made = post_once(
+        &graphql,
+        &token,
+        &json!({ "query": "mutation { createApiKey(input: {name: \"bench\", role: SERVICE_OPERATOR}) { secret } }" })
+            .to_string(),
+    )
+    .await;
+    let key = serde_json::from_str::<serde_json::Value>(&made).unwrap()["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("createApiKey: {made}"))
+        .to_owned();
+    let hundred_contacts: Vec<_> = (0..100)
+        .map(|i| json!({ "externalId": format!("EXTERNAL-{i}"), "name": format!("Контакт {i}"), "email": format!("c{i}@bench.test") }))
+        .collect();
+    let one_contact =
+        json!({ "query": "mutation { upsertContact(input: {name: \"Bench\"}) { created } }" }).to_string();
+    /// How wrk sends a scenario's requests.
+    #[derive(Clone, Copy)]
+    enum Send {
+        /// The same body every time.
+        Same,
+        /// `EXTERNAL` replaced by a fresh value per request (unique external ids).
+        UniqueExternal,
+        /// The same body with a fresh `Idempotency-Key` per request.
+        IdempotencyKey,
+    }
     let scenarios = [
-        ("raw axum JSON endpoint", format!("http://{raw_addr}/raw"), "{}".to_owned(), false),
-        ("me", graphql.clone(), json!({ "query": "{ me { role } }" }).to_string(), false),
-        ("nested subscribers page (first: 20)", graphql.clone(), json!({ "query": "{ subscribers(kind: CLIENT, first: 20) { nodes { name servingPartner { name } subscriptions { tariff { name } } } } }" }).to_string(), false),
-        ("commissionSummary, one partner, a year", graphql.clone(), json!({ "query": "query($p: ID, $f: DateTime) { commissionSummary(partnerId: $p, from: $f) { total } }", "variables": { "p": partner, "f": year } }).to_string(), false),
-        ("recordPayment", graphql.clone(), json!({ "query": "mutation($i: PaymentInput!) { recordPayment(input: $i) { id } }", "variables": { "i": { "subscriberId": clients[7], "tariffId": tariff, "periodMonths": 1, "amount": "1000.00", "externalId": "EXTERNAL" } } }).to_string(), true),
+        ("raw axum JSON endpoint", format!("http://{raw_addr}/raw"), "{}".to_owned(), &token, Send::Same, 16),
+        ("me", graphql.clone(), json!({ "query": "{ me { role } }" }).to_string(), &token, Send::Same, 16),
+        ("nested subscribers page (first: 20)", graphql.clone(), json!({ "query": "{ subscribers(kind: CLIENT, first: 20) { nodes { name servingPartner { name } subscriptions { tariff { name } } } } }" }).to_string(), &token, Send::Same, 16),
+        ("commissionSummary, one partner, a year", graphql.clone(), json!({ "query": "query($p: ID, $f: DateTime) { commissionSummary(partnerId: $p, from: $f) { total } }", "variables": { "p": partner, "f": year } }).to_string(), &token, Send::Same, 16),
+        ("recordPayment", graphql.clone(), json!({ "query": "mutation($i: PaymentInput!) { recordPayment(input: $i) { id } }", "variables": { "i": { "subscriberId": clients[7], "tariffId": tariff, "periodMonths": 1, "amount": "1000.00", "externalId": "EXTERNAL" } } }).to_string(), &token, Send::UniqueExternal, 16),
+        ("upsertContacts, 100 new contacts per request, API key", graphql.clone(), json!({ "query": "mutation($i: [ContactInput!]!) { upsertContacts(inputs: $i) { created } }", "variables": { "i": hundred_contacts } }).to_string(), &key, Send::UniqueExternal, 16),
+        ("upsertContact, one connection, no Idempotency-Key", graphql.clone(), one_contact.clone(), &token, Send::Same, 1),
+        ("upsertContact, one connection, a new Idempotency-Key each", graphql.clone(), one_contact, &token, Send::IdempotencyKey, 1),
     ];
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let mut raw_rps = 0.0;
     println!("| scenario | requests/s | p50 | p99 | errors |\n|---|---|---|---|---|");
-    for (name, url, body, unique) in scenarios {
+    for (name, url, body, credential, send, connections) in scenarios {
+        if !name.starts_with("raw") && !name.contains(only.as_str()) {
+            continue;
+        }
         // Each scenario answers without GraphQL errors before it is measured.
-        let once = body.replace("EXTERNAL", "check-once");
-        let out = tokio::process::Command::new("curl")
-            .args([
-                "-s",
-                "-X",
-                "POST",
-                "-H",
-                "content-type: application/json",
-                "-H",
-                &format!("authorization: Bearer {token}"),
-                "-d",
-                &once,
-                &url,
-            ])
-            .output()
-            .await
-            .expect("curl");
-        let answer = String::from_utf8_lossy(&out.stdout);
+        let answer = post_once(&url, credential, &body.replace("EXTERNAL", "check-once")).await;
         assert!(answer.contains("\"data\"") && !answer.contains("\"errors\""), "{name}: {answer}");
-        let (rps, p50, p99, non2xx) = wrk(&url, &lua(&body, &token, unique), seconds).await;
+        let script = match send {
+            Send::Same => lua(&body, credential, false),
+            Send::UniqueExternal => lua(&body, credential, true),
+            Send::IdempotencyKey => lua_idempotent(&body, credential),
+        };
+        let (rps, p50, p99, non2xx) = wrk(&url, &script, seconds, connections).await;
         let rps_f: f64 = rps.parse().unwrap_or(0.0);
         if name.starts_with("raw") {
             raw_rps = rps_f;
         }
-        let ratio = if raw_rps > 0.0 && rps_f > 0.0 && !name.starts_with("raw") {
+        let ratio = if raw_rps > 0.0 && rps_f > 0.0 && !name.starts_with("raw") && connections == 16 {
             format!(" ({:.1}× the raw cost)", raw_rps / rps_f)
         } else {
             String::new()
@@ -331,28 +393,32 @@ async fn main() {
     }
     // The nested page at a fixed rate, when oha is installed (cargo install oha).
     let body = json!({ "query": "{ subscribers(kind: CLIENT, first: 20) { nodes { name servingPartner { name } subscriptions { tariff { name } } } } }" }).to_string();
-    match tokio::process::Command::new("oha")
-        .args([
-            "-z",
-            &format!("{seconds}s"),
-            "-q",
-            "500",
-            "-c",
-            "16",
-            "--no-tui",
-            "-m",
-            "POST",
-            "-H",
-            &format!("Authorization: Bearer {token}"),
-            "-T",
-            "application/json",
-            "-d",
-            &body,
-            &graphql,
-        ])
-        .output()
-        .await
-    {
+    let oha = if "nested subscribers page (first: 20) at 500 req/s".contains(only.as_str()) {
+        tokio::process::Command::new("oha")
+            .args([
+                "-z",
+                &format!("{seconds}s"),
+                "-q",
+                "500",
+                "-c",
+                "16",
+                "--no-tui",
+                "-m",
+                "POST",
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                "-T",
+                "application/json",
+                "-d",
+                &body,
+                &graphql,
+            ])
+            .output()
+            .await
+    } else {
+        Err(std::io::Error::other("left out by BENCH_ONLY"))
+    };
+    match oha {
         Ok(out) => {
             let text = String::from_utf8_lossy(&out.stdout);
             let pick = |p: &str| {
@@ -366,7 +432,7 @@ async fn main() {
                 pick("Success rate")
             );
         }
-        Err(_) => println!("oha not installed: no fixed-rate run"),
+        Err(e) => println!("no fixed-rate run: {e} (oha: cargo install oha)"),
     }
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id().unwrap())).unwrap_or_default();
     let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_owned();
