@@ -103,7 +103,11 @@ async fn a_failed_item_of_a_non_null_list_nulls_the_list_owner_and_nullable_item
     assert!(!paths.is_empty());
     for path in paths {
         let p = path.as_array().unwrap();
-        assert_eq!((p.len(), &p[0], &p[1], &p[3]), (4, &json!("subscribers"), &json!("nodes"), &json!("members")), "{path}");
+        assert_eq!(
+            (p.len(), &p[0], &p[1], &p[3]),
+            (4, &json!("subscribers"), &json!("nodes"), &json!("members")),
+            "{path}"
+        );
         assert!(p[2].is_u64(), "{path}");
     }
 }
