@@ -80,6 +80,8 @@ async fn wrk(url: &str, script: &str, seconds: usize, connections: usize) -> (St
             &format!("-c{connections}"),
             &format!("-d{seconds}s"),
             "--latency",
+            "--timeout",
+            "10s",
             "-s",
             path.to_str().unwrap(),
             url,
@@ -360,7 +362,7 @@ async fn main() {
         ("nested subscribers page (first: 20)", graphql.clone(), json!({ "query": "{ subscribers(kind: CLIENT, first: 20) { nodes { name servingPartner { name } subscriptions { tariff { name } } } } }" }).to_string(), &token, Send::Same, 16),
         ("commissionSummary, one partner, a year", graphql.clone(), json!({ "query": "query($p: ID, $f: DateTime) { commissionSummary(partnerId: $p, from: $f) { total } }", "variables": { "p": partner, "f": year } }).to_string(), &token, Send::Same, 16),
         ("recordPayment", graphql.clone(), json!({ "query": "mutation($i: PaymentInput!) { recordPayment(input: $i) { id } }", "variables": { "i": { "subscriberId": clients[7], "tariffId": tariff, "periodMonths": 1, "amount": "1000.00", "externalId": "EXTERNAL" } } }).to_string(), &token, Send::UniqueExternal, 16),
-        ("upsertContacts, 100 new contacts per request, API key", graphql.clone(), json!({ "query": "mutation($i: [ContactInput!]!) { upsertContacts(inputs: $i) { created } }", "variables": { "i": hundred_contacts } }).to_string(), &key, Send::UniqueExternal, 16),
+        ("upsertContacts, 100 new contacts per request, API key, one connection", graphql.clone(), json!({ "query": "mutation($i: [ContactInput!]!) { upsertContacts(inputs: $i) { created } }", "variables": { "i": hundred_contacts } }).to_string(), &key, Send::UniqueExternal, 1),
         ("upsertContact, one connection, no Idempotency-Key", graphql.clone(), one_contact.clone(), &token, Send::Same, 1),
         ("upsertContact, one connection, a new Idempotency-Key each", graphql.clone(), one_contact, &token, Send::IdempotencyKey, 1),
     ];
