@@ -316,7 +316,7 @@ run() { # round shape server
     psql_q -d postgres -c "SELECT pg_stat_statements_reset()" >/dev/null
     before_s="$(cpu_of "${!pid_var}")"
     before_pg="$(pg_cpu)"
-    wrk -t"$threads" -c"$conns" -d"${SECS}s" --latency -s "$lua" "$url" >"$WORK/wrk.out"
+    wrk -t"$threads" -c"$conns" -d"${SECS}s" --timeout 10s --latency -s "$lua" "$url" >"$WORK/wrk.out"
     local after_s after_pg stm
     after_s="$(cpu_of "${!pid_var}")"
     after_pg="$(pg_cpu)"
@@ -333,9 +333,11 @@ def line(prefix):
     return next(l.split() for l in out.splitlines() if l.strip().startswith(prefix))
 reqs = int(re.search(r"(\d+) requests in", out).group(1))
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-errors = re.search(r"Socket errors: (.*)", out)
-if bad or errors:
+errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+if bad or (errors and any(int(n) for n in errors.groups()[:3])):
     sys.exit(f"{server} {shape}: {bad.group(0) if bad else errors.group(0)}")
+if errors:  # a request slower than wrk's --timeout: counted, and said
+    print(f"  ({server} {shape}: {errors.group(4)} requests took longer than 10 s)", file=sys.stderr)
 rps = float(line("Requests/sec:")[1])
 us = 1e6 / int(ticks)
 print("\t".join(map(str, [round_, shape, server, rps, ms(line("50%")[1]), ms(line("99%")[1]), reqs,
@@ -351,7 +353,7 @@ echo "== rounds: $ROUNDS × ${SECS} s per shape and server, wrk -t2 -c$CONNS (on
 echo "   warm-up: ${WARMUP} s per shape and server, not counted"
 for shape in "${SHAPES[@]}"; do
     for s in "${SERVERS[@]}"; do
-        wrk -t2 -c"$CONNS" -d"${WARMUP}s" -s "$(lua_of "$s" "$shape")" "$(url_of "$s")" >/dev/null
+        wrk -t2 -c"$CONNS" -d"${WARMUP}s" --timeout 10s -s "$(lua_of "$s" "$shape")" "$(url_of "$s")" >/dev/null
     done
 done
 : >"$WORK/runs.tsv"
