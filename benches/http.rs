@@ -8,7 +8,8 @@
 //!
 //! `scripts/bench-http.sh` runs it on SQLite and PostgreSQL. Sizes: `BENCH_PARTNERS`, `BENCH_CLIENTS`,
 //! `BENCH_PAYMENTS`; `BENCH_SECONDS` per scenario (default 10); `BENCH_ONLY=text` runs only the scenarios
-//! whose name contains it (and the raw endpoint).
+//! whose name contains it (and the raw endpoint). `BENCH_LOAD_ONLY=1` stops after the load
+//! (`scripts/bench-peer.sh` serves the rows with partnergraph and PostGraphile itself).
 
 mod common;
 
@@ -300,6 +301,10 @@ async fn main() {
     .await;
     state.db.execute_unprepared("ANALYZE").await.unwrap();
     println!("loaded in {:.0} s", started.elapsed().as_secs_f64());
+    // scripts/bench-peer.sh loads the same rows and serves them with both servers itself.
+    if std::env::var_os("BENCH_LOAD_ONLY").is_some() {
+        return;
+    }
 
     // The real binary serves the loaded database.
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_partnergraph"))
