@@ -38,6 +38,7 @@ mod roles;
 mod schema;
 mod search;
 mod sockets;
+mod statements;
 mod subscriptions;
 mod tenants;
 mod webhooks;
