@@ -142,7 +142,10 @@ pub async fn drive<F: Future>(dispatcher: &Dispatcher, request: F) -> F::Output 
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if !noting.woken.load(Ordering::Acquire) && !(batches.is_empty() && dispatcher.has_queued()) {
+            // Go round again when a batch woke the request, or when the wave is done and the next one
+            // is waiting.
+            let next_wave = batches.is_empty() && dispatcher.has_queued();
+            if !(noting.woken.load(Ordering::Acquire) || next_wave) {
                 return Poll::Pending;
             }
         }
