@@ -226,6 +226,12 @@ impl<'a> Scope<'a> {
         p.is_vendor() || p.user_id() == Some(user) || (member_of_own && p.lists_own_members())
     }
 
+    /// Whether the caller may read the commission rules' rates (SPEC §5): they are the vendor's and its
+    /// partners' business; a client reads the programs, not what partners earn on it.
+    pub fn sees_commission_rates(&self) -> bool {
+        self.principal.is_vendor() || self.principal.is_partner()
+    }
+
     /// Whether the caller may manage (card, members, invitations of) a subscriber in this relation,
     /// `owner_level` meaning the change touches owners or operators, or the own card.
     pub fn may_administer(&self, r: Reach, owner_level: bool) -> bool {

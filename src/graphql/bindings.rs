@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{promo_code, stop_list_entry};
 
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::loaders::{self, PromoUses};
 use super::scalars::Decimal;
 use super::types::Subscriber;
 use crate::domain::BindingSource;
@@ -92,7 +93,8 @@ impl PromoCode {
     }
     /// How many clients used it.
     async fn uses(&self, ctx: &Context<'_>) -> GqlResult<i32> {
-        Ok(promos::uses(&state(ctx).db, self.0.id).await? as i32)
+        let uses = loaders::required(ctx, PromoUses(self.0.id)).await?;
+        Ok(i32::try_from(uses).unwrap_or(i32::MAX))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -2,13 +2,12 @@
 
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
-use entity::commission_rule;
-use sea_orm::EntityTrait;
 
 use super::commerce_types::{
     Commission, CommissionQuote, CommissionRule, CommissionSummary, Invoice, Payment, Program, SubscriptionNode, Tariff,
 };
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::loaders::{self, RuleId};
 use super::scalars::Decimal;
 use super::types::Subscriber;
 use crate::domain::commission::Purchase;
@@ -129,11 +128,7 @@ impl CommerceQuery {
         let tariff = input_id(&tariff_id, "tariffId")?;
         let a = ledger::quote(state(ctx), p, resource_id(&subscriber_id)?, tariff, period_months, amount).await?;
         let rule = match &a.rule {
-            Some(r) => commission_rule::Entity::find_by_id(r.id)
-                .one(&state(ctx).db)
-                .await
-                .map_err(AppError::from)?
-                .map(CommissionRule),
+            Some(r) => loaders::one(ctx, RuleId(r.id)).await?.map(CommissionRule),
             None => None,
         };
         Ok(CommissionQuote {

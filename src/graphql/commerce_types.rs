@@ -3,18 +3,16 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{commission, commission_rule, invoice, partner_status, payment, program, subscription, tariff};
-use sea_orm::EntityTrait;
 
-use super::context::{GqlResult, scope, state};
-use super::loaders::{self, ProgramId, TariffId};
+use super::context::{GqlResult, scope, state, viewer};
+use super::loaders::{self, CategoriesOf, EntriesOfPayment, ProgramId, RuleId, RulesOf, StatusesOf, TariffId};
 use super::scalars::Decimal;
 use super::types::Subscriber;
 use crate::domain::commission::Purchase;
 use crate::domain::subscription::{
     ChurnReason, CommissionStatus, PaymentChannel, SubscriptionBasis, SubscriptionStatus,
 };
-use crate::error::AppError;
-use crate::service::{billing, ledger, programs, tariffs};
+use crate::service::{billing, ledger, tariffs};
 
 use super::types::parse;
 
@@ -38,15 +36,19 @@ impl Program {
     }
     /// Partner statuses, lowest first.
     async fn statuses(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
-        Ok(programs::statuses(&state(ctx).db, self.0.id).await?)
+        Ok(loaders::required(ctx, StatusesOf(self.0.id)).await?)
     }
     /// Product categories.
     async fn categories(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
-        Ok(programs::categories(&state(ctx).db, self.0.id).await?)
+        Ok(loaders::required(ctx, CategoriesOf(self.0.id)).await?)
     }
-    /// The commission rules in force.
+    /// The commission rules in force: the partners' rates, for the vendor and partners (empty for
+    /// clients).
     async fn rules(&self, ctx: &Context<'_>) -> GqlResult<Vec<CommissionRule>> {
-        Ok(programs::live_rules(&state(ctx).db, self.0.id).await?.into_iter().map(CommissionRule).collect())
+        if !viewer(ctx).is_some_and(|p| p.sees_commission_rates()) {
+            return Ok(Vec::new());
+        }
+        Ok(loaders::required(ctx, RulesOf(self.0.id)).await?.into_iter().map(CommissionRule).collect())
     }
 }
 
@@ -267,8 +269,11 @@ impl Payment {
     }
     /// The ledger entries of this payment the caller may see (the vendor all, a partner owner its own).
     async fn commissions(&self, ctx: &Context<'_>) -> GqlResult<Vec<Commission>> {
-        let p = scope(ctx)?;
-        Ok(ledger::of_payment(&state(ctx).db, p, self.0.id).await?.into_iter().map(Commission).collect())
+        let Some(partner) = ledger::readable_entries(scope(ctx)?) else {
+            return Ok(Vec::new());
+        };
+        let entries = loaders::required(ctx, EntriesOfPayment { payment: self.0.id, partner }).await?;
+        Ok(entries.into_iter().map(Commission).collect())
     }
 }
 
@@ -304,11 +309,7 @@ impl Commission {
     /// The rule it was accrued under, as it was then.
     async fn rule(&self, ctx: &Context<'_>) -> GqlResult<Option<CommissionRule>> {
         match self.0.rule_id {
-            Some(r) => Ok(commission_rule::Entity::find_by_id(r)
-                .one(&state(ctx).db)
-                .await
-                .map_err(AppError::from)?
-                .map(CommissionRule)),
+            Some(r) => Ok(loaders::one(ctx, RuleId(r)).await?.map(CommissionRule)),
             None => Ok(None),
         }
     }

@@ -8,7 +8,7 @@ use super::commerce_types::Program;
 use super::context::{
     Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state, viewer,
 };
-use super::loaders::{self, ProgramId};
+use super::loaders::{self, PoolMembersOf, ProgramId};
 use super::scalars::{Date, Decimal};
 use super::types::Subscriber;
 use crate::service::leads::{self, MemberChange, NewPool, RankingRow as Row};
@@ -65,7 +65,7 @@ impl LeadPool {
     }
     /// Members by rank.
     async fn members(&self, ctx: &Context<'_>) -> GqlResult<Vec<LeadPoolMember>> {
-        Ok(leads::members_of(&state(ctx).db, self.0.id).await?.into_iter().map(LeadPoolMember).collect())
+        Ok(loaders::required(ctx, PoolMembersOf(self.0.id)).await?.into_iter().map(LeadPoolMember).collect())
     }
 }
 

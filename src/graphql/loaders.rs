@@ -2,28 +2,47 @@
 //! whole level of the response into one query. Created per request (never schema-wide), so nothing
 //! cached for one caller can reach another.
 
+mod dispatch;
+mod relations;
+
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{api_key, invoice, membership, partner_profile, payment, program, subscriber, subscription, tariff, user};
+use entity::{
+    api_key, commission_rule, invoice, membership, partner_profile, payment, program, subscriber, subscription, tariff,
+    user,
+};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
+pub use self::dispatch::DispatchBatches;
+use self::dispatch::Dispatcher;
+pub(crate) use self::relations::grouped;
+pub use self::relations::{
+    BindingHistoryOf, CategoriesOf, ChurnOf, EntriesOfPayment, MemberCount, MembersPage, MembershipsOfUser, NeedsOf,
+    PartnerStatusesOf, PoolMembersOf, PromoUses, RulesOf, StatusesOf,
+};
 use crate::error::AppError;
 
 /// Loads rows by id, or by owner for one-to-many relations.
 pub struct DbLoader {
     pub(super) db: DatabaseConnection,
+    dispatcher: Arc<Dispatcher>,
 }
 
 pub type Loaders = DataLoader<DbLoader, HashMapCache>;
 
 /// A loader for one request. Its cache lives as long as the request, so a row read twice in one
-/// response (the same tariff under many subscriptions) is read once.
+/// response (the same tariff under many subscriptions) is read once. Its batches start when the request
+/// is waiting for them, without a delay ([`dispatch`]).
 pub fn per_request(db: DatabaseConnection) -> Loaders {
-    DataLoader::with_cache(DbLoader { db }, tokio::spawn, HashMapCache::default())
+    let dispatcher = Arc::new(Dispatcher::default());
+    let spawner = dispatcher.clone();
+    DataLoader::with_cache(DbLoader { db, dispatcher }, move |batch| spawner.spawn(batch), HashMapCache::default())
+        .delay(Duration::ZERO)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +59,9 @@ pub struct ProgramId(pub Uuid);
 pub struct PaymentId(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InvoiceId(pub Uuid);
+/// A commission rule, in force or not (`Commission.rule`, `CommissionQuote.rule`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleId(pub Uuid);
 /// The subscriptions of a subscriber.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubscriptionsOf(pub Uuid);
@@ -84,6 +106,7 @@ by_id!(ProgramId, program);
 by_id!(PaymentId, payment);
 by_id!(InvoiceId, invoice);
 by_id!(ApiKeyId, api_key);
+by_id!(RuleId, commission_rule);
 
 impl Loader<SubscriptionsOf> for DbLoader {
     type Value = Vec<subscription::Model>;

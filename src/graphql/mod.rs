@@ -82,6 +82,7 @@ pub fn build(state: AppState) -> AppSchema {
         .extension(extensions::ErrorGuard)
         .extension(extensions::AuditLog)
         .extension(order::ResponseOrder)
+        .extension(loaders::DispatchBatches)
         .data(state);
     if !config.introspection {
         b = b.disable_introspection().disable_suggestions();

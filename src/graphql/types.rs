@@ -5,11 +5,14 @@ use chrono::{DateTime, Utc};
 use entity::{audit_entry, binding_change, invitation, membership, partner_profile, subscriber, user};
 
 use super::context::{Conn, GqlResult, connection, page_args, state, viewer};
-use super::loaders::{self, MemberOf, ProfileOf, SubscriberId, SubscriptionsOf, UserId};
+use super::loaders::{
+    self, BindingHistoryOf, ChurnOf, MemberCount, MemberOf, MembersPage, MembershipsOfUser, NeedsOf, PartnerStatusesOf,
+    ProfileOf, SubscriberId, SubscriptionsOf, UserId,
+};
 use crate::auth::{Projection, Reach, Scope};
 use crate::domain::{BindingSource, InvitationStatus, Role, SubscriberKind};
 use crate::error::AppError;
-use crate::service::{members, subscribers};
+use crate::service::members;
 
 /// An enumerated column read back into its type; a value the code does not know is an internal error.
 pub(crate) fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
@@ -160,7 +163,7 @@ impl Subscriber {
         if self.seen.works_with().is_none() {
             return Ok(Vec::new());
         }
-        Ok(subscribers::binding_history(&state(ctx).db, self.model.id).await?.into_iter().map(BindingChange).collect())
+        Ok(loaders::required(ctx, BindingHistoryOf(self.model.id)).await?.into_iter().map(BindingChange).collect())
     }
     /// The subscriber's members (for its administrators, owners and operators, the serving partner and
     /// the vendor; empty outside the caller's reach).
@@ -175,7 +178,11 @@ impl Subscriber {
         let (Some(r), Some(p)) = (self.seen.works_with(), viewer(ctx)) else {
             return Ok(connection(crate::service::Page::empty(), args.after.is_some(), |m| m.id, Membership));
         };
-        let page = members::list(&state(ctx).db, p, &self.model, r, args).await?;
+        p.require(members::may_list(p, r), "list members")?;
+        let key = MembersPage { subscriber: self.model.id, first: args.first, after: args.after };
+        let rows = loaders::required(ctx, key).await?;
+        let total = if args.count_total { loaders::required(ctx, MemberCount(self.model.id)).await? } else { 0 };
+        let page = crate::service::Page::from_overfetch(rows, args.first, total);
         Ok(connection(page, args.after.is_some(), |m| m.id, Membership))
     }
     /// The subscriber's subscriptions, oldest first (empty outside the caller's reach).
@@ -198,16 +205,14 @@ impl Subscriber {
         if !self.is(SubscriberKind::Client) || self.seen.works_with().is_none() {
             return Ok(None);
         }
-        let needs = crate::service::client_work::needs_of(&state(ctx).db, self.model.id).await?;
-        Ok(needs.map(super::work::NeedsAssessment))
+        Ok(loaders::one(ctx, NeedsOf(self.model.id)).await?.map(super::work::NeedsAssessment))
     }
     /// Clients: why the client left, oldest first (for the serving partner, the client and the vendor).
     async fn churn_reasons(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::work::ChurnRecord>> {
         if !self.is(SubscriberKind::Client) || self.seen.works_with().is_none() {
             return Ok(Vec::new());
         }
-        let rows = crate::service::client_work::churn_of(&state(ctx).db, self.model.id).await?;
-        Ok(rows.into_iter().map(super::work::ChurnRecord).collect())
+        Ok(loaders::required(ctx, ChurnOf(self.model.id)).await?.into_iter().map(super::work::ChurnRecord).collect())
     }
     /// Clients: the partner that is the client's support line (by an activated support code), or null.
     async fn support_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
@@ -249,7 +254,7 @@ impl PartnerProfile {
     }
     /// The partner's status in each program it takes part in.
     async fn statuses(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::commerce_types::PartnerStatus>> {
-        let rows = crate::service::programs::partner_statuses(&state(ctx).db, self.0.subscriber_id).await?;
+        let rows = loaders::required(ctx, PartnerStatusesOf(self.0.subscriber_id)).await?;
         Ok(rows.into_iter().map(super::commerce_types::PartnerStatus).collect())
     }
 }
@@ -385,7 +390,7 @@ impl Viewer {
         if self.api_key.is_some() {
             return Ok(Vec::new());
         }
-        Ok(members::of_user(&state(ctx).db, self.user_id).await?.into_iter().map(Membership).collect())
+        Ok(loaders::required(ctx, MembershipsOfUser(self.user_id)).await?.into_iter().map(Membership).collect())
     }
     /// The API key the caller signed in with; null for a person.
     async fn api_key(&self, ctx: &Context<'_>) -> GqlResult<Option<super::api_keys::ApiKey>> {

@@ -375,14 +375,14 @@ pub async fn mark_paid(
     Ok(out)
 }
 
-/// The ledger entries of a payment the caller may see: all for the vendor, a partner owner's own.
-pub async fn of_payment<C: ConnectionTrait>(db: &C, p: Scope<'_>, payment: Uuid) -> AppResult<Vec<commission::Model>> {
-    let mut q = commission::Entity::find().filter(commission::Column::PaymentId.eq(payment));
-    if !p.is_vendor() {
-        if !(p.is_partner() && p.role == Role::Owner) {
-            return Ok(Vec::new());
-        }
-        q = q.filter(commission::Column::PartnerId.eq(p.subscriber_id));
+/// Whose entries the caller may see of a payment's ledger: every partner's (`Some(None)`, the vendor),
+/// its own partner's (`Some(Some(partner))`, a partner's owner), or none.
+pub fn readable_entries(p: Scope<'_>) -> Option<Option<Uuid>> {
+    if p.is_vendor() {
+        Some(None)
+    } else if p.is_partner() && p.role == Role::Owner {
+        Some(Some(p.subscriber_id))
+    } else {
+        None
     }
-    Ok(q.all(db).await?)
 }

@@ -401,3 +401,27 @@ async fn a_deleted_rule_stops_earning_and_only_the_vendor_edits_rules() {
     .err("BAD_USER_INPUT")
     .reason_is("OUT_OF_RANGE");
 }
+
+#[tokio::test]
+async fn a_client_reads_the_programs_and_tariffs_without_the_partners_commission_rates() {
+    let app = spawn_app().await;
+    app.presets().await;
+    app.tariff("FRESH", "1C-FRESH", "ITSAAS", "100.00", &[1], 0).await;
+    let partner = app.partner("Partner").await;
+    let client = app.client_of(&partner, "Client").await;
+    let programs = "{ programs { code statuses categories rules { rate } } }";
+    let catalogue = "{ tariffs { code program { code rules { rate } } } }";
+    for token in [&app.vendor, &partner.token] {
+        let r = app.as_(token, programs, json!({})).await;
+        assert!(r.ok()["programs"].as_array().unwrap().iter().all(|p| !p["rules"].as_array().unwrap().is_empty()));
+        let r = app.as_(token, catalogue, json!({})).await;
+        assert!(!r.ok()["tariffs"][0]["program"]["rules"].as_array().unwrap().is_empty());
+    }
+    let r = app.as_(&client.token, programs, json!({})).await;
+    let programs = r.ok()["programs"].as_array().unwrap();
+    assert_eq!(programs.len(), 3, "the client still reads the programs");
+    assert!(programs.iter().all(|p| !p["statuses"].as_array().unwrap().is_empty()));
+    assert!(programs.iter().all(|p| p["rules"] == json!([])), "no rates for a client: {programs:?}");
+    let r = app.as_(&client.token, catalogue, json!({})).await;
+    assert_eq!(r.ok()["tariffs"][0]["program"]["rules"], json!([]));
+}

@@ -114,19 +114,21 @@ pub async fn spawn_app_at(at: chrono::DateTime<chrono::Utc>) -> TestApp {
 
 /// An app whose database connection counts the SQL statements it runs.
 pub async fn spawn_app_counting() -> (TestApp, std::sync::Arc<AtomicU64>) {
+    spawn_app_counting_with(|_| {}).await
+}
+
+/// As [`spawn_app_counting`], with an adjusted configuration.
+pub async fn spawn_app_counting_with(adjust: impl FnOnce(&mut Config)) -> (TestApp, std::sync::Arc<AtomicU64>) {
     let counter = std::sync::Arc::new(AtomicU64::new(0));
     let c = counter.clone();
-    let app = spawn_app_full(
-        |_| {},
-        move |state| {
-            state.parts_mut().expect("not shared yet").db.set_metric_callback(move |info| {
-                if std::env::var("SHOW_SQL").is_ok() {
-                    eprintln!("SQL {}", info.statement.sql.chars().take(150).collect::<String>());
-                }
-                c.fetch_add(1, Ordering::Relaxed);
-            })
-        },
-    )
+    let app = spawn_app_full(adjust, move |state| {
+        state.parts_mut().expect("not shared yet").db.set_metric_callback(move |info| {
+            if std::env::var("SHOW_SQL").is_ok() {
+                eprintln!("SQL {}", info.statement.sql.chars().take(150).collect::<String>());
+            }
+            c.fetch_add(1, Ordering::Relaxed);
+        })
+    })
     .await;
     (app, counter)
 }

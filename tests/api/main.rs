@@ -42,6 +42,7 @@ mod roles;
 mod schema;
 mod search;
 mod sockets;
+mod statements;
 mod subscriptions;
 mod tenants;
 mod webhooks;

@@ -154,7 +154,8 @@ assignClient                     OK      F       F      OK    F       F       F 
 // - `applyPromoCode` as C.ADMIN is `C`: the client's admin may apply a bonus code, but the owner's call in
 //   the column before used the client's one bonus ever (`BONUS_ALREADY_USED`).
 // - `programs` as a client (`*`): SPEC §1 gives clients their subscriber and applications only; the
-//   programs read includes the commission rules (partners' rates). Reported; the code answers `OK`.
+//   read answers `OK` with the programs' names, statuses and categories, and `rules` empty for clients
+//   (the partners' rates are not a client's business, SPEC §5; tested in commissions.rs).
 // - `saveNeedsAssessment` as the client's own owner or admin (`*`): SPEC §1 gives needs assessments to the
 //   partner's `SERVICE_OPERATOR` and `OWNER`; the code (and its schema description, and a test in
 //   work.rs) lets the client fill in its own. Reported.

@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::graphql::loaders::{DbLoader, LoadError, SubscriberId, failed, loaders, wants};
+use crate::graphql::loaders::{DbLoader, LoadError, SubscriberId, failed, grouped, loaders, wants};
 
 /// A company by id (`Deal.company`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,18 +49,6 @@ impl Loader<CompanyId> for DbLoader {
             .map_err(failed)?;
         Ok(rows.into_iter().map(|r| (CompanyId(r.id), r)).collect())
     }
-}
-
-/// Groups `(owner, row)` pairs by owner, every key present (empty when it has none), in id order.
-fn grouped<K: Copy + Eq + std::hash::Hash, M>(
-    keys: &[K],
-    pairs: impl IntoIterator<Item = (K, M)>,
-) -> HashMap<K, Vec<M>> {
-    let mut out: HashMap<K, Vec<M>> = keys.iter().map(|k| (*k, Vec::new())).collect();
-    for (k, m) in pairs {
-        out.entry(k).or_default().push(m);
-    }
-    out
 }
 
 impl Loader<CompaniesOfContact> for DbLoader {
