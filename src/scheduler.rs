@@ -1,5 +1,5 @@
-//! Time-based work inside the service: the trial tasks, the Monday digest, sending queued e-mail and
-//! purging kept `Idempotency-Key` answers past their time.
+//! Time-based work inside the service: the trial tasks, the Monday digest, sending queued e-mail,
+//! purging kept `Idempotency-Key` answers past their time and keeping the stored partner ranking fresh.
 //! Several replicas may each run a scheduler: every job is idempotent by a key in the database (task
 //! and e-mail dedupe keys; a `job_runs` row per Monday digest), so running twice does the work once.
 
@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::app::AppState;
 use crate::error::AppResult;
-use crate::service::{credentials, digest, idempotency, new_id, outbox, tasks};
+use crate::service::{credentials, digest, idempotency, new_id, outbox, ranking, tasks};
 
 /// A job claimed but not finished within this long is taken over (its runner died).
 const STALE_AFTER_MINUTES: i64 = 15;
@@ -28,6 +28,8 @@ pub struct TickReport {
     pub webhook_deliveries_purged: u64,
     /// Kept `Idempotency-Key` answers (and dead claims) deleted past their time.
     pub idempotency_purged: u64,
+    /// Stored quarterly rankings computed (the open quarter's refreshed, the last one made final).
+    pub rankings_computed: u32,
 }
 
 /// One pass of every job. Each job's failure is logged and does not stop the others.
@@ -66,6 +68,10 @@ pub async fn tick(state: &AppState) -> TickReport {
     match idempotency::purge_expired(state).await {
         Ok(n) => report.idempotency_purged = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: purging idempotency keys failed"),
+    }
+    match ranking::refresh(state).await {
+        Ok(n) => report.rankings_computed = n,
+        Err(e) => tracing::error!(error = ?e, "scheduler: computing the partner ranking failed"),
     }
     report
 }

@@ -18,6 +18,7 @@ pub mod members;
 pub mod outbox;
 pub mod programs;
 pub mod promos;
+pub mod ranking;
 pub mod stoplist;
 pub mod subscribers;
 pub mod support;
