@@ -14,6 +14,7 @@ mod m20261201_000008_webhooks;
 mod m20261201_000009_api_keys_idempotency;
 mod m20261201_000010_accounts;
 mod m20261201_000012_scale;
+mod m20261201_000013_partner_ranges;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_api_keys_idempotency::Migration),
             Box::new(m20261201_000010_accounts::Migration),
             Box::new(m20261201_000012_scale::Migration),
+            Box::new(m20261201_000013_partner_ranges::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::invitations::{self, NewInvitation};
 use super::webhooks;
-use super::{Page, PageArgs, find_or_404, new_id, paginate};
+use super::{Page, PageArgs, find_or_404, new_id};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
@@ -34,7 +34,7 @@ pub async fn list(
     updated_since: Option<DateTime<Utc>>,
     page: PageArgs,
 ) -> AppResult<Page<subscriber::Model>> {
-    let mut q = subscriber::Entity::find().filter(p.subscribers());
+    let mut q = subscriber::Entity::find();
     if let Some(kind) = kind {
         q = q.filter(subscriber::Column::Kind.eq(kind.as_str()));
     }
@@ -55,7 +55,7 @@ pub async fn list(
                 .add(subscriber::Column::Email.like(pattern(&search.to_lowercase()))),
         );
     }
-    paginate(&state.db, q, subscriber::Column::Id, page).await
+    super::paginate_union(&state.db, q, p.subscriber_ranges(kind), subscriber::Column::Id, |s| s.id, page).await
 }
 
 /// The card fields of a new subscriber, already parsed.
