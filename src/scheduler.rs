@@ -24,6 +24,8 @@ pub struct TickReport {
     pub digests_queued: usize,
     pub emails_sent: usize,
     pub emails_failed: usize,
+    /// Sent and cancelled e-mails deleted past their retention.
+    pub emails_purged: u64,
     /// Webhook deliveries past their 30 days, deleted.
     pub webhook_deliveries_purged: u64,
     /// Kept `Idempotency-Key` answers (and dead claims) deleted past their time.
@@ -54,12 +56,16 @@ pub async fn tick(state: &AppState) -> TickReport {
     if let Err(e) = credentials::prune_resets(state).await {
         tracing::error!(error = ?e, "scheduler: pruning password resets failed");
     }
-    match outbox::dispatch_due(state).await {
+    match outbox::drain(state, outbox::DRAIN_BUDGET).await {
         Ok(s) => {
             report.emails_sent = s.sent;
             report.emails_failed = s.failed;
         }
         Err(e) => tracing::error!(error = ?e, "scheduler: sending e-mail failed"),
+    }
+    match outbox::purge_sent(state, state.config.outbox_retention_days).await {
+        Ok(n) => report.emails_purged = n,
+        Err(e) => tracing::error!(error = ?e, "scheduler: purging sent e-mail failed"),
     }
     match crate::service::webhooks::deliveries::purge_old(state).await {
         Ok(n) => report.webhook_deliveries_purged = n,
