@@ -15,6 +15,7 @@ mod m20261201_000009_api_keys_idempotency;
 mod m20261201_000010_accounts;
 mod m20261201_000012_scale;
 mod m20261201_000013_partner_ranges;
+pub mod m20261201_000014_trigram_search;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_accounts::Migration),
             Box::new(m20261201_000012_scale::Migration),
             Box::new(m20261201_000013_partner_ranges::Migration),
+            Box::new(m20261201_000014_trigram_search::Migration),
         ]
     }
 }

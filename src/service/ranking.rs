@@ -186,13 +186,14 @@ fn ranking_sql(backend: DbBackend) -> String {
     )
 }
 
+/// A stored ranking's lines in order (public for the plan guard).
+pub fn rows_query(run: Uuid) -> sea_orm::Select<ranking_row::Entity> {
+    ranking_row::Entity::find().filter(ranking_row::Column::RunId.eq(run)).order_by_asc(ranking_row::Column::Position)
+}
+
 /// A stored ranking's lines with their partners: two statements whatever the number of partners.
 pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid) -> AppResult<Vec<RankingRow>> {
-    let rows = ranking_row::Entity::find()
-        .filter(ranking_row::Column::RunId.eq(run))
-        .order_by_asc(ranking_row::Column::Position)
-        .all(db)
-        .await?;
+    let rows = rows_query(run).all(db).await?;
     let partners_of_run = ranking_row::Entity::find()
         .select_only()
         .column(ranking_row::Column::PartnerId)

@@ -6,7 +6,7 @@ use entity::{binding_change, partner_profile, subscriber};
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Select, Set,
 };
 use uuid::Uuid;
 
@@ -34,6 +34,17 @@ pub async fn list(
     updated_since: Option<DateTime<Utc>>,
     page: PageArgs,
 ) -> AppResult<Page<subscriber::Model>> {
+    let q = list_query(kind, search, updated_since)?;
+    super::paginate_union(&state.db, q, p.subscriber_ranges(kind), subscriber::Column::Id, |s| s.id, page).await
+}
+
+/// The filters of a subscriber list, before the caller's reach (`Scope::subscriber_ranges`) and the
+/// page; public for the plan guard that `EXPLAIN`s it on a seeded PostgreSQL.
+pub fn list_query(
+    kind: Option<SubscriberKind>,
+    search: Option<&str>,
+    updated_since: Option<DateTime<Utc>>,
+) -> AppResult<Select<subscriber::Entity>> {
     let mut q = subscriber::Entity::find();
     if let Some(kind) = kind {
         q = q.filter(subscriber::Column::Kind.eq(kind.as_str()));
@@ -55,7 +66,7 @@ pub async fn list(
                 .add(subscriber::Column::Email.like(pattern(&search.to_lowercase()))),
         );
     }
-    super::paginate_union(&state.db, q, p.subscriber_ranges(kind), subscriber::Column::Id, |s| s.id, page).await
+    Ok(q)
 }
 
 /// The card fields of a new subscriber, already parsed.
