@@ -64,7 +64,8 @@ def touched(n):
     loops = n.get("Actual Loops", 1)
     own = (n.get("Actual Rows", 0) + n.get("Rows Removed by Filter", 0) + n.get("Rows Removed by Index Recheck", 0)) * loops
     return own + sum(touched(c) for c in n.get("Plans", []))
-print(f"| {sys.argv[1]:<44} | {plan[\"Execution Time\"]:>10.2f} ms | {touched(plan[\"Plan\"]):>12,.0f} |")
+ms, rows = plan["Execution Time"], touched(plan["Plan"])
+print(f"| {sys.argv[1]:<44} | {ms:>10.2f} ms | {rows:>12,.0f} |")
 ' "$label"
 }
 
