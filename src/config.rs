@@ -153,6 +153,13 @@ pub struct ConfigArgs {
     /// Seconds between scheduler passes (tasks, the Monday digest, sending e-mail); 0 turns it off.
     #[arg(long, env = "PARTNERGRAPH_SCHEDULER_SECS", default_value_t = 60)]
     pub scheduler_secs: u64,
+    /// Seconds a stored ranking of an open quarter is served before a request computes it again (the
+    /// scheduler refreshes it at half this age, so requests normally never compute); 60 to 86400.
+    #[arg(long, env = "PARTNERGRAPH_RANKING_MAX_AGE_SECS", default_value_t = 600)]
+    pub ranking_max_age_secs: u64,
+    /// Days a sent (or cancelled) e-mail of the outbox is kept before the scheduler deletes it; 1 to 3650.
+    #[arg(long, env = "PARTNERGRAPH_OUTBOX_RETENTION_DAYS", default_value_t = 30)]
+    pub outbox_retention_days: u32,
     /// Milliseconds a membership check at the edge is reused on this replica (dropped at once by any
     /// write this replica commits); 0 checks the database on every request.
     #[arg(long, env = "PARTNERGRAPH_AUTH_CACHE_MS", default_value_t = 1000)]
@@ -256,6 +263,10 @@ pub struct Config {
     pub support_code_days: u32,
     /// None: the scheduler does not run.
     pub scheduler_interval: Option<Duration>,
+    /// How old a stored ranking of an open quarter may be when a request reads it.
+    pub ranking_max_age: Duration,
+    /// How long sent and cancelled e-mails are kept.
+    pub outbox_retention_days: u32,
     pub auth_cache_ttl: Duration,
     /// How long an `Idempotency-Key`'s answer is kept.
     pub idempotency_ttl: Duration,
@@ -310,6 +321,8 @@ impl ConfigArgs {
         };
         in_range("PARTNERGRAPH_HASH_WAIT_MS", self.hash_wait_ms as usize, 1, 600_000)?;
         in_range("PARTNERGRAPH_IDEMPOTENCY_TTL_SECS", self.idempotency_ttl_secs as usize, 1, 30 * 86_400)?;
+        in_range("PARTNERGRAPH_RANKING_MAX_AGE_SECS", self.ranking_max_age_secs as usize, 60, 86_400)?;
+        in_range("PARTNERGRAPH_OUTBOX_RETENTION_DAYS", self.outbox_retention_days as usize, 1, 3650)?;
         Ok(Config {
             database_url: self.database.database_url,
             addr: self.addr,
@@ -357,6 +370,8 @@ impl ConfigArgs {
             directory_min_clients: self.directory_min_clients,
             support_code_days: self.support_code_days.max(1),
             scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
+            ranking_max_age: Duration::from_secs(self.ranking_max_age_secs),
+            outbox_retention_days: self.outbox_retention_days,
             auth_cache_ttl: Duration::from_millis(self.auth_cache_ms.min(60_000)),
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
             db_acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms.clamp(100, 60_000)),

@@ -1,5 +1,5 @@
-//! Time-based work inside the service: the trial tasks, the Monday digest, sending queued e-mail and
-//! purging kept `Idempotency-Key` answers past their time.
+//! Time-based work inside the service: the trial tasks, the Monday digest, sending queued e-mail,
+//! purging kept `Idempotency-Key` answers past their time and keeping the stored partner ranking fresh.
 //! Several replicas may each run a scheduler: every job is idempotent by a key in the database (task
 //! and e-mail dedupe keys; a `job_runs` row per Monday digest), so running twice does the work once.
 
@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::app::AppState;
 use crate::error::AppResult;
-use crate::service::{credentials, digest, idempotency, new_id, outbox, tasks};
+use crate::service::{credentials, digest, idempotency, new_id, outbox, ranking, tasks};
 
 /// A job claimed but not finished within this long is taken over (its runner died).
 const STALE_AFTER_MINUTES: i64 = 15;
@@ -24,10 +24,14 @@ pub struct TickReport {
     pub digests_queued: usize,
     pub emails_sent: usize,
     pub emails_failed: usize,
+    /// Sent and cancelled e-mails deleted past their retention.
+    pub emails_purged: u64,
     /// Webhook deliveries past their 30 days, deleted.
     pub webhook_deliveries_purged: u64,
     /// Kept `Idempotency-Key` answers (and dead claims) deleted past their time.
     pub idempotency_purged: u64,
+    /// Stored quarterly rankings computed (the open quarter's refreshed, the last one made final).
+    pub rankings_computed: u32,
 }
 
 /// One pass of every job. Each job's failure is logged and does not stop the others.
@@ -52,12 +56,16 @@ pub async fn tick(state: &AppState) -> TickReport {
     if let Err(e) = credentials::prune_resets(state).await {
         tracing::error!(error = ?e, "scheduler: pruning password resets failed");
     }
-    match outbox::dispatch_due(state).await {
+    match outbox::drain(state, outbox::DRAIN_BUDGET).await {
         Ok(s) => {
             report.emails_sent = s.sent;
             report.emails_failed = s.failed;
         }
         Err(e) => tracing::error!(error = ?e, "scheduler: sending e-mail failed"),
+    }
+    match outbox::purge_sent(state, state.config.outbox_retention_days).await {
+        Ok(n) => report.emails_purged = n,
+        Err(e) => tracing::error!(error = ?e, "scheduler: purging sent e-mail failed"),
     }
     match crate::service::webhooks::deliveries::purge_old(state).await {
         Ok(n) => report.webhook_deliveries_purged = n,
@@ -66,6 +74,10 @@ pub async fn tick(state: &AppState) -> TickReport {
     match idempotency::purge_expired(state).await {
         Ok(n) => report.idempotency_purged = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: purging idempotency keys failed"),
+    }
+    match ranking::refresh(state).await {
+        Ok(n) => report.rankings_computed = n,
+        Err(e) => tracing::error!(error = ?e, "scheduler: computing the partner ranking failed"),
     }
     report
 }

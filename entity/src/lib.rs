@@ -32,6 +32,8 @@ pub mod program_category;
 pub mod program_status;
 pub mod promo_code;
 pub mod promo_redemption;
+pub mod ranking_row;
+pub mod ranking_run;
 pub mod stop_list_entry;
 pub mod subscriber;
 pub mod subscription;

@@ -13,6 +13,9 @@ mod m20261201_000007_outbox_cancelled;
 mod m20261201_000008_webhooks;
 mod m20261201_000009_api_keys_idempotency;
 mod m20261201_000010_accounts;
+mod m20261201_000012_scale;
+mod m20261201_000013_partner_ranges;
+pub mod m20261201_000014_trigram_search;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -31,6 +34,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_webhooks::Migration),
             Box::new(m20261201_000009_api_keys_idempotency::Migration),
             Box::new(m20261201_000010_accounts::Migration),
+            Box::new(m20261201_000012_scale::Migration),
+            Box::new(m20261201_000013_partner_ranges::Migration),
+            Box::new(m20261201_000014_trigram_search::Migration),
         ]
     }
 }

@@ -156,6 +156,30 @@ impl<'a> Scope<'a> {
         c
     }
 
+    /// The subscribers the caller reaches, as `subscribers()` but split into conditions that each take
+    /// one index range (own row by id, clients by `(serving_partner_id, id)` and `(support_partner_id,
+    /// id)`), for pages that merge them. The own row only where it can match the kind asked for.
+    pub fn subscriber_ranges(&self, kind: Option<SubscriberKind>) -> Vec<Condition> {
+        let p = self.principal;
+        if p.is_vendor() {
+            return vec![Condition::all()];
+        }
+        let mut ranges = Vec::new();
+        if kind.is_none_or(|k| k == p.kind) {
+            ranges.push(Condition::all().add(subscriber::Column::Id.eq(p.subscriber_id)));
+        }
+        if p.serves_clients() && kind.is_none_or(|k| k == SubscriberKind::Client) {
+            for column in [subscriber::Column::ServingPartnerId, subscriber::Column::SupportPartnerId] {
+                ranges.push(
+                    Condition::all()
+                        .add(column.eq(p.subscriber_id))
+                        .add(subscriber::Column::Kind.eq(SubscriberKind::Client.as_str())),
+                );
+            }
+        }
+        ranges
+    }
+
     /// Rows about clients the caller works with (`Reach::Client`, or every client for the vendor), as a
     /// condition on a column that holds a client's id. Nothing for anyone else.
     pub fn clients(&self, column: impl ColumnTrait) -> Condition {

@@ -95,7 +95,8 @@ impl RankingLine {
 /// quarter, minus clients counted new in an earlier quarter whose last paid contract ended in this one
 /// (by `now`: a contract that has not ended yet has not churned). Clients that must not count (ITS PROF,
 /// lead distribution, promotions) are left out by the caller. Sorted by net, then new contracts, then
-/// partner name; partners with neither new nor churned contracts are not listed.
+/// partner name; partners with neither new nor churned contracts are not listed. The service computes the
+/// same rule in SQL over the whole table (`service::ranking`); this is its statement in plain Rust.
 pub fn rank_partners(
     clients: &[ClientContracts],
     quarter: Quarter,

@@ -1,13 +1,8 @@
 //! Lead distribution [000]: the quarterly ranking, lead pools published from it, and the assignment of a
 //! self-registered client to the pool member whose share is furthest behind (`domain::leads`).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entity::{
-    binding_change, lead_pool, lead_pool_member, lead_pool_member_change, membership, program, subscriber,
-    subscription, tariff, user,
-};
+use entity::{lead_pool, lead_pool_member, lead_pool_member_change, membership, program, subscriber, user};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
@@ -17,31 +12,25 @@ use uuid::Uuid;
 
 use super::outbox::{self, NewMessage};
 use super::subscribers::{BindingNote, bind};
-use super::{Page, PageArgs, new_id, paginate, programs, tasks};
+use super::{Page, PageArgs, new_id, paginate, programs, ranking, tasks};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::BindingSource;
 use crate::domain::LocalTime;
-use crate::domain::leads::{ClientContracts, LeadCandidate, Quarter, choose_lead_partner, rank_partners};
+use crate::domain::leads::{LeadCandidate, Quarter, choose_lead_partner};
 use crate::error::{AppError, AppResult};
 use crate::events::{PartnerEvent, PartnerEventKind};
 
 /// The category whose paid contracts the ranking counts [000].
 pub const RANKED_CATEGORY: &str = "ITSAAS";
 /// Binding sources whose clients do not count in the ranking: leads and promotions [000].
-const NOT_RANKED: [BindingSource; 3] =
+pub(super) const NOT_RANKED: [BindingSource; 3] =
     [BindingSource::LeadDistribution, BindingSource::BonusPromo, BindingSource::DiscountPromo];
 /// The most members a pool may have.
 pub const MAX_POOL_SIZE: u32 = 50;
 
-/// One line of the ranking with its partner.
-pub struct RankingRow {
-    pub rank: i32,
-    pub partner: subscriber::Model,
-    pub new_contracts: i64,
-    pub churned: i64,
-}
+pub use super::ranking::RankingRow;
 
 pub fn parse_quarter(raw: &str) -> AppResult<Quarter> {
     raw.parse().map_err(AppError::input("quarter"))
@@ -56,97 +45,7 @@ pub async fn ranking(state: &AppState, p: Scope<'_>, program_code: &str, quarter
     p.require(may_read_program_data(p), "read the partner ranking")?;
     let quarter = parse_quarter(quarter)?;
     let program = programs::by_code(&state.db, program_code, "programCode").await?;
-    compute_ranking(&state.db, &program, quarter, state.config.local, state.clock.now()).await
-}
-
-/// The ranking of SPEC §7 over the database: paid ITSaaS contracts of the program, credited to the
-/// client's serving partner, leaving out clients with an ITS PROF subscription and clients that came
-/// through lead distribution or a promotion.
-async fn compute_ranking<C: ConnectionTrait>(
-    db: &C,
-    program: &program::Model,
-    quarter: Quarter,
-    local: LocalTime,
-    now: DateTime<Utc>,
-) -> AppResult<Vec<RankingRow>> {
-    let its_prof = subscription::Entity::find()
-        .select_only()
-        .column(subscription::Column::SubscriberId)
-        .filter(subscription::Column::Basis.eq("ITS_PROF"))
-        .into_query();
-    let promoted = binding_change::Entity::find()
-        .select_only()
-        .column(binding_change::Column::ClientId)
-        .filter(binding_change::Column::Source.is_in(NOT_RANKED.map(BindingSource::as_str)))
-        .into_query();
-    let contracts = subscription::Entity::find()
-        .filter(subscription::Column::Basis.eq("PAID"))
-        .filter(subscription::Column::TariffId.in_subquery(ranked_tariffs(program.id)))
-        .filter(subscription::Column::SubscriberId.not_in_subquery(its_prof))
-        .filter(subscription::Column::SubscriberId.not_in_subquery(promoted))
-        .filter(subscription::Column::StartsAt.lt(local.day_start(quarter.end())))
-        .all(db)
-        .await?;
-    let mut per_client: HashMap<Uuid, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
-    for s in &contracts {
-        let end = s.cancelled_at.map_or(s.ends_at, |c| Ord::min(c, s.ends_at));
-        let e = per_client.entry(s.subscriber_id).or_insert((s.starts_at, end));
-        e.0 = Ord::min(e.0, s.starts_at);
-        e.1 = Ord::max(e.1, end);
-    }
-    let clients_with_contracts = subscription::Entity::find()
-        .select_only()
-        .column(subscription::Column::SubscriberId)
-        .filter(subscription::Column::Basis.eq("PAID"))
-        .filter(subscription::Column::TariffId.in_subquery(ranked_tariffs(program.id)))
-        .into_query();
-    let bound: Vec<(Uuid, Option<Uuid>)> = subscriber::Entity::find()
-        .select_only()
-        .column(subscriber::Column::Id)
-        .column(subscriber::Column::ServingPartnerId)
-        .filter(subscriber::Column::Id.in_subquery(clients_with_contracts))
-        .filter(subscriber::Column::ServingPartnerId.is_not_null())
-        .into_tuple()
-        .all(db)
-        .await?;
-    let facts: Vec<ClientContracts> = bound
-        .into_iter()
-        .filter_map(|(client, partner)| {
-            let (first_start, last_end) = *per_client.get(&client)?;
-            Some(ClientContracts { partner: partner?, first_start, last_end })
-        })
-        .collect();
-    let partners: HashMap<Uuid, subscriber::Model> = subscriber::Entity::find()
-        .filter(subscriber::Column::Kind.eq("PARTNER"))
-        .filter(subscriber::Column::Id.is_in(facts.iter().map(|f| f.partner).collect::<std::collections::HashSet<_>>()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let lines =
-        rank_partners(&facts, quarter, local, now, |id| partners.get(&id).map(|s| s.name.clone()).unwrap_or_default());
-    Ok(lines
-        .into_iter()
-        .filter_map(|l| partners.get(&l.partner).map(|s| (l, s.clone())))
-        .enumerate()
-        .map(|(i, (l, partner))| RankingRow {
-            rank: i as i32 + 1,
-            partner,
-            new_contracts: l.new_contracts,
-            churned: l.churned,
-        })
-        .collect())
-}
-
-/// The ids of the program's tariffs whose paid contracts the ranking counts, as a subquery.
-fn ranked_tariffs(program: Uuid) -> sea_orm::sea_query::SelectStatement {
-    tariff::Entity::find()
-        .select_only()
-        .column(tariff::Column::Id)
-        .filter(tariff::Column::ProgramId.eq(program))
-        .filter(tariff::Column::Category.eq(RANKED_CATEGORY))
-        .into_query()
+    ranking::current(state, &program, quarter).await
 }
 
 /// What the vendor gives to publish a pool.
@@ -175,7 +74,9 @@ pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResu
     let program = programs::by_code(&*txn, &n.program_code, "programCode").await?;
     // Two publications for one program queue behind each other (PostgreSQL row lock).
     super::lock_row::<program::Entity, _>(&*txn, program::Column::Id, program::Column::CreatedAt, program.id).await?;
-    let ranking = compute_ranking(&*txn, &program, quarter, state.config.local, now).await?;
+    let fresh = ranking::Freshness { now, max_age: state.config.ranking_max_age };
+    let run = ranking::ensure(&*txn, program.id, quarter, state.config.local, fresh).await?;
+    let ranking = ranking::rows_of(&*txn, run).await?;
     let statuses = programs::statuses(&*txn, program.id).await?;
     let min_rank = program.lead_min_status.as_deref().and_then(|m| statuses.iter().position(|s| s == m)).unwrap_or(0);
     let mut chosen = Vec::new();

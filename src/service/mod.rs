@@ -18,6 +18,7 @@ pub mod members;
 pub mod outbox;
 pub mod programs;
 pub mod promos;
+pub mod ranking;
 pub mod stoplist;
 pub mod subscribers;
 pub mod support;
@@ -81,6 +82,42 @@ where
         q = q.filter(id.gt(after));
     }
     let items = q.limit(page.first + 1).all(db).await?;
+    Ok(Page::from_overfetch(items, page.first, total))
+}
+
+/// Keyset pagination over the union of `branches` (each a condition one index range serves, such as
+/// "clients served by partner P" on `(serving_partner_id, id)`): each branch reads at most one page
+/// from its range and the pages are merged, so a page costs the same whatever the table's size. One `OR`
+/// of the branches would make PostgreSQL walk the primary key and filter the whole table instead.
+pub async fn paginate_union<E, C>(
+    db: &C,
+    select: Select<E>,
+    branches: Vec<sea_orm::Condition>,
+    id: E::Column,
+    id_of: impl Fn(&E::Model) -> Uuid,
+    page: PageArgs,
+) -> AppResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    C: ConnectionTrait,
+{
+    let total = if page.count_total {
+        let any = branches.iter().cloned().fold(sea_orm::Condition::any(), sea_orm::Condition::add);
+        select.clone().filter(any).count(db).await?
+    } else {
+        0
+    };
+    let mut items = Vec::new();
+    for branch in branches {
+        let mut q = select.clone().filter(branch).order_by_asc(id);
+        if let Some(after) = page.after {
+            q = q.filter(id.gt(after));
+        }
+        items.extend(q.limit(page.first + 1).all(db).await?);
+    }
+    items.sort_by_key(&id_of);
+    items.dedup_by_key(|m| id_of(m));
     Ok(Page::from_overfetch(items, page.first, total))
 }
 

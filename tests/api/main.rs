@@ -39,6 +39,7 @@ mod races;
 mod reach;
 mod responses;
 mod roles;
+mod scale;
 mod schema;
 mod search;
 mod sockets;

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Scale benchmark (issue 14): loads SCALE times the benchmark data set (1,000 partners, 100,000 clients,
+# one ITSaaS contract per client) into a THROWAWAY PostgreSQL with generate_series, migrates it with the
+# service's own migrations, and prints EXPLAIN (ANALYZE, BUFFERS) times and rows for the hot partner
+# queries, for a big partner (10 % of all clients) and a small one.
+#
+#   bash .ci/run --with-pg bash scripts/bench-scale.sh          # SCALE=10: 10,000 partners, 1,000,000 clients
+#   SCALE=1 bash .ci/run --with-pg bash scripts/bench-scale.sh
+#
+# .ci/run --with-pg gives a private cluster on a free port and deletes it on exit. The script refuses the
+# shared development server (port 55999). 10x needs about 1.5 GB of disk for this data set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${DATABASE_URL:?run it through: bash .ci/run --with-pg bash scripts/bench-scale.sh}"
+case "$DATABASE_URL" in *:55999/*) echo "refusing the shared development server" >&2; exit 1 ;; esac
+SCALE="${SCALE:-10}"
+PARTNERS=$(awk "BEGIN { printf \"%d\", 1000 * $SCALE }")
+CLIENTS=$(awk "BEGIN { printf \"%d\", 100000 * $SCALE }")
+psql() { command psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" "$@"; }
+
+echo "== scale $SCALE: $PARTNERS partners, $CLIENTS clients"
+cargo build -q --bin partnergraph
+./target/debug/partnergraph migrate --database-url "$DATABASE_URL" >/dev/null
+./target/debug/partnergraph seed --presets --database-url "$DATABASE_URL" >/dev/null
+start=$(date +%s)
+psql <<SQL
+INSERT INTO tariffs (id, code, name, program_id, category, monthly_price_minor, periods, trial_days, partner_only,
+                     archived, created_at)
+SELECT md5('bench-tariff')::uuid, 'BENCH-ITS', 'Bench ITSaaS', id, 'ITSAAS', 100000, '1,3,12', 0, false, false, now()
+FROM programs WHERE code = '1C-FRESH';
+-- Partner 1 is the big one; the others share the rest.
+INSERT INTO subscribers (id, kind, name, search_name, created_at, updated_at)
+SELECT md5('p' || i)::uuid, 'PARTNER', 'Partner ' || i, 'partner ' || i, now(), now()
+FROM generate_series(1, $PARTNERS) i;
+INSERT INTO subscribers (id, kind, name, search_name, email, inn, serving_partner_id, binding_source, created_at,
+                         updated_at)
+SELECT md5('c' || i)::uuid, 'CLIENT', 'Клиент ' || i, 'клиент ' || i, 'client' || i || '@example.com',
+       lpad(i::text, 10, '0'),
+       md5('p' || CASE WHEN i % 10 = 0 THEN 1 ELSE 2 + i % ($PARTNERS - 1) END)::uuid, 'PARTNER_REGISTRATION',
+       now(), now()
+FROM generate_series(1, $CLIENTS) i;
+INSERT INTO subscriptions (id, subscriber_id, tariff_id, basis, starts_at, ends_at, created_at)
+SELECT md5('s' || i)::uuid, md5('c' || i)::uuid, md5('bench-tariff')::uuid, 'PAID',
+       timestamptz '2026-01-01' + (i % 300) * interval '1 day',
+       timestamptz '2026-01-01' + (i % 300) * interval '1 day' + interval '3 months', now()
+FROM generate_series(1, $CLIENTS) i;
+VACUUM ANALYZE;
+SQL
+echo "loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+
+big=$(psql -At -c "SELECT md5('p1')::uuid")
+small=$(psql -At -c "SELECT md5('p2')::uuid")
+program=$(psql -At -c "SELECT id FROM programs WHERE code = '1C-FRESH'")
+cols='id, kind, name, inn, kpp, email, phone, address, contact_person, serving_partner_id, binding_source, support_partner_id, created_at, updated_at, search_name'
+
+# Prints "label  time  rows" from EXPLAIN (ANALYZE, BUFFERS) of a statement: the execution time and the
+# rows every node produced or filtered out.
+measure() {
+    local label="$1" sql="$2"
+    psql -At -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) $sql" | python3 -c '
+import json, sys
+plan = json.load(sys.stdin)[0]
+def touched(n):
+    loops = n.get("Actual Loops", 1)
+    own = (n.get("Actual Rows", 0) + n.get("Rows Removed by Filter", 0) + n.get("Rows Removed by Index Recheck", 0)) * loops
+    return own + sum(touched(c) for c in n.get("Plans", []))
+ms, rows = plan["Execution Time"], touched(plan["Plan"])
+print(f"| {sys.argv[1]:<44} | {ms:>10.2f} ms | {rows:>12,.0f} |")
+' "$label"
+}
+
+printf '| %-44s | %13s | %12s |\n' "query" "time" "rows touched"
+printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..15})" "$(printf -- '-%.0s' {1..14})"
+for who in big small; do
+    p=${!who}
+    # The client page as the service now runs it: one index range per branch, merged.
+    measure "$who partner: client page (serving range)" \
+        "SELECT $cols FROM subscribers WHERE serving_partner_id = '$p' AND kind = 'CLIENT' ORDER BY id LIMIT 51"
+    # What it ran before: one OR over the whole reach.
+    measure "$who partner: client page (old OR)" \
+        "SELECT $cols FROM subscribers WHERE kind = 'CLIENT' AND (id = '$p' OR (kind = 'CLIENT' AND (serving_partner_id = '$p' OR support_partner_id = '$p'))) ORDER BY id LIMIT 51"
+done
+measure "vendor search by part of a name" \
+    "SELECT $cols FROM subscribers WHERE search_name LIKE '%ент 4242%' OR inn = 'ент 4242' OR email LIKE '%ент 4242%' ORDER BY id LIMIT 51"
+
+# The ranking as the scheduler computes it: the statement of src/service/ranking.rs (ranking_sql) with
+# Q3 2026 in UTC; keep the two in step.
+echo
+echo "ranking (stored rows read, per request):"
+psql <<SQL
+INSERT INTO ranking_runs (id, program_id, quarter, computed_at, closed)
+VALUES (md5('bench-run')::uuid, '$program', '2026-Q3', NULL, false);
+SQL
+psql -c '\timing on' -c "
+INSERT INTO ranking_rows (run_id, position, partner_id, new_contracts, churned)
+SELECT md5('bench-run')::uuid, ROW_NUMBER() OVER (ORDER BY t.new_contracts - t.churned DESC, t.new_contracts DESC, p.name COLLATE \"C\", p.id),
+       t.partner_id, t.new_contracts, t.churned
+FROM (SELECT c.serving_partner_id AS partner_id,
+             SUM(CASE WHEN k.first_start >= '2026-07-01' THEN 1 ELSE 0 END) AS new_contracts,
+             SUM(CASE WHEN k.first_start < '2026-07-01' AND k.last_end >= '2026-07-01' AND k.last_end < '2026-10-01' AND k.last_end <= now() THEN 1 ELSE 0 END) AS churned
+      FROM (SELECT s.subscriber_id AS client_id, MIN(s.starts_at) AS first_start,
+                   MAX(CASE WHEN s.cancelled_at IS NOT NULL AND s.cancelled_at < s.ends_at THEN s.cancelled_at ELSE s.ends_at END) AS last_end
+            FROM subscriptions s JOIN tariffs tr ON tr.id = s.tariff_id
+            WHERE tr.program_id = '$program' AND tr.category = 'ITSAAS' AND s.basis = 'PAID' AND s.starts_at < '2026-10-01'
+            GROUP BY s.subscriber_id
+            HAVING MIN(s.starts_at) >= '2026-07-01' OR MAX(CASE WHEN s.cancelled_at IS NOT NULL AND s.cancelled_at < s.ends_at THEN s.cancelled_at ELSE s.ends_at END) >= '2026-07-01') k
+      JOIN subscribers c ON c.id = k.client_id
+      WHERE c.serving_partner_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = k.client_id AND x.basis = 'ITS_PROF')
+        AND NOT EXISTS (SELECT 1 FROM binding_changes b WHERE b.client_id = k.client_id AND b.source IN ('LEAD_DISTRIBUTION', 'BONUS_PROMO', 'DISCOUNT_PROMO'))
+      GROUP BY c.serving_partner_id) t
+JOIN subscribers p ON p.id = t.partner_id AND p.kind = 'PARTNER'
+WHERE t.new_contracts > 0 OR t.churned > 0" | grep -E "Time|INSERT" | sed 's/^/  computing (scheduler, once per refresh): /'
+measure "ranking read (stored rows of one quarter)" \
+    "SELECT run_id, position, partner_id, new_contracts, churned FROM ranking_rows WHERE run_id = md5('bench-run')::uuid ORDER BY position"
+measure "ranking partners (one statement)" \
+    "SELECT $cols FROM subscribers WHERE id IN (SELECT partner_id FROM ranking_rows WHERE run_id = md5('bench-run')::uuid)"

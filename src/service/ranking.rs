@@ -1,0 +1,245 @@
+//! The quarterly ranking of SPEC §7, stored per program and quarter [000].
+//!
+//! Computing it aggregates every paid ITSaaS contract of the program, which costs in proportion to the
+//! whole subscription table: one `INSERT … SELECT` does it inside the database (per client, then per
+//! partner, `NOT EXISTS` for the clients that must not count, the order by a window function), so no
+//! contract row ever reaches the service and no statement carries a list of partners. The scheduler
+//! refreshes the open quarter's ranking and makes the last one final once its quarter has closed; a
+//! request reads the stored rows, and computes only when the stored ranking is missing or older than
+//! `PARTNERGRAPH_RANKING_MAX_AGE_SECS` (the scheduler is off, or a quarter nobody asked for before).
+
+use chrono::{DateTime, Utc};
+use entity::{program, ranking_row, ranking_run, subscriber};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    Statement,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::new_id;
+use crate::app::AppState;
+use crate::db::begin_write;
+use crate::domain::LocalTime;
+use crate::domain::leads::Quarter;
+use crate::error::AppResult;
+
+/// One line of the ranking with its partner.
+pub struct RankingRow {
+    pub rank: i32,
+    pub partner: subscriber::Model,
+    pub new_contracts: i64,
+    pub churned: i64,
+}
+
+/// When a stored ranking may be served as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    pub now: DateTime<Utc>,
+    /// An open quarter's ranking computed this long ago or less is served.
+    pub max_age: std::time::Duration,
+}
+
+impl Freshness {
+    fn serves(&self, run: &ranking_run::Model) -> bool {
+        if run.closed {
+            return true;
+        }
+        // A ranking "computed" after now (a clock set back) is not trusted either.
+        let max_age = chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::MAX);
+        run.computed_at.is_some_and(|at| at <= self.now && self.now - at < max_age)
+    }
+}
+
+/// The program's ranking for a quarter, from the stored rows (computed first when they are missing or
+/// stale).
+pub async fn current(state: &AppState, program: &program::Model, quarter: Quarter) -> AppResult<Vec<RankingRow>> {
+    let fresh = Freshness { now: state.clock.now(), max_age: state.config.ranking_max_age };
+    let run = match stored(&state.db, program.id, quarter).await? {
+        Some(run) if fresh.serves(&run) => run.id,
+        _ => {
+            let txn = begin_write(&state.db, &state.write_gate).await?;
+            let run = ensure(&*txn, program.id, quarter, state.config.local, fresh).await?;
+            txn.commit().await?;
+            run
+        }
+    };
+    rows_of(&state.db, run).await
+}
+
+/// The stored ranking of a program's quarter, if any.
+async fn stored<C: ConnectionTrait>(db: &C, program: Uuid, quarter: Quarter) -> AppResult<Option<ranking_run::Model>> {
+    Ok(ranking_run::Entity::find()
+        .filter(ranking_run::Column::ProgramId.eq(program))
+        .filter(ranking_run::Column::Quarter.eq(quarter.to_string()))
+        .one(db)
+        .await?)
+}
+
+/// In the caller's write transaction: the id of a stored ranking of the quarter that `fresh` serves,
+/// computing it first when needed. Computations of one quarter queue on its `ranking_runs` row (a row
+/// lock on PostgreSQL; SQLite writers are serial), and one that waited finds the ranking its predecessor
+/// stored and does not compute it again.
+pub async fn ensure<C: ConnectionTrait>(
+    txn: &C,
+    program: Uuid,
+    quarter: Quarter,
+    local: LocalTime,
+    fresh: Freshness,
+) -> AppResult<Uuid> {
+    ranking_run::Entity::insert(ranking_run::ActiveModel {
+        id: Set(new_id()),
+        program_id: Set(program),
+        quarter: Set(quarter.to_string()),
+        computed_at: Set(None),
+        closed: Set(false),
+    })
+    .on_conflict(
+        OnConflict::columns([ranking_run::Column::ProgramId, ranking_run::Column::Quarter]).do_nothing().to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    ranking_run::Entity::update_many()
+        .col_expr(ranking_run::Column::Closed, Expr::col(ranking_run::Column::Closed))
+        .filter(ranking_run::Column::ProgramId.eq(program))
+        .filter(ranking_run::Column::Quarter.eq(quarter.to_string()))
+        .exec(txn)
+        .await?;
+    let run = stored(txn, program, quarter).await?.ok_or(crate::error::AppError::NotFound)?;
+    if fresh.serves(&run) {
+        return Ok(run.id);
+    }
+    compute(txn, &run, quarter, local, fresh.now).await?;
+    Ok(run.id)
+}
+
+/// Replaces the run's rows with the ranking as of `now`; final when the quarter has closed by then.
+async fn compute<C: ConnectionTrait>(
+    txn: &C,
+    run: &ranking_run::Model,
+    quarter: Quarter,
+    local: LocalTime,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    ranking_row::Entity::delete_many().filter(ranking_row::Column::RunId.eq(run.id)).exec(txn).await?;
+    let (start, end) = (local.day_start(quarter.start()), local.day_start(quarter.end()));
+    let backend = txn.get_database_backend();
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        ranking_sql(backend),
+        [run.id.into(), run.program_id.into(), start.into(), end.into(), now.into()],
+    ))
+    .await?;
+    ranking_run::Entity::update_many()
+        .col_expr(ranking_run::Column::ComputedAt, Expr::value(Some(now)))
+        .col_expr(ranking_run::Column::Closed, Expr::value(now >= end))
+        .filter(ranking_run::Column::Id.eq(run.id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The ranking as one statement. Parameters: $1 the run, $2 the program, $3 and $4 the first instants of
+/// the quarter and of the one after it, $5 now. Per client: its paid ITSaaS contracts of the program
+/// that started before the quarter ended, the first start and the last end (a cancellation ends a
+/// contract early); only clients that can count (a first start in the quarter, or a last end in it) go
+/// on. A client is new when its first contract started in the quarter, churned when it started before and
+/// its last contract ended in the quarter by now. Clients with an ITS PROF subscription or that came by
+/// lead distribution or a promotion do not count; each counts for its serving partner. Order: net, new
+/// contracts, then the partner's name by code point (as Rust compares strings) and its id.
+fn ranking_sql(backend: DbBackend) -> String {
+    use crate::domain::BindingSource;
+    let not_ranked = super::leads::NOT_RANKED.map(|s| format!("'{}'", BindingSource::as_str(s))).join(", ");
+    let by_code_point = if backend == DbBackend::Postgres { " COLLATE \"C\"" } else { "" };
+    let category = super::leads::RANKED_CATEGORY;
+    format!(
+        "INSERT INTO ranking_rows (run_id, position, partner_id, new_contracts, churned)
+         SELECT $1, ROW_NUMBER() OVER (ORDER BY t.new_contracts - t.churned DESC, t.new_contracts DESC,
+                                               p.name{by_code_point}, p.id),
+                t.partner_id, t.new_contracts, t.churned
+         FROM (
+           SELECT c.serving_partner_id AS partner_id,
+                  SUM(CASE WHEN k.first_start >= $3 THEN 1 ELSE 0 END) AS new_contracts,
+                  SUM(CASE WHEN k.first_start < $3 AND k.last_end >= $3 AND k.last_end < $4 AND k.last_end <= $5
+                           THEN 1 ELSE 0 END) AS churned
+           FROM (
+             SELECT s.subscriber_id AS client_id, MIN(s.starts_at) AS first_start,
+                    MAX(CASE WHEN s.cancelled_at IS NOT NULL AND s.cancelled_at < s.ends_at
+                             THEN s.cancelled_at ELSE s.ends_at END) AS last_end
+             FROM subscriptions s JOIN tariffs tr ON tr.id = s.tariff_id
+             WHERE tr.program_id = $2 AND tr.category = '{category}' AND s.basis = 'PAID' AND s.starts_at < $4
+             GROUP BY s.subscriber_id
+             HAVING MIN(s.starts_at) >= $3
+                 OR MAX(CASE WHEN s.cancelled_at IS NOT NULL AND s.cancelled_at < s.ends_at
+                             THEN s.cancelled_at ELSE s.ends_at END) >= $3
+           ) k
+           JOIN subscribers c ON c.id = k.client_id
+           WHERE c.serving_partner_id IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = k.client_id AND x.basis = 'ITS_PROF')
+             AND NOT EXISTS (SELECT 1 FROM binding_changes b WHERE b.client_id = k.client_id
+                             AND b.source IN ({not_ranked}))
+           GROUP BY c.serving_partner_id
+         ) t
+         JOIN subscribers p ON p.id = t.partner_id AND p.kind = 'PARTNER'
+         WHERE t.new_contracts > 0 OR t.churned > 0"
+    )
+}
+
+/// A stored ranking's lines in order (public for the plan guard).
+pub fn rows_query(run: Uuid) -> sea_orm::Select<ranking_row::Entity> {
+    ranking_row::Entity::find().filter(ranking_row::Column::RunId.eq(run)).order_by_asc(ranking_row::Column::Position)
+}
+
+/// A stored ranking's lines with their partners: two statements whatever the number of partners.
+pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid) -> AppResult<Vec<RankingRow>> {
+    let rows = rows_query(run).all(db).await?;
+    let partners_of_run = ranking_row::Entity::find()
+        .select_only()
+        .column(ranking_row::Column::PartnerId)
+        .filter(ranking_row::Column::RunId.eq(run))
+        .into_query();
+    let mut partners: HashMap<Uuid, subscriber::Model> = subscriber::Entity::find()
+        .filter(subscriber::Column::Id.in_subquery(partners_of_run))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            partners.remove(&r.partner_id).map(|partner| RankingRow {
+                rank: r.position,
+                partner,
+                new_contracts: r.new_contracts,
+                churned: r.churned,
+            })
+        })
+        .collect())
+}
+
+/// The scheduler's part: for every program, the open quarter's ranking once it is older than half the
+/// served age, and the last quarter's until a final one is stored. Returns how many were computed.
+pub async fn refresh(state: &AppState) -> AppResult<u32> {
+    let now = state.clock.now();
+    let local = state.config.local;
+    let this = Quarter::of(local.date(now));
+    let last = Quarter::of(this.start() - chrono::Duration::days(1));
+    let mut computed = 0;
+    for program in program::Entity::find().all(&state.db).await? {
+        for quarter in [last, this] {
+            let fresh = Freshness { now, max_age: state.config.ranking_max_age / 2 };
+            if stored(&state.db, program.id, quarter).await?.is_some_and(|run| fresh.serves(&run)) {
+                continue;
+            }
+            let txn = begin_write(&state.db, &state.write_gate).await?;
+            let before = stored(&*txn, program.id, quarter).await?.and_then(|r| r.computed_at);
+            let run = ensure(&*txn, program.id, quarter, local, fresh).await?;
+            let after = ranking_run::Entity::find_by_id(run).one(&*txn).await?.and_then(|r| r.computed_at);
+            txn.commit().await?;
+            computed += u32::from(before != after);
+        }
+    }
+    Ok(computed)
+}
