@@ -393,7 +393,7 @@ async fn run(
     execute(h, caller, rid, checked.request, accept, started).await.into_response()
 }
 
-/// A mutation with an `Idempotency-Key` (SPEC §11): claimed in the database before it runs; a repeat of
+/// A mutation with an `Idempotency-Key` (docs/rules.md §12): claimed in the database before it runs; a repeat of
 /// the same request gets the kept answer, another request under the key 422, a repeat while the first
 /// runs 409. An answer refused before execution is not kept (the claim is released).
 async fn idempotent(

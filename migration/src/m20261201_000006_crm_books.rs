@@ -1,4 +1,4 @@
-//! CRM books (SPEC §9): contacts, companies and deals of each partner (and of the vendor), the links
+//! CRM books (docs/rules.md §10): contacts, companies and deals of each partner (and of the vendor), the links
 //! between them, and the indexes the sync filters read by (`updatedSince` on subscribers too).
 
 use sea_orm_migration::prelude::*;

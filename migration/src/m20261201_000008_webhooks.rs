@@ -1,4 +1,4 @@
-//! Outbound webhooks (SPEC §11): the endpoints each subscriber registers, and one delivery row per
+//! Outbound webhooks (docs/rules.md §12): the endpoints each subscriber registers, and one delivery row per
 //! (event, endpoint), written in the transaction of the change and sent by the webhook sender.
 
 use sea_orm_migration::prelude::*;

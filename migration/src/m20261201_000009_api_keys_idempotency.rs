@@ -1,4 +1,4 @@
-//! Machine callers (SPEC §11): API keys, the claims of `Idempotency-Key` requests, and the audit log's
+//! Machine callers (docs/rules.md §12): API keys, the claims of `Idempotency-Key` requests, and the audit log's
 //! record of a key as the actor.
 
 use sea_orm_migration::prelude::*;

@@ -1,4 +1,4 @@
-//! API keys at the edge (SPEC §11): the secret's format, its hash, and the check that turns an
+//! API keys at the edge (docs/rules.md §12): the secret's format, its hash, and the check that turns an
 //! `Authorization: Bearer pgk_…` into the key's principal.
 //!
 //! A secret is `pgk_` and 32 random bytes in base64url (256 bits): so much entropy that a plain SHA-256

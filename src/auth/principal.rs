@@ -1,5 +1,5 @@
 //! Who is calling: a user acting in one subscriber with one role, checked against the database on every
-//! request. Predicates here are the permission matrix of SPEC §1; anything without a rule is denied.
+//! request. Predicates here are the permission matrix of docs/rules.md §1–2; anything without a rule is denied.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::domain::{Role, SubscriberKind};
 use crate::error::AppError;
 
-/// Who acts behind a principal: a person signed in with a token, or an API key (SPEC §11). A key is
+/// Who acts behind a principal: a person signed in with a token, or an API key (docs/rules.md §12). A key is
 /// not its creator: it keeps acting when its creator leaves the subscriber or is deactivated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
@@ -129,7 +129,7 @@ impl Principal {
     }
 
     /// `ADMIN`, `OWNER`, `SERVICE_OPERATOR`: lists its own subscriber's members and invitations. Every role
-    /// of the vendor does: the vendor reads everything (SPEC §1), its own members as much as anyone's.
+    /// of the vendor does: the vendor reads everything (docs/rules.md §1–2), its own members as much as anyone's.
     pub fn lists_own_members(&self) -> bool {
         self.is_vendor() || matches!(self.role, Role::Admin | Role::Owner | Role::ServiceOperator)
     }

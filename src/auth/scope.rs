@@ -1,7 +1,7 @@
 //! Reach: which subscribers, and which rows about them, a caller may see — decided in one place.
 //!
 //! A [`Scope`] is the only way a service learns who is calling: it derefs to the [`Principal`] for role
-//! predicates, and it is the only source of the reach rule of SPEC §1 — the row conditions a list query
+//! predicates, and it is the only source of the reach rule of docs/rules.md §1–2 — the row conditions a list query
 //! filters with, the lookup that turns a caller-given id into a row (`NOT_FOUND` outside reach, exactly
 //! like a missing id), and the [`Projection`] of a subscriber reached through any relation. Services take
 //! a `Scope`, so a new query cannot be written without deciding reach; the GraphQL `Subscriber` type is
@@ -51,7 +51,7 @@ impl Reach {
     }
 }
 
-/// What a caller may see of a subscriber, whatever path reached it (SPEC §1).
+/// What a caller may see of a subscriber, whatever path reached it (docs/rules.md §1–2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Projection {
     /// In reach: the card, and the relations `works_with` allows.
@@ -108,7 +108,7 @@ impl<'a> Scope<'a> {
         self.principal
     }
 
-    /// The reach rule of SPEC §1: own subscriber, the partner's clients (and those it supports), or
+    /// The reach rule of docs/rules.md §1–2: own subscriber, the partner's clients (and those it supports), or
     /// everything for the vendor.
     pub fn reach(&self, s: &subscriber::Model) -> Option<Reach> {
         let p = self.principal;
@@ -230,8 +230,8 @@ impl<'a> Scope<'a> {
     }
 
     /// A client the caller names on the client's behalf — the client gave it its id to be invoiced, to
-    /// get a personal discount code or a support code — which may be bound to another partner (SPEC §1,
-    /// API "Reach"). Any client; what the caller then sees of it is still its projection (id and name
+    /// get a personal discount code or a support code — which may be bound to another partner (docs/rules.md §1–2,
+    /// docs/api.md "Reach"). Any client; what the caller then sees of it is still its projection (id and name
     /// outside reach). `NOT_FOUND` for anything that is not a client.
     pub async fn named_client<C: ConnectionTrait>(&self, db: &C, id: Uuid) -> AppResult<subscriber::Model> {
         subscriber::Entity::find_by_id(id)
@@ -250,7 +250,7 @@ impl<'a> Scope<'a> {
         p.is_vendor() || p.user_id() == Some(user) || (member_of_own && p.lists_own_members())
     }
 
-    /// Whether the caller may read the commission rules' rates (SPEC §5): they are the vendor's and its
+    /// Whether the caller may read the commission rules' rates (docs/rules.md §6): they are the vendor's and its
     /// partners' business; a client reads the programs, not what partners earn on it.
     pub fn sees_commission_rates(&self) -> bool {
         self.principal.is_vendor() || self.principal.is_partner()
@@ -270,7 +270,7 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// A CRM book (SPEC §9): the subscriber whose contacts, companies and deals they are. Only a [`Scope`]
+/// A CRM book (docs/rules.md §10): the subscriber whose contacts, companies and deals they are. Only a [`Scope`]
 /// hands one out, after deciding that the caller may read (or write) it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Book(Uuid);

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-/// The way a client got bound to a partner (SPEC §7).
+/// The way a client got bound to a partner (docs/rules.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
 pub enum BindingSource {
     /// The partner registered the client.
@@ -96,7 +96,7 @@ impl BindingDecision {
     }
 }
 
-/// The precedence of SPEC §7: which ways of binding take a client that another partner holds.
+/// The precedence of docs/rules.md §8: which ways of binding take a client that another partner holds.
 /// `upgrade` is the discount-code condition: the payment moves the client from free to paid, or to a
 /// higher tariff.
 pub fn decide_binding<P: PartialEq>(
@@ -170,7 +170,7 @@ mod precedence {
     const A: &str = "A";
     const B: &str = "B";
 
-    /// One row per way of binding (SPEC §7): unbound client, client of another partner, client of this
+    /// One row per way of binding (docs/rules.md §8): unbound client, client of another partner, client of this
     /// partner.
     #[test]
     fn each_source_binds_as_the_table_says() {

@@ -1,4 +1,4 @@
-//! CRM books (SPEC §9): deal stages and when a deal counts as closed, the CRM's own external ids, the
+//! CRM books (docs/rules.md §10): deal stages and when a deal counts as closed, the CRM's own external ids, the
 //! bounded text fields of contacts, companies and deals, and the case folding that search runs on.
 
 use chrono::{DateTime, Utc};

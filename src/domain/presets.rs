@@ -1,4 +1,4 @@
-//! The three programs the service ships, exactly as SPEC §5 tabulates them. `seed --presets` loads them.
+//! The three programs the service ships, exactly as docs/rules.md §6 tabulates them. `seed --presets` loads them.
 
 use super::commission::Purchase;
 

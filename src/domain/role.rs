@@ -50,7 +50,7 @@ macro_rules! string_enum {
 }
 
 impl Role {
-    /// Roles only an `OWNER` grants and takes away (SPEC §1): an `ADMIN` manages `USER`, `ADMIN` and
+    /// Roles only an `OWNER` grants and takes away (docs/rules.md §1–2): an `ADMIN` manages `USER`, `ADMIN` and
     /// `ADAPTATION_ADMIN` only.
     pub fn needs_owner(self) -> bool {
         matches!(self, Role::Owner | Role::ServiceOperator)

@@ -1,4 +1,4 @@
-//! Rules of outbound webhooks (SPEC §11, Standard Webhooks): the event types, which destinations may be
+//! Rules of outbound webhooks (docs/rules.md §12, Standard Webhooks): the event types, which destinations may be
 //! called (server-side request forgery), the signature, and the retry schedule.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

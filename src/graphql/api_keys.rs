@@ -1,4 +1,4 @@
-//! API keys (SPEC §11): `apiKeys`, `createApiKey`, `revokeApiKey`, and the `ApiKey` type that `Viewer`
+//! API keys (docs/rules.md §12): `apiKeys`, `createApiKey`, `revokeApiKey`, and the `ApiKey` type that `Viewer`
 //! and `AuditEntry` show.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};

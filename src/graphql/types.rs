@@ -23,7 +23,7 @@ pub(crate) fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, 
 ///
 /// Built only through its constructors, which take the caller's [`Projection`] of the row: whatever path
 /// reached a subscriber (a query, a binding change, a ranking row, an invoice), the caller sees what its
-/// reach allows and no more (SPEC §1).
+/// reach allows and no more (docs/rules.md §1–2).
 pub struct Subscriber {
     model: subscriber::Model,
     seen: Projection,

@@ -1,4 +1,4 @@
-//! API keys (SPEC §11): a subscriber's `OWNER` creates named keys that act in the subscriber with a
+//! API keys (docs/rules.md §12): a subscriber's `OWNER` creates named keys that act in the subscriber with a
 //! chosen role, lists them and revokes them. The edge's side (the secret, its check, `lastUsedAt`) is
 //! `auth::api_key`.
 

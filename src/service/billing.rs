@@ -203,7 +203,7 @@ pub async fn create_subscription(
     Ok(sub)
 }
 
-/// The free Partner tariff follows the partner contract (SPEC §1): when `contractUntil` changes, the
+/// The free Partner tariff follows the partner contract (docs/rules.md §1–2): when `contractUntil` changes, the
 /// partner's `PARTNER_FREE` subscriptions that follow it — not cancelled, and still running, or ended
 /// exactly when the old contract did — end at the end of the new contract's last day (local time), which
 /// extends them, revives one that lapsed with the contract, or ends them at a date already past; a

@@ -1,4 +1,4 @@
-//! Binding clients to partners by the precedence of SPEC §7 (`domain::binding`), with the history, and
+//! Binding clients to partners by the precedence of docs/rules.md §8 (`domain::binding`), with the history, and
 //! the quote that explains what an action would do.
 
 use chrono::{DateTime, Utc};

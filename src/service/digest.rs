@@ -1,4 +1,4 @@
-//! The weekly digest (SPEC §8): a partner's client subscriptions ending in the next two weeks and those
+//! The weekly digest (docs/rules.md §9): a partner's client subscriptions ending in the next two weeks and those
 //! created in the past week, as a query and as a Monday e-mail to each of the partner's service operators.
 
 use std::collections::HashMap;
@@ -142,7 +142,7 @@ async fn build<C: ConnectionTrait>(db: &C, partner: subscriber::Model, week: Wee
 
 /// Queues the week's digest e-mail to every active `SERVICE_OPERATOR` of every partner, once per partner,
 /// week and operator (dedupe key `digest:{partner}:{week}:{user}`), so running it again queues nothing
-/// new. A partner with nothing to report gets an e-mail that says so ("every Monday", SPEC §8): the
+/// new. A partner with nothing to report gets an e-mail that says so ("every Monday", docs/rules.md §9): the
 /// operators know the digest ran. Returns how many were queued now.
 pub async fn run_weekly_digest(state: &AppState, week_start: NaiveDate) -> AppResult<usize> {
     let week = WeekStart::parse(week_start, state.config.local)?;

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on mutations (SPEC §11): the first request with a key runs and its answer is kept;
+//! `Idempotency-Key` on mutations (docs/rules.md §12): the first request with a key runs and its answer is kept;
 //! a repeat with the same request gets the kept answer and runs nothing.
 //!
 //! The claim is a row inserted in the database *before* the request runs, unique on (subscriber, actor,

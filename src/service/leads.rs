@@ -305,7 +305,7 @@ pub async fn partner_staff_emails<C: ConnectionTrait>(db: &C, partner: Uuid) -> 
 
 /// Clients nobody serves (self-registered while no pool was valid): the vendor assigns them by hand.
 pub async fn unbound_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
-    // A read: every role of the vendor reads everything (SPEC §1).
+    // A read: every role of the vendor reads everything (docs/rules.md §1–2).
     p.require(p.is_vendor(), "list unbound clients")?;
     let q = subscriber::Entity::find()
         .filter(subscriber::Column::Kind.eq("CLIENT"))

@@ -327,7 +327,7 @@ async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -
 
 // ---- Reading ----------------------------------------------------------------------------------------
 
-/// The outbox, oldest first: for every role of the vendor (SPEC §1: the vendor reads everything).
+/// The outbox, oldest first: for every role of the vendor (docs/rules.md §1–2: the vendor reads everything).
 pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<outbox_message::Model>> {
     p.require(p.is_vendor(), "read the e-mail outbox")?;
     paginate(&state.db, outbox_message::Entity::find(), outbox_message::Column::Id, page).await

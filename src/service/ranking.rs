@@ -1,4 +1,4 @@
-//! The quarterly ranking of SPEC §7, stored per program and quarter [000].
+//! The quarterly ranking of docs/rules.md §8, stored per program and quarter [000].
 //!
 //! Computing it aggregates every paid ITSaaS contract of the program, which costs in proportion to the
 //! whole subscription table: one `INSERT … SELECT` does it inside the database (per client, then per

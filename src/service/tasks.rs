@@ -98,7 +98,7 @@ pub async fn welcome_call<C: ConnectionTrait>(
     .await
 }
 
-/// The calls of a trial, on the serving partner's list from the moment it starts (SPEC §8), with their
+/// The calls of a trial, on the serving partner's list from the moment it starts (docs/rules.md §9), with their
 /// due dates: the check-in 10 to 14 days in (due on day 14, or at the end of a shorter trial; a trial
 /// shorter than 10 days has none) and the trial-ending call due 7 days before the end (none for a client
 /// that already pays, which needs no such call). The keys are the scheduler's, so neither makes one twice;

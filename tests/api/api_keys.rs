@@ -1,4 +1,4 @@
-//! API keys (SPEC §11): created by a subscriber's owner, shown once, stored as a hash; accepted as a
+//! API keys (docs/rules.md §12): created by a subscriber's owner, shown once, stored as a hash; accepted as a
 //! bearer credential over HTTP and WebSocket; refused at the edge when unknown, revoked or expired (on
 //! every replica); acting as themselves (the audit log, the rate limit, `Viewer`), and outliving their
 //! creator's membership.

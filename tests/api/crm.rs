@@ -1,4 +1,4 @@
-//! CRM books (SPEC §9): upserts by id and by the CRM's external ids, patches, links, validation,
+//! CRM books (docs/rules.md §10): upserts by id and by the CRM's external ids, patches, links, validation,
 //! search and deletes. Deals are in `crm_deals`, reach in `crm_reach`, batches and sync in `crm_sync`.
 
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on mutations (SPEC §11, API.md): the first request runs and its answer is kept; the
+//! `Idempotency-Key` on mutations (docs/rules.md §12, docs/api.md): the first request runs and its answer is kept; the
 //! same request again gets that answer and runs nothing; another request under the key is 422, a repeat
 //! while the first runs 409, an anonymous one 400. The claim is a database row, so it holds under
 //! concurrency on both databases.

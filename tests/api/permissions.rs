@@ -1,4 +1,4 @@
-//! The permission matrix of SPEC §1 and the README, row by row: every query and mutation of the schema
+//! The permission matrix of docs/rules.md §1–2 and the README, row by row: every query and mutation of the schema
 //! (and the variants that matter: own subscriber or a client, which role is granted), as every role of
 //! every subscriber kind and as an anonymous caller, with the exact outcome (`OK`, or the
 //! `extensions.code` the caller gets). A root field without a row fails
@@ -153,10 +153,10 @@ assignClient                     OK      F       F      OK    F       F       F 
 // Notes on the table:
 // - `applyPromoCode` as C.ADMIN is `C`: the client's admin may apply a bonus code, but the owner's call in
 //   the column before used the client's one bonus ever (`BONUS_ALREADY_USED`).
-// - `programs` as a client (`*`): SPEC §1 gives clients their subscriber and applications only; the
+// - `programs` as a client (`*`): docs/rules.md §1–2 gives clients their subscriber and applications only; the
 //   read answers `OK` with the programs' names, statuses and categories, and `rules` empty for clients
-//   (the partners' rates are not a client's business, SPEC §5; tested in commissions.rs).
-// - `saveNeedsAssessment` as the client's own owner or admin (`*`): SPEC §1 gives needs assessments to the
+//   (the partners' rates are not a client's business, docs/rules.md §6; tested in commissions.rs).
+// - `saveNeedsAssessment` as the client's own owner or admin (`*`): docs/rules.md §1–2 gives needs assessments to the
 //   partner's `SERVICE_OPERATOR` and `OWNER`; the code (and its schema description, and a test in
 //   work.rs) lets the client fill in its own. Reported.
 // - Resending or revoking an invitation the caller cannot even list (a `USER`, an `ADAPTATION_ADMIN`) is
@@ -164,7 +164,7 @@ assignClient                     OK      F       F      OK    F       F       F 
 //   and invitations too, so the vendor's `USER` gets `F`.
 // - A role that may never do an operation gets `F` before any id is looked up, whatever the id names; a
 //   role that may do it gets `N` for what is outside its reach (a partner's `ADMIN` and a client).
-// - CRM books (SPEC §9): the rows named by id (`contact`, `upsertContact/partners-row`, the links and
+// - CRM books (docs/rules.md §10): the rows named by id (`contact`, `upsertContact/partners-row`, the links and
 //   deletes) are the partner P's, fresh for each call; `/new` rows go to the caller's own book, so the
 //   vendor's `OWNER` and `SERVICE_OPERATOR` write (their own book) but get `F` on P's rows, which every
 //   vendor role reads. `contacts/book-of-partner` names P's book by `bookId`.

@@ -1,4 +1,4 @@
-//! Who grants which role (SPEC §1, "Granting roles"): an `ADMIN` grants and takes away `USER`, `ADMIN` and
+//! Who grants which role (docs/rules.md §1–2, "Granting roles"): an `ADMIN` grants and takes away `USER`, `ADMIN` and
 //! `ADAPTATION_ADMIN` only; `SERVICE_OPERATOR` and `OWNER` are an owner's (and vendor staff's on another
 //! subscriber); nobody changes their own role but an owner stepping down; a partner invites its client's
 //! first owner and nothing about owners after that. Each attack the review found is replayed here.

@@ -135,7 +135,7 @@ async fn each_event_type_reaches_the_vendor_and_only_the_partner_it_is_about() {
     )
     .await
     .ok();
-    // The trial's two calls are planned as it starts (SPEC §8), each a `task.created` for P.
+    // The trial's two calls are planned as it starts (docs/rules.md §9), each a `task.created` for P.
     let trial = ["subscription.started", "task.created", "task.created"];
     let news = w.expect(&app, "trial", &trial, &trial, &[]).await;
     let mut kinds: Vec<&str> =

@@ -66,7 +66,7 @@ async fn a_trial_brings_a_check_in_on_day_ten_a_call_a_week_before_its_end_and_a
     let starts: DateTime<Utc> = trial.ok()["startTrial"]["startsAt"].as_str().unwrap().parse().unwrap();
     assert_eq!(ends - starts, Duration::days(30));
 
-    // The call plan is on the partner's list from the start (SPEC §8), with its due dates: the check-in
+    // The call plan is on the partner's list from the start (docs/rules.md §9), with its due dates: the check-in
     // (10 to 14 days in, due on day 14) and the trial-ending call (a week before the end).
     let tasks = tasks_of(&app, &p.token, &c.subscriber_id).await;
     let check_in = of_kind(&tasks, "TRIAL_CHECK_IN");

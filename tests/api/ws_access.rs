@@ -138,7 +138,7 @@ async fn a_socket_is_closed_with_4403_when_its_token_expires() {
 }
 
 /// Which roles of the partner each event kind reaches (the roles that may subscribe are OWNER and
-/// SERVICE_OPERATOR): a partner's commissions are its owner's business only (SPEC §1).
+/// SERVICE_OPERATOR): a partner's commissions are its owner's business only (docs/rules.md §1–2).
 const AUDIENCE: [(&str, &[&str]); 5] = [
     ("STOP_LIST_DECIDED", &["OWNER", "SERVICE_OPERATOR"]),
     ("INVITATION_ACCEPTED", &["OWNER", "SERVICE_OPERATOR"]),

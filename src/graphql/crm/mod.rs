@@ -1,4 +1,4 @@
-//! CRM books (SPEC §9): `contacts`, `companies`, `deals`, `contact`, `company`, `deal`, the upserts
+//! CRM books (docs/rules.md §10): `contacts`, `companies`, `deals`, `contact`, `company`, `deal`, the upserts
 //! (one row or a batch of up to 100), `addDealContact`, `removeDealContact` and the deletes.
 
 pub mod inputs;

@@ -1,4 +1,4 @@
-//! CRM books (SPEC §9): the contacts, companies and deals a partner (or the vendor) keeps, upserted by
+//! CRM books (docs/rules.md §10): the contacts, companies and deals a partner (or the vendor) keeps, upserted by
 //! a third-party CRM's own external ids.
 //!
 //! Reach comes from the [`Scope`]: `Scope::book` for reads, `Scope::writable_book` for writes, and

@@ -1,5 +1,5 @@
 //! Webhook endpoints: a subscriber's own. A partner's `OWNER` manages its partner's; the vendor's
-//! `OWNER` and `SERVICE_OPERATOR` manage the vendor's, and every role of the vendor reads them (SPEC §1,
+//! `OWNER` and `SERVICE_OPERATOR` manage the vendor's, and every role of the vendor reads them (docs/rules.md §1–2,
 //! the vendor reads everything). Every other caller is `FORBIDDEN`; another subscriber's endpoint is
 //! `NOT_FOUND`, like an id that does not exist. The signing secret is shown once, when created or
 //! rotated.

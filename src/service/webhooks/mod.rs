@@ -1,4 +1,4 @@
-//! Outbound webhooks per Standard Webhooks (SPEC §11, API "Integrations").
+//! Outbound webhooks per Standard Webhooks (docs/rules.md §12, docs/api.md "Integrations").
 //!
 //! - [`endpoints`]: who registers which endpoints, their secrets ([`secrets`], encrypted at rest).
 //! - [`events`]: what the services queue, in the transaction of the change, for which endpoints.

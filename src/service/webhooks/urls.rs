@@ -1,4 +1,4 @@
-//! Where a webhook may go (server-side request forgery, SPEC §11): `https://` only and no private,
+//! Where a webhook may go (server-side request forgery, docs/rules.md §12): `https://` only and no private,
 //! loopback, link-local, unique-local, CGNAT, multicast, unspecified or metadata destination, unless
 //! `PARTNERGRAPH_WEBHOOK_ALLOW_PRIVATE` is on. Checked when an endpoint is saved (literal addresses and
 //! what a name resolves to) and again at every attempt, after resolving, on the very addresses the

@@ -152,7 +152,7 @@ fn creates_with(input: &str, field: &str) -> bool {
     matches!((input, field), ("ContactInput" | "CompanyInput", "name") | ("DealInput", "title"))
 }
 
-/// A client named on its behalf (SPEC §1, API "Reach"): a partner invoices it, gives it a personal
+/// A client named on its behalf (docs/rules.md §1–2, docs/api.md "Reach"): a partner invoices it, gives it a personal
 /// discount code or a support code, whoever serves it. These calls succeed with another partner's
 /// client; what they show of it is checked below instead.
 fn names_a_client_on_its_behalf(op: &str, slot: &Slot) -> bool {

@@ -1,4 +1,4 @@
-//! Reach, walked generically (SPEC §1, §9, API "Decisions on details"): a subscriber outside the caller's
+//! Reach, walked generically (docs/rules.md §1–2, §10, docs/api.md "Decisions on details"): a subscriber outside the caller's
 //! reach shows its `id` and `name` (and `kind`, `createdAt`; `updatedAt` reads as `createdAt`) and nothing
 //! else, whichever path reached it; no CRM row of another book shows, nor another partner's stop-list
 //! entry as a company's protection; every id and cursor a caller sends is resolved through the same rule,
