@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use entity::{churn_record, needs_assessment, subscriber};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use uuid::Uuid;
 
 use super::{new_id, tasks};
@@ -115,10 +115,6 @@ pub async fn save_needs(state: &AppState, p: Scope<'_>, client: Uuid, n: Needs) 
     Ok(s)
 }
 
-pub async fn needs_of<C: ConnectionTrait>(db: &C, client: Uuid) -> AppResult<Option<needs_assessment::Model>> {
-    Ok(needs_assessment::Entity::find_by_id(client).one(db).await?)
-}
-
 /// Records why a client left; its open churn-reason tasks are done with it.
 pub async fn record_churn(
     state: &AppState,
@@ -151,14 +147,4 @@ pub async fn record_churn(
     .await?;
     txn.commit().await?;
     Ok(s)
-}
-
-/// A client's churn reasons, oldest first.
-pub async fn churn_of<C: ConnectionTrait>(db: &C, client: Uuid) -> AppResult<Vec<churn_record::Model>> {
-    Ok(churn_record::Entity::find()
-        .filter(churn_record::Column::ClientId.eq(client))
-        .order_by_asc(churn_record::Column::At)
-        .order_by_asc(churn_record::Column::Id)
-        .all(db)
-        .await?)
 }

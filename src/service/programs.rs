@@ -76,15 +76,6 @@ pub fn rule_spec(r: &commission_rule::Model) -> AppResult<RuleSpec<Uuid>> {
     })
 }
 
-/// A partner's status in each program it takes part in.
-pub async fn partner_statuses<C: ConnectionTrait>(db: &C, partner: Uuid) -> AppResult<Vec<partner_status::Model>> {
-    Ok(partner_status::Entity::find()
-        .filter(partner_status::Column::PartnerId.eq(partner))
-        .order_by_asc(partner_status::Column::Id)
-        .all(db)
-        .await?)
-}
-
 pub async fn partner_status_in<C: ConnectionTrait>(db: &C, partner: Uuid, program: Uuid) -> AppResult<Option<String>> {
     Ok(partner_status::Entity::find()
         .filter(partner_status::Column::PartnerId.eq(partner))

@@ -242,10 +242,6 @@ pub async fn redeem_discount(
     Ok(())
 }
 
-pub async fn uses<C: ConnectionTrait>(db: &C, promo: Uuid) -> AppResult<u64> {
-    Ok(promo_redemption::Entity::find().filter(promo_redemption::Column::PromoId.eq(promo)).count(db).await?)
-}
-
 /// The vendor's all; a partner's own.
 pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<promo_code::Model>> {
     let mut q = promo_code::Entity::find();

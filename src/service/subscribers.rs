@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{binding_change, partner_profile, subscriber};
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, Select, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Select,
+    Set,
 };
 use uuid::Uuid;
 
@@ -218,15 +218,6 @@ pub async fn bind(
     am.binding_source = Set(to.map(|_| source.as_str().to_owned()));
     am.updated_at = Set(at);
     Ok(am.update(txn).await?)
-}
-
-pub async fn binding_history<C: ConnectionTrait>(db: &C, client: Uuid) -> AppResult<Vec<binding_change::Model>> {
-    Ok(binding_change::Entity::find()
-        .filter(binding_change::Column::ClientId.eq(client))
-        .order_by_asc(binding_change::Column::At)
-        .order_by_asc(binding_change::Column::Id)
-        .all(db)
-        .await?)
 }
 
 /// A subscriber created together with an invitation for its first owner.
