@@ -16,6 +16,7 @@ mod m20261201_000010_accounts;
 mod m20261201_000012_scale;
 mod m20261201_000013_partner_ranges;
 pub mod m20261201_000014_trigram_search;
+pub mod m20261201_000015_ledger_totals;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_scale::Migration),
             Box::new(m20261201_000013_partner_ranges::Migration),
             Box::new(m20261201_000014_trigram_search::Migration),
+            Box::new(m20261201_000015_ledger_totals::Migration),
         ]
     }
 }
