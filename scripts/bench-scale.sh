@@ -48,6 +48,55 @@ VACUUM ANALYZE;
 SQL
 echo "loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
 
+# --- Ledger and payments (issue 14, point 4) --------------------------------------------------------------
+# 10 payments per client from 2025-01-01 to 2026-11-30 (UTC), one ledger entry each (4 in 10 PAID, 2 APPROVED,
+# 4 ACCRUED), 1 in 100 refunded on 2026-11-15 with its reversing entry. The two tables' secondary indexes and
+# the foreign-key triggers are set aside during the load and rebuilt after it; the totals are then rebuilt
+# by the migration's own statement (migration/sql/ledger_totals_rebuild.postgres.sql).
+PAYMENTS=$(( CLIENTS * 10 ))
+start=$(date +%s)
+ledger_indexes=$(psql -At -c "SELECT string_agg(indexname, ', ') FROM pg_indexes
+                              WHERE tablename IN ('payments', 'commissions') AND indexname NOT LIKE '%pkey'")
+ledger_index_defs=$(psql -At -c "SELECT indexdef || ';' FROM pg_indexes
+                                 WHERE tablename IN ('payments', 'commissions') AND indexname NOT LIKE '%pkey'")
+psql <<SQL
+DROP INDEX $ledger_indexes;
+SET session_replication_role = replica;
+CREATE TEMP VIEW bench_pay AS
+SELECT n, c, md5('p' || CASE WHEN c % 10 = 0 THEN 1 ELSE 2 + c % ($PARTNERS - 1) END)::uuid AS partner,
+       timestamptz '2025-01-01 00:00:00+00' + ((n * 7919) % 699) * interval '1 day' + (n % 86400) * interval '1 second'
+           AS paid_at
+FROM (SELECT n, (n - 1) / 10 + 1 AS c FROM generate_series(1, $PAYMENTS) n) g;
+INSERT INTO payments (id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at,
+                      external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at)
+SELECT md5('pay' || n)::uuid, md5('c' || c)::uuid, md5('bench-tariff')::uuid, md5('s' || c)::uuid, 1, 100000, 'DIRECT',
+       paid_at, 'bench-' || n, 'fp-' || n, NULL,
+       CASE WHEN n % 100 = 7 THEN timestamptz '2026-11-15 12:00:00+00' END,
+       CASE WHEN n % 100 = 7 THEN 'bench-refund-' || n END, paid_at
+FROM bench_pay;
+INSERT INTO commissions (id, partner_id, payment_id, rule_id, rate_bp, base_minor, amount_minor, status, reverses_id,
+                         payout_reference, accrued_at, created_at, approved_at, paid_at)
+SELECT md5('com' || n)::uuid, partner, md5('pay' || n)::uuid, NULL, 2500, 100000, 25000,
+       CASE WHEN n % 10 < 4 THEN 'PAID' WHEN n % 10 < 6 THEN 'APPROVED' ELSE 'ACCRUED' END, NULL,
+       CASE WHEN n % 10 < 4 THEN 'PO-bench' END, paid_at, paid_at,
+       CASE WHEN n % 10 < 6 THEN paid_at END, CASE WHEN n % 10 < 4 THEN paid_at END
+FROM bench_pay;
+INSERT INTO commissions (id, partner_id, payment_id, rule_id, rate_bp, base_minor, amount_minor, status, reverses_id,
+                         payout_reference, accrued_at, created_at, approved_at, paid_at)
+SELECT md5('rev' || n)::uuid, partner, md5('pay' || n)::uuid, NULL, 2500, -100000, -25000, 'REVERSED',
+       md5('com' || n)::uuid, NULL, timestamptz '2026-11-15 12:00:00+00', timestamptz '2026-11-15 12:00:00+00', NULL, NULL
+FROM bench_pay WHERE n % 100 = 7;
+SET session_replication_role = origin;
+$ledger_index_defs
+DELETE FROM ledger_totals;
+\i migration/sql/ledger_totals_rebuild.postgres.sql
+VACUUM ANALYZE payments;
+VACUUM ANALYZE commissions;
+VACUUM ANALYZE ledger_totals;
+SQL
+echo "ledger: $PAYMENTS payments, $(psql -At -c "SELECT COUNT(*) FROM commissions") entries, $(psql -At -c "SELECT COUNT(*) FROM ledger_totals") total rows, loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+# --- end of ledger and payments ---------------------------------------------------------------------------
+
 big=$(psql -At -c "SELECT md5('p1')::uuid")
 small=$(psql -At -c "SELECT md5('p2')::uuid")
 program=$(psql -At -c "SELECT id FROM programs WHERE code = '1C-FRESH'")
@@ -115,3 +164,13 @@ measure "ranking read (stored rows of one quarter)" \
     "SELECT run_id, position, partner_id, new_contracts, churned FROM ranking_rows WHERE run_id = md5('bench-run')::uuid ORDER BY position"
 measure "ranking partners (one statement)" \
     "SELECT $cols FROM subscribers WHERE id IN (SELECT partner_id FROM ranking_rows WHERE run_id = md5('bench-run')::uuid)"
+
+# --- Ledger totals (issue 14, point 4): the vendor's commissionSummary for 2026 ----------------------------
+# Old: the ledger's entries of the year. New: the statement src/service/ledger_totals.rs (sums) builds, the
+# months of 2026 being 2026 * 12 + 0 .. 11; and a range not aligned to months (totals + the edges' entries).
+measure "vendor year summary (old: ledger entries)" \
+    "SELECT status, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM commissions WHERE accrued_at >= '2026-01-01 00:00:00+00' AND accrued_at < '2027-01-01 00:00:00+00' GROUP BY status"
+measure "vendor year summary (ledger totals)" \
+    "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM (SELECT status, amount_minor AS amount FROM ledger_totals WHERE month >= 24312 AND month < 24324) AS parts GROUP BY status"
+measure "vendor summary 2025-12-15..2026-12-15 (totals+edges)" \
+    "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ((SELECT status, amount_minor AS amount FROM ledger_totals WHERE month >= 24312 AND month < 24323) UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2025-12-15 00:00:00+00' AND accrued_at < '2026-01-01 00:00:00+00') UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2026-12-01 00:00:00+00' AND accrued_at < '2026-12-15 00:00:00+00')) AS parts GROUP BY status"

@@ -48,6 +48,12 @@ impl MigrationTrait for Migration {
         // The vendor's summary reads every partner's rows of a range of months: an index-only scan.
         db.execute_unprepared("CREATE INDEX ix_ledger_totals_month ON ledger_totals (month, status, amount_minor)")
             .await?;
+        // Its partial months at the edges of a range read the ledger by accrual time over all partners. On a
+        // large existing ledger create it `CONCURRENTLY` by hand first: this keeps it.
+        db.execute_unprepared(
+            "CREATE INDEX IF NOT EXISTS ix_commissions_accrued ON commissions (accrued_at, status, amount_minor)",
+        )
+        .await?;
         let rebuild = match manager.get_database_backend() {
             DatabaseBackend::Postgres => {
                 db.execute_unprepared("LOCK TABLE commissions IN SHARE MODE").await?;
