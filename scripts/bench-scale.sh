@@ -64,7 +64,7 @@ DROP INDEX $ledger_indexes;
 SET session_replication_role = replica;
 CREATE TEMP VIEW bench_pay AS
 SELECT n, c, md5('p' || CASE WHEN c % 10 = 0 THEN 1 ELSE 2 + c % ($PARTNERS - 1) END)::uuid AS partner,
-       timestamptz '2025-01-01 00:00:00+00' + ((n * 7919) % 699) * interval '1 day' + (n % 86400) * interval '1 second'
+       timestamptz '2025-01-01 00:00:00+00' + ((n::bigint * 7919) % 699) * interval '1 day' + (n % 86400) * interval '1 second'
            AS paid_at
 FROM (SELECT n, (n - 1) / 10 + 1 AS c FROM generate_series(1, $PAYMENTS) n) g;
 INSERT INTO payments (id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at,

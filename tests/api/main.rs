@@ -24,6 +24,7 @@ mod idempotency;
 mod input;
 mod invitations;
 mod leads;
+mod ledger_totals;
 mod lifecycle;
 mod loaders;
 mod local_time;
