@@ -41,6 +41,8 @@ impl MigrationTrait for Migration {
                     )
                     .foreign_key(&mut fk("fk_ledger_totals_partner", "ledger_totals", "partner_id", "subscribers"))
                     .check(Expr::col(Alias::new("status")).is_in(["ACCRUED", "APPROVED", "PAID", "REVERSED"]))
+                    // SQLite turns an overflowing integer sum into a REAL; this refuses it (no-op on PostgreSQL).
+                    .check(Expr::col(Alias::new("amount_minor")).between(i64::MIN, i64::MAX))
                     .take(),
             )
             .await?;

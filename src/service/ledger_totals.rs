@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::{commission, ledger_total};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement, UnionType};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, QueryTrait, RuntimeErr, Set,
+};
 use uuid::Uuid;
 
 use crate::domain::subscription::CommissionStatus;
@@ -78,17 +80,37 @@ impl Changes {
                 .to_owned(),
             )
             .exec_without_returning(db)
-            .await?;
+            .await
+            .map_err(|e| {
+                if overflowed(&e) {
+                    AppError::conflict("AMOUNT_TOO_LARGE", "the ledger total would be too large")
+                } else {
+                    AppError::from(e)
+                }
+            })?;
         Ok(())
     }
 }
+
+/// Whether a total left the range of a BIGINT: PostgreSQL's `numeric_value_out_of_range`, or the CHECK by
+/// which SQLite (whose integer overflow yields a REAL) refuses it.
+fn overflowed(e: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(x)) | DbErr::Query(RuntimeErr::SqlxError(x))) = e else {
+        return false;
+    };
+    let code = x.as_database_error().and_then(|d| d.code());
+    matches!(code.as_deref(), Some("22003") | Some("275"))
+}
+
+/// A range `[from, to)` of accrual time; a missing bound is open.
+type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// How a range `[from, to)` of accrual time is read: the totals of the whole months `[lo, hi)` (a missing
 /// bound is open) and the ledger for the instants outside them.
 #[derive(Debug, PartialEq, Eq)]
 struct Split {
     whole: Option<(Option<i64>, Option<i64>)>,
-    edges: Vec<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)>,
+    edges: Vec<Range>,
 }
 
 fn split(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Split {

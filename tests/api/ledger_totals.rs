@@ -274,3 +274,29 @@ async fn twenty_concurrent_payments_and_approvals_on_postgres_leave_the_totals_e
     assert_eq!(r.ok()["commissionSummary"], direct_sum(&ledger, None, None, None));
     assert_eq!(r.ok()["commissionSummary"]["approved"], money(10 * 25_000));
 }
+
+#[tokio::test]
+async fn a_partner_month_whose_total_would_overflow_refuses_the_payment_with_a_code_and_writes_nothing() {
+    let app = spawn_app().await;
+    let (_, client, tariff) = setup_dealer(&app).await;
+    let at = month_start(Utc::now()) - Duration::days(3);
+    // Each earns 25 % of the largest amount: the fourth pushes the partner's month past a BIGINT.
+    let mut outcomes = Vec::new();
+    for n in 0..5 {
+        let r = app
+            .as_(
+                &app.vendor,
+                PAY,
+                json!({ "i": { "subscriberId": client.subscriber_id, "tariffId": tariff, "periodMonths": 1, "amount": "92233720368547758.07", "paidAt": at.to_rfc3339(), "externalId": format!("huge-{n}") } }),
+            )
+            .await;
+        outcomes.push(r.outcome());
+        if r.0.get("errors").is_some() {
+            r.err("CONFLICT").reason_is("AMOUNT_TOO_LARGE");
+        }
+    }
+    assert!(outcomes.iter().filter(|o| *o != "OK").count() >= 1, "{outcomes:?}");
+    let (totals, grouped) = totals_and_ledger(&app).await;
+    assert_eq!(totals, grouped);
+    assert_eq!(app.count("payments").await, app.count("commissions").await);
+}
