@@ -48,6 +48,55 @@ VACUUM ANALYZE;
 SQL
 echo "loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
 
+# --- Ledger and payments (issue 14, point 4) --------------------------------------------------------------
+# 10 payments per client from 2025-01-01 to 2026-11-30 (UTC), one ledger entry each (4 in 10 PAID, 2 APPROVED,
+# 4 ACCRUED), 1 in 100 refunded on 2026-11-15 with its reversing entry. The two tables' secondary indexes and
+# the foreign-key triggers are set aside during the load and rebuilt after it; the totals are then rebuilt
+# by the migration's own statement (migration/sql/ledger_totals_rebuild.postgres.sql).
+PAYMENTS=$(( CLIENTS * 10 ))
+start=$(date +%s)
+ledger_indexes=$(psql -At -c "SELECT string_agg(indexname, ', ') FROM pg_indexes
+                              WHERE tablename IN ('payments', 'commissions') AND indexname NOT LIKE '%pkey'")
+ledger_index_defs=$(psql -At -c "SELECT indexdef || ';' FROM pg_indexes
+                                 WHERE tablename IN ('payments', 'commissions') AND indexname NOT LIKE '%pkey'")
+psql <<SQL
+DROP INDEX $ledger_indexes;
+SET session_replication_role = replica;
+CREATE TEMP VIEW bench_pay AS
+SELECT n, c, md5('p' || CASE WHEN c % 10 = 0 THEN 1 ELSE 2 + c % ($PARTNERS - 1) END)::uuid AS partner,
+       timestamptz '2025-01-01 00:00:00+00' + ((n * 7919) % 699) * interval '1 day' + (n % 86400) * interval '1 second'
+           AS paid_at
+FROM (SELECT n, (n - 1) / 10 + 1 AS c FROM generate_series(1, $PAYMENTS) n) g;
+INSERT INTO payments (id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at,
+                      external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at)
+SELECT md5('pay' || n)::uuid, md5('c' || c)::uuid, md5('bench-tariff')::uuid, md5('s' || c)::uuid, 1, 100000, 'DIRECT',
+       paid_at, 'bench-' || n, 'fp-' || n, NULL,
+       CASE WHEN n % 100 = 7 THEN timestamptz '2026-11-15 12:00:00+00' END,
+       CASE WHEN n % 100 = 7 THEN 'bench-refund-' || n END, paid_at
+FROM bench_pay;
+INSERT INTO commissions (id, partner_id, payment_id, rule_id, rate_bp, base_minor, amount_minor, status, reverses_id,
+                         payout_reference, accrued_at, created_at, approved_at, paid_at)
+SELECT md5('com' || n)::uuid, partner, md5('pay' || n)::uuid, NULL, 2500, 100000, 25000,
+       CASE WHEN n % 10 < 4 THEN 'PAID' WHEN n % 10 < 6 THEN 'APPROVED' ELSE 'ACCRUED' END, NULL,
+       CASE WHEN n % 10 < 4 THEN 'PO-bench' END, paid_at, paid_at,
+       CASE WHEN n % 10 < 6 THEN paid_at END, CASE WHEN n % 10 < 4 THEN paid_at END
+FROM bench_pay;
+INSERT INTO commissions (id, partner_id, payment_id, rule_id, rate_bp, base_minor, amount_minor, status, reverses_id,
+                         payout_reference, accrued_at, created_at, approved_at, paid_at)
+SELECT md5('rev' || n)::uuid, partner, md5('pay' || n)::uuid, NULL, 2500, -100000, -25000, 'REVERSED',
+       md5('com' || n)::uuid, NULL, timestamptz '2026-11-15 12:00:00+00', timestamptz '2026-11-15 12:00:00+00', NULL, NULL
+FROM bench_pay WHERE n % 100 = 7;
+SET session_replication_role = origin;
+$ledger_index_defs
+DELETE FROM ledger_totals;
+\i migration/sql/ledger_totals_rebuild.postgres.sql
+VACUUM ANALYZE payments;
+VACUUM ANALYZE commissions;
+VACUUM ANALYZE ledger_totals;
+SQL
+echo "ledger: $PAYMENTS payments, $(psql -At -c "SELECT COUNT(*) FROM commissions") entries, $(psql -At -c "SELECT COUNT(*) FROM ledger_totals") total rows, loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+# --- end of ledger and payments ---------------------------------------------------------------------------
+
 big=$(psql -At -c "SELECT md5('p1')::uuid")
 small=$(psql -At -c "SELECT md5('p2')::uuid")
 program=$(psql -At -c "SELECT id FROM programs WHERE code = '1C-FRESH'")
@@ -131,19 +180,22 @@ measure "ranking partners, before (any kind)" \
 measure "ranking partners (kind = PARTNER)" \
     "SELECT $cols FROM subscribers WHERE kind = 'PARTNER' AND id IN (SELECT partner_id FROM ranking_rows WHERE run_id = md5('bench-run')::uuid)"
 
+# --- Ledger totals (issue 14, point 4): the vendor's commissionSummary for 2026 ----------------------------
+# Old: the ledger's entries of the year. New: the statement src/service/ledger_totals.rs (sums) builds, the
+# months of 2026 being 2026 * 12 + 0 .. 11; and a range not aligned to months (totals + the edges' entries).
+measure "vendor year summary (old: ledger entries)" \
+    "SELECT status, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM commissions WHERE accrued_at >= '2026-01-01 00:00:00+00' AND accrued_at < '2027-01-01 00:00:00+00' GROUP BY status"
+measure "vendor year summary (ledger totals)" \
+    "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM (SELECT status, amount_minor AS amount FROM ledger_totals WHERE month >= 24312 AND month < 24324) AS parts GROUP BY status"
+measure "vendor summary 2025-12-15..2026-12-15 (totals+edges)" \
+    "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ((SELECT status, amount_minor AS amount FROM ledger_totals WHERE month >= 24312 AND month < 24323) UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2025-12-15 00:00:00+00' AND accrued_at < '2026-01-01 00:00:00+00') UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2026-12-01 00:00:00+00' AND accrued_at < '2026-12-15 00:00:00+00')) AS parts GROUP BY status"
+
 # ---- Payments, lead-pool publication and the audit log (issue 14.3, 14.6) ------------------------------
-# PAYMENTS_PER_CLIENT payments per client (default 2) and AUDIT_PER_CLIENT audit entries per client (default
-# 1, spread over 24 months, so the monthly partitions of migration 000016 hold them).
-PAYMENTS_PER_CLIENT="${PAYMENTS_PER_CLIENT:-2}"
+# The payments are the ledger block's (10 per client); AUDIT_PER_CLIENT audit entries per client (default 1,
+# spread over 24 months, so the monthly partitions of migration 000016 hold them).
 AUDIT_PER_CLIENT="${AUDIT_PER_CLIENT:-1}"
 start=$(date +%s)
 psql <<SQL
-INSERT INTO payments (id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at,
-                      external_id, fingerprint, created_at)
-SELECT md5('pay' || i || ':' || k)::uuid, md5('c' || i)::uuid, md5('bench-tariff')::uuid, md5('s' || i)::uuid, 3,
-       300000, 'BANK', timestamptz '2026-01-01' + ((i + k) % 300) * interval '1 day', 'bench-' || i || '-' || k,
-       md5('f' || i || ':' || k), now()
-FROM generate_series(1, $CLIENTS) i, generate_series(1, $PAYMENTS_PER_CLIENT) k;
 -- A quarter of the partners meet the lead-pool conditions; statuses as the presets name them.
 INSERT INTO partner_statuses (id, partner_id, program_id, status, updated_at)
 SELECT md5('ps' || i)::uuid, md5('p' || i)::uuid, '$program',
@@ -168,7 +220,7 @@ FROM generate_series(1, $CLIENTS) i, generate_series(1, $AUDIT_PER_CLIENT) k;
 VACUUM ANALYZE;
 SQL
 echo
-echo "payments, profiles, statuses and audit entries loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+echo "profiles, statuses and audit entries loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
 psql -At -c "SELECT 'audit_log partitions: ' || count(*) FROM pg_inherits WHERE inhparent = 'audit_log'::regclass"
 printf '| %-44s | %13s | %12s |\n' "query" "time" "rows touched"
 printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..15})" "$(printf -- '-%.0s' {1..14})"
@@ -188,3 +240,12 @@ measure "vendor: audit page after a cursor" \
 statuses=$(psql -At -c "SELECT string_agg(quote_literal(code), ',') FROM program_statuses WHERE program_id = '$program'")
 measure "publishLeadPool: candidates (one statement)" \
     "SELECT partner_id FROM ranking_rows WHERE run_id = md5('bench-run')::uuid AND partner_id IN (SELECT partner_id FROM partner_statuses WHERE program_id = '$program' AND status IN ($statuses)) AND partner_id IN (SELECT subscriber_id FROM partner_profiles WHERE service_desk_connected AND has_consultants AND has_customization_specialists) ORDER BY position LIMIT 10"
+# Whether the ledger needs partitioning by quarter (issue 14.6): a partner's reads of the unpartitioned ledger.
+measure "big partner: its ledger of 2026 by status" \
+    "SELECT status, SUM(amount_minor) FROM commissions WHERE partner_id = '$big' AND accrued_at >= '2026-01-01' AND accrued_at < '2027-01-01' GROUP BY status"
+measure "small partner: its ledger of 2026 by status" \
+    "SELECT status, SUM(amount_minor) FROM commissions WHERE partner_id = '$small' AND accrued_at >= '2026-01-01' AND accrued_at < '2027-01-01' GROUP BY status"
+measure "big partner: ledger page (commissions)" \
+    "SELECT * FROM commissions WHERE partner_id = '$big' ORDER BY id LIMIT 51"
+echo
+psql -c "SELECT relname AS table, pg_size_pretty(pg_total_relation_size(oid)) AS with_indexes, pg_size_pretty(pg_relation_size(oid)) AS heap FROM pg_class WHERE relname IN ('commissions', 'payments', 'subscribers', 'subscriptions', 'ledger_totals', 'audit_log_y2026m01') ORDER BY pg_total_relation_size(oid) DESC"

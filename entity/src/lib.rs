@@ -19,6 +19,7 @@ pub mod job_run;
 pub mod lead_pool;
 pub mod lead_pool_member;
 pub mod lead_pool_member_change;
+pub mod ledger_total;
 pub mod login_failure;
 pub mod membership;
 pub mod needs_assessment;

@@ -16,6 +16,7 @@ mod m20261201_000010_accounts;
 mod m20261201_000012_scale;
 mod m20261201_000013_partner_ranges;
 pub mod m20261201_000014_trigram_search;
+pub mod m20261201_000015_ledger_totals;
 mod m20261201_000016_audit_partitions;
 mod m20261201_000017_partner_payments_and_outbox;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_scale::Migration),
             Box::new(m20261201_000013_partner_ranges::Migration),
             Box::new(m20261201_000014_trigram_search::Migration),
+            Box::new(m20261201_000015_ledger_totals::Migration),
             Box::new(m20261201_000016_audit_partitions::Migration),
             Box::new(m20261201_000017_partner_payments_and_outbox::Migration),
         ]

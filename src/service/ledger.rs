@@ -9,10 +9,11 @@ use entity::{commission, payment, program, subscriber, tariff};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Select, Set,
+    Select, Set,
 };
 use uuid::Uuid;
 
+use super::ledger_totals::{self, Changes};
 use super::webhooks::{self, Event};
 use super::{Page, PageArgs, new_id, paginate, programs, stoplist, tariffs};
 use crate::app::AppState;
@@ -125,6 +126,9 @@ pub async fn accrue(
     }
     .insert(txn)
     .await?;
+    let mut totals = Changes::default();
+    totals.inserted(&entry)?;
+    totals.apply(txn).await?;
     webhooks::queue(txn, [Event::commission(EventType::CommissionAccrued, &entry, now)]).await?;
     Ok(Some(entry))
 }
@@ -137,6 +141,7 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
         .filter(commission::Column::ReversesId.is_null())
         .all(txn)
         .await?;
+    let mut totals = Changes::default();
     for o in originals {
         let reversal = commission::ActiveModel {
             id: Set(new_id()),
@@ -157,9 +162,10 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
         .insert(txn)
         .await
         .map_err(AppError::on_unique("paymentId", "ALREADY_REFUNDED", "this payment is already refunded"))?;
+        totals.inserted(&reversal)?;
         webhooks::queue(txn, [Event::commission(EventType::CommissionReversed, &reversal, now)]).await?;
     }
-    Ok(())
+    totals.apply(txn).await
 }
 
 /// What a payment would earn: who gets it, under which rule, and why. Writes nothing.
@@ -250,6 +256,8 @@ impl Summary {
     }
 }
 
+/// Sums by current status for accrual time in `[from, to)`: the ledger totals for whole months, the
+/// entries for the partial ones.
 pub async fn summary(
     state: &AppState,
     p: Scope<'_>,
@@ -258,14 +266,7 @@ pub async fn summary(
     to: Option<DateTime<Utc>>,
 ) -> AppResult<Summary> {
     let partner = scope(p, partner)?;
-    let rows: Vec<(String, i64)> = filtered(partner, None, from, to)
-        .select_only()
-        .column(commission::Column::Status)
-        .column_as(Expr::cust("CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT)"), "total")
-        .group_by(commission::Column::Status)
-        .into_tuple()
-        .all(&state.db)
-        .await?;
+    let rows = ledger_totals::sums(&state.db, partner, from, to).await?;
     let mut s = Summary::default();
     for (status, total) in rows {
         match status.as_str() {
@@ -316,6 +317,11 @@ pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<
     if done.rows_affected != ids.len() as u64 {
         return Err(AppError::conflict("INVALID_STATUS", "some entries changed meanwhile; try again"));
     }
+    let mut totals = Changes::default();
+    for e in &entries {
+        totals.moved(e, CommissionStatus::Accrued, CommissionStatus::Approved)?;
+    }
+    totals.apply(&*txn).await?;
     let out = load_all(&txn, &ids).await?;
     webhooks::queue(&*txn, out.iter().map(|c| Event::commission(EventType::CommissionApproved, c, now))).await?;
     txn.commit().await?;
@@ -368,6 +374,12 @@ pub async fn mark_paid(
     if paid.rows_affected != approved.len() as u64 || netted.rows_affected != reversals.len() as u64 {
         return Err(AppError::conflict("INVALID_STATUS", "some entries changed meanwhile; try again"));
     }
+    // Netted reversals keep their status: only the approved entries move.
+    let mut totals = Changes::default();
+    for e in entries.iter().filter(|e| e.status == "APPROVED") {
+        totals.moved(e, CommissionStatus::Approved, CommissionStatus::Paid)?;
+    }
+    totals.apply(&*txn).await?;
     let out = load_all(&txn, &ids).await?;
     let paid = out.iter().filter(|c| approved.contains(&c.id));
     webhooks::queue(&*txn, paid.map(|c| Event::commission(EventType::CommissionPaid, c, now))).await?;

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod invitations;
 pub mod leads;
 pub mod ledger;
+pub mod ledger_totals;
 pub mod members;
 pub mod outbox;
 pub mod programs;
