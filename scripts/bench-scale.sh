@@ -53,7 +53,9 @@ echo "loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_
 # 4 ACCRUED), 1 in 100 refunded on 2026-11-15 with its reversing entry. The two tables' secondary indexes and
 # the foreign-key triggers are set aside during the load and rebuilt after it; the totals are then rebuilt
 # by the migration's own statement (migration/sql/ledger_totals_rebuild.postgres.sql).
-PAYMENTS=$(( CLIENTS * 10 ))
+# LEDGER_PER_CLIENT (default 10) sets how many payments and entries each client gets.
+LEDGER_PER_CLIENT="${LEDGER_PER_CLIENT:-10}"
+PAYMENTS=$(( CLIENTS * LEDGER_PER_CLIENT ))
 start=$(date +%s)
 ledger_indexes=$(psql -At -c "SELECT string_agg(indexname, ', ') FROM pg_indexes
                               WHERE tablename IN ('payments', 'commissions') AND indexname NOT LIKE '%pkey'")
@@ -64,9 +66,9 @@ DROP INDEX $ledger_indexes;
 SET session_replication_role = replica;
 CREATE TEMP VIEW bench_pay AS
 SELECT n, c, md5('p' || CASE WHEN c % 10 = 0 THEN 1 ELSE 2 + c % ($PARTNERS - 1) END)::uuid AS partner,
-       timestamptz '2025-01-01 00:00:00+00' + ((n * 7919) % 699) * interval '1 day' + (n % 86400) * interval '1 second'
+       timestamptz '2025-01-01 00:00:00+00' + ((n::bigint * 7919) % 699) * interval '1 day' + (n % 86400) * interval '1 second'
            AS paid_at
-FROM (SELECT n, (n - 1) / 10 + 1 AS c FROM generate_series(1, $PAYMENTS) n) g;
+FROM (SELECT n, (n - 1) / $LEDGER_PER_CLIENT + 1 AS c FROM generate_series(1, $PAYMENTS) n) g;
 INSERT INTO payments (id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at,
                       external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at)
 SELECT md5('pay' || n)::uuid, md5('c' || c)::uuid, md5('bench-tariff')::uuid, md5('s' || c)::uuid, 1, 100000, 'DIRECT',

@@ -105,16 +105,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 /// An app whose clock starts at `at` (before any token is issued, so tokens are valid from then), with
 /// tokens that last two years: for tests that move the clock forward through trials and quarters.
 pub async fn spawn_app_at(at: chrono::DateTime<chrono::Utc>) -> TestApp {
-    spawn_app_at_with(at, |_| {}).await
-}
-
-/// As [`spawn_app_at`], with an adjusted configuration.
-pub async fn spawn_app_at_with(at: chrono::DateTime<chrono::Utc>, adjust: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_full(
-        |c| {
-            c.token_ttl = std::time::Duration::from_secs(2 * 366 * 24 * 3600);
-            adjust(c);
-        },
+        |c| c.token_ttl = std::time::Duration::from_secs(2 * 366 * 24 * 3600),
         move |state| state.clock.set_to(at),
     )
     .await
