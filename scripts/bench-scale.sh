@@ -53,7 +53,9 @@ echo "loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_
 # 4 ACCRUED), 1 in 100 refunded on 2026-11-15 with its reversing entry. The two tables' secondary indexes and
 # the foreign-key triggers are set aside during the load and rebuilt after it; the totals are then rebuilt
 # by the migration's own statement (migration/sql/ledger_totals_rebuild.postgres.sql).
-PAYMENTS=$(( CLIENTS * 10 ))
+# LEDGER_PER_CLIENT (default 10) sets how many payments and entries each client gets.
+LEDGER_PER_CLIENT="${LEDGER_PER_CLIENT:-10}"
+PAYMENTS=$(( CLIENTS * LEDGER_PER_CLIENT ))
 start=$(date +%s)
 ledger_indexes=$(psql -At -c "SELECT string_agg(indexname, ', ') FROM pg_indexes
                               WHERE tablename IN ('payments', 'commissions') AND indexname NOT LIKE '%pkey'")
@@ -66,7 +68,7 @@ CREATE TEMP VIEW bench_pay AS
 SELECT n, c, md5('p' || CASE WHEN c % 10 = 0 THEN 1 ELSE 2 + c % ($PARTNERS - 1) END)::uuid AS partner,
        timestamptz '2025-01-01 00:00:00+00' + ((n::bigint * 7919) % 699) * interval '1 day' + (n % 86400) * interval '1 second'
            AS paid_at
-FROM (SELECT n, (n - 1) / 10 + 1 AS c FROM generate_series(1, $PAYMENTS) n) g;
+FROM (SELECT n, (n - 1) / $LEDGER_PER_CLIENT + 1 AS c FROM generate_series(1, $PAYMENTS) n) g;
 INSERT INTO payments (id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at,
                       external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at)
 SELECT md5('pay' || n)::uuid, md5('c' || c)::uuid, md5('bench-tariff')::uuid, md5('s' || c)::uuid, 1, 100000, 'DIRECT',
@@ -135,14 +137,10 @@ measure "vendor search by part of a name" \
 # The ranking as the scheduler computes it: the statement of src/service/ranking.rs (ranking_sql) with
 # Q3 2026 in UTC; keep the two in step.
 echo
-echo "ranking (stored rows read, per request):"
-psql <<SQL
-INSERT INTO ranking_runs (id, program_id, quarter, computed_at, closed)
-VALUES (md5('bench-run')::uuid, '$program', '2026-Q3', NULL, false);
-SQL
-psql -c '\timing on' -c "
+echo "ranking: computing it (the scheduler, once per refresh) with PostgreSQL's default work_mem and with 64 MB:"
+RANKING_SQL="
 INSERT INTO ranking_rows (run_id, position, partner_id, new_contracts, churned)
-SELECT md5('bench-run')::uuid, ROW_NUMBER() OVER (ORDER BY t.new_contracts - t.churned DESC, t.new_contracts DESC, p.name COLLATE \"C\", p.id),
+SELECT md5('RUN')::uuid, ROW_NUMBER() OVER (ORDER BY t.new_contracts - t.churned DESC, t.new_contracts DESC, p.name COLLATE \"C\", p.id),
        t.partner_id, t.new_contracts, t.churned
 FROM (SELECT c.serving_partner_id AS partner_id,
              SUM(CASE WHEN k.first_start >= '2026-07-01' THEN 1 ELSE 0 END) AS new_contracts,
@@ -159,11 +157,30 @@ FROM (SELECT c.serving_partner_id AS partner_id,
         AND NOT EXISTS (SELECT 1 FROM binding_changes b WHERE b.client_id = k.client_id AND b.source IN ('LEAD_DISTRIBUTION', 'BONUS_PROMO', 'DISCOUNT_PROMO'))
       GROUP BY c.serving_partner_id) t
 JOIN subscribers p ON p.id = t.partner_id AND p.kind = 'PARTNER'
-WHERE t.new_contracts > 0 OR t.churned > 0" | grep -E "Time|INSERT" | sed 's/^/  computing (scheduler, once per refresh): /'
+WHERE t.new_contracts > 0 OR t.churned > 0"
+for wm in 4MB 64MB; do
+    run="bench-run-$wm"; [ "$wm" = 64MB ] && run="bench-run"
+    psql -c "INSERT INTO ranking_runs (id, program_id, quarter, computed_at, closed) VALUES (md5('$run')::uuid, '$program', CASE WHEN '$wm' = '64MB' THEN '2026-Q3' ELSE '2026-Q2' END, NULL, false)"
+    psql -At -c "SET work_mem = '$wm'" -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${RANKING_SQL//RUN/$run}" | python3 -c '
+import json, sys
+plan = json.load(sys.stdin)[0]
+def temp(n):
+    return n.get("Temp Written Blocks", 0) + sum(temp(c) for c in n.get("Plans", []))
+ms, mb = plan["Execution Time"], temp(plan["Plan"]) * 8 / 1024
+print(f"  work_mem {sys.argv[1]:>5}: {ms:>9.0f} ms, {mb:,.0f} MB written to temporary files")
+' "$wm"
+done
+echo
+echo "ranking (stored rows read, per request):"
+printf '| %-44s | %13s | %12s |\n' "query" "time" "rows touched"
+printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..15})" "$(printf -- '-%.0s' {1..14})"
 measure "ranking read (stored rows of one quarter)" \
     "SELECT run_id, position, partner_id, new_contracts, churned FROM ranking_rows WHERE run_id = md5('bench-run')::uuid ORDER BY position"
-measure "ranking partners (one statement)" \
+measure "ranking partners, before (any kind)" \
     "SELECT $cols FROM subscribers WHERE id IN (SELECT partner_id FROM ranking_rows WHERE run_id = md5('bench-run')::uuid)"
+# As src/service/ranking.rs (partners_query) reads them: the partners' range of ix_subscribers_kind.
+measure "ranking partners (kind = PARTNER)" \
+    "SELECT $cols FROM subscribers WHERE kind = 'PARTNER' AND id IN (SELECT partner_id FROM ranking_rows WHERE run_id = md5('bench-run')::uuid)"
 
 # --- Ledger totals (issue 14, point 4): the vendor's commissionSummary for 2026 ----------------------------
 # Old: the ledger's entries of the year. New: the statement src/service/ledger_totals.rs (sums) builds, the
@@ -174,3 +191,63 @@ measure "vendor year summary (ledger totals)" \
     "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM (SELECT status, amount_minor AS amount FROM ledger_totals WHERE month >= 24312 AND month < 24324) AS parts GROUP BY status"
 measure "vendor summary 2025-12-15..2026-12-15 (totals+edges)" \
     "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ((SELECT status, amount_minor AS amount FROM ledger_totals WHERE month >= 24312 AND month < 24323) UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2025-12-15 00:00:00+00' AND accrued_at < '2026-01-01 00:00:00+00') UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2026-12-01 00:00:00+00' AND accrued_at < '2026-12-15 00:00:00+00')) AS parts GROUP BY status"
+
+# ---- Payments, lead-pool publication and the audit log (issue 14.3, 14.6) ------------------------------
+# The payments are the ledger block's (10 per client); AUDIT_PER_CLIENT audit entries per client (default 1,
+# spread over 24 months, so the monthly partitions of migration 000016 hold them).
+AUDIT_PER_CLIENT="${AUDIT_PER_CLIENT:-1}"
+start=$(date +%s)
+psql <<SQL
+-- A quarter of the partners meet the lead-pool conditions; statuses as the presets name them.
+INSERT INTO partner_statuses (id, partner_id, program_id, status, updated_at)
+SELECT md5('ps' || i)::uuid, md5('p' || i)::uuid, '$program',
+       (SELECT code FROM program_statuses WHERE program_id = '$program' ORDER BY rank DESC LIMIT 1), now()
+FROM generate_series(1, $PARTNERS) i WHERE i % 4 = 0;
+INSERT INTO partner_profiles (subscriber_id, referral_code, service_desk_connected, has_consultants,
+                              has_customization_specialists)
+SELECT md5('p' || i)::uuid, 'BENCH' || i, i % 2 = 0, true, true FROM generate_series(1, $PARTNERS) i;
+-- The months the scheduler would have created over two years (the migration made this one and the next).
+DO \$\$ BEGIN
+  FOR m IN 0..22 LOOP
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF audit_log FOR VALUES FROM (%L) TO (%L)',
+                   to_char(date '2025-01-01' + m * interval '1 month', '"audit_log_y"YYYY"m"MM'),
+                   to_char(date '2025-01-01' + m * interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00',
+                   to_char(date '2025-01-01' + (m + 1) * interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00');
+  END LOOP;
+END \$\$;
+INSERT INTO audit_log (id, at, subscriber_id, operation, outcome)
+SELECT md5('a' || i || ':' || k)::uuid, timestamptz '2025-01-01' + (i % 730) * interval '1 day' + k * interval '1 minute',
+       md5('p' || CASE WHEN i % 10 = 0 THEN 1 ELSE 2 + i % ($PARTNERS - 1) END)::uuid, 'registerClient', 'OK'
+FROM generate_series(1, $CLIENTS) i, generate_series(1, $AUDIT_PER_CLIENT) k;
+VACUUM ANALYZE;
+SQL
+echo
+echo "profiles, statuses and audit entries loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+psql -At -c "SELECT 'audit_log partitions: ' || count(*) FROM pg_inherits WHERE inhparent = 'audit_log'::regclass"
+printf '| %-44s | %13s | %12s |\n' "query" "time" "rows touched"
+printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..15})" "$(printf -- '-%.0s' {1..14})"
+pcols='id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at, external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at'
+for who in big small; do
+    p=${!who}
+    # src/service/billing.rs list_payments for a partner: its clients' payments, by id.
+    measure "$who partner: payments page" \
+        "SELECT $pcols FROM payments WHERE subscriber_id IN (SELECT id FROM subscribers WHERE kind = 'CLIENT' AND serving_partner_id = '$p') ORDER BY id LIMIT 51"
+    measure "$who partner: audit page (owner)" \
+        "SELECT * FROM audit_log WHERE subscriber_id = '$p' ORDER BY id LIMIT 51"
+done
+measure "vendor: audit page" "SELECT * FROM audit_log ORDER BY id LIMIT 51"
+measure "vendor: audit page after a cursor" \
+    "SELECT * FROM audit_log WHERE id > (SELECT max(id) FROM audit_log WHERE at < '2026-06-01') ORDER BY id LIMIT 51"
+# src/service/ranking.rs pool_candidates: the best 10 eligible partners of the stored ranking, one statement.
+statuses=$(psql -At -c "SELECT string_agg(quote_literal(code), ',') FROM program_statuses WHERE program_id = '$program'")
+measure "publishLeadPool: candidates (one statement)" \
+    "SELECT partner_id FROM ranking_rows WHERE run_id = md5('bench-run')::uuid AND partner_id IN (SELECT partner_id FROM partner_statuses WHERE program_id = '$program' AND status IN ($statuses)) AND partner_id IN (SELECT subscriber_id FROM partner_profiles WHERE service_desk_connected AND has_consultants AND has_customization_specialists) ORDER BY position LIMIT 10"
+# Whether the ledger needs partitioning by quarter (issue 14.6): a partner's reads of the unpartitioned ledger.
+measure "big partner: its ledger of 2026 by status" \
+    "SELECT status, SUM(amount_minor) FROM commissions WHERE partner_id = '$big' AND accrued_at >= '2026-01-01' AND accrued_at < '2027-01-01' GROUP BY status"
+measure "small partner: its ledger of 2026 by status" \
+    "SELECT status, SUM(amount_minor) FROM commissions WHERE partner_id = '$small' AND accrued_at >= '2026-01-01' AND accrued_at < '2027-01-01' GROUP BY status"
+measure "big partner: ledger page (commissions)" \
+    "SELECT * FROM commissions WHERE partner_id = '$big' ORDER BY id LIMIT 51"
+echo
+psql -c "SELECT relname AS table, pg_size_pretty(pg_total_relation_size(oid)) AS with_indexes, pg_size_pretty(pg_relation_size(oid)) AS heap FROM pg_class WHERE relname IN ('commissions', 'payments', 'subscribers', 'subscriptions', 'ledger_totals', 'audit_log_y2026m01') ORDER BY pg_total_relation_size(oid) DESC"

@@ -160,6 +160,10 @@ pub struct ConfigArgs {
     /// Days a sent (or cancelled) e-mail of the outbox is kept before the scheduler deletes it; 1 to 3650.
     #[arg(long, env = "PARTNERGRAPH_OUTBOX_RETENTION_DAYS", default_value_t = 30)]
     pub outbox_retention_days: u32,
+    /// Whole calendar months (UTC) of audit entries kept before the current one; older entries are deleted
+    /// by the scheduler (old monthly partitions dropped on PostgreSQL). Unset: kept forever; 1 to 1200.
+    #[arg(long, env = "PARTNERGRAPH_AUDIT_RETENTION_MONTHS")]
+    pub audit_retention_months: Option<u32>,
     /// Milliseconds a membership check at the edge is reused on this replica (dropped at once by any
     /// write this replica commits); 0 checks the database on every request.
     #[arg(long, env = "PARTNERGRAPH_AUTH_CACHE_MS", default_value_t = 1000)]
@@ -267,6 +271,8 @@ pub struct Config {
     pub ranking_max_age: Duration,
     /// How long sent and cancelled e-mails are kept.
     pub outbox_retention_days: u32,
+    /// Whole months of audit entries kept before the current month; None keeps them forever.
+    pub audit_retention_months: Option<u32>,
     pub auth_cache_ttl: Duration,
     /// How long an `Idempotency-Key`'s answer is kept.
     pub idempotency_ttl: Duration,
@@ -323,6 +329,9 @@ impl ConfigArgs {
         in_range("PARTNERGRAPH_IDEMPOTENCY_TTL_SECS", self.idempotency_ttl_secs as usize, 1, 30 * 86_400)?;
         in_range("PARTNERGRAPH_RANKING_MAX_AGE_SECS", self.ranking_max_age_secs as usize, 60, 86_400)?;
         in_range("PARTNERGRAPH_OUTBOX_RETENTION_DAYS", self.outbox_retention_days as usize, 1, 3650)?;
+        if let Some(months) = self.audit_retention_months {
+            in_range("PARTNERGRAPH_AUDIT_RETENTION_MONTHS", months as usize, 1, 1200)?;
+        }
         Ok(Config {
             database_url: self.database.database_url,
             addr: self.addr,
@@ -372,6 +381,7 @@ impl ConfigArgs {
             scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
             ranking_max_age: Duration::from_secs(self.ranking_max_age_secs),
             outbox_retention_days: self.outbox_retention_days,
+            audit_retention_months: self.audit_retention_months,
             auth_cache_ttl: Duration::from_millis(self.auth_cache_ms.min(60_000)),
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
             db_acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms.clamp(100, 60_000)),

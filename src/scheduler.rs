@@ -1,5 +1,6 @@
 //! Time-based work inside the service: the trial tasks, the Monday digest, sending queued e-mail,
-//! purging kept `Idempotency-Key` answers past their time and keeping the stored partner ranking fresh.
+//! purging kept `Idempotency-Key` answers past their time, keeping the stored partner ranking fresh and
+//! the audit log's months (partitions ahead on PostgreSQL, the retention when one is set).
 //! Several replicas may each run a scheduler: every job is idempotent by a key in the database (task
 //! and e-mail dedupe keys; a `job_runs` row per Monday digest), so running twice does the work once.
 
@@ -10,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::app::AppState;
 use crate::error::AppResult;
-use crate::service::{credentials, digest, idempotency, new_id, outbox, ranking, tasks};
+use crate::service::{audit_partitions, credentials, digest, idempotency, new_id, outbox, ranking, tasks};
 
 /// A job claimed but not finished within this long is taken over (its runner died).
 const STALE_AFTER_MINUTES: i64 = 15;
@@ -32,6 +33,8 @@ pub struct TickReport {
     pub idempotency_purged: u64,
     /// Stored quarterly rankings computed (the open quarter's refreshed, the last one made final).
     pub rankings_computed: u32,
+    /// The audit log's months: partitions created ahead and dropped, rows deleted past the retention.
+    pub audit: audit_partitions::Upkeep,
 }
 
 /// One pass of every job. Each job's failure is logged and does not stop the others.
@@ -78,6 +81,10 @@ pub async fn tick(state: &AppState) -> TickReport {
     match ranking::refresh(state).await {
         Ok(n) => report.rankings_computed = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: computing the partner ranking failed"),
+    }
+    match audit_partitions::upkeep(state).await {
+        Ok(u) => report.audit = u,
+        Err(e) => tracing::error!(error = ?e, "scheduler: the audit log's partitions or retention failed"),
     }
     report
 }

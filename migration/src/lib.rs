@@ -17,6 +17,8 @@ mod m20261201_000012_scale;
 mod m20261201_000013_partner_ranges;
 pub mod m20261201_000014_trigram_search;
 pub mod m20261201_000015_ledger_totals;
+mod m20261201_000016_audit_partitions;
+mod m20261201_000017_partner_payments_and_outbox;
 
 /// Applies every migration in order.
 pub struct Migrator;
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_partner_ranges::Migration),
             Box::new(m20261201_000014_trigram_search::Migration),
             Box::new(m20261201_000015_ledger_totals::Migration),
+            Box::new(m20261201_000016_audit_partitions::Migration),
+            Box::new(m20261201_000017_partner_payments_and_outbox::Migration),
         ]
     }
 }

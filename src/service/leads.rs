@@ -76,24 +76,10 @@ pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResu
     super::lock_row::<program::Entity, _>(&*txn, program::Column::Id, program::Column::CreatedAt, program.id).await?;
     let fresh = ranking::Freshness { now, max_age: state.config.ranking_max_age };
     let run = ranking::ensure(&*txn, program.id, quarter, state.config.local, fresh).await?;
-    let ranking = ranking::rows_of(&*txn, run).await?;
     let statuses = programs::statuses(&*txn, program.id).await?;
     let min_rank = program.lead_min_status.as_deref().and_then(|m| statuses.iter().position(|s| s == m)).unwrap_or(0);
-    let mut chosen = Vec::new();
-    for row in ranking {
-        if chosen.len() as u32 == n.size {
-            break;
-        }
-        let status = programs::partner_status_in(&*txn, row.partner.id, program.id).await?;
-        let status_ok =
-            status.as_deref().and_then(|s| statuses.iter().position(|x| x == s)).is_some_and(|r| r >= min_rank);
-        let profile = super::subscribers::partner_profile(&*txn, row.partner.id).await?;
-        let profile_ok = profile
-            .is_some_and(|pp| pp.service_desk_connected && pp.has_consultants && pp.has_customization_specialists);
-        if status_ok && profile_ok {
-            chosen.push(row.partner.id);
-        }
-    }
+    let chosen: Vec<Uuid> =
+        ranking::pool_candidates(run, program.id, &statuses[min_rank..], n.size).into_tuple().all(&*txn).await?;
     if chosen.is_empty() {
         return Err(AppError::bad_input(
             "quarter",

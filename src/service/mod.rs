@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_partitions;
 pub mod billing;
 pub mod bindings;
 pub mod client_work;

@@ -125,32 +125,35 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::seconds(Ord::min(BACKOFF_FIRST_SECS.saturating_mul(1_i64 << exp), BACKOFF_CAP_SECS))
 }
 
+/// How many messages of a batch are sent at once. The SMTP transport keeps a pool of connections (lettre's
+/// pool, at most 10, reused for later messages), so a batch costs a few conversations, not one TCP and
+/// EHLO round per message.
+pub const SEND_CONCURRENCY: usize = 8;
+
+/// What became of one claimed message.
+enum Outcome {
+    Sent,
+    Failed,
+    Cancelled,
+}
+
 /// Sends the due messages, at most `BATCH_SIZE`: claims them with a lease in a short transaction, sends
-/// each outside any transaction, then marks it `SENT` or schedules a retry. At least once, never lost: a
-/// row stays `PENDING` until a send succeeded.
+/// them outside any transaction (`SEND_CONCURRENCY` at once), and marks each `SENT` or schedules its retry
+/// as soon as its own send ends. At least once, never lost: a row stays `PENDING` until a send succeeded;
+/// the claim (a lease under `FOR UPDATE SKIP LOCKED`) keeps replicas on disjoint rows.
 pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
+    use futures_util::stream::{self, StreamExt};
     let claimed = claim_due(state).await?;
     let mut stats = DispatchStats { claimed: claimed.len(), ..Default::default() };
-    for m in claimed {
-        let moot = match m.kind.as_str() {
-            kind::INVITATION => !invitation_still_pending(state, &m).await?,
-            kind::PASSWORD_RESET => !super::credentials::reset_still_usable(state, &m.dedupe_key).await?,
-            _ => false,
-        };
-        if moot {
-            mark_cancelled(state, &m).await?;
-            stats.cancelled += 1;
-            continue;
-        }
-        match state.mailer.send(&m.to_email, &m.subject, &m.body).await {
-            Ok(()) => {
-                mark_sent(state, &m).await?;
-                stats.sent += 1;
-            }
-            Err(e) => {
-                mark_failed(state, &m, &e.0).await?;
-                stats.failed += 1;
-            }
+    let outcomes: Vec<AppResult<Outcome>> =
+        stream::iter(claimed).map(|m| send_one(state, m)).buffer_unordered(SEND_CONCURRENCY).collect().await;
+    let mut first_error = None;
+    for outcome in outcomes {
+        match outcome {
+            Ok(Outcome::Sent) => stats.sent += 1,
+            Ok(Outcome::Failed) => stats.failed += 1,
+            Ok(Outcome::Cancelled) => stats.cancelled += 1,
+            Err(e) => first_error = first_error.or(Some(e)),
         }
     }
     if stats.claimed > 0 {
@@ -162,7 +165,35 @@ pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
             "outbox dispatched"
         );
     }
-    Ok(stats)
+    // A database error of one message leaves it leased (it goes out again when the lease ends); the others
+    // of the batch were still sent and marked.
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
+}
+
+/// Sends one claimed message (or cancels one whose invitation or reset link is moot) and records it.
+async fn send_one(state: &AppState, m: outbox_message::Model) -> AppResult<Outcome> {
+    let moot = match m.kind.as_str() {
+        kind::INVITATION => !invitation_still_pending(state, &m).await?,
+        kind::PASSWORD_RESET => !super::credentials::reset_still_usable(state, &m.dedupe_key).await?,
+        _ => false,
+    };
+    if moot {
+        mark_cancelled(state, &m).await?;
+        return Ok(Outcome::Cancelled);
+    }
+    match state.mailer.send(&m.to_email, &m.subject, &m.body).await {
+        Ok(()) => {
+            mark_sent(state, &m).await?;
+            Ok(Outcome::Sent)
+        }
+        Err(e) => {
+            mark_failed(state, &m, &e.0).await?;
+            Ok(Outcome::Failed)
+        }
+    }
 }
 
 /// Sends batch after batch until no message is due (a batch came back short) or `budget` has passed. The

@@ -9,7 +9,7 @@
 //! `PARTNERGRAPH_RANKING_MAX_AGE_SECS` (the scheduler is off, or a quarter nobody asked for before).
 
 use chrono::{DateTime, Utc};
-use entity::{program, ranking_row, ranking_run, subscriber};
+use entity::{partner_profile, partner_status, program, ranking_row, ranking_run, subscriber};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
@@ -191,6 +191,48 @@ pub fn rows_query(run: Uuid) -> sea_orm::Select<ranking_row::Entity> {
     ranking_row::Entity::find().filter(ranking_row::Column::RunId.eq(run)).order_by_asc(ranking_row::Column::Position)
 }
 
+/// The partners a lead pool takes from a stored ranking, best first, as one statement (public for the plan
+/// guard): at most `size` partners that hold one of `statuses` in the program and whose profile says they
+/// are on the service desk, have consultants and customisation specialists. Selects the partner ids.
+pub fn pool_candidates(
+    run: Uuid,
+    program: Uuid,
+    statuses: &[String],
+    size: u32,
+) -> sea_orm::Select<ranking_row::Entity> {
+    let with_status = partner_status::Entity::find()
+        .select_only()
+        .column(partner_status::Column::PartnerId)
+        .filter(partner_status::Column::ProgramId.eq(program))
+        .filter(partner_status::Column::Status.is_in(statuses.iter().cloned()))
+        .into_query();
+    let equipped = partner_profile::Entity::find()
+        .select_only()
+        .column(partner_profile::Column::SubscriberId)
+        .filter(partner_profile::Column::ServiceDeskConnected.eq(true))
+        .filter(partner_profile::Column::HasConsultants.eq(true))
+        .filter(partner_profile::Column::HasCustomizationSpecialists.eq(true))
+        .into_query();
+    ranking_row::Entity::find()
+        .select_only()
+        .column(ranking_row::Column::PartnerId)
+        .filter(ranking_row::Column::RunId.eq(run))
+        .filter(ranking_row::Column::PartnerId.in_subquery(with_status))
+        .filter(ranking_row::Column::PartnerId.in_subquery(equipped))
+        .order_by_asc(ranking_row::Column::Position)
+        .limit(u64::from(size))
+}
+
+/// The partners of a ranking (public for the plan guard). `kind = 'PARTNER'` lets PostgreSQL read the
+/// partners' range of `ix_subscribers_kind` instead of every subscriber: with a million clients and ten
+/// thousand ranked partners it chose a sequential scan of the table without it (the ~85 ms "partner load"
+/// at 10x).
+pub fn partners_query(partner_ids: sea_orm::sea_query::SelectStatement) -> sea_orm::Select<subscriber::Entity> {
+    subscriber::Entity::find()
+        .filter(subscriber::Column::Kind.eq(crate::domain::SubscriberKind::Partner.as_str()))
+        .filter(subscriber::Column::Id.in_subquery(partner_ids))
+}
+
 /// A stored ranking's lines with their partners: two statements whatever the number of partners.
 pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid) -> AppResult<Vec<RankingRow>> {
     let rows = rows_query(run).all(db).await?;
@@ -199,13 +241,8 @@ pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid) -> AppResult<Vec<Ran
         .column(ranking_row::Column::PartnerId)
         .filter(ranking_row::Column::RunId.eq(run))
         .into_query();
-    let mut partners: HashMap<Uuid, subscriber::Model> = subscriber::Entity::find()
-        .filter(subscriber::Column::Id.in_subquery(partners_of_run))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
+    let mut partners: HashMap<Uuid, subscriber::Model> =
+        partners_query(partners_of_run).all(db).await?.into_iter().map(|s| (s.id, s)).collect();
     Ok(rows
         .into_iter()
         .filter_map(|r| {
