@@ -28,7 +28,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
-use common::{COMMISSION_COLUMNS, PAYMENT_COLUMNS, env_usize, insert_rows};
+use common::{COMMISSION_COLUMNS, PAYMENT_COLUMNS, env_usize, insert_rows, rebuild_ledger_totals};
 
 fn lua(body: &str, token: &str, unique_payment: bool) -> String {
     let body = serde_json::to_string(body).unwrap();
@@ -299,6 +299,7 @@ async fn main() {
         }),
     )
     .await;
+    rebuild_ledger_totals(&state).await;
     state.db.execute_unprepared("ANALYZE").await.unwrap();
     println!("loaded in {:.0} s", started.elapsed().as_secs_f64());
     // scripts/bench-peer.sh loads the same rows and serves them with both servers itself.

@@ -27,7 +27,7 @@ use serde_json::json;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use common::{COMMISSION_COLUMNS, PAYMENT_COLUMNS, env_usize, insert_into};
+use common::{COMMISSION_COLUMNS, PAYMENT_COLUMNS, env_usize, insert_into, rebuild_ledger_totals};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -208,6 +208,7 @@ async fn main() {
         txn.commit().await.unwrap();
         i += batch;
     }
+    rebuild_ledger_totals(&state).await;
     state.db.execute_unprepared("ANALYZE").await.unwrap();
     println!(
         "ledger filled to {} rows in {:.1} s",
