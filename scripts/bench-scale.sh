@@ -19,9 +19,11 @@ CLIENTS=$(awk "BEGIN { printf \"%d\", 100000 * $SCALE }")
 psql() { command psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" "$@"; }
 
 echo "== scale $SCALE: $PARTNERS partners, $CLIENTS clients"
-cargo build -q --bin partnergraph
-./target/debug/partnergraph migrate --database-url "$DATABASE_URL" >/dev/null
-./target/debug/partnergraph seed --presets --database-url "$DATABASE_URL" >/dev/null
+# PARTNERGRAPH_BIN: a binary built already (the debug build of this checkout otherwise).
+BIN="${PARTNERGRAPH_BIN:-./target/debug/partnergraph}"
+[ -n "${PARTNERGRAPH_BIN:-}" ] || cargo build -q --bin partnergraph
+"$BIN" migrate --database-url "$DATABASE_URL" >/dev/null
+"$BIN" seed --presets --database-url "$DATABASE_URL" >/dev/null
 start=$(date +%s)
 psql <<SQL
 INSERT INTO tariffs (id, code, name, program_id, category, monthly_price_minor, periods, trial_days, partner_only,
@@ -237,7 +239,7 @@ for who in big small; do
 done
 measure "vendor: audit page" "SELECT * FROM audit_log ORDER BY id LIMIT 51"
 measure "vendor: audit page after a cursor" \
-    "SELECT * FROM audit_log WHERE id > (SELECT max(id) FROM audit_log WHERE at < '2026-06-01') ORDER BY id LIMIT 51"
+    "SELECT * FROM audit_log WHERE id > (SELECT id FROM audit_log WHERE at < '2026-06-01' ORDER BY at DESC LIMIT 1) ORDER BY id LIMIT 51"
 # src/service/ranking.rs pool_candidates: the best 10 eligible partners of the stored ranking, one statement.
 statuses=$(psql -At -c "SELECT string_agg(quote_literal(code), ',') FROM program_statuses WHERE program_id = '$program'")
 measure "publishLeadPool: candidates (one statement)" \

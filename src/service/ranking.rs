@@ -223,10 +223,9 @@ pub fn pool_candidates(
         .limit(u64::from(size))
 }
 
-/// The partners of a ranking (public for the plan guard). `kind = 'PARTNER'` lets PostgreSQL read the
-/// partners' range of `ix_subscribers_kind` instead of every subscriber: with a million clients and ten
-/// thousand ranked partners it chose a sequential scan of the table without it (the ~85 ms "partner load"
-/// at 10x).
+/// The partners of a ranking (public for the plan guard), by primary key and `kind = 'PARTNER'`. Its cost is
+/// the number of ranked partners (every partner with a counted client: 10,000 at 10x), not the number of
+/// clients; `scripts/bench-scale.sh` measures it.
 pub fn partners_query(partner_ids: sea_orm::sea_query::SelectStatement) -> sea_orm::Select<subscriber::Entity> {
     subscriber::Entity::find()
         .filter(subscriber::Column::Kind.eq(crate::domain::SubscriberKind::Partner.as_str()))
