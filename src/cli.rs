@@ -192,18 +192,18 @@ async fn run(job: Job, config: Config) -> Result<(), String> {
         }
         Job::Bootstrap { vendor_name, email, password } => {
             let (vendor, user) =
-                accounts::bootstrap(&state, &vendor_name, &email, &password).await.map_err(|e| e.message())?;
+                accounts::bootstrap(&state, &vendor_name, &email, &password).await.map_err(|e| e.for_operator())?;
             println!("vendor {} ({}) created; owner {}", vendor.name, vendor.id, user.email);
             Ok(())
         }
         Job::Serve { demo } => serve(state, demo).await,
         Job::Seed { presets, demo } => {
             if demo {
-                for line in crate::service::demo::seed_demo(&state).await.map_err(|e| e.message())? {
+                for line in crate::service::demo::seed_demo(&state).await.map_err(|e| e.for_operator())? {
                     println!("{line}");
                 }
             } else if presets {
-                let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.message())?;
+                let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.for_operator())?;
                 println!("presets: {} programs, {} rules, {} tariffs added", r.programs, r.rules, r.tariffs);
             }
             Ok(())
@@ -216,11 +216,11 @@ async fn run(job: Job, config: Config) -> Result<(), String> {
 async fn digest(state: &AppState, week: Option<chrono::NaiveDate>) -> Result<(), String> {
     use crate::service::{digest, outbox};
     let week = week.unwrap_or_else(|| digest::WeekStart::of(state.clock.now(), state.config.local).date());
-    let queued = digest::run_weekly_digest(state, week).await.map_err(|e| e.message())?;
+    let queued = digest::run_weekly_digest(state, week).await.map_err(|e| e.for_operator())?;
     println!("weekly digest for {week}: {queued} e-mails queued");
     let (mut sent, mut failed) = (0, 0);
     loop {
-        let stats = outbox::dispatch_due(state).await.map_err(|e| e.message())?;
+        let stats = outbox::dispatch_due(state).await.map_err(|e| e.for_operator())?;
         sent += stats.sent;
         failed += stats.failed;
         if stats.claimed == 0 {
@@ -238,9 +238,9 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
         match accounts::bootstrap(&state, "Demo Vendor", DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD).await {
             Ok(_) => tracing::info!("demo vendor created"),
             Err(e) if e.reason() == Some("VENDOR_EXISTS") => {}
-            Err(e) => return Err(e.message()),
+            Err(e) => return Err(e.for_operator()),
         }
-        let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.message())?;
+        let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.for_operator())?;
         if r.programs > 0 {
             tracing::info!(programs = r.programs, "preset programs loaded");
         }

@@ -24,7 +24,7 @@ pub struct SignedIn {
 }
 
 pub fn sign_in(state: &AppState, user: user::Model, m: membership::Model) -> AppResult<SignedIn> {
-    let role: Role = m.role.parse().map_err(AppError::Internal)?;
+    let role: Role = m.role.parse().map_err(AppError::internal)?;
     let (token, expires_at) =
         state.jwt.issue(user.id, user.token_generation, m.subscriber_id, role, state.clock.now())?;
     Ok(SignedIn { token, expires_at, user, membership: m })

@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult};
 pub const DEMO_PARTNER_EMAILS: [&str; 2] = ["alpha@partnergraph.local", "beta@partnergraph.local"];
 
 fn principal_of(m: &membership::Model, kind: SubscriberKind) -> AppResult<Principal> {
-    Ok(Principal::person(m.user_id, m.id, m.subscriber_id, kind, m.role.parse().map_err(AppError::Internal)?))
+    Ok(Principal::person(m.user_id, m.id, m.subscriber_id, kind, m.role.parse().map_err(AppError::internal)?))
 }
 
 async fn vendor_owner(state: &AppState) -> AppResult<Principal> {

@@ -189,7 +189,7 @@ async fn load_managed(
     if r == Reach::Own && !p.lists_own_members() {
         return Err(AppError::NotFound);
     }
-    let role: Role = inv.role.parse().map_err(AppError::Internal)?;
+    let role: Role = inv.role.parse().map_err(AppError::internal)?;
     p.require(p.may_administer(r, role.needs_owner()), "manage this invitation")?;
     if inv.status != "PENDING" {
         return Err(no_longer_pending(&inv.status));
@@ -295,7 +295,7 @@ pub async fn accept(
         }
         _ => return Err(invalid()),
     }
-    let role: Role = inv.role.parse().map_err(AppError::Internal)?;
+    let role: Role = inv.role.parse().map_err(AppError::internal)?;
     let existing = user::Entity::find().filter(user::Column::Email.eq(inv.email.as_str())).one(&state.db).await?;
 
     // Prove the identity of an existing user before taking the write lock: hashing is slow.

@@ -273,7 +273,7 @@ pub async fn summary(
             "APPROVED" => s.approved = total,
             "PAID" => s.paid = total,
             "REVERSED" => s.reversed = total,
-            other => return Err(AppError::Internal(format!("commission status {other}"))),
+            other => return Err(AppError::internal(format!("commission status {other}"))),
         }
     }
     Ok(s)

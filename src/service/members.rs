@@ -61,7 +61,7 @@ async fn load_managed(
     super::lock_row::<membership::Entity, _>(txn, membership::Column::Id, membership::Column::Role, id).await?;
     let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (s, r) = p.subscriber(txn, m.subscriber_id).await?;
-    let current: Role = m.role.parse().map_err(AppError::Internal)?;
+    let current: Role = m.role.parse().map_err(AppError::internal)?;
     let owner_level = owner_level || current.needs_owner();
     p.require(r != Reach::Client && p.may_administer(r, owner_level), "manage this member")?;
     Ok((m, s))

@@ -70,7 +70,7 @@ pub fn rule_spec(r: &commission_rule::Model) -> AppResult<RuleSpec<Uuid>> {
         id: r.id,
         status: r.status.clone(),
         category: r.category.clone(),
-        purchase: r.purchase.parse().map_err(AppError::Internal)?,
+        purchase: r.purchase.parse().map_err(AppError::internal)?,
         window_months: r.window_months.map(|m| m.max(0) as u32),
         rate_bp: r.rate_bp,
     })

@@ -23,7 +23,7 @@ use crate::error::{AppError, AppResult};
 pub use crate::auth::scope::{all_client_ids, client_ids_of};
 
 pub fn kind_of(s: &subscriber::Model) -> AppResult<SubscriberKind> {
-    s.kind.parse().map_err(|e: String| AppError::Internal(format!("subscriber {}: {e}", s.id)))
+    s.kind.parse().map_err(|e: String| AppError::internal(format!("subscriber {}: {e}", s.id)))
 }
 
 pub async fn list(

@@ -14,7 +14,7 @@ use crate::db::{WriteTxn, begin_write};
 use crate::domain::BindingSource;
 use crate::domain::subscription::{PaymentChannel, SubscriptionBasis};
 use crate::domain::webhook::EventType;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::subscribers::{self, BindingNote};
 use crate::service::webhooks::{self, Event};
 use crate::service::{Page, PageArgs, bindings, ledger, new_id, paginate, promos, tariffs};
@@ -248,8 +248,19 @@ async fn activate_or_extend(
     }
 }
 
+/// The unique indexes a new payment can violate (`m20261122_000002_commerce`): only the first means its
+/// `externalId` is taken.
+const EXTERNAL_ID_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_payments_external_id", table: "payments", columns: &["external_id"] };
+const INVOICE_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_payments_invoice", table: "payments", columns: &["invoice_id"] };
+/// An invoice is paid once (`m20261122_000002_commerce`).
+const INVOICE_PAID_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_invoices_payment", table: "invoices", columns: &["payment_id"] };
+
 /// Inserts the payment for the subscription it paid; a concurrent insert of the same external id is
-/// `DUPLICATE_EXTERNAL_ID` (answered as a repeat by `record_payment`).
+/// `DUPLICATE_EXTERNAL_ID` (answered as a repeat by `record_payment`), an invoice another payment paid
+/// is `INVOICE_ALREADY_PAID`.
 async fn insert_payment(
     txn: &DatabaseTransaction,
     n: &NewPayment,
@@ -277,18 +288,26 @@ async fn insert_payment(
     }
     .insert(txn)
     .await
-    .map_err(AppError::on_unique("externalId", "DUPLICATE_EXTERNAL_ID", "this externalId was just recorded"))
+    .map_err(|e| {
+        if EXTERNAL_ID_INDEX.violated_by(&e) {
+            AppError::conflict_on("externalId", "DUPLICATE_EXTERNAL_ID", "this externalId was just recorded")
+        } else if INVOICE_INDEX.violated_by(&e) {
+            AppError::conflict_on("invoiceId", "INVOICE_ALREADY_PAID", "this invoice is already paid")
+        } else {
+            AppError::from(e)
+        }
+    })
 }
 
 /// Marks the invoice paid by this payment (once: a unique index holds it).
 async fn mark_invoice_paid(txn: &DatabaseTransaction, inv: &invoice::Model, payment: Uuid) -> AppResult<()> {
     let mut am: invoice::ActiveModel = inv.clone().into();
     am.payment_id = Set(Some(payment));
-    am.update(txn).await.map_err(AppError::on_unique(
-        "invoiceId",
-        "INVOICE_ALREADY_PAID",
-        "this invoice is already paid",
-    ))?;
+    am.update(txn)
+        .await
+        .map_err(INVOICE_PAID_INDEX.or_internal(|| {
+            AppError::conflict_on("invoiceId", "INVOICE_ALREADY_PAID", "this invoice is already paid")
+        }))?;
     Ok(())
 }
 

@@ -10,10 +10,14 @@ use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::webhook::EventType;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ledger;
 use crate::service::subscribers;
 use crate::service::webhooks::{self, Event};
+
+/// A refund's external id is used once (`m20261122_000002_commerce`).
+const REFUND_EXTERNAL_ID_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_payments_refund_external_id", table: "payments", columns: &["refund_external_id"] };
 
 /// Refunds a payment: the ledger gets a reversing entry for each accrual, the subscription loses the
 /// paid period. Idempotent by the refund's own external id.
@@ -31,11 +35,13 @@ pub async fn refund(state: &AppState, p: Scope<'_>, id: Uuid, external_id: &str)
         .filter(payment::Column::RefundedAt.is_null())
         .exec(&txn)
         .await
-        .map_err(AppError::on_unique(
-            "externalId",
-            "IDEMPOTENCY_KEY_REUSED",
-            "this refund externalId was used for another payment",
-        ))?;
+        .map_err(REFUND_EXTERNAL_ID_INDEX.or_internal(|| {
+            AppError::conflict_on(
+                "externalId",
+                "IDEMPOTENCY_KEY_REUSED",
+                "this refund externalId was used for another payment",
+            )
+        }))?;
     if claimed.rows_affected == 0 {
         // Already refunded: a repeat of this refund answers with the payment, another one is a conflict.
         let current = payment::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;

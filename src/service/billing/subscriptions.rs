@@ -15,7 +15,7 @@ use crate::db::begin_write;
 use crate::domain::subscription::{ChurnReason, SubscriptionBasis, SubscriptionStatus};
 use crate::domain::webhook::EventType;
 use crate::domain::{LocalTime, OptionalText, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::new_id;
 use crate::service::webhooks::{self, Event};
 use crate::service::{subscribers, tasks};
@@ -67,12 +67,17 @@ pub(super) async fn insert_subscription(
     }
     .insert(txn)
     .await
-    .map_err(AppError::on_unique(
-        "tariffId",
-        "TRIAL_USED",
-        "this subscriber has already had a trial of this tariff",
-    ))
+    .map_err(ONE_TRIAL_INDEX.or_internal(|| {
+        AppError::conflict_on("tariffId", "TRIAL_USED", "this subscriber has already had a trial of this tariff")
+    }))
 }
+
+/// One trial per subscriber and tariff, ever (`m20261122_000002_commerce`).
+const ONE_TRIAL_INDEX: UniqueIndex = UniqueIndex {
+    name: "ux_subscriptions_one_trial",
+    table: "subscriptions",
+    columns: &["subscriber_id", "tariff_id"],
+};
 
 /// Starts a trial of a tariff (once per subscriber and tariff, ever).
 pub async fn start_trial(

@@ -115,7 +115,7 @@ async fn company_of(w: &BookWrite<'_>, r: &CompanyRef) -> AppResult<Uuid> {
 }
 
 fn stage_of(m: &Model) -> AppResult<DealStage> {
-    m.stage.parse().map_err(AppError::Internal)
+    m.stage.parse().map_err(AppError::internal)
 }
 
 async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<Model>> {
