@@ -172,13 +172,27 @@ fn healthcheck(addr: SocketAddr) -> ExitCode {
 }
 
 /// Text logs for a terminal, or JSON lines (production) whose every line inside a request carries the
-/// request's span, so its `request_id`.
+/// request's span, so its `request_id`. `PARTNERGRAPH_LOG_SPANS=1` also logs each span as it closes with
+/// its time (`time.busy`, `time.idle`): with `RUST_LOG=info,partnergraph=debug` the service's spans show
+/// where a request's time went (see the README's Logging section).
 fn init_tracing(json: bool) {
+    use tracing_subscriber::fmt::format::FmtSpan;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    if json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(true).with_span_list(false).init();
+    let spans = if std::env::var("PARTNERGRAPH_LOG_SPANS").is_ok_and(|v| v == "1" || v == "true") {
+        FmtSpan::CLOSE
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+        FmtSpan::NONE
+    };
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_span_events(spans)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_span_events(spans).with_target(false).init();
     }
 }
 

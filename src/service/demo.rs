@@ -42,6 +42,7 @@ async fn tariff_by_code(state: &AppState, code: &str) -> AppResult<Option<tariff
 }
 
 /// Returns a line per thing created.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
     let mut log = Vec::new();
     let r = programs::seed_presets(state).await?;

@@ -96,6 +96,7 @@ async fn assess<C: ConnectionTrait>(
 }
 
 /// Accrues the commission of a payment just inserted in `txn`, if a rule gives one.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn accrue(
     txn: &crate::db::WriteTxn,
     pay: &payment::Model,
@@ -163,6 +164,7 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
 }
 
 /// What a payment would earn: who gets it, under which rule, and why. Writes nothing.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, tariff = %tariff))]
 pub async fn quote(
     state: &AppState,
     p: Scope<'_>,
@@ -222,6 +224,7 @@ fn filtered(
     q
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = ?partner))]
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,
@@ -250,6 +253,7 @@ impl Summary {
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = ?partner))]
 pub async fn summary(
     state: &AppState,
     p: Scope<'_>,
@@ -297,6 +301,7 @@ async fn load_all(txn: &DatabaseTransaction, ids: &[Uuid]) -> AppResult<Vec<comm
 }
 
 /// `ACCRUED → APPROVED`, all or nothing.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<Vec<commission::Model>> {
     p.require(p.is_vendor_staff(), "approve commissions")?;
     let ids = distinct(ids)?;
@@ -324,6 +329,7 @@ pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<
 
 /// `APPROVED → PAID` with a payout reference. Reversing entries not yet settled may be included: they
 /// keep their status and take the reference, which nets them against this payout.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn mark_paid(
     state: &AppState,
     p: Scope<'_>,

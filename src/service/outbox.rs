@@ -128,6 +128,7 @@ pub fn backoff(attempts: i32) -> Duration {
 /// Sends the due messages, at most `BATCH_SIZE`: claims them with a lease in a short transaction, sends
 /// each outside any transaction, then marks it `SENT` or schedules a retry. At least once, never lost: a
 /// row stays `PENDING` until a send succeeded.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
     let claimed = claim_due(state).await?;
     let mut stats = DispatchStats { claimed: claimed.len(), ..Default::default() };
@@ -167,6 +168,7 @@ pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
 
 /// Sends batch after batch until no message is due (a batch came back short) or `budget` has passed. The
 /// scheduler's pass; each batch is one `dispatch_due`, so replicas draining at once share the work.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn drain(state: &AppState, budget: std::time::Duration) -> AppResult<DispatchStats> {
     let started = std::time::Instant::now();
     let mut total = DispatchStats::default();
@@ -186,6 +188,7 @@ pub async fn drain(state: &AppState, budget: std::time::Duration) -> AppResult<D
 /// a chunk at a time (a scheduler pass). Pending messages are never deleted. A dedupe key is unique while
 /// its message is kept; every key the service makes names its occasion (an invitation's send, a reset, a
 /// client's lead, a digest's week), so none comes round again after its message is gone.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn purge_sent(state: &AppState, retention_days: u32) -> AppResult<u64> {
     let before = state.clock.now() - Duration::days(i64::from(retention_days));
     let old = Condition::any()
@@ -328,6 +331,7 @@ async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -
 // ---- Reading ----------------------------------------------------------------------------------------
 
 /// The outbox, oldest first: for every role of the vendor (docs/rules.md §1–2: the vendor reads everything).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<outbox_message::Model>> {
     p.require(p.is_vendor(), "read the e-mail outbox")?;
     paginate(&state.db, outbox_message::Entity::find(), outbox_message::Column::Id, page).await

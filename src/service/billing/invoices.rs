@@ -14,6 +14,7 @@ use crate::service::{Page, PageArgs, new_id, paginate, promos, tariffs};
 
 /// A partner invoices a client: price × months, less a personal discount code. The client may be bound
 /// to another partner (it gave this partner its id); paying the invoice rebinds it.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, tariff = %tariff))]
 pub async fn create_invoice(
     state: &AppState,
     p: Scope<'_>,
@@ -85,6 +86,7 @@ pub fn may_read_invoice(p: Scope<'_>, inv: &invoice::Model) -> bool {
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = ?client))]
 pub async fn list_invoices(
     state: &AppState,
     p: Scope<'_>,

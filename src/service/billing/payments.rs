@@ -63,6 +63,7 @@ pub fn check_external_id(raw: &str, field: &str) -> AppResult<String> {
 }
 
 /// The first payment recorded with this external id, if its payload is the same; `CONFLICT` if not.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn replay<C: ConnectionTrait>(db: &C, n: &NewPayment) -> AppResult<Option<payment::Model>> {
     match payment::Entity::find().filter(payment::Column::ExternalId.eq(n.external_id.as_str())).one(db).await? {
         Some(existing) if existing.fingerprint == n.fingerprint() => Ok(Some(existing)),
@@ -77,6 +78,7 @@ async fn replay<C: ConnectionTrait>(db: &C, n: &NewPayment) -> AppResult<Option<
 
 /// Records a payment (vendor), idempotently by external id: the same id with the same payload returns
 /// the first payment and accrues nothing new; a different payload is `CONFLICT`.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = %n.subscriber, tariff = %n.tariff, external_id = %n.external_id))]
 pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -> AppResult<payment::Model> {
     p.require(p.is_vendor_staff(), "record payments")?;
     n.external_id = check_external_id(&n.external_id, "externalId")?;
@@ -93,6 +95,7 @@ pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -
 }
 
 /// Records a payment whose external id is new, in one transaction under the subscriber's lock.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn record_new(state: &AppState, n: &NewPayment, recorded_by: Uuid) -> AppResult<payment::Model> {
     let now = state.clock.now();
     let paid_at = paid_at_of(n, now)?;
@@ -145,6 +148,7 @@ fn paid_at_of(n: &NewPayment, now: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
 }
 
 /// The paying subscriber (`BAD_USER_INPUT` if there is none).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn payer<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<subscriber::Model> {
     subscriber::Entity::find_by_id(id)
         .one(db)
@@ -153,6 +157,7 @@ async fn payer<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<subscriber::Mo
 }
 
 /// The paid tariff, if it offers the paid period.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn tariff_for_period<C: ConnectionTrait>(db: &C, id: Uuid, period_months: i32) -> AppResult<tariff::Model> {
     let t = tariff_input(db, id).await?;
     if !tariffs::periods_of(&t).contains(&period_months) {
@@ -180,6 +185,7 @@ fn channel_of(n: &NewPayment) -> AppResult<PaymentChannel> {
 }
 
 /// The invoice the payment pays, if it names one: for this client, tariff and period, and not paid yet.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn invoice_paid<C: ConnectionTrait>(
     db: &C,
     n: &NewPayment,
@@ -207,6 +213,7 @@ async fn invoice_paid<C: ConnectionTrait>(
 }
 
 /// A personal discount code, given with the payment or carried by its invoice, checked for the client.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn discount_code<C: ConnectionTrait>(
     db: &C,
     n: &NewPayment,
@@ -224,6 +231,7 @@ async fn discount_code<C: ConnectionTrait>(
 }
 
 /// Activates the tariff, or extends the live subscription from the later of now and its current end.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn activate_or_extend(
     txn: &DatabaseTransaction,
     client: Uuid,
@@ -261,6 +269,7 @@ const INVOICE_PAID_INDEX: UniqueIndex =
 /// Inserts the payment for the subscription it paid; a concurrent insert of the same external id is
 /// `DUPLICATE_EXTERNAL_ID` (answered as a repeat by `record_payment`), an invoice another payment paid
 /// is `INVOICE_ALREADY_PAID`.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn insert_payment(
     txn: &DatabaseTransaction,
     n: &NewPayment,
@@ -300,6 +309,7 @@ async fn insert_payment(
 }
 
 /// Marks the invoice paid by this payment (once: a unique index holds it).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn mark_invoice_paid(txn: &DatabaseTransaction, inv: &invoice::Model, payment: Uuid) -> AppResult<()> {
     let mut am: invoice::ActiveModel = inv.clone().into();
     am.payment_id = Set(Some(payment));
@@ -312,6 +322,7 @@ async fn mark_invoice_paid(txn: &DatabaseTransaction, inv: &invoice::Model, paym
 }
 
 /// A paid partner invoice binds the client to the invoicing partner (docs/rules.md §8).
+#[tracing::instrument(level = "debug", skip_all)]
 async fn bind_to_invoicing_partner(
     txn: &WriteTxn,
     client: subscriber::Model,
@@ -327,6 +338,7 @@ async fn bind_to_invoicing_partner(
 }
 
 /// Uses the discount code on the payment; on an upgrade it binds the client to the code's partner.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn redeem_discount_code(
     txn: &WriteTxn,
     client: subscriber::Model,
@@ -383,6 +395,7 @@ fn payment_events(
     events
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = ?subscriber))]
 pub async fn list_payments(
     state: &AppState,
     p: Scope<'_>,

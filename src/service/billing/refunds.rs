@@ -21,6 +21,7 @@ const REFUND_EXTERNAL_ID_INDEX: UniqueIndex =
 
 /// Refunds a payment: the ledger gets a reversing entry for each accrual, the subscription loses the
 /// paid period. Idempotent by the refund's own external id.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, payment = %id, external_id = %external_id))]
 pub async fn refund(state: &AppState, p: Scope<'_>, id: Uuid, external_id: &str) -> AppResult<payment::Model> {
     p.require(p.is_vendor_staff(), "refund payments")?;
     let external_id = check_external_id(external_id, "externalId")?;

@@ -80,6 +80,7 @@ const ONE_TRIAL_INDEX: UniqueIndex = UniqueIndex {
 };
 
 /// Starts a trial of a tariff (once per subscriber and tariff, ever).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = %subscriber, tariff = %tariff))]
 pub async fn start_trial(
     state: &AppState,
     p: Scope<'_>,
@@ -115,6 +116,7 @@ pub async fn start_trial(
 
 /// A subscription without payment: `ITS_PROF` for a client with an ITS PROF contract (12 months, set by
 /// its partner or the vendor), `PARTNER_FREE` for a partner with an active contract (until it ends).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = %subscriber, tariff = %tariff))]
 pub async fn create_subscription(
     state: &AppState,
     p: Scope<'_>,
@@ -241,6 +243,7 @@ pub async fn follow_contract(
 }
 
 /// Cancels a subscription; a trial needs a churn reason.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn cancel(
     state: &AppState,
     p: Scope<'_>,
