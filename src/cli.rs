@@ -172,13 +172,27 @@ fn healthcheck(addr: SocketAddr) -> ExitCode {
 }
 
 /// Text logs for a terminal, or JSON lines (production) whose every line inside a request carries the
-/// request's span, so its `request_id`.
+/// request's span, so its `request_id`. `PARTNERGRAPH_LOG_SPANS=1` also logs each span as it closes with
+/// its time (`time.busy`, `time.idle`): with `RUST_LOG=info,partnergraph=debug` the service's spans show
+/// where a request's time went (see the README's Logging section).
 fn init_tracing(json: bool) {
+    use tracing_subscriber::fmt::format::FmtSpan;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    if json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(true).with_span_list(false).init();
+    let spans = if std::env::var("PARTNERGRAPH_LOG_SPANS").is_ok_and(|v| v == "1" || v == "true") {
+        FmtSpan::CLOSE
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+        FmtSpan::NONE
+    };
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_span_events(spans)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_span_events(spans).with_target(false).init();
     }
 }
 
@@ -192,18 +206,18 @@ async fn run(job: Job, config: Config) -> Result<(), String> {
         }
         Job::Bootstrap { vendor_name, email, password } => {
             let (vendor, user) =
-                accounts::bootstrap(&state, &vendor_name, &email, &password).await.map_err(|e| e.message())?;
+                accounts::bootstrap(&state, &vendor_name, &email, &password).await.map_err(|e| e.for_operator())?;
             println!("vendor {} ({}) created; owner {}", vendor.name, vendor.id, user.email);
             Ok(())
         }
         Job::Serve { demo } => serve(state, demo).await,
         Job::Seed { presets, demo } => {
             if demo {
-                for line in crate::service::demo::seed_demo(&state).await.map_err(|e| e.message())? {
+                for line in crate::service::demo::seed_demo(&state).await.map_err(|e| e.for_operator())? {
                     println!("{line}");
                 }
             } else if presets {
-                let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.message())?;
+                let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.for_operator())?;
                 println!("presets: {} programs, {} rules, {} tariffs added", r.programs, r.rules, r.tariffs);
             }
             Ok(())
@@ -216,11 +230,11 @@ async fn run(job: Job, config: Config) -> Result<(), String> {
 async fn digest(state: &AppState, week: Option<chrono::NaiveDate>) -> Result<(), String> {
     use crate::service::{digest, outbox};
     let week = week.unwrap_or_else(|| digest::WeekStart::of(state.clock.now(), state.config.local).date());
-    let queued = digest::run_weekly_digest(state, week).await.map_err(|e| e.message())?;
+    let queued = digest::run_weekly_digest(state, week).await.map_err(|e| e.for_operator())?;
     println!("weekly digest for {week}: {queued} e-mails queued");
     let (mut sent, mut failed) = (0, 0);
     loop {
-        let stats = outbox::dispatch_due(state).await.map_err(|e| e.message())?;
+        let stats = outbox::dispatch_due(state).await.map_err(|e| e.for_operator())?;
         sent += stats.sent;
         failed += stats.failed;
         if stats.claimed == 0 {
@@ -238,9 +252,9 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
         match accounts::bootstrap(&state, "Demo Vendor", DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD).await {
             Ok(_) => tracing::info!("demo vendor created"),
             Err(e) if e.reason() == Some("VENDOR_EXISTS") => {}
-            Err(e) => return Err(e.message()),
+            Err(e) => return Err(e.for_operator()),
         }
-        let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.message())?;
+        let r = crate::service::programs::seed_presets(&state).await.map_err(|e| e.for_operator())?;
         if r.programs > 0 {
             tracing::info!(programs = r.programs, "preset programs loaded");
         }

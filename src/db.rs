@@ -163,6 +163,7 @@ pub struct WriteTxn {
 }
 
 impl WriteTxn {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await?;
         self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -199,6 +200,7 @@ impl ConnectionTrait for WriteTxn {
 
 /// Begins a transaction that will write. On SQLite it waits for its turn in the write queue and takes
 /// the write lock at once (`BEGIN IMMEDIATE`), so it never fails on a lock upgrade.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn begin_write(db: &DatabaseConnection, gate: &WriteGate) -> Result<WriteTxn, DbErr> {
     let turn = match &gate.queue {
         Some(m) => Some(m.clone().lock_owned().await),

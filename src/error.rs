@@ -1,8 +1,11 @@
 //! The one error type of the service. Every error a caller sees has a client-safe message and an
 //! `extensions.code` (plus `reason` and `field` where useful); internal details are logged, never shown.
 
+use std::error::Error;
+use std::fmt;
+
 use async_graphql::ErrorExtensions;
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 use crate::domain::InputError;
 
@@ -35,10 +38,13 @@ pub enum AppError {
         reason: &'static str,
         message: String,
     },
-    /// Anything the caller did not cause. The detail is logged with the request id; the caller sees
-    /// only "internal server error".
-    Internal(String),
+    /// Anything the caller did not cause. The cause, with its source chain, is logged once with the
+    /// request id where the answer is made; the caller sees only "internal server error".
+    Internal(BoxError),
 }
+
+/// The cause of an internal error, kept as an error (with its sources), not as text.
+pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -57,6 +63,16 @@ impl AppError {
 
     pub fn bad_input(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
         Self::BadInput { field: Some(field.to_owned()), reason, message: message.into() }
+    }
+
+    /// An internal error: a cause (kept with its sources) or a plain description.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// An internal error that says what was being done when `cause` happened.
+    pub fn failed<E: Error + Send + Sync + 'static>(doing: &'static str) -> impl FnOnce(E) -> AppError {
+        move |cause| Self::Internal(Box::new(Failed { doing, cause: Box::new(cause) }))
     }
 
     pub fn busy() -> Self {
@@ -80,6 +96,15 @@ impl AppError {
             field: Some(field.to_owned()),
             message: format!("{field}: {}", e.message),
             reason: e.reason,
+        }
+    }
+
+    /// What an operator reads (the command line): the client-safe message, or for an internal error
+    /// its cause with the cause's sources.
+    pub fn for_operator(&self) -> String {
+        match self {
+            AppError::Internal(cause) => Chain(&**cause).to_string(),
+            other => other.message(),
         }
     }
 
@@ -150,7 +175,83 @@ impl AppError {
 
 impl From<DbErr> for AppError {
     fn from(e: DbErr) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        AppError::Internal(Box::new(e))
+    }
+}
+
+/// What was being done when an internal error happened, with the error as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}")]
+struct Failed {
+    doing: &'static str,
+    #[source]
+    cause: BoxError,
+}
+
+/// An error and its sources on one line, `outer: inner: innermost`, for logs and the command line. A
+/// source whose text the line already holds (database errors repeat their driver's message) is skipped.
+pub struct Chain<'a>(pub &'a (dyn Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            next = e.source();
+        }
+        f.write_str(&line)
+    }
+}
+
+/// A unique index as the migrations create it. A violation names it on PostgreSQL (the constraint) and
+/// on SQLite when it is an index on expressions (`index 'name'`); otherwise SQLite lists its columns
+/// (`UNIQUE constraint failed: payments.external_id`), so the columns identify it there.
+#[derive(Debug, Clone, Copy)]
+pub struct UniqueIndex {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+impl UniqueIndex {
+    /// Whether `e` is a violation of this index (and not of another unique index of the same table).
+    pub fn violated_by(&self, e: &DbErr) -> bool {
+        if !matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            return false;
+        }
+        let (DbErr::Exec(RuntimeErr::SqlxError(x)) | DbErr::Query(RuntimeErr::SqlxError(x))) = e else {
+            return false;
+        };
+        let Some(db) = x.as_database_error() else {
+            return false;
+        };
+        if let Some(constraint) = db.constraint() {
+            return constraint == self.name;
+        }
+        self.named_in_sqlite_message(db.message())
+    }
+
+    /// SQLite's `UNIQUE constraint failed: t.a, t.b` (the index's columns in order) or `…: index 'name'`.
+    fn named_in_sqlite_message(&self, message: &str) -> bool {
+        let Some(what) = message.strip_prefix("UNIQUE constraint failed: ") else {
+            return false;
+        };
+        if let Some(name) = what.strip_prefix("index '").and_then(|w| w.strip_suffix('\'')) {
+            return name == self.name;
+        }
+        let mut listed = what.split(", ");
+        self.columns.iter().all(|c| listed.next().and_then(|l| l.split_once('.')) == Some((self.table, *c)))
+            && listed.next().is_none()
+    }
+
+    /// Maps a violation of this index to `then`; any other database error stays internal, with its cause.
+    pub fn or_internal(self, then: impl FnOnce() -> AppError) -> impl FnOnce(DbErr) -> AppError {
+        move |e| if self.violated_by(&e) { then() } else { AppError::from(e) }
     }
 }
 
@@ -168,8 +269,8 @@ impl std::fmt::Display for InternalDetail {
 impl ErrorExtensions for AppError {
     fn extend(&self) -> async_graphql::Error {
         let mut err = match self {
-            AppError::Internal(detail) => {
-                let mut e = async_graphql::Error::new_with_source(InternalDetail(detail.clone()));
+            AppError::Internal(cause) => {
+                let mut e = async_graphql::Error::new_with_source(InternalDetail(Chain(&**cause).to_string()));
                 e.message = "internal server error".to_owned();
                 e
             }

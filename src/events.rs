@@ -169,6 +169,7 @@ impl EventBus {
 
     /// Publishes events that were committed. Never fails the caller: a failure is logged and the events
     /// are dropped (the data they describe is in the database either way).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn publish(&self, db: &DatabaseConnection, events: Vec<PartnerEvent>) {
         self.send(db, events.into_iter().map(Notice::Event).collect()).await;
     }

@@ -144,7 +144,7 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
     if current_role != role.as_str() {
         return Err(AppError::unauthenticated("ROLE_CHANGED", "this token's role no longer matches; log in again"));
     }
-    let kind = kind.parse().map_err(AppError::Internal)?;
+    let kind = kind.parse().map_err(AppError::internal)?;
     let p = Principal::person(claims.sub, membership_id, claims.sid, kind, role);
     state.auth_cache.put(&p, generation, now, epoch);
     Ok(p)

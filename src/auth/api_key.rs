@@ -100,8 +100,8 @@ pub async fn principal(state: &AppState, secret: &str) -> AppResult<Principal> {
     }
     let role: String = row.try_get("", "role")?;
     let kind: String = row.try_get("", "kind")?;
-    let role: Role = role.parse().map_err(AppError::Internal)?;
-    let kind: SubscriberKind = kind.parse().map_err(AppError::Internal)?;
+    let role: Role = role.parse().map_err(AppError::internal)?;
+    let kind: SubscriberKind = kind.parse().map_err(AppError::internal)?;
     let p = Principal {
         actor: Actor::Key { id, created_by: row.try_get("", "created_by")?, expires_at },
         subscriber_id: row.try_get("", "subscriber_id")?,

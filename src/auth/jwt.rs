@@ -82,8 +82,8 @@ impl JwtKeys {
             aud: self.audience.clone(),
             generation,
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))?;
+        let token =
+            encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::failed("jwt encode"))?;
         Ok((token, expires))
     }
 

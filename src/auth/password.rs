@@ -67,7 +67,7 @@ impl PasswordHasher {
         }
         let params = self.params.clone();
         let password = password.to_owned();
-        self.pool.run(move |memory| hash_with(&params, password.as_bytes(), memory)).await?.map_err(AppError::Internal)
+        self.pool.run(move |memory| hash_with(&params, password.as_bytes(), memory)).await?.map_err(AppError::internal)
     }
 
     /// Verifies a password against a stored hash, or against a dummy hash when there is none. `Err`

@@ -71,10 +71,10 @@ impl PromoCode {
         &self.0.code
     }
     async fn kind(&self) -> GqlResult<PromoKind> {
-        Ok(self.0.kind.parse::<PromoKind>().map_err(AppError::Internal)?)
+        Ok(self.0.kind.parse::<PromoKind>().map_err(AppError::internal)?)
     }
     async fn bonus(&self) -> GqlResult<Option<BonusType>> {
-        Ok(self.0.bonus.as_deref().map(str::parse::<BonusType>).transpose().map_err(AppError::Internal)?)
+        Ok(self.0.bonus.as_deref().map(str::parse::<BonusType>).transpose().map_err(AppError::internal)?)
     }
     /// How long a bonus lasts.
     async fn months(&self) -> Option<i32> {

@@ -86,7 +86,7 @@ impl Notification {
             outbox::kind::WEEKLY_DIGEST => NotificationKind::WeeklyDigest,
             outbox::kind::NEW_LEAD => NotificationKind::NewLead,
             outbox::kind::PASSWORD_RESET => NotificationKind::PasswordReset,
-            other => return Err(AppError::Internal(format!("outbox kind {other}")).into()),
+            other => return Err(AppError::internal(format!("outbox kind {other}")).into()),
         })
     }
     /// Pending, sent or cancelled.
@@ -95,7 +95,7 @@ impl Notification {
             "PENDING" => NotificationStatus::Pending,
             "SENT" => NotificationStatus::Sent,
             "CANCELLED" => NotificationStatus::Cancelled,
-            other => return Err(AppError::Internal(format!("outbox status {other}")).into()),
+            other => return Err(AppError::internal(format!("outbox status {other}")).into()),
         })
     }
     /// Failed attempts so far.

@@ -75,10 +75,10 @@ pub struct MemberOf {
     pub subscriber: Uuid,
 }
 
-pub(super) type LoadError = Arc<String>;
+pub(super) type LoadError = Arc<sea_orm::DbErr>;
 
 pub(super) fn failed(e: sea_orm::DbErr) -> LoadError {
-    Arc::new(format!("database: {e}"))
+    Arc::new(e)
 }
 
 macro_rules! by_id {
@@ -168,7 +168,7 @@ where
     DbLoader: Loader<K, Value = V, Error = LoadError>,
     V: Send + Sync + Clone + 'static,
 {
-    loaders(ctx)?.load_one(key).await.map_err(|e| AppError::Internal(e.to_string()))
+    loaders(ctx)?.load_one(key).await.map_err(|e| AppError::Internal(Box::new(e)))
 }
 
 pub async fn required<K, V>(ctx: &Context<'_>, key: K) -> Result<V, AppError>
@@ -196,7 +196,7 @@ pub(super) fn wants(ctx: &Context<'_>, path: &[&str]) -> bool {
 /// nodes resolve: the statement count of a page does not depend on its size or on timing.
 pub async fn prime_subscribers(ctx: &Context<'_>, page: &[subscriber::Model]) -> Result<(), AppError> {
     let l = loaders(ctx)?;
-    let err = |e: LoadError| AppError::Internal(e.to_string());
+    let err = |e: LoadError| AppError::Internal(Box::new(e));
     if wants(ctx, &["servingPartner"]) {
         let ids: Vec<SubscriberId> = page.iter().filter_map(|s| s.serving_partner_id.map(SubscriberId)).collect();
         l.load_many(ids).await.map_err(err)?;

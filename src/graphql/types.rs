@@ -16,7 +16,7 @@ use crate::service::members;
 
 /// An enumerated column read back into its type; a value the code does not know is an internal error.
 pub(crate) fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
-    raw.parse().map_err(AppError::Internal)
+    raw.parse().map_err(AppError::internal)
 }
 
 /// An account in the service: a client, a partner or the vendor.

@@ -24,13 +24,14 @@ pub struct SignedIn {
 }
 
 pub fn sign_in(state: &AppState, user: user::Model, m: membership::Model) -> AppResult<SignedIn> {
-    let role: Role = m.role.parse().map_err(AppError::Internal)?;
+    let role: Role = m.role.parse().map_err(AppError::internal)?;
     let (token, expires_at) =
         state.jwt.issue(user.id, user.token_generation, m.subscriber_id, role, state.clock.now())?;
     Ok(SignedIn { token, expires_at, user, membership: m })
 }
 
 /// Creates the vendor subscriber and its first owner; refuses when a vendor exists.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn bootstrap(
     state: &AppState,
     vendor_name: &str,
@@ -135,6 +136,7 @@ pub(super) async fn clear_failures<C: sea_orm::ConnectionTrait>(db: &C, email: &
 
 /// Verifies the password with a lockout (`begin_attempt`). An inactive user gets the answer of a wrong
 /// password, and the attempt counts: the answer never says that the password was right.
+#[tracing::instrument(level = "debug", skip_all, fields(subscriber_id = ?subscriber_id))]
 pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id: Option<Uuid>) -> AppResult<SignedIn> {
     let bad = || AppError::unauthenticated("INVALID_CREDENTIALS", "wrong e-mail or password");
     let email = email.trim().to_lowercase();
@@ -186,6 +188,7 @@ pub struct SelfRegistration {
 /// partner (`REFERRAL_LINK`); without one, lead distribution assigns it from the program's pool valid
 /// today (`LEAD_DISTRIBUTION`), or it stays unbound when there is none. Either way the partner gets a
 /// welcome-call task.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<SignedIn> {
     let hash = state.hasher.hash(&r.password).await?;
     let now = state.clock.now();

@@ -35,6 +35,7 @@ fn require_manager(p: Scope<'_>) -> AppResult<Uuid> {
 }
 
 /// Creates a key in the caller's subscriber; returns it with its secret, which is shown only this once.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn create(state: &AppState, p: Scope<'_>, new: NewApiKey) -> AppResult<(api_key::Model, String)> {
     let user = require_manager(p)?;
     if new.role == Role::Owner || !new.role.allowed_in(p.kind) {
@@ -89,6 +90,7 @@ fn live_at(now: DateTime<Utc>) -> Condition {
 }
 
 /// The caller's subscriber's keys, oldest first (revoked and expired ones too).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<api_key::Model>> {
     require_manager(p)?;
     let q = api_key::Entity::find().filter(api_key::Column::SubscriberId.eq(p.subscriber_id));
@@ -97,6 +99,7 @@ pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<P
 
 /// Revokes a key of the caller's subscriber (another subscriber's is `NOT_FOUND`). Revoking a revoked key
 /// changes nothing and answers it as it is. The key is refused from the next request on, on every replica.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<api_key::Model> {
     require_manager(p)?;
     let now = state.clock.now();

@@ -28,6 +28,7 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record(state: &AppState, r: AuditRecord) -> AppResult<()> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     audit_entry::ActiveModel {
@@ -49,6 +50,7 @@ pub async fn record(state: &AppState, r: AuditRecord) -> AppResult<()> {
 }
 
 /// The vendor reads everything; an owner reads the entries made in its own subscriber.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<audit_entry::Model>> {
     let mut q = audit_entry::Entity::find();
     if !p.is_vendor() {

@@ -16,6 +16,7 @@ use crate::error::{AppError, AppResult};
 
 /// Applies a binding action inside a transaction; returns the client as it is after, and whether it
 /// changed hands.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn apply(
     txn: &WriteTxn,
     client: subscriber::Model,
@@ -35,6 +36,7 @@ pub async fn apply(
 
 /// Whether a payment of `tariff` moves the client from free to paid or to a higher tariff: it has no
 /// active paid subscription, or the new tariff's monthly price is higher than its current paid one's.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn is_upgrade<C: ConnectionTrait>(
     db: &C,
     client: Uuid,
@@ -64,6 +66,7 @@ pub async fn is_upgrade<C: ConnectionTrait>(
 }
 
 /// Would this action bind the client to this partner, and why.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, partner = %partner))]
 pub async fn quote(
     state: &AppState,
     p: Scope<'_>,
@@ -97,6 +100,7 @@ pub async fn quote(
 /// out of `unboundClients`. A client that a partner gets this way has a welcome call to make. Asking for
 /// what already holds (the same partner, or unbinding an unbound client) changes nothing and records
 /// nothing.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, partner = ?partner))]
 pub async fn assign(
     state: &AppState,
     p: Scope<'_>,

@@ -60,6 +60,7 @@ async fn client_for_notes<C: ConnectionTrait>(
     Ok(s)
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client))]
 pub async fn save_needs(state: &AppState, p: Scope<'_>, client: Uuid, n: Needs) -> AppResult<subscriber::Model> {
     let row = needs_assessment::ActiveModel {
         client_id: Set(client),
@@ -116,6 +117,7 @@ pub async fn save_needs(state: &AppState, p: Scope<'_>, client: Uuid, n: Needs) 
 }
 
 /// Records why a client left; its open churn-reason tasks are done with it.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client))]
 pub async fn record_churn(
     state: &AppState,
     p: Scope<'_>,

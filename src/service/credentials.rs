@@ -81,6 +81,7 @@ pub(super) async fn announce(state: &AppState, user: Uuid) {
 /// The signed-in person changes their password. The current password is checked like a login: the
 /// attempt counts toward that e-mail's lockout, and a wrong one is `INVALID_CREDENTIALS`. Every token of
 /// the user ends, the caller's own included: the client signs in again with the new password.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn change_password(state: &AppState, p: Scope<'_>, current: &str, new: &str) -> AppResult<()> {
     policy(new, "newPassword")?;
     if current.len() > 1024 {
@@ -126,6 +127,7 @@ pub async fn change_password(state: &AppState, p: Scope<'_>, current: &str, new:
 /// (the caller always gets `true`), and so is the work: a reset row is written either way (with no user
 /// and an unsent token for an unknown or inactive address), and only an active account's is e-mailed.
 /// At most `RESETS_PER_WINDOW` per address per hour; past it nothing is written or sent.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn request_reset(state: &AppState, email: &str) -> AppResult<()> {
     // A malformed address has no account: nothing to do, and the same answer.
     let Ok(email) = Email::parse(email) else {
@@ -188,6 +190,7 @@ pub async fn request_reset(state: &AppState, email: &str) -> AppResult<()> {
 /// Sets a new password with a reset link's token and signs in (the user's oldest membership). A used,
 /// expired, voided or unknown token — or one of a user deactivated since — is `RESET_TOKEN_INVALID`.
 /// Every token issued to the user before ends; the one answered here is of the new generation.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResult<SignedIn> {
     let invalid = || {
         AppError::bad_input(
@@ -247,6 +250,7 @@ pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResu
 
 /// Deletes reset rows older than `RESET_KEEP_DAYS` (the scheduler): they no longer count toward the limit
 /// and their links expired long ago.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn prune_resets(state: &AppState) -> AppResult<u64> {
     let cutoff = state.clock.now() - Duration::days(RESET_KEEP_DAYS);
     let r = password_reset::Entity::delete_many()
@@ -258,6 +262,7 @@ pub async fn prune_resets(state: &AppState) -> AppResult<u64> {
 
 /// Whether the reset an e-mail carries (`password-reset:<id>`) can still be used: checked just before
 /// sending, so a link voided by a later change or a deactivation is not e-mailed afterwards.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reset_still_usable(state: &AppState, dedupe_key: &str) -> AppResult<bool> {
     let Some(id) = dedupe_key.strip_prefix("password-reset:").and_then(|id| id.parse::<Uuid>().ok()) else {
         return Ok(false);

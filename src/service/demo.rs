@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult};
 pub const DEMO_PARTNER_EMAILS: [&str; 2] = ["alpha@partnergraph.local", "beta@partnergraph.local"];
 
 fn principal_of(m: &membership::Model, kind: SubscriberKind) -> AppResult<Principal> {
-    Ok(Principal::person(m.user_id, m.id, m.subscriber_id, kind, m.role.parse().map_err(AppError::Internal)?))
+    Ok(Principal::person(m.user_id, m.id, m.subscriber_id, kind, m.role.parse().map_err(AppError::internal)?))
 }
 
 async fn vendor_owner(state: &AppState) -> AppResult<Principal> {
@@ -42,6 +42,7 @@ async fn tariff_by_code(state: &AppState, code: &str) -> AppResult<Option<tariff
 }
 
 /// Returns a line per thing created.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
     let mut log = Vec::new();
     let r = programs::seed_presets(state).await?;

@@ -90,6 +90,7 @@ impl Digest {
 /// The digest the caller may read: a partner's `OWNER` or `SERVICE_OPERATOR` reads its own partner's
 /// (`partner_id` optional); every role of the vendor reads any partner's (`partner_id` required). Another
 /// partner, a client or an unknown id is `NOT_FOUND`; other roles of the partner are `FORBIDDEN`.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner_id = ?partner_id))]
 pub async fn read(
     state: &AppState,
     p: Scope<'_>,
@@ -144,6 +145,7 @@ async fn build<C: ConnectionTrait>(db: &C, partner: subscriber::Model, week: Wee
 /// week and operator (dedupe key `digest:{partner}:{week}:{user}`), so running it again queues nothing
 /// new. A partner with nothing to report gets an e-mail that says so ("every Monday", docs/rules.md §9): the
 /// operators know the digest ran. Returns how many were queued now.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn run_weekly_digest(state: &AppState, week_start: NaiveDate) -> AppResult<usize> {
     let week = WeekStart::parse(week_start, state.config.local)?;
     let mut queued = 0;

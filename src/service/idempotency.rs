@@ -117,6 +117,7 @@ pub enum Claim {
 }
 
 /// Claims `key` for this caller and request.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> AppResult<Claim> {
     for _ in 0..ATTEMPTS {
         let now = state.clock.now();
@@ -208,6 +209,7 @@ async fn take_over(state: &AppState, stale: &row::Model, hash: &str, now: DateTi
 }
 
 /// Keeps the answer of a request that ran, for the configured time from now.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn complete(state: &AppState, held: Held, kept: &Kept) -> AppResult<()> {
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
@@ -232,6 +234,7 @@ pub async fn complete(state: &AppState, held: Held, kept: &Kept) -> AppResult<()
 
 /// Forgets the claim of a request that never ran (refused by parsing, validation or a limit): such
 /// answers are not kept, so the key may be used again.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn release(state: &AppState, held: Held) -> AppResult<()> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     row::Entity::delete_many()
@@ -244,6 +247,7 @@ pub async fn release(state: &AppState, held: Held) -> AppResult<()> {
 }
 
 /// Deletes kept answers past their time, and claims whose time and lease are both over (the scheduler).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn purge_expired(state: &AppState) -> AppResult<u64> {
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;

@@ -27,6 +27,7 @@ pub struct NewInvitation<'a> {
 }
 
 /// Creates an invitation inside an open transaction and returns it with its raw token.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_in(
     txn: &DatabaseTransaction,
     state: &AppState,
@@ -114,6 +115,7 @@ async fn queue_email<C: ConnectionTrait>(
 }
 
 /// Invites a person to a subscriber (the caller's own by default).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber_id = ?subscriber_id))]
 pub async fn invite(
     state: &AppState,
     p: Scope<'_>,
@@ -189,7 +191,7 @@ async fn load_managed(
     if r == Reach::Own && !p.lists_own_members() {
         return Err(AppError::NotFound);
     }
-    let role: Role = inv.role.parse().map_err(AppError::Internal)?;
+    let role: Role = inv.role.parse().map_err(AppError::internal)?;
     p.require(p.may_administer(r, role.needs_owner()), "manage this invitation")?;
     if inv.status != "PENDING" {
         return Err(no_longer_pending(&inv.status));
@@ -198,6 +200,7 @@ async fn load_managed(
 }
 
 /// Issues a new token (the old one stops working) and a new expiry.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invitation::Model, String)> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     // Concurrent resends take turns on the invitation's row (PostgreSQL; SQLite writers are serial), so
@@ -224,6 +227,7 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
 
 /// Revokes a pending invitation: one update conditional on `PENDING`, so a revocation racing an
 /// acceptance (or another revocation) either wins or is told the invitation is no longer pending.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     // Like a resend, a revocation takes the invitation's row first: an acceptance running at the same
@@ -265,6 +269,7 @@ pub struct Acceptance {
 }
 
 /// Accepts an invitation and returns the membership it created.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn accept(
     state: &AppState,
     caller: &Caller,
@@ -295,7 +300,7 @@ pub async fn accept(
         }
         _ => return Err(invalid()),
     }
-    let role: Role = inv.role.parse().map_err(AppError::Internal)?;
+    let role: Role = inv.role.parse().map_err(AppError::internal)?;
     let existing = user::Entity::find().filter(user::Column::Email.eq(inv.email.as_str())).one(&state.db).await?;
 
     // Prove the identity of an existing user before taking the write lock: hashing is slow.
@@ -400,6 +405,7 @@ pub async fn accept(
 }
 
 /// Invitations the caller may list: of one subscriber, or of every subscriber it administers.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber_id = ?subscriber_id))]
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,
@@ -453,6 +459,7 @@ pub use subscribers::load as load_subscriber;
 /// Invitations of the partner's clients that nobody accepted yet (pending, including those past their
 /// date), oldest first: the partner calls these clients and resends. Every role of the vendor reads every
 /// client's (a read: the vendor reads everything).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn not_activated(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<invitation::Model>> {
     let mut q = invitation::Entity::find().filter(invitation::Column::Status.eq("PENDING"));
     if p.is_vendor() {

@@ -41,6 +41,7 @@ fn may_read_program_data(p: Scope<'_>) -> bool {
     p.is_vendor() || p.is_partner()
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn ranking(state: &AppState, p: Scope<'_>, program_code: &str, quarter: &str) -> AppResult<Vec<RankingRow>> {
     p.require(may_read_program_data(p), "read the partner ranking")?;
     let quarter = parse_quarter(quarter)?;
@@ -60,6 +61,7 @@ pub struct NewPool {
 /// Publishes a pool from a quarter's ranking: the best `size` partners that hold the program's minimum
 /// lead status and whose profile says they are on the service desk, have consultants and customisation
 /// specialists. A valid pool whose window overlaps ends the day before the new one starts.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResult<lead_pool::Model> {
     p.require(p.is_vendor_staff(), "publish lead pools")?;
     let quarter = parse_quarter(&n.quarter)?;
@@ -131,6 +133,7 @@ pub struct MemberChange {
     pub reason: String,
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, pool = %pool, partner = %partner))]
 pub async fn set_member(
     state: &AppState,
     p: Scope<'_>,
@@ -193,6 +196,7 @@ pub async fn pool_valid_on<C: ConnectionTrait>(
         .await?)
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn current_pool(state: &AppState, p: Scope<'_>, program_code: &str) -> AppResult<Option<lead_pool::Model>> {
     p.require(may_read_program_data(p), "read lead pools")?;
     let program = programs::by_code(&state.db, program_code, "programCode").await?;
@@ -290,6 +294,7 @@ pub async fn partner_staff_emails<C: ConnectionTrait>(db: &C, partner: Uuid) -> 
 }
 
 /// Clients nobody serves (self-registered while no pool was valid): the vendor assigns them by hand.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn unbound_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
     // A read: every role of the vendor reads everything (docs/rules.md §1–2).
     p.require(p.is_vendor(), "list unbound clients")?;

@@ -97,6 +97,7 @@ async fn assess<C: ConnectionTrait>(
 }
 
 /// Accrues the commission of a payment just inserted in `txn`, if a rule gives one.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn accrue(
     txn: &crate::db::WriteTxn,
     pay: &payment::Model,
@@ -169,6 +170,7 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
 }
 
 /// What a payment would earn: who gets it, under which rule, and why. Writes nothing.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, tariff = %tariff))]
 pub async fn quote(
     state: &AppState,
     p: Scope<'_>,
@@ -228,6 +230,7 @@ fn filtered(
     q
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = ?partner))]
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,
@@ -258,6 +261,7 @@ impl Summary {
 
 /// Sums by current status for accrual time in `[from, to)`: the ledger totals for whole months, the
 /// entries for the partial ones.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = ?partner))]
 pub async fn summary(
     state: &AppState,
     p: Scope<'_>,
@@ -274,7 +278,7 @@ pub async fn summary(
             "APPROVED" => s.approved = total,
             "PAID" => s.paid = total,
             "REVERSED" => s.reversed = total,
-            other => return Err(AppError::Internal(format!("commission status {other}"))),
+            other => return Err(AppError::internal(format!("commission status {other}"))),
         }
     }
     Ok(s)
@@ -298,6 +302,7 @@ async fn load_all(txn: &DatabaseTransaction, ids: &[Uuid]) -> AppResult<Vec<comm
 }
 
 /// `ACCRUED → APPROVED`, all or nothing.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<Vec<commission::Model>> {
     p.require(p.is_vendor_staff(), "approve commissions")?;
     let ids = distinct(ids)?;
@@ -330,6 +335,7 @@ pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<
 
 /// `APPROVED → PAID` with a payout reference. Reversing entries not yet settled may be included: they
 /// keep their status and take the reference, which nets them against this payout.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn mark_paid(
     state: &AppState,
     p: Scope<'_>,

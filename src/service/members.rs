@@ -61,7 +61,7 @@ async fn load_managed(
     super::lock_row::<membership::Entity, _>(txn, membership::Column::Id, membership::Column::Role, id).await?;
     let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (s, r) = p.subscriber(txn, m.subscriber_id).await?;
-    let current: Role = m.role.parse().map_err(AppError::Internal)?;
+    let current: Role = m.role.parse().map_err(AppError::internal)?;
     let owner_level = owner_level || current.needs_owner();
     p.require(r != Reach::Client && p.may_administer(r, owner_level), "manage this member")?;
     Ok((m, s))
@@ -83,6 +83,7 @@ async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) 
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -> AppResult<membership::Model> {
     // Nobody changes their own role, except an owner stepping down while another owner remains. Said
     // before the rules on who grants what, so that raising oneself is refused as what it is.
@@ -114,6 +115,7 @@ pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -
     Ok(m)
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn remove(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (m, _) = load_managed(&txn, p, id, false).await?;

@@ -141,6 +141,7 @@ enum Outcome {
 /// them outside any transaction (`SEND_CONCURRENCY` at once), and marks each `SENT` or schedules its retry
 /// as soon as its own send ends. At least once, never lost: a row stays `PENDING` until a send succeeded;
 /// the claim (a lease under `FOR UPDATE SKIP LOCKED`) keeps replicas on disjoint rows.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
     use futures_util::stream::{self, StreamExt};
     let claimed = claim_due(state).await?;
@@ -198,6 +199,7 @@ async fn send_one(state: &AppState, m: outbox_message::Model) -> AppResult<Outco
 
 /// Sends batch after batch until no message is due (a batch came back short) or `budget` has passed. The
 /// scheduler's pass; each batch is one `dispatch_due`, so replicas draining at once share the work.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn drain(state: &AppState, budget: std::time::Duration) -> AppResult<DispatchStats> {
     let started = std::time::Instant::now();
     let mut total = DispatchStats::default();
@@ -217,6 +219,7 @@ pub async fn drain(state: &AppState, budget: std::time::Duration) -> AppResult<D
 /// a chunk at a time (a scheduler pass). Pending messages are never deleted. A dedupe key is unique while
 /// its message is kept; every key the service makes names its occasion (an invitation's send, a reset, a
 /// client's lead, a digest's week), so none comes round again after its message is gone.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn purge_sent(state: &AppState, retention_days: u32) -> AppResult<u64> {
     let before = state.clock.now() - Duration::days(i64::from(retention_days));
     let old = Condition::any()
@@ -359,6 +362,7 @@ async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -
 // ---- Reading ----------------------------------------------------------------------------------------
 
 /// The outbox, oldest first: for every role of the vendor (docs/rules.md §1–2: the vendor reads everything).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<outbox_message::Model>> {
     p.require(p.is_vendor(), "read the e-mail outbox")?;
     paginate(&state.db, outbox_message::Entity::find(), outbox_message::Column::Id, page).await

@@ -70,7 +70,7 @@ pub fn rule_spec(r: &commission_rule::Model) -> AppResult<RuleSpec<Uuid>> {
         id: r.id,
         status: r.status.clone(),
         category: r.category.clone(),
-        purchase: r.purchase.parse().map_err(AppError::Internal)?,
+        purchase: r.purchase.parse().map_err(AppError::internal)?,
         window_months: r.window_months.map(|m| m.max(0) as u32),
         rate_bp: r.rate_bp,
     })
@@ -133,6 +133,7 @@ pub async fn put_partner_status(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = %partner))]
 pub async fn set_partner_status(
     state: &AppState,
     p: Scope<'_>,
@@ -220,6 +221,7 @@ async fn put_rule(
     .map_err(AppError::on_unique("purchase", "CONFLICT", "the same rule was just set by another request"))
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn set_rule(state: &AppState, p: Scope<'_>, r: RuleInput) -> AppResult<commission_rule::Model> {
     p.require(p.is_vendor_staff(), "edit commission rules")?;
     let txn = begin_write(&state.db, &state.write_gate).await?;
@@ -229,6 +231,7 @@ pub async fn set_rule(state: &AppState, p: Scope<'_>, r: RuleInput) -> AppResult
     Ok(rule)
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn delete_rule(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     p.require(p.is_vendor_staff(), "edit commission rules")?;
     let done = commission_rule::Entity::update_many()
@@ -252,6 +255,7 @@ pub struct SeedReport {
 }
 
 /// Loads the three preset programs. Idempotent: what exists and is equal is left alone.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn seed_presets(state: &AppState) -> AppResult<SeedReport> {
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;

@@ -30,6 +30,7 @@ fn new_code(kind: PromoKind) -> String {
 
 /// A partner issues a code. Bonus codes need the program's minimum status; a discount code names its
 /// client (which may be bound to another partner: the client gave its id).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<promo_code::Model> {
     p.require(p.serves_clients(), "issue promo codes")?;
     let program = programs::by_code(&state.db, &n.program_code, "programCode").await?;
@@ -110,6 +111,7 @@ pub struct Applied {
 
 /// A client's admin or owner applies a bonus code: the bonus is granted once per client ever, and the
 /// client is bound to the code's partner when no partner holds it.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Applied> {
     p.require(
         p.kind == crate::domain::SubscriberKind::Client && matches!(p.role, Role::Admin | Role::Owner),
@@ -171,6 +173,7 @@ pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Appl
 
 /// A personal discount code checked for a client and a period: its percent (fixed at creation, else by
 /// the period table) and the code.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn discount_for<C: ConnectionTrait>(
     db: &C,
     code: &str,
@@ -216,6 +219,7 @@ fn rename_field(e: AppError, field: &str) -> AppError {
 }
 
 /// Uses a discount code on a payment (once, held by a unique index).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn redeem_discount(
     txn: &WriteTxn,
     promo: &promo_code::Model,
@@ -243,6 +247,7 @@ pub async fn redeem_discount(
 }
 
 /// The vendor's all; a partner's own.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<promo_code::Model>> {
     let mut q = promo_code::Entity::find();
     if !p.is_vendor() {

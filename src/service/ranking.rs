@@ -54,6 +54,7 @@ impl Freshness {
 
 /// The program's ranking for a quarter, from the stored rows (computed first when they are missing or
 /// stale).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn current(state: &AppState, program: &program::Model, quarter: Quarter) -> AppResult<Vec<RankingRow>> {
     let fresh = Freshness { now: state.clock.now(), max_age: state.config.ranking_max_age };
     let run = match stored(&state.db, program.id, quarter).await? {
@@ -257,6 +258,7 @@ pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid) -> AppResult<Vec<Ran
 
 /// The scheduler's part: for every program, the open quarter's ranking once it is older than half the
 /// served age, and the last quarter's until a final one is stored. Returns how many were computed.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn refresh(state: &AppState) -> AppResult<u32> {
     let now = state.clock.now();
     let local = state.config.local;

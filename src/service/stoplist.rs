@@ -60,6 +60,7 @@ async fn expire_stale(txn: &WriteTxn, inn: &str, now: DateTime<Utc>) -> AppResul
 }
 
 /// A partner asks to lock a prospective client by INN.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn request(
     state: &AppState,
     p: Scope<'_>,
@@ -101,6 +102,7 @@ pub async fn request(
 /// The vendor approves (the lock runs 3 calendar months from now) or rejects with a reason. The decision
 /// is one conditional update of a `REQUESTED` entry: of concurrent decisions exactly one changes the row,
 /// the others find it decided (`ALREADY_DECIDED`).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn decide(
     state: &AppState,
     p: Scope<'_>,
@@ -158,6 +160,7 @@ pub async fn decide(
 /// conditional on the expiry it counted from: of two concurrent extensions that read the same expiry
 /// one applies and the other is refused (`LOCK_CHANGED`), so every extension that answers OK moved
 /// the lock by its months.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn extend(state: &AppState, p: Scope<'_>, id: Uuid, months: i32) -> AppResult<stop_list_entry::Model> {
     p.require(p.is_vendor_staff(), "extend stop-list locks")?;
     if !(1..=24).contains(&months) {
@@ -189,6 +192,7 @@ pub async fn extend(state: &AppState, p: Scope<'_>, id: Uuid, months: i32) -> Ap
 }
 
 /// The vendor sees every entry; a partner's operators and owner see their own.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,

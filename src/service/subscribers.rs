@@ -23,9 +23,10 @@ use crate::error::{AppError, AppResult};
 pub use crate::auth::scope::{all_client_ids, client_ids_of};
 
 pub fn kind_of(s: &subscriber::Model) -> AppResult<SubscriberKind> {
-    s.kind.parse().map_err(|e: String| AppError::Internal(format!("subscriber {}: {e}", s.id)))
+    s.kind.parse().map_err(|e: String| AppError::internal(format!("subscriber {}: {e}", s.id)))
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,
@@ -158,6 +159,7 @@ pub async fn create_in(
 /// Takes the subscriber's row lock for the rest of the transaction (PostgreSQL; SQLite write transactions
 /// are serial anyway), so that read-then-write rules about one subscriber (the last owner, extending a
 /// subscription, one live subscription per tariff) hold under concurrent requests.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn lock(txn: &DatabaseTransaction, id: Uuid) -> AppResult<()> {
     super::lock_row::<subscriber::Entity, _>(txn, subscriber::Column::Id, subscriber::Column::UpdatedAt, id).await
 }
@@ -229,6 +231,7 @@ pub struct Registered {
 
 /// The vendor creates a partner and invites its owner.
 /// `program` is a program code and a status in it (default: its lowest status).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn create_partner(
     state: &AppState,
     p: Scope<'_>,
@@ -274,6 +277,7 @@ pub async fn create_partner(
 }
 
 /// A partner registers a client, which is bound to it, and invites the client's owner.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn register_client(
     state: &AppState,
     p: Scope<'_>,
@@ -316,6 +320,7 @@ fn registered_note(user: Uuid) -> BindingNote {
 
 /// The vendor imports an existing client, optionally with its existing binding (source `IMPORT`) and
 /// its original creation time (which commission windows count from).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = ?partner))]
 pub async fn import_client(
     state: &AppState,
     p: Scope<'_>,
@@ -348,6 +353,7 @@ pub async fn import_client(
 
 /// Edits the card. Only owners edit their own card; a partner's operators edit their clients' cards;
 /// vendor staff edit any.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn update_card(state: &AppState, p: Scope<'_>, id: Uuid, patch: CardPatch) -> AppResult<subscriber::Model> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, r) = p.subscriber(&txn, id).await?;
@@ -383,6 +389,7 @@ pub struct ProfilePatch {
     pub contract_until: Patch<NaiveDate>,
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn update_partner_profile(
     state: &AppState,
     p: Scope<'_>,

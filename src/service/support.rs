@@ -35,6 +35,7 @@ fn invalid_code() -> AppError {
 
 /// A partner's owner or operator issues a code, for one client (its id) or for whoever activates it
 /// first. The code is shown once; only its hash is kept.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = ?client))]
 pub async fn issue(state: &AppState, p: Scope<'_>, client: Option<Uuid>) -> AppResult<String> {
     p.require(p.serves_clients(), "issue support codes")?;
     if let Some(client) = client {
@@ -59,6 +60,7 @@ pub async fn issue(state: &AppState, p: Scope<'_>, client: Option<Uuid>) -> AppR
 
 /// A client's admin or owner activates a code: its partner becomes the client's support line. A code
 /// works once; an unknown, used, expired or someone else's code gets one answer.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn activate(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<subscriber::Model> {
     p.require(p.kind == SubscriberKind::Client && p.manages_own_members(), "activate support codes")?;
     if code.len() > 64 {
@@ -90,6 +92,7 @@ pub async fn activate(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<s
 }
 
 /// The client switches back: no partner is its support line any more.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn end(state: &AppState, p: Scope<'_>) -> AppResult<subscriber::Model> {
     p.require(p.kind == SubscriberKind::Client && p.manages_own_members(), "change the support line")?;
     let now = state.clock.now();
@@ -113,6 +116,7 @@ async fn set_support_line(
 }
 
 /// The clients whose support line the caller's partner is.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn supported_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
     p.require(p.serves_clients(), "list supported clients")?;
     let q = subscriber::Entity::find()
@@ -123,6 +127,7 @@ pub async fn supported_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -
 
 /// Partners with at least the configured number of paying clients (an active paid subscription now),
 /// by name. Public.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn directory(state: &AppState) -> AppResult<Vec<subscriber::Model>> {
     let now = state.clock.now();
     let paying = subscription::Entity::find()

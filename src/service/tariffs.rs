@@ -33,6 +33,7 @@ pub struct NewTariff {
     pub partner_only: bool,
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn create(state: &AppState, p: Scope<'_>, t: NewTariff) -> AppResult<tariff::Model> {
     p.require(p.is_vendor_staff(), "create tariffs")?;
     let code = t.code.trim().to_uppercase();
@@ -90,6 +91,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, t: NewTariff) -> AppResult<t
     .map_err(AppError::on_unique("code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn archive(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<tariff::Model> {
     p.require(p.is_vendor_staff(), "archive tariffs")?;
     let t = load(&state.db, id).await?;
@@ -103,6 +105,7 @@ pub async fn load<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<tariff::Mod
 }
 
 /// The catalogue. Partner-only tariffs are shown to partners and the vendor only.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,

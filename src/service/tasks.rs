@@ -133,6 +133,7 @@ fn mine(p: Scope<'_>) -> AppResult<Condition> {
 }
 
 /// Tasks by due date: a partner's owner and operators see the partner's, the vendor sees all.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = ?client))]
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,
@@ -168,6 +169,7 @@ pub async fn list(
 }
 
 /// Completes an open task of the caller's partner with an outcome note.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn complete(state: &AppState, p: Scope<'_>, id: Uuid, outcome: &str) -> AppResult<task::Model> {
     let outcome = outcome.trim();
     if outcome.is_empty() || outcome.chars().count() > MAX_OUTCOME {
@@ -233,6 +235,7 @@ pub struct TrialTaskReport {
 /// trial starts (`plan_trial_calls`); this pass still makes them, when their time comes, for a trial
 /// whose client had no partner then (bound later). Safe to run often and on several replicas: each task
 /// has its key.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport> {
     let db = &state.db;
     let now = state.clock.now();

@@ -17,6 +17,7 @@ use crate::error::{AppError, AppResult};
 /// request and its WebSockets close with 4403. Deactivation ends every token for good: reactivating does
 /// not revive them (the token generation moved on). Nobody deactivates themselves; a vendor owner is
 /// deactivated only by another vendor owner, and the vendor keeps at least one active owner.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn set_active(state: &AppState, p: Scope<'_>, id: Uuid, active: bool) -> AppResult<user::Model> {
     p.require(p.is_vendor_staff(), "activate or deactivate users")?;
     if p.user_id() == Some(id) && !active {

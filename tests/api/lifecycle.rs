@@ -1,6 +1,7 @@
 //! The real binary's life: replicas that start together on an empty PostgreSQL database all come up, a
 //! SIGTERM drains (readiness off, still serving) and then closes WebSockets with 1001, and the command line
-//! (each subcommand's own options, refusals before a database file exists, an unreachable database named).
+//! (each subcommand's own options, refusals before a database file exists, an unreachable database named,
+//! a failure inside the database printed with its cause).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -199,4 +200,25 @@ async fn a_database_that_cannot_be_reached_is_named_with_its_password_hidden() {
     assert!(err.to_lowercase().contains("refused"), "the cause is given: {err}");
     assert!(!err.contains("hunter2secret"), "{err}");
     assert!(!err.contains("pool timed out"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bootstrap_that_fails_in_the_database_prints_the_cause_not_internal_server_error() {
+    use sea_orm::ConnectionTrait;
+    let (url, _file) = fresh_database().await;
+    let migrated = command(&url).arg("migrate").output().await.unwrap();
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    // A table the bootstrap writes is gone: the database refuses, which is not the operator's input.
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    db.execute_unprepared("ALTER TABLE memberships RENAME TO memberships_moved").await.unwrap();
+    db.close().await.unwrap();
+    let out = command(&url)
+        .args(["bootstrap", "--vendor-name", "Vendor", "--email", VENDOR_EMAIL, "--password", PASSWORD])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memberships"), "the cause is given: {err}");
+    assert!(!err.contains("internal server error"), "{err}");
 }

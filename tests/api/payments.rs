@@ -306,3 +306,27 @@ async fn concurrent_different_payments_each_extend_the_subscription() {
     // Exactly one of them was the client's first purchase (25 % under DEALER either way, so count rows).
     assert_eq!(app.count("commissions").await, 10);
 }
+
+#[tokio::test]
+async fn a_payment_that_breaks_the_one_payment_per_invoice_index_is_not_blamed_on_its_external_id() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let (partner, client, tariff) = setup_dealer(&app).await;
+    let r = app
+        .as_(
+            &partner.token,
+            "mutation($c: ID!, $t: ID!) { createInvoice(input: {clientId: $c, tariffId: $t, periodMonths: 12}) { id } }",
+            json!({ "c": client.subscriber_id, "t": tariff }),
+        )
+        .await;
+    let invoice = r.ok()["createInvoice"]["id"].clone();
+    let pay = |ext: &str| json!({ "i": { "subscriberId": client.subscriber_id, "tariffId": tariff, "periodMonths": 12, "amount": "12000.00", "invoiceId": invoice, "externalId": ext } });
+    app.as_(&app.vendor, PAY, pay("inv-first")).await.ok();
+    // The invoice forgets its payment (as a hand edit would): the service's own check passes, and only
+    // the database's one-payment-per-invoice index stops the second payment.
+    app.state.db.execute_unprepared("UPDATE invoices SET payment_id = NULL").await.unwrap();
+    let second = app.as_(&app.vendor, PAY, pay("inv-second")).await;
+    second.err("CONFLICT").reason_is("INVOICE_ALREADY_PAID");
+    assert_eq!(second.field(), Some("invoiceId"));
+    assert_eq!(app.count("payments").await, 1);
+}

@@ -152,7 +152,7 @@ impl Loader<ProtectionOf> for DbLoader {
 }
 
 fn err(e: LoadError) -> AppError {
-    AppError::Internal(e.to_string())
+    AppError::Internal(Box::new(e))
 }
 
 /// Loads, for a page of contacts, the relations the selection asks for, one batch each, before the

@@ -42,6 +42,7 @@ pub struct CompanyFilter {
     pub common: Common,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(state: &AppState, book: Book, f: CompanyFilter, page: PageArgs) -> AppResult<Page<Model>> {
     let mut q = f.common.apply(Entity::find(), book);
     if let Some(p) = &f.search {
@@ -51,6 +52,7 @@ pub async fn list(state: &AppState, book: Book, f: CompanyFilter, page: PageArgs
 }
 
 /// One company the caller reaches.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
 pub async fn get(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
     super::get::<Entity, _>(&state.db, scope, id).await
 }
@@ -129,6 +131,7 @@ async fn upsert_in(w: &BookWrite<'_>, input: CompanyUpsert) -> AppResult<Upserte
 
 /// Deletes a company and its contact links; its deals stay, without a company (their contacts stay
 /// on them). Deals and contacts that lose it are marked as changed.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
 pub async fn delete(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     let w = BookWrite::begin(state, scope).await?;
     writable::<Entity>(&w, id).await?;

@@ -43,6 +43,7 @@ pub struct ContactFilter {
     pub common: Common,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(state: &AppState, book: Book, f: ContactFilter, page: PageArgs) -> AppResult<Page<Model>> {
     let mut q = f.common.apply(Entity::find(), book);
     if let Some(p) = &f.search {
@@ -61,6 +62,7 @@ pub async fn list(state: &AppState, book: Book, f: ContactFilter, page: PageArgs
 }
 
 /// One contact the caller reaches.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
 pub async fn get(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
     super::get::<Entity, _>(&state.db, scope, id).await
 }
@@ -133,6 +135,7 @@ async fn upsert_in(w: &BookWrite<'_>, input: ContactUpsert) -> AppResult<Upserte
 }
 
 /// Deletes a contact and its links (its companies and deals stay, marked as changed).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
 pub async fn delete(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     let w = BookWrite::begin(state, scope).await?;
     writable::<Entity>(&w, id).await?;

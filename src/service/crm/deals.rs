@@ -55,6 +55,7 @@ pub struct DealFilter {
     pub common: Common,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(state: &AppState, book: Book, f: DealFilter, page: PageArgs) -> AppResult<Page<Model>> {
     let mut q = f.common.apply(Entity::find(), book);
     if let Some(stage) = f.stage {
@@ -77,6 +78,7 @@ pub async fn list(state: &AppState, book: Book, f: DealFilter, page: PageArgs) -
 }
 
 /// One deal the caller reaches.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
 pub async fn get(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
     super::get::<Entity, _>(&state.db, scope, id).await
 }
@@ -115,7 +117,7 @@ async fn company_of(w: &BookWrite<'_>, r: &CompanyRef) -> AppResult<Uuid> {
 }
 
 fn stage_of(m: &Model) -> AppResult<DealStage> {
-    m.stage.parse().map_err(AppError::Internal)
+    m.stage.parse().map_err(AppError::internal)
 }
 
 async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<Model>> {
@@ -197,11 +199,13 @@ async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<M
 }
 
 /// Puts a contact of the book on a deal (no change if it is on it already).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, deal = %deal, contact = %contact))]
 pub async fn add_contact(state: &AppState, scope: Scope<'_>, deal: Uuid, contact: Uuid) -> AppResult<Model> {
     change_contact(state, scope, deal, contact, true).await
 }
 
 /// Takes a contact off a deal (no change if it is not on it); the contact stays in the book.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, deal = %deal, contact = %contact))]
 pub async fn remove_contact(state: &AppState, scope: Scope<'_>, deal: Uuid, contact: Uuid) -> AppResult<Model> {
     change_contact(state, scope, deal, contact, false).await
 }
@@ -225,6 +229,7 @@ async fn change_contact(state: &AppState, scope: Scope<'_>, deal: Uuid, contact:
 }
 
 /// Deletes a deal and its contact links; its company and contacts stay, marked as changed.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
 pub async fn delete(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     let w = BookWrite::begin(state, scope).await?;
     let d = writable::<Entity>(&w, id).await?;

@@ -124,6 +124,7 @@ pub trait UpsertKind {
 }
 
 /// One upsert in its own transaction.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id))]
 pub async fn upsert_one<K: UpsertKind>(
     state: &AppState,
     scope: Scope<'_>,
@@ -136,6 +137,7 @@ pub async fn upsert_one<K: UpsertKind>(
 }
 
 /// A batch: all or nothing, in one transaction; answers in input order, a failure names its index.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id))]
 pub async fn upsert_batch<K: UpsertKind>(
     state: &AppState,
     scope: Scope<'_>,

@@ -24,6 +24,7 @@ pub const RETENTION_DAYS: i64 = 30;
 pub type WithEndpoint = (webhook_delivery::Model, webhook_endpoint::Model);
 
 /// The deliveries of the caller's subscriber's endpoints (of one endpoint when given), oldest first.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, endpoint = ?endpoint))]
 pub async fn list(
     state: &AppState,
     p: Scope<'_>,
@@ -60,6 +61,7 @@ fn disabled() -> AppError {
 
 /// Sends a delivered or failed message again, as a new delivery with the same `webhook-id` and body;
 /// a delivery still pending is tried at once instead of at its next retry time.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn redeliver(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<WithEndpoint> {
     may_manage(p)?;
     let now = state.clock.now();
@@ -89,6 +91,7 @@ pub async fn redeliver(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Wi
 }
 
 /// Queues a `webhook.test` event to one endpoint, whatever types it chose.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, endpoint = %endpoint))]
 pub async fn send_test(state: &AppState, p: Scope<'_>, endpoint: Uuid) -> AppResult<WithEndpoint> {
     may_manage(p)?;
     let now = state.clock.now();
@@ -110,6 +113,7 @@ pub async fn send_test(state: &AppState, p: Scope<'_>, endpoint: Uuid) -> AppRes
 }
 
 /// Deletes deliveries older than the retention (a scheduler pass). Returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn purge_old(state: &AppState) -> AppResult<u64> {
     let before = state.clock.now() - Duration::days(RETENTION_DAYS);
     let r = webhook_delivery::Entity::delete_many()

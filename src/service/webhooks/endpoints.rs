@@ -73,6 +73,7 @@ fn sealed(state: &AppState, id: Uuid, secret: &str) -> AppResult<String> {
 }
 
 /// Registers an endpoint; returns it and its secret (shown this once).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn create(state: &AppState, p: Scope<'_>, i: EndpointInput) -> AppResult<(webhook_endpoint::Model, String)> {
     may_manage(p)?;
     let c = check(state, &i).await?;
@@ -113,6 +114,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, i: EndpointInput) -> AppResu
 }
 
 /// Replaces an endpoint's settings (its secret stays).
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn update(state: &AppState, p: Scope<'_>, id: Uuid, i: EndpointInput) -> AppResult<webhook_endpoint::Model> {
     may_manage(p)?;
     own(&state.db, p, id).await?;
@@ -131,6 +133,7 @@ pub async fn update(state: &AppState, p: Scope<'_>, id: Uuid, i: EndpointInput) 
 }
 
 /// Deletes an endpoint and its delivery log.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn delete(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     may_manage(p)?;
     let txn = begin_write(&state.db, &state.write_gate).await?;
@@ -142,6 +145,7 @@ pub async fn delete(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid>
 
 /// A new secret; the one it replaces keeps signing (a second signature) for 24 hours, so a receiver can
 /// switch without losing a message. A rotation within those hours drops the oldest.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn rotate(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(webhook_endpoint::Model, String)> {
     may_manage(p)?;
     let now = state.clock.now();
@@ -160,6 +164,7 @@ pub async fn rotate(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(webh
 }
 
 /// The caller's subscriber's endpoints, oldest first.
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<webhook_endpoint::Model>> {
     may_read(p)?;
     let q = webhook_endpoint::Entity::find().filter(webhook_endpoint::Column::SubscriberId.eq(p.subscriber_id));

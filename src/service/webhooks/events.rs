@@ -218,6 +218,7 @@ pub fn pending_row(
 /// Queues events in the caller's transaction: one delivery per (event, endpoint that may see it and
 /// chose its type). Returns how many deliveries were queued. The sender wakes when the transaction
 /// commits.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn queue<C: ConnectionTrait>(db: &C, events: impl IntoIterator<Item = Event>) -> AppResult<usize> {
     let events: Vec<Event> = events.into_iter().collect();
     if events.is_empty() {
