@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::app::{AppState, HttpState, RequestId};
 use crate::auth::{Caller, Principal};
-use crate::domain::Role;
+use crate::domain::{Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
 use crate::graphql::context::AuditCell;
 use crate::graphql::preflight::{self, Refusal};
@@ -100,7 +100,7 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
         }
     };
     crate::auth::jwt::check_time(&claims, now)?;
-    let role: Role = claims.role.parse().map_err(|_| invalid())?;
+    let role: Role = claims.role;
     if let Some(p) = state.auth_cache.get(claims.sub, claims.sid, claims.generation, now).filter(|p| p.role == role) {
         return Ok(p);
     }
@@ -132,8 +132,8 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
         .await?
         .ok_or_else(|| AppError::unauthenticated("MEMBERSHIP_GONE", "this token's membership no longer exists"))?;
     let membership_id: Uuid = row.try_get("", "id")?;
-    let current_role: String = row.try_get("", "role")?;
-    let kind: String = row.try_get("", "kind")?;
+    let current_role: Role = row.try_get("", "role")?;
+    let kind: SubscriberKind = row.try_get("", "kind")?;
     let generation: i64 = row.try_get("", "token_generation")?;
     if generation != claims.generation {
         return Err(AppError::unauthenticated(
@@ -141,10 +141,9 @@ pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Pri
             "this token was ended by a password change, a reset or a deactivation; log in again",
         ));
     }
-    if current_role != role.as_str() {
+    if current_role != role {
         return Err(AppError::unauthenticated("ROLE_CHANGED", "this token's role no longer matches; log in again"));
     }
-    let kind = kind.parse().map_err(AppError::internal)?;
     let p = Principal::person(claims.sub, membership_id, claims.sid, kind, role);
     state.auth_cache.put(&p, generation, now, epoch);
     Ok(p)

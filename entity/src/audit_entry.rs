@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_log")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub id: Uuid,
     pub at: DateTimeUtc,
     pub actor_user_id: Option<Uuid>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub subscriber_id: Option<Uuid>,
     pub operation: String,
     pub target_id: Option<Uuid>,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::BindingSource;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "binding_changes")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     pub client_id: Uuid,
     pub from_partner_id: Option<Uuid>,
     pub to_partner_id: Option<Uuid>,
-    pub source: String,
+    pub source: BindingSource,
     pub at: DateTimeUtc,
     /// The person who made the change; None for automatic ones (referral, lead distribution).
     pub actor_user_id: Option<Uuid>,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::CommissionStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "commissions")]
 pub struct Model {
@@ -13,7 +15,7 @@ pub struct Model {
     pub rate_bp: i32,
     pub base_minor: i64,
     pub amount_minor: i64,
-    pub status: String,
+    pub status: CommissionStatus,
     pub reverses_id: Option<Uuid>,
     pub payout_reference: Option<String>,
     pub accrued_at: DateTimeUtc,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::Purchase;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "commission_rules")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     pub program_id: Uuid,
     pub status: Option<String>,
     pub category: Option<String>,
-    pub purchase: String,
+    pub purchase: Purchase,
     pub window_months: Option<i32>,
     pub rate_bp: i32,
     pub created_at: DateTimeUtc,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::DealStage;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "crm_deals")]
 pub struct Model {
@@ -11,7 +13,7 @@ pub struct Model {
     pub book_id: Uuid,
     pub external_id: Option<String>,
     pub title: String,
-    pub stage: String,
+    pub stage: DealStage,
     /// Minor units (kopecks).
     pub amount_minor: Option<i64>,
     pub company_id: Option<Uuid>,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::IdempotencyStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "idempotency_keys")]
 pub struct Model {
@@ -11,7 +13,7 @@ pub struct Model {
     pub actor_id: Uuid,
     pub idempotency_key: String,
     pub request_hash: String,
-    pub status: String,
+    pub status: IdempotencyStatus,
     pub claim_token: Uuid,
     pub lease_until: Option<DateTimeUtc>,
     pub response_status: Option<i32>,

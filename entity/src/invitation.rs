@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::{InvitationStatus, Role};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "invitations")]
 pub struct Model {
@@ -9,9 +11,9 @@ pub struct Model {
     pub id: Uuid,
     pub subscriber_id: Uuid,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub token_hash: String,
-    pub status: String,
+    pub status: InvitationStatus,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,

@@ -1,5 +1,5 @@
 //! SeaORM entities of partnergraph, one file per table. No GraphQL and no business rules here: enumerated
-//! columns are plain strings that `src/domain` parses into typed values.
+//! columns are typed by the active enums of [`enums`].
 
 pub mod api_key;
 pub mod audit_entry;
@@ -12,6 +12,7 @@ pub mod crm_contact;
 pub mod crm_contact_company;
 pub mod crm_deal;
 pub mod crm_deal_contact;
+pub mod enums;
 pub mod idempotency_key;
 pub mod invitation;
 pub mod invoice;

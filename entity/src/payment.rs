@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::PaymentChannel;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "payments")]
 pub struct Model {
@@ -12,7 +14,7 @@ pub struct Model {
     pub subscription_id: Uuid,
     pub period_months: i32,
     pub amount_minor: i64,
-    pub channel: String,
+    pub channel: PaymentChannel,
     pub paid_at: DateTimeUtc,
     pub external_id: String,
     pub fingerprint: String,

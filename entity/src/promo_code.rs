@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::{BonusType, PromoKind};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "promo_codes")]
 pub struct Model {
@@ -10,8 +12,8 @@ pub struct Model {
     pub code: String,
     pub partner_id: Uuid,
     pub program_id: Uuid,
-    pub kind: String,
-    pub bonus: Option<String>,
+    pub kind: PromoKind,
+    pub bonus: Option<BonusType>,
     pub months: Option<i32>,
     pub discount_bp: Option<i32>,
     pub client_id: Option<Uuid>,

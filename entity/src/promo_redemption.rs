@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::PromoKind;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "promo_redemptions")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub id: Uuid,
     pub promo_id: Uuid,
     pub client_id: Uuid,
-    pub kind: String,
+    pub kind: PromoKind,
     pub at: DateTimeUtc,
     pub bonus_until: Option<DateTimeUtc>,
     pub payment_id: Option<Uuid>,

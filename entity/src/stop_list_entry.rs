@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::StopListStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "stop_list")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub id: Uuid,
     pub inn: String,
     pub partner_id: Uuid,
-    pub status: String,
+    pub status: StopListStatus,
     pub comment: Option<String>,
     pub reason: Option<String>,
     pub requested_at: DateTimeUtc,

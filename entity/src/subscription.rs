@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::enums::{ChurnReason, SubscriptionBasis};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "subscriptions")]
 pub struct Model {
@@ -9,11 +11,11 @@ pub struct Model {
     pub id: Uuid,
     pub subscriber_id: Uuid,
     pub tariff_id: Uuid,
-    pub basis: String,
+    pub basis: SubscriptionBasis,
     pub starts_at: DateTimeUtc,
     pub ends_at: DateTimeUtc,
     pub cancelled_at: Option<DateTimeUtc>,
-    pub churn_reason: Option<String>,
+    pub churn_reason: Option<ChurnReason>,
     pub churn_comment: Option<String>,
     pub created_at: DateTimeUtc,
 }

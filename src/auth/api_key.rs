@@ -98,10 +98,8 @@ pub async fn principal(state: &AppState, secret: &str) -> AppResult<Principal> {
     if expires_at.is_some_and(|t| now >= t) {
         return Err(AppError::unauthenticated("API_KEY_EXPIRED", "this API key has expired"));
     }
-    let role: String = row.try_get("", "role")?;
-    let kind: String = row.try_get("", "kind")?;
-    let role: Role = role.parse().map_err(AppError::internal)?;
-    let kind: SubscriberKind = kind.parse().map_err(AppError::internal)?;
+    let role: Role = row.try_get("", "role")?;
+    let kind: SubscriberKind = row.try_get("", "kind")?;
     let p = Principal {
         actor: Actor::Key { id, created_by: row.try_get("", "created_by")?, expires_at },
         subscriber_id: row.try_get("", "subscriber_id")?,

@@ -14,7 +14,8 @@ use crate::error::AppError;
 pub struct Claims {
     pub sub: Uuid,
     pub sid: Uuid,
-    pub role: String,
+    /// The member's role, as stored (`OWNER`, …); a token naming any other is not valid.
+    pub role: Role,
     pub iat: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
@@ -74,7 +75,7 @@ impl JwtKeys {
         let claims = Claims {
             sub: user,
             sid: subscriber,
-            role: role.as_str().to_owned(),
+            role,
             iat: now.timestamp(),
             nbf: Some(now.timestamp()),
             exp: expires.timestamp(),

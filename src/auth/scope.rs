@@ -116,7 +116,7 @@ impl<'a> Scope<'a> {
             Some(Reach::Own)
         } else if p.is_vendor() {
             Some(Reach::Vendor)
-        } else if p.serves_clients() && s.kind == SubscriberKind::Client.as_str() {
+        } else if p.serves_clients() && s.kind == SubscriberKind::Client {
             if s.serving_partner_id == Some(p.subscriber_id) {
                 Some(Reach::Client)
             } else if s.support_partner_id == Some(p.subscriber_id) {
@@ -146,7 +146,7 @@ impl<'a> Scope<'a> {
         let mut c = Condition::any().add(subscriber::Column::Id.eq(p.subscriber_id));
         if p.serves_clients() {
             c = c.add(
-                Condition::all().add(subscriber::Column::Kind.eq(SubscriberKind::Client.as_str())).add(
+                Condition::all().add(subscriber::Column::Kind.eq(SubscriberKind::Client)).add(
                     Condition::any()
                         .add(subscriber::Column::ServingPartnerId.eq(p.subscriber_id))
                         .add(subscriber::Column::SupportPartnerId.eq(p.subscriber_id)),
@@ -173,7 +173,7 @@ impl<'a> Scope<'a> {
                 ranges.push(
                     Condition::all()
                         .add(column.eq(p.subscriber_id))
-                        .add(subscriber::Column::Kind.eq(SubscriberKind::Client.as_str())),
+                        .add(subscriber::Column::Kind.eq(SubscriberKind::Client)),
                 );
             }
         }
@@ -224,7 +224,7 @@ impl<'a> Scope<'a> {
     /// else (another partner's client, a partner, an id that does not exist).
     pub async fn client<C: ConnectionTrait>(&self, db: &C, id: Uuid) -> AppResult<subscriber::Model> {
         match self.subscriber(db, id).await? {
-            (s, Reach::Client | Reach::Vendor) if s.kind == SubscriberKind::Client.as_str() => Ok(s),
+            (s, Reach::Client | Reach::Vendor) if s.kind == SubscriberKind::Client => Ok(s),
             _ => Err(AppError::NotFound),
         }
     }
@@ -237,7 +237,7 @@ impl<'a> Scope<'a> {
         subscriber::Entity::find_by_id(id)
             .one(db)
             .await?
-            .filter(|c| c.kind == SubscriberKind::Client.as_str())
+            .filter(|c| c.kind == SubscriberKind::Client)
             .ok_or(AppError::NotFound)
     }
 
@@ -307,7 +307,7 @@ impl Scope<'_> {
             Some(id) if id == own => Ok(Book(own)),
             Some(id) if self.principal.is_vendor() => {
                 let s = subscriber::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
-                if s.kind == SubscriberKind::Partner.as_str() { Ok(Book(id)) } else { Err(AppError::NotFound) }
+                if s.kind == SubscriberKind::Partner { Ok(Book(id)) } else { Err(AppError::NotFound) }
             }
             Some(_) => Err(AppError::NotFound),
         }
@@ -339,7 +339,7 @@ pub fn client_ids_of(partner: Uuid) -> SelectStatement {
     subscriber::Entity::find()
         .select_only()
         .column(subscriber::Column::Id)
-        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client.as_str()))
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client))
         .filter(subscriber::Column::ServingPartnerId.eq(partner))
         .into_query()
 }
@@ -349,7 +349,7 @@ pub fn all_client_ids() -> SelectStatement {
     subscriber::Entity::find()
         .select_only()
         .column(subscriber::Column::Id)
-        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client.as_str()))
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client))
         .into_query()
 }
 

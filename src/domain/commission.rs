@@ -3,43 +3,9 @@
 //! gives a rate; the most specific matching rule wins (status 4 + category 2 + a purchase other than
 //! ANY 1); no match means no commission.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Months, Utc};
 
-/// Which purchases of a client a rule covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
-#[graphql(name = "PurchaseOrdinal")]
-pub enum Purchase {
-    /// The client's first payment ever.
-    First,
-    /// Every payment after the first.
-    Subsequent,
-    /// Any payment.
-    Any,
-}
-
-impl Purchase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purchase::First => "FIRST",
-            Purchase::Subsequent => "SUBSEQUENT",
-            Purchase::Any => "ANY",
-        }
-    }
-}
-
-impl FromStr for Purchase {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "FIRST" => Ok(Purchase::First),
-            "SUBSEQUENT" => Ok(Purchase::Subsequent),
-            "ANY" => Ok(Purchase::Any),
-            other => Err(format!("unknown purchase {other:?}")),
-        }
-    }
-}
+pub use entity::enums::Purchase;
 
 /// A commission rule as the matcher sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,10 +128,10 @@ mod tests {
         ];
         assert_eq!(choose_rule(&rules, &sale(Some("DEALER"), "SAAS", true, 0)).unwrap().id, 5);
         assert_eq!(choose_rule(&rules, &sale(Some("DEALER"), "SAAS", false, 0)).unwrap().id, 4);
-        assert_eq!(choose_rule(&rules, &sale(Some("DEALER"), "OTHER", false, 0)).unwrap().id, 3);
+        assert_eq!(choose_rule(&rules, &sale(Some("DEALER"), "UNLISTED", false, 0)).unwrap().id, 3);
         assert_eq!(choose_rule(&rules, &sale(Some("AGENT"), "SAAS", false, 0)).unwrap().id, 2);
-        assert_eq!(choose_rule(&rules, &sale(None, "OTHER", false, 0)).unwrap().id, 1);
-        assert!(choose_rule(&rules[1..], &sale(None, "OTHER", false, 0)).is_none());
+        assert_eq!(choose_rule(&rules, &sale(None, "UNLISTED", false, 0)).unwrap().id, 1);
+        assert!(choose_rule(&rules[1..], &sale(None, "UNLISTED", false, 0)).is_none());
     }
 
     #[test]

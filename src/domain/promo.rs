@@ -1,67 +1,9 @@
 //! Promo codes [004]: bonus codes (extra users or storage for 6 or 12 months, once per client, one bonus
 //! per client ever) and personal discount codes (5 / 10 / 15 % when paying for 3 / 6 / 12 months).
 
-use std::str::FromStr;
+pub use entity::enums::{BonusType, PromoKind};
 
 use super::money::percent_of;
-
-/// The two kinds of promo code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-pub enum PromoKind {
-    /// A bonus on top of the client's plan; usable by many clients, each once.
-    Bonus,
-    /// A personal, single-use discount for one client.
-    Discount,
-}
-
-/// What a bonus code gives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-pub enum BonusType {
-    /// 12 extra users.
-    ExtraUsers,
-    /// 5 GB of extra storage.
-    ExtraStorage,
-}
-
-impl PromoKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PromoKind::Bonus => "BONUS",
-            PromoKind::Discount => "DISCOUNT",
-        }
-    }
-}
-
-impl FromStr for PromoKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "BONUS" => Ok(PromoKind::Bonus),
-            "DISCOUNT" => Ok(PromoKind::Discount),
-            other => Err(format!("unknown promo kind {other:?}")),
-        }
-    }
-}
-
-impl BonusType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BonusType::ExtraUsers => "EXTRA_USERS",
-            BonusType::ExtraStorage => "EXTRA_STORAGE",
-        }
-    }
-}
-
-impl FromStr for BonusType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "EXTRA_USERS" => Ok(BonusType::ExtraUsers),
-            "EXTRA_STORAGE" => Ok(BonusType::ExtraStorage),
-            other => Err(format!("unknown bonus {other:?}")),
-        }
-    }
-}
 
 /// How long a bonus may last.
 pub const BONUS_MONTHS: [u32; 2] = [6, 12];

@@ -5,38 +5,7 @@ use chrono::{DateTime, Months, Utc};
 
 pub const LOCK_MONTHS: u32 = 3;
 
-/// Where a stop-list entry stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-pub enum StopListStatus {
-    /// Waiting for the vendor.
-    Requested,
-    /// An active lock.
-    Approved,
-    /// Refused by the vendor.
-    Rejected,
-    /// A lock past its end.
-    Expired,
-}
-
-impl StopListStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopListStatus::Requested => "REQUESTED",
-            StopListStatus::Approved => "APPROVED",
-            StopListStatus::Rejected => "REJECTED",
-            StopListStatus::Expired => "EXPIRED",
-        }
-    }
-
-    pub fn parse(s: &str) -> StopListStatus {
-        match s {
-            "APPROVED" => StopListStatus::Approved,
-            "REJECTED" => StopListStatus::Rejected,
-            "EXPIRED" => StopListStatus::Expired,
-            _ => StopListStatus::Requested,
-        }
-    }
-}
+pub use entity::enums::StopListStatus;
 
 /// 1C:Fresh services that need set-up, support or customisation: only a `CSK` partner enables them for
 /// its clients [003].
@@ -56,12 +25,11 @@ pub fn lock_end(from: DateTime<Utc>, months: u32) -> DateTime<Utc> {
 }
 
 /// Where a stop-list entry stands at `now`: an approved lock past its end is expired.
-pub fn status_at(stored: &str, expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> &'static str {
+pub fn status_at(stored: StopListStatus, expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> StopListStatus {
     match stored {
-        "APPROVED" if expires_at.is_some_and(|e| e > now) => "APPROVED",
-        "APPROVED" | "EXPIRED" => "EXPIRED",
-        "REJECTED" => "REJECTED",
-        _ => "REQUESTED",
+        StopListStatus::Approved if expires_at.is_some_and(|e| e > now) => StopListStatus::Approved,
+        StopListStatus::Approved => StopListStatus::Expired,
+        other => other,
     }
 }
 
@@ -86,10 +54,13 @@ mod tests {
     #[test]
     fn an_approved_lock_expires_by_date() {
         let now = at(2026, 1, 1);
-        assert_eq!(status_at("APPROVED", Some(at(2026, 1, 2)), now), "APPROVED");
-        assert_eq!(status_at("APPROVED", Some(now), now), "EXPIRED");
-        assert_eq!(status_at("REQUESTED", None, now), "REQUESTED");
-        assert_eq!(status_at("REJECTED", None, now), "REJECTED");
+        use StopListStatus::*;
+        assert_eq!(status_at(Approved, Some(at(2026, 1, 2)), now), Approved);
+        assert_eq!(status_at(Approved, Some(now), now), Expired);
+        assert_eq!(status_at(Approved, None, now), Expired);
+        assert_eq!(status_at(Expired, Some(at(2026, 1, 2)), now), Expired);
+        assert_eq!(status_at(Requested, None, now), Requested);
+        assert_eq!(status_at(Rejected, None, now), Rejected);
     }
 
     #[test]

@@ -1,36 +1,8 @@
 //! The partner's calls [001, 000]: which tasks exist, when each is due, and what to talk about.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, Utc};
 
-use super::subscription::db_enum;
-
-db_enum!(
-    /// Why a task exists.
-    TaskKind {
-        /// Call a new client within a day of its registration or lead assignment.
-        WelcomeCall => "WELCOME_CALL",
-        /// Call 10 to 14 days into a trial.
-        TrialCheckIn => "TRIAL_CHECK_IN",
-        /// Call 7 days before a trial ends.
-        TrialEnding => "TRIAL_ENDING",
-        /// Ask why a client left after its trial, and record the reason.
-        ChurnReason => "CHURN_REASON",
-    }
-);
-
-db_enum!(
-    /// Where a task stands.
-    TaskStatus {
-        /// To do.
-        Open => "OPEN",
-        /// Done, with an outcome note.
-        Done => "DONE",
-        /// No longer needed (e.g. the client paid before the trial-ending call).
-        Cancelled => "CANCELLED",
-    }
-);
+pub use entity::enums::{TaskKind, TaskStatus};
 
 /// A trial as the task rules see it.
 #[derive(Debug, Clone, Copy)]
@@ -109,9 +81,8 @@ mod tests {
 
     #[test]
     fn every_kind_has_topics() {
-        for kind in [TaskKind::WelcomeCall, TaskKind::TrialCheckIn, TaskKind::TrialEnding, TaskKind::ChurnReason] {
-            assert!(!topics(kind).is_empty());
-            assert_eq!(kind.as_str().parse::<TaskKind>().unwrap(), kind);
+        for kind in TaskKind::ALL {
+            assert!(!topics(*kind).is_empty());
         }
     }
 }

@@ -79,35 +79,7 @@ impl EventType {
     }
 }
 
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-#[graphql(name = "WebhookDeliveryStatus")]
-pub enum DeliveryStatus {
-    /// Not delivered yet: the next attempt is due at `nextAttemptAt`.
-    Pending,
-    /// The endpoint answered 2xx.
-    Delivered,
-    /// Every attempt of the retry schedule failed.
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "PENDING",
-            DeliveryStatus::Delivered => "DELIVERED",
-            DeliveryStatus::Failed => "FAILED",
-        }
-    }
-
-    pub fn from_stored(s: &str) -> DeliveryStatus {
-        match s {
-            "DELIVERED" => DeliveryStatus::Delivered,
-            "FAILED" => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Pending,
-        }
-    }
-}
+pub use entity::enums::DeliveryStatus;
 
 /// The event types an endpoint chose: at least one, each known, no repeats (kept in the order given).
 pub fn parse_event_types(raw: &[String]) -> Result<Vec<EventType>, InputError> {

@@ -59,7 +59,7 @@ pub struct SelfRegisterInput {
 pub struct AccountMutation;
 
 async fn payload(ctx: &Context<'_>, s: SignedIn) -> GqlResult<AuthPayload> {
-    let role = s.membership.role.parse().map_err(AppError::internal)?;
+    let role = s.membership.role;
     audit_actor(ctx, s.user.id, s.membership.subscriber_id, role);
     let subscriber = subscribers::load(&state(ctx).db, s.membership.subscriber_id).await?;
     Ok(AuthPayload {

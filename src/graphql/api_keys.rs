@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use entity::api_key;
 
 use super::context::{Conn, GqlResult, audit_target, connection, page_args, resource_id, scope, state};
+use super::enums::Role;
 use super::loaders::{self, UserId};
-use super::types::{User, parse};
-use crate::domain::{Name, Role};
+use super::types::User;
+use crate::domain::Name;
 use crate::error::AppError;
 use crate::service::api_keys::{self, NewApiKey};
 
@@ -26,8 +27,8 @@ impl ApiKey {
         &self.0.name
     }
     /// The role the key acts with in its subscriber (never `OWNER`).
-    async fn role(&self) -> GqlResult<Role> {
-        Ok(parse(&self.0.role)?)
+    async fn role(&self) -> Role {
+        self.0.role.into()
     }
     /// The first characters of the secret (`pgk_` and 8 more), to tell keys apart.
     async fn prefix(&self) -> &str {
@@ -100,7 +101,7 @@ impl ApiKeyMutation {
         let p = scope(ctx)?;
         let new = NewApiKey {
             name: Name::parse(&input.name).map_err(AppError::input("name"))?,
-            role: input.role,
+            role: input.role.into(),
             expires_at: input.expires_at,
         };
         let (key, secret) = api_keys::create(state(ctx), p, new).await?;

@@ -6,13 +6,11 @@ use chrono::{DateTime, Utc};
 use entity::{promo_code, stop_list_entry};
 
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::enums::{BindingSource, BonusType, PromoKind, StopListStatus};
 use super::loaders::{self, PromoUses};
 use super::scalars::Decimal;
 use super::types::Subscriber;
-use crate::domain::BindingSource;
-use crate::domain::promo::{BonusType, PromoKind};
-use crate::domain::stoplist::{StopListStatus, status_at};
-use crate::error::AppError;
+use crate::domain::stoplist::status_at;
 use crate::service::promos::{self, NewPromo};
 use crate::service::{bindings, stoplist, subscribers};
 
@@ -36,7 +34,7 @@ impl StopListEntry {
     }
     /// An approved lock past its end reads `EXPIRED`.
     async fn status(&self, ctx: &Context<'_>) -> StopListStatus {
-        StopListStatus::parse(status_at(&self.0.status, self.0.expires_at, state(ctx).clock.now()))
+        status_at(self.0.status, self.0.expires_at, state(ctx).clock.now()).into()
     }
     /// The partner's note with the request.
     async fn comment(&self) -> Option<&str> {
@@ -70,11 +68,11 @@ impl PromoCode {
     async fn code(&self) -> &str {
         &self.0.code
     }
-    async fn kind(&self) -> GqlResult<PromoKind> {
-        Ok(self.0.kind.parse::<PromoKind>().map_err(AppError::internal)?)
+    async fn kind(&self) -> PromoKind {
+        self.0.kind.into()
     }
-    async fn bonus(&self) -> GqlResult<Option<BonusType>> {
-        Ok(self.0.bonus.as_deref().map(str::parse::<BonusType>).transpose().map_err(AppError::internal)?)
+    async fn bonus(&self) -> Option<BonusType> {
+        self.0.bonus.map(Into::into)
     }
     /// How long a bonus lasts.
     async fn months(&self) -> Option<i32> {
@@ -150,7 +148,7 @@ impl BindingQuery {
     ) -> GqlResult<Conn<StopListEntry>> {
         let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
-        let page = stoplist::list(state(ctx), p, inn.as_deref(), status.map(StopListStatus::as_str), args).await?;
+        let page = stoplist::list(state(ctx), p, inn.as_deref(), status.map(Into::into), args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, StopListEntry))
     }
 
@@ -178,7 +176,7 @@ impl BindingQuery {
     ) -> GqlResult<BindingQuote> {
         let p = scope(ctx)?;
         let (decision, explanation) =
-            bindings::quote(state(ctx), p, resource_id(&client_id)?, source, resource_id(&partner_id)?).await?;
+            bindings::quote(state(ctx), p, resource_id(&client_id)?, source.into(), resource_id(&partner_id)?).await?;
         Ok(BindingQuote { binds: decision.changes(), explanation })
     }
 }
@@ -234,8 +232,8 @@ impl BindingMutation {
         let p = scope(ctx)?;
         let n = NewPromo {
             program_code: input.program_code,
-            kind: input.kind,
-            bonus: input.bonus,
+            kind: input.kind.into(),
+            bonus: input.bonus.map(Into::into),
             months: input.months,
             discount_bp: input.discount_percent.map(|d| d.to_bp("discountPercent")).transpose()?,
             client: input.client_id.as_ref().map(|c| input_id(c, "clientId")).transpose()?,

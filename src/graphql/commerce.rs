@@ -7,11 +7,10 @@ use super::commerce_types::{
     Commission, CommissionQuote, CommissionRule, CommissionSummary, Invoice, Payment, Program, SubscriptionNode, Tariff,
 };
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::enums::{ChurnReason, CommissionStatus, PaymentChannel, Purchase, SubscriptionBasis};
 use super::loaders::{self, RuleId};
 use super::scalars::Decimal;
 use super::types::Subscriber;
-use crate::domain::commission::Purchase;
-use crate::domain::subscription::{ChurnReason, CommissionStatus, PaymentChannel, SubscriptionBasis};
 use crate::error::AppError;
 use crate::service::billing::{self, NewPayment};
 use crate::service::ledger;
@@ -96,7 +95,7 @@ impl CommerceQuery {
         let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
         let partner = partner_id.as_ref().map(resource_id).transpose()?;
-        let page = ledger::list(state(ctx), p, partner, status, from, to, args).await?;
+        let page = ledger::list(state(ctx), p, partner, status.map(Into::into), from, to, args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Commission))
     }
 
@@ -238,7 +237,7 @@ impl CommerceMutation {
             program_code: input.program_code,
             status: input.status.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
             category: input.category.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
-            purchase: input.purchase,
+            purchase: input.purchase.into(),
             window_months: window,
             rate_bp: input.rate.to_bp("rate")?,
         };
@@ -308,7 +307,7 @@ impl CommerceMutation {
             p,
             resource_id(&subscriber_id)?,
             input_id(&tariff_id, "tariffId")?,
-            basis,
+            basis.into(),
         )
         .await?;
         audit_target(ctx, s.id);
@@ -324,7 +323,7 @@ impl CommerceMutation {
         comment: Option<String>,
     ) -> GqlResult<SubscriptionNode> {
         let p = scope(ctx)?;
-        let s = billing::cancel(state(ctx), p, resource_id(&id)?, reason, comment.as_deref()).await?;
+        let s = billing::cancel(state(ctx), p, resource_id(&id)?, reason.map(Into::into), comment.as_deref()).await?;
         audit_target(ctx, s.id);
         Ok(SubscriptionNode(s))
     }
@@ -355,7 +354,7 @@ impl CommerceMutation {
             period_months: input.period_months,
             amount_minor: input.amount.to_minor("amount")?,
             paid_at: input.paid_at,
-            channel: input.channel,
+            channel: input.channel.map(Into::into),
             invoice: input.invoice_id.as_ref().map(|i| input_id(i, "invoiceId")).transpose()?,
             promo_code: input.promo_code,
             external_id: input.external_id,

@@ -5,16 +5,11 @@ use chrono::{DateTime, Utc};
 use entity::{commission, commission_rule, invoice, partner_status, payment, program, subscription, tariff};
 
 use super::context::{GqlResult, scope, state, viewer};
+use super::enums::{ChurnReason, CommissionStatus, PaymentChannel, Purchase, SubscriptionBasis, SubscriptionStatus};
 use super::loaders::{self, CategoriesOf, EntriesOfPayment, ProgramId, RuleId, RulesOf, StatusesOf, TariffId};
 use super::scalars::Decimal;
 use super::types::Subscriber;
-use crate::domain::commission::Purchase;
-use crate::domain::subscription::{
-    ChurnReason, CommissionStatus, PaymentChannel, SubscriptionBasis, SubscriptionStatus,
-};
 use crate::service::{billing, ledger, tariffs};
-
-use super::types::parse;
 
 fn id(u: uuid::Uuid) -> ID {
     ID(u.to_string())
@@ -69,8 +64,8 @@ impl CommissionRule {
     async fn category(&self) -> Option<&str> {
         self.0.category.as_deref()
     }
-    async fn purchase(&self) -> GqlResult<Purchase> {
-        Ok(parse(&self.0.purchase)?)
+    async fn purchase(&self) -> Purchase {
+        self.0.purchase.into()
     }
     /// Applies only within this many months of the client's creation; null: always.
     async fn window_months(&self) -> Option<i32> {
@@ -164,10 +159,10 @@ impl SubscriptionNode {
         Ok(Tariff(loaders::required(ctx, TariffId(self.0.tariff_id)).await?))
     }
     async fn status(&self, ctx: &Context<'_>) -> SubscriptionStatus {
-        billing::status(&self.0, state(ctx).clock.now())
+        billing::status(&self.0, state(ctx).clock.now()).into()
     }
-    async fn basis(&self) -> GqlResult<SubscriptionBasis> {
-        Ok(parse(&self.0.basis)?)
+    async fn basis(&self) -> SubscriptionBasis {
+        self.0.basis.into()
     }
     async fn starts_at(&self) -> DateTime<Utc> {
         self.0.starts_at
@@ -179,8 +174,8 @@ impl SubscriptionNode {
         self.0.cancelled_at
     }
     /// Why the client left, when it was cancelled with a reason.
-    async fn churn_reason(&self) -> GqlResult<Option<ChurnReason>> {
-        Ok(self.0.churn_reason.as_deref().map(parse).transpose()?)
+    async fn churn_reason(&self) -> Option<ChurnReason> {
+        self.0.churn_reason.map(Into::into)
     }
     async fn churn_comment(&self) -> Option<&str> {
         self.0.churn_comment.as_deref()
@@ -242,8 +237,8 @@ impl Payment {
     async fn amount(&self) -> Decimal {
         Decimal::money(self.0.amount_minor)
     }
-    async fn channel(&self) -> GqlResult<PaymentChannel> {
-        Ok(parse(&self.0.channel)?)
+    async fn channel(&self) -> PaymentChannel {
+        self.0.channel.into()
     }
     async fn paid_at(&self) -> DateTime<Utc> {
         self.0.paid_at
@@ -303,8 +298,8 @@ impl Commission {
     async fn amount(&self) -> Decimal {
         Decimal::money(self.0.amount_minor)
     }
-    async fn status(&self) -> GqlResult<CommissionStatus> {
-        Ok(parse(&self.0.status)?)
+    async fn status(&self) -> CommissionStatus {
+        self.0.status.into()
     }
     /// The rule it was accrued under, as it was then.
     async fn rule(&self, ctx: &Context<'_>) -> GqlResult<Option<CommissionRule>> {

@@ -1,14 +1,14 @@
 //! The weekly digest and the e-mail outbox: `weeklyDigest`, `notifications`, `runWeeklyDigest`.
 
-use async_graphql::{Context, Enum, ID, Object};
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::outbox_message;
 
 use super::commerce_types::SubscriptionNode;
 use super::context::{Conn, GqlResult, connection, page_args, resource_id, scope, state};
+use super::enums::{NotificationKind, NotificationStatus};
 use super::scalars::Date;
 use super::types::Subscriber;
-use crate::error::AppError;
 use crate::service::digest::{self, WeekStart};
 use crate::service::outbox;
 
@@ -37,31 +37,6 @@ impl WeeklyDigest {
     }
 }
 
-/// What an e-mail is about.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum NotificationKind {
-    /// An invitation with its accept link.
-    Invitation,
-    /// The Monday digest to a partner's service operator.
-    WeeklyDigest,
-    /// A lead assigned to a partner.
-    NewLead,
-    /// A password-reset link (its body, with the one-time token, is redacted once sent).
-    PasswordReset,
-}
-
-/// Where an e-mail is in the outbox.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum NotificationStatus {
-    /// Not sent yet: waiting for its first attempt or for a retry.
-    Pending,
-    /// Accepted by the mail server.
-    Sent,
-    /// Never sent: the invitation it carried was accepted, revoked, expired or re-sent before it went out,
-    /// or the reset link it carried was used, voided or expired.
-    Cancelled,
-}
-
 /// An e-mail in the outbox. Sent at least once; a failed send is retried with a growing delay.
 pub struct Notification(outbox_message::Model);
 
@@ -80,23 +55,12 @@ impl Notification {
         &self.0.subject
     }
     /// What the e-mail is about.
-    async fn kind(&self) -> GqlResult<NotificationKind> {
-        Ok(match self.0.kind.as_str() {
-            outbox::kind::INVITATION => NotificationKind::Invitation,
-            outbox::kind::WEEKLY_DIGEST => NotificationKind::WeeklyDigest,
-            outbox::kind::NEW_LEAD => NotificationKind::NewLead,
-            outbox::kind::PASSWORD_RESET => NotificationKind::PasswordReset,
-            other => return Err(AppError::internal(format!("outbox kind {other}")).into()),
-        })
+    async fn kind(&self) -> NotificationKind {
+        self.0.kind.into()
     }
     /// Pending, sent or cancelled.
-    async fn status(&self) -> GqlResult<NotificationStatus> {
-        Ok(match self.0.status.as_str() {
-            "PENDING" => NotificationStatus::Pending,
-            "SENT" => NotificationStatus::Sent,
-            "CANCELLED" => NotificationStatus::Cancelled,
-            other => return Err(AppError::internal(format!("outbox status {other}")).into()),
-        })
+    async fn status(&self) -> NotificationStatus {
+        self.0.status.into()
     }
     /// Failed attempts so far.
     async fn attempts(&self) -> i32 {

@@ -3,8 +3,9 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::enums::{InvitationStatus, Role};
 use super::types::{Invitation, InvitationPayload};
-use crate::domain::{Email, InvitationStatus, Role};
+use crate::domain::Email;
 use crate::error::AppError;
 use crate::service::invitations;
 
@@ -27,7 +28,7 @@ impl InvitationQuery {
         let p = scope(ctx)?;
         let sid = subscriber_id.as_ref().map(resource_id).transpose()?;
         let args = page_args(ctx, first, after)?;
-        let page = invitations::list(state(ctx), p, sid, status, args).await?;
+        let page = invitations::list(state(ctx), p, sid, status.map(Into::into), args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Invitation))
     }
 }
@@ -51,7 +52,7 @@ impl InvitationMutation {
         let p = scope(ctx)?;
         let sid = input.subscriber_id.as_ref().map(|id| input_id(id, "subscriberId")).transpose()?;
         let email = Email::parse(&input.email).map_err(AppError::input("email"))?;
-        let (inv, token) = invitations::invite(state(ctx), p, sid, email, input.role).await?;
+        let (inv, token) = invitations::invite(state(ctx), p, sid, email, input.role.into()).await?;
         audit_target(ctx, inv.id);
         Ok(InvitationPayload { invitation: Invitation(inv), token })
     }

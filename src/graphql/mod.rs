@@ -11,6 +11,7 @@ pub mod commerce_types;
 pub mod context;
 pub mod crm;
 pub mod digest;
+pub mod enums;
 pub mod events;
 pub mod extensions;
 pub mod invitations;

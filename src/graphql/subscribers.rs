@@ -5,8 +5,9 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::enums::{Role, SubscriberKind};
 use super::types::{Invitation, Membership, RegisterPayload, Subscriber};
-use crate::domain::{Email, Inn, Kpp, Name, OptionalText, Role, SubscriberKind};
+use crate::domain::{Email, Inn, Kpp, Name, OptionalText};
 use crate::error::AppError;
 use crate::service::members;
 use crate::service::subscribers::{self, CardPatch, NewCard, Patch, ProfilePatch, Registered};
@@ -38,7 +39,8 @@ impl SubscriberQuery {
     ) -> GqlResult<Conn<Subscriber>> {
         let p = scope(ctx)?;
         let args = page_args(ctx, first, after)?;
-        let page = subscribers::list(state(ctx), p, kind, search.as_deref(), updated_since, args).await?;
+        let page =
+            subscribers::list(state(ctx), p, kind.map(Into::into), search.as_deref(), updated_since, args).await?;
         super::loaders::prime_subscribers(ctx, &page.items).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, |m| Subscriber::in_ctx(ctx, m)))
     }
@@ -255,7 +257,7 @@ impl SubscriberMutation {
     /// Changes a member's role. Granting or taking away `OWNER` needs an owner; the last owner stays.
     async fn change_role(&self, ctx: &Context<'_>, membership_id: ID, role: Role) -> GqlResult<Membership> {
         let p = scope(ctx)?;
-        let m = members::change_role(state(ctx), p, resource_id(&membership_id)?, role).await?;
+        let m = members::change_role(state(ctx), p, resource_id(&membership_id)?, role.into()).await?;
         audit_target(ctx, m.id);
         Ok(Membership(m))
     }

@@ -5,19 +5,15 @@ use chrono::{DateTime, Utc};
 use entity::{audit_entry, binding_change, invitation, membership, partner_profile, subscriber, user};
 
 use super::context::{Conn, GqlResult, connection, page_args, state, viewer};
+use super::enums::{BindingSource, InvitationStatus, Role, SubscriberKind};
 use super::loaders::{
     self, BindingHistoryOf, ChurnOf, MemberCount, MemberOf, MembersPage, MembershipsOfUser, NeedsOf, PartnerStatusesOf,
     ProfileOf, SubscriberId, SubscriptionsOf, UserId,
 };
 use crate::auth::{Projection, Reach, Scope};
-use crate::domain::{BindingSource, InvitationStatus, Role, SubscriberKind};
-use crate::error::AppError;
+use crate::domain;
+use crate::domain::invitation::status_at;
 use crate::service::members;
-
-/// An enumerated column read back into its type; a value the code does not know is an internal error.
-pub(crate) fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, AppError> {
-    raw.parse().map_err(AppError::internal)
-}
 
 /// An account in the service: a client, a partner or the vendor.
 ///
@@ -90,8 +86,8 @@ impl Subscriber {
         v.as_deref().filter(|_| self.seen.contacts())
     }
 
-    fn is(&self, kind: SubscriberKind) -> bool {
-        self.model.kind == kind.as_str()
+    fn is(&self, kind: domain::SubscriberKind) -> bool {
+        self.model.kind == kind
     }
 }
 
@@ -101,8 +97,8 @@ impl Subscriber {
         ID(self.model.id.to_string())
     }
     /// Client, partner or vendor.
-    async fn kind(&self) -> GqlResult<SubscriberKind> {
-        Ok(parse(&self.model.kind)?)
+    async fn kind(&self) -> SubscriberKind {
+        self.model.kind.into()
     }
     /// The name on the card.
     async fn name(&self) -> &str {
@@ -155,7 +151,7 @@ impl Subscriber {
         if !self.seen.card() {
             return Ok(None);
         }
-        Ok(self.model.binding_source.as_deref().map(parse).transpose()?)
+        Ok(self.model.binding_source.map(Into::into))
     }
     /// Clients: every change of serving partner, oldest first; the first binding is a change from null.
     /// Empty outside the caller's reach.
@@ -195,21 +191,21 @@ impl Subscriber {
     }
     /// Partners: the partner profile (null outside the caller's reach).
     async fn partner_profile(&self, ctx: &Context<'_>) -> GqlResult<Option<PartnerProfile>> {
-        if !self.is(SubscriberKind::Partner) || !self.seen.card() {
+        if !self.is(domain::SubscriberKind::Partner) || !self.seen.card() {
             return Ok(None);
         }
         Ok(loaders::one(ctx, ProfileOf(self.model.id)).await?.map(PartnerProfile))
     }
     /// Clients: the needs assessment (for the serving partner, the client itself and the vendor).
     async fn needs_assessment(&self, ctx: &Context<'_>) -> GqlResult<Option<super::work::NeedsAssessment>> {
-        if !self.is(SubscriberKind::Client) || self.seen.works_with().is_none() {
+        if !self.is(domain::SubscriberKind::Client) || self.seen.works_with().is_none() {
             return Ok(None);
         }
         Ok(loaders::one(ctx, NeedsOf(self.model.id)).await?.map(super::work::NeedsAssessment))
     }
     /// Clients: why the client left, oldest first (for the serving partner, the client and the vendor).
     async fn churn_reasons(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::work::ChurnRecord>> {
-        if !self.is(SubscriberKind::Client) || self.seen.works_with().is_none() {
+        if !self.is(domain::SubscriberKind::Client) || self.seen.works_with().is_none() {
             return Ok(Vec::new());
         }
         Ok(loaders::required(ctx, ChurnOf(self.model.id)).await?.into_iter().map(super::work::ChurnRecord).collect())
@@ -272,8 +268,8 @@ impl BindingChange {
     async fn to(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
         Subscriber::load_opt(ctx, self.0.to_partner_id).await
     }
-    async fn source(&self) -> GqlResult<BindingSource> {
-        Ok(parse(&self.0.source)?)
+    async fn source(&self) -> BindingSource {
+        self.0.source.into()
     }
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
@@ -337,8 +333,8 @@ impl Membership {
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
         Subscriber::load(ctx, self.0.subscriber_id).await
     }
-    async fn role(&self) -> GqlResult<Role> {
-        Ok(parse(&self.0.role)?)
+    async fn role(&self) -> Role {
+        self.0.role.into()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -354,7 +350,7 @@ pub struct Viewer {
     /// The API key acting, when it is one.
     pub api_key: Option<uuid::Uuid>,
     pub subscriber_id: uuid::Uuid,
-    pub role: Role,
+    pub role: domain::Role,
     /// Already loaded (a sign-in has them at hand); otherwise read when asked for.
     pub user: Option<user::Model>,
     pub subscriber: Option<subscriber::Model>,
@@ -382,7 +378,7 @@ impl Viewer {
         }
     }
     async fn role(&self) -> Role {
-        self.role
+        self.role.into()
     }
     /// Every subscriber this user belongs to (log in with `subscriberId` to act in another). Empty for
     /// an API key: it acts in its own subscriber only, and its creator's memberships are not its business.
@@ -421,15 +417,15 @@ impl Invitation {
     async fn email(&self) -> &str {
         &self.0.email
     }
-    async fn role(&self) -> GqlResult<Role> {
-        Ok(parse(&self.0.role)?)
+    async fn role(&self) -> Role {
+        self.0.role.into()
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
         Subscriber::load(ctx, self.0.subscriber_id).await
     }
     /// Pending, accepted, revoked, or expired (follows from the date).
     async fn status(&self, ctx: &Context<'_>) -> InvitationStatus {
-        InvitationStatus::at(&self.0.status, self.0.expires_at, state(ctx).clock.now())
+        status_at(self.0.status, self.0.expires_at, state(ctx).clock.now()).into()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -493,7 +489,7 @@ impl AuditEntry {
         }
     }
     async fn role(&self) -> GqlResult<Option<Role>> {
-        Ok(self.0.role.as_deref().map(parse).transpose()?)
+        Ok(self.0.role.map(Into::into))
     }
     /// The subscriber the actor acted in.
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {

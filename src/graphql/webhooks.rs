@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::webhook_endpoint;
 
 use super::context::{Conn, GqlResult, audit_target, connection, page_args, resource_id, scope, state};
-use crate::domain::webhook::{DeliveryStatus, EventType, split_event_types};
+use super::enums::DeliveryStatus;
+use crate::domain::webhook::{EventType, split_event_types};
 use crate::service::webhooks::deliveries::{self, WithEndpoint};
 use crate::service::webhooks::endpoints::{self, EndpointInput};
 
@@ -78,7 +79,7 @@ impl WebhookDelivery {
         &self.0.0.payload
     }
     async fn status(&self) -> DeliveryStatus {
-        DeliveryStatus::from_stored(&self.0.0.status)
+        self.0.0.status.into()
     }
     /// Attempts made so far.
     async fn attempts(&self) -> i32 {
@@ -147,7 +148,7 @@ impl WebhookQuery {
         let p = scope(ctx)?;
         let endpoint = endpoint_id.as_ref().map(resource_id).transpose()?;
         let args = page_args(ctx, first, after)?;
-        let page = deliveries::list(state(ctx), p, endpoint, status, args).await?;
+        let page = deliveries::list(state(ctx), p, endpoint, status.map(Into::into), args).await?;
         Ok(connection(page, args.after.is_some(), |(d, _)| d.id, WebhookDelivery))
     }
 }

@@ -7,14 +7,12 @@ use chrono::{DateTime, Utc};
 use entity::{churn_record, needs_assessment, task};
 
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
+use super::enums::{ChurnReason, TaskKind, TaskStatus};
 use super::scalars::Date;
 use super::types::{Invitation, Subscriber};
-use crate::domain::subscription::ChurnReason;
-use crate::domain::tasks::{TaskKind, TaskStatus, topics};
+use crate::domain::tasks::topics;
 use crate::service::client_work::{self, Needs};
 use crate::service::{invitations, support, tasks};
-
-use super::types::parse;
 
 /// A call the partner is to make to a client.
 pub struct Task(pub task::Model);
@@ -24,8 +22,8 @@ impl Task {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    async fn kind(&self) -> GqlResult<TaskKind> {
-        Ok(parse(&self.0.kind)?)
+    async fn kind(&self) -> TaskKind {
+        self.0.kind.into()
     }
     async fn client(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
         Subscriber::load(ctx, self.0.client_id).await
@@ -34,12 +32,12 @@ impl Task {
     async fn due_at(&self) -> DateTime<Utc> {
         self.0.due_at
     }
-    async fn status(&self) -> GqlResult<TaskStatus> {
-        Ok(parse(&self.0.status)?)
+    async fn status(&self) -> TaskStatus {
+        self.0.status.into()
     }
     /// What to talk about, from the partner manager guide.
-    async fn topics(&self) -> GqlResult<Vec<&'static str>> {
-        Ok(topics(parse(&self.0.kind)?).to_vec())
+    async fn topics(&self) -> Vec<&'static str> {
+        topics(self.0.kind).to_vec()
     }
     /// The note left when the task was done.
     async fn outcome(&self) -> Option<&str> {
@@ -110,8 +108,8 @@ pub struct ChurnRecord(pub churn_record::Model);
 
 #[Object]
 impl ChurnRecord {
-    async fn reason(&self) -> GqlResult<ChurnReason> {
-        Ok(parse(&self.0.reason)?)
+    async fn reason(&self) -> ChurnReason {
+        self.0.reason.into()
     }
     async fn comment(&self) -> Option<&str> {
         self.0.comment.as_deref()
@@ -139,7 +137,7 @@ impl WorkQuery {
         let p = scope(ctx)?;
         let client = client_id.as_ref().map(resource_id).transpose()?;
         let args = page_args(ctx, first, after)?;
-        let page = tasks::list(state(ctx), p, status, client, args).await?;
+        let page = tasks::list(state(ctx), p, status.map(Into::into), client, args).await?;
         Ok(connection(page, args.after.is_some(), |m| m.id, Task))
     }
 
@@ -218,7 +216,7 @@ impl WorkMutation {
         comment: Option<String>,
     ) -> GqlResult<Subscriber> {
         let p = scope(ctx)?;
-        let s = client_work::record_churn(state(ctx), p, resource_id(&client_id)?, reason, comment).await?;
+        let s = client_work::record_churn(state(ctx), p, resource_id(&client_id)?, reason.into(), comment).await?;
         audit_target(ctx, s.id);
         Ok(Subscriber::in_ctx(ctx, s))
     }

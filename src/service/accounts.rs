@@ -24,7 +24,7 @@ pub struct SignedIn {
 }
 
 pub fn sign_in(state: &AppState, user: user::Model, m: membership::Model) -> AppResult<SignedIn> {
-    let role: Role = m.role.parse().map_err(AppError::internal)?;
+    let role: Role = m.role;
     let (token, expires_at) =
         state.jwt.issue(user.id, user.token_generation, m.subscriber_id, role, state.clock.now())?;
     Ok(SignedIn { token, expires_at, user, membership: m })
@@ -43,7 +43,8 @@ pub async fn bootstrap(
     let hash = state.hasher.hash(password).await?;
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let exists = subscriber::Entity::find().filter(subscriber::Column::Kind.eq("VENDOR")).count(&txn).await?;
+    let exists =
+        subscriber::Entity::find().filter(subscriber::Column::Kind.eq(SubscriberKind::Vendor)).count(&txn).await?;
     if exists > 0 {
         return Err(AppError::conflict("VENDOR_EXISTS", "a vendor already exists"));
     }
@@ -92,7 +93,7 @@ async fn insert_membership(
         id: Set(new_id()),
         user_id: Set(user),
         subscriber_id: Set(subscriber),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         created_at: Set(now),
     }
     .insert(txn)

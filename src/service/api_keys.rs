@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::auth::Scope;
 use crate::auth::api_key::new_secret;
 use crate::db::begin_write;
+use crate::domain::role::allowed_in;
 use crate::domain::{Name, Role};
 use crate::error::{AppError, AppResult};
 
@@ -38,7 +39,7 @@ fn require_manager(p: Scope<'_>) -> AppResult<Uuid> {
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn create(state: &AppState, p: Scope<'_>, new: NewApiKey) -> AppResult<(api_key::Model, String)> {
     let user = require_manager(p)?;
-    if new.role == Role::Owner || !new.role.allowed_in(p.kind) {
+    if new.role == Role::Owner || !allowed_in(new.role, p.kind) {
         return Err(AppError::bad_input(
             "role",
             "ROLE_NOT_ALLOWED",
@@ -68,7 +69,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, new: NewApiKey) -> AppResult
         id: Set(new_id()),
         subscriber_id: Set(p.subscriber_id),
         name: Set(new.name.into_string()),
-        role: Set(new.role.as_str().to_owned()),
+        role: Set(new.role),
         prefix: Set(prefix),
         secret_hash: Set(hash),
         created_by: Set(user),

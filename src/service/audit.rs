@@ -35,7 +35,7 @@ pub async fn record(state: &AppState, r: AuditRecord) -> AppResult<()> {
         id: Set(new_id()),
         at: Set(r.at),
         actor_user_id: Set(r.actor),
-        role: Set(r.role.map(|x| x.as_str().to_owned())),
+        role: Set(r.role),
         subscriber_id: Set(r.subscriber),
         operation: Set(r.operation),
         target_id: Set(r.target),

@@ -2,6 +2,7 @@
 //! the quote that explains what an action would do.
 
 use chrono::{DateTime, Utc};
+use entity::enums::SubscriptionBasis;
 use entity::{subscriber, subscription, tariff};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -45,7 +46,7 @@ pub async fn is_upgrade<C: ConnectionTrait>(
 ) -> AppResult<bool> {
     let paid = subscription::Entity::find()
         .filter(subscription::Column::SubscriberId.eq(client))
-        .filter(subscription::Column::Basis.eq("PAID"))
+        .filter(subscription::Column::Basis.eq(SubscriptionBasis::Paid))
         .filter(subscription::Column::CancelledAt.is_null())
         .filter(subscription::Column::EndsAt.gt(now))
         .all(db)
@@ -83,7 +84,7 @@ pub async fn quote(
     // Reach first: another partner's client is `NOT_FOUND`, the same answer as an id that does not exist.
     let c = p.client(&state.db, client).await?;
     let target = subscribers::load(&state.db, partner).await?;
-    if target.kind != "PARTNER" {
+    if target.kind != SubscriberKind::Partner {
         return Err(AppError::NotFound);
     }
     // For a discount code the answer depends on the payment; assume it is an upgrade and say so.
@@ -123,7 +124,7 @@ pub async fn assign(
     let c = p.client(&*txn, client).await?;
     if let Some(partner) = partner {
         let target = subscriber::Entity::find_by_id(partner).one(&*txn).await?;
-        if target.is_none_or(|t| t.kind != SubscriberKind::Partner.as_str()) {
+        if target.is_none_or(|t| t.kind != SubscriberKind::Partner) {
             return Err(AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: no such partner"));
         }
     }

@@ -12,6 +12,7 @@ use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::Scope;
 use crate::db::begin_write;
+use crate::domain::SubscriberKind;
 use crate::domain::subscription::ChurnReason;
 use crate::error::{AppError, AppResult};
 
@@ -53,7 +54,7 @@ async fn client_for_notes<C: ConnectionTrait>(
     own_allowed: bool,
 ) -> AppResult<subscriber::Model> {
     let (s, r) = p.subscriber(db, id).await?;
-    if s.kind != "CLIENT" {
+    if s.kind != SubscriberKind::Client {
         return Err(AppError::bad_input("clientId", "NOT_A_CLIENT", "clientId: not a client"));
     }
     p.require((own_allowed || r != Reach::Own) && p.may_administer(r, false), "write notes about this client")?;
@@ -132,7 +133,7 @@ pub async fn record_churn(
     churn_record::ActiveModel {
         id: Set(new_id()),
         client_id: Set(client),
-        reason: Set(reason.as_str().to_owned()),
+        reason: Set(reason),
         comment: Set(comment),
         at: Set(now),
         actor_user_id: Set(Some(p.responsible_user())),

@@ -175,7 +175,7 @@ pub async fn request_reset(state: &AppState, email: &str) -> AppResult<()> {
             until = row.expires_at.format("%Y-%m-%d %H:%M"),
         );
         let message = outbox::NewMessage {
-            kind: outbox::kind::PASSWORD_RESET,
+            kind: outbox::OutboxKind::PasswordReset,
             to: u.email.clone(),
             subject: "Reset your password".to_owned(),
             body,

@@ -1,6 +1,7 @@
 //! `seed --demo`: the presets plus demo partners, clients, tariffs and payments to explore with.
 //! Runs through the same services as the API. Idempotent: a second run changes nothing.
 
+use entity::enums::Role;
 use entity::{membership, subscriber, tariff};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -20,17 +21,21 @@ use crate::error::{AppError, AppResult};
 pub const DEMO_PARTNER_EMAILS: [&str; 2] = ["alpha@partnergraph.local", "beta@partnergraph.local"];
 
 fn principal_of(m: &membership::Model, kind: SubscriberKind) -> AppResult<Principal> {
-    Ok(Principal::person(m.user_id, m.id, m.subscriber_id, kind, m.role.parse().map_err(AppError::internal)?))
+    Ok(Principal::person(m.user_id, m.id, m.subscriber_id, kind, m.role))
 }
 
 async fn vendor_owner(state: &AppState) -> AppResult<Principal> {
-    let vendor = match subscriber::Entity::find().filter(subscriber::Column::Kind.eq("VENDOR")).one(&state.db).await? {
+    let vendor = match subscriber::Entity::find()
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Vendor))
+        .one(&state.db)
+        .await?
+    {
         Some(v) => v,
         None => accounts::bootstrap(state, "Demo Vendor", DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD).await?.0,
     };
     let m = membership::Entity::find()
         .filter(membership::Column::SubscriberId.eq(vendor.id))
-        .filter(membership::Column::Role.eq("OWNER"))
+        .filter(membership::Column::Role.eq(Role::Owner))
         .one(&state.db)
         .await?
         .ok_or_else(|| AppError::Internal("the vendor has no owner".into()))?;

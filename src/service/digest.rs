@@ -1,6 +1,7 @@
 //! The weekly digest (docs/rules.md §9): a partner's client subscriptions ending in the next two weeks and those
 //! created in the past week, as a query and as a Monday e-mail to each of the partner's service operators.
 
+use entity::enums::{Role, SubscriberKind};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
@@ -110,7 +111,7 @@ pub async fn read(
         Reach::Own => p.require(p.serves_clients(), "read the weekly digest")?,
         Reach::Client | Reach::Supported => return Err(AppError::NotFound),
     }
-    if partner.kind != "PARTNER" {
+    if partner.kind != SubscriberKind::Partner {
         return Err(AppError::NotFound);
     }
     build(&state.db, partner, week_start).await
@@ -151,7 +152,7 @@ pub async fn run_weekly_digest(state: &AppState, week_start: NaiveDate) -> AppRe
     let mut queued = 0;
     let mut after: Option<Uuid> = None;
     loop {
-        let mut q = subscriber::Entity::find().filter(subscriber::Column::Kind.eq("PARTNER"));
+        let mut q = subscriber::Entity::find().filter(subscriber::Column::Kind.eq(SubscriberKind::Partner));
         if let Some(after) = after {
             q = q.filter(subscriber::Column::Id.gt(after));
         }
@@ -175,7 +176,7 @@ async fn queue_for_partner(state: &AppState, partner: subscriber::Model, week: W
                     .select_only()
                     .column(membership::Column::UserId)
                     .filter(membership::Column::SubscriberId.eq(partner.id))
-                    .filter(membership::Column::Role.eq("SERVICE_OPERATOR")),
+                    .filter(membership::Column::Role.eq(Role::ServiceOperator)),
             )),
         )
         .order_by_asc(user::Column::Id)
@@ -192,7 +193,7 @@ async fn queue_for_partner(state: &AppState, partner: subscriber::Model, week: W
     let mut queued = 0;
     for op in operators {
         let message = NewMessage {
-            kind: outbox::kind::WEEKLY_DIGEST,
+            kind: outbox::OutboxKind::WeeklyDigest,
             to: op.email,
             subject: subject.clone(),
             body: body.clone(),

@@ -10,6 +10,7 @@
 //! (`PARTNERGRAPH_REQUEST_TIMEOUT_SECS` stops every one) by a minute.
 
 use chrono::{DateTime, Duration, Utc};
+use entity::enums::IdempotencyStatus;
 use entity::idempotency_key as row;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
@@ -131,7 +132,7 @@ pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> Ap
             actor_id: Set(p.actor_id()),
             idempotency_key: Set(key.to_owned()),
             request_hash: Set(hash.to_owned()),
-            status: Set("RUNNING".to_owned()),
+            status: Set(IdempotencyStatus::Running),
             claim_token: Set(token),
             lease_until: Set(Some(lease_until)),
             response_status: Set(None),
@@ -161,7 +162,7 @@ pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> Ap
             // Released or purged in between: try to insert again.
             continue;
         };
-        let lease_over = found.status == "RUNNING" && found.lease_until.is_none_or(|t| t <= now);
+        let lease_over = found.status == IdempotencyStatus::Running && found.lease_until.is_none_or(|t| t <= now);
         if found.expires_at <= now || lease_over {
             // A kept answer past its time (not purged yet) is as good as none; a claim whose process died is
             // taken over. Either way the first request to swap the token runs.
@@ -173,8 +174,8 @@ pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> Ap
         if found.request_hash != hash {
             return Ok(Claim::Reused);
         }
-        return Ok(match (found.status.as_str(), found.response_status, found.response_body) {
-            ("DONE", Some(status), Some(body)) => Claim::Replay(Kept {
+        return Ok(match (found.status, found.response_status, found.response_body) {
+            (IdempotencyStatus::Done, Some(status), Some(body)) => Claim::Replay(Kept {
                 status: u16::try_from(status).unwrap_or(200),
                 content_type: found.response_content_type.unwrap_or_else(|| "application/json".to_owned()),
                 body,
@@ -192,7 +193,7 @@ async fn take_over(state: &AppState, stale: &row::Model, hash: &str, now: DateTi
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let done = row::Entity::update_many()
         .col_expr(row::Column::RequestHash, Expr::value(hash))
-        .col_expr(row::Column::Status, Expr::value("RUNNING"))
+        .col_expr(row::Column::Status, Expr::value(IdempotencyStatus::Running))
         .col_expr(row::Column::ClaimToken, Expr::value(token))
         .col_expr(row::Column::LeaseUntil, Expr::value(Some(now + lease(state))))
         .col_expr(row::Column::ResponseStatus, Expr::value(Option::<i32>::None))
@@ -214,7 +215,7 @@ pub async fn complete(state: &AppState, held: Held, kept: &Kept) -> AppResult<()
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let done = row::Entity::update_many()
-        .col_expr(row::Column::Status, Expr::value("DONE"))
+        .col_expr(row::Column::Status, Expr::value(IdempotencyStatus::Done))
         .col_expr(row::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(row::Column::ResponseStatus, Expr::value(i32::from(kept.status)))
         .col_expr(row::Column::ResponseContentType, Expr::value(kept.content_type.as_str()))
@@ -252,7 +253,7 @@ pub async fn purge_expired(state: &AppState) -> AppResult<u64> {
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let idle = Condition::any()
-        .add(row::Column::Status.eq("DONE"))
+        .add(row::Column::Status.eq(IdempotencyStatus::Done))
         .add(row::Column::LeaseUntil.is_null())
         .add(row::Column::LeaseUntil.lte(now));
     let done = row::Entity::delete_many().filter(row::Column::ExpiresAt.lte(now)).filter(idle).exec(&*txn).await?;

@@ -10,13 +10,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::subscribers::{self, kind_of};
+use super::subscribers;
 use super::{Page, PageArgs, find_or_404, hash_token, new_id, new_secret_token, outbox, paginate};
 use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::{Caller, Scope};
 use crate::db::begin_write;
-use crate::domain::{Email, InvitationStatus, Name, Role};
+use crate::domain::invitation::status_at;
+use crate::domain::role::{allowed_in, needs_owner};
+use crate::domain::{Email, InvitationStatus, Name, Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
 
 pub struct NewInvitation<'a> {
@@ -33,8 +35,8 @@ pub async fn create_in(
     state: &AppState,
     n: NewInvitation<'_>,
 ) -> AppResult<(invitation::Model, String)> {
-    let kind = kind_of(n.subscriber)?;
-    if !n.role.allowed_in(kind) {
+    let kind = n.subscriber.kind;
+    if !allowed_in(n.role, kind) {
         return Err(AppError::bad_input(
             "role",
             "ROLE_NOT_ALLOWED",
@@ -54,10 +56,10 @@ pub async fn create_in(
     }
     // A pending invitation past its date no longer holds the one-pending-per-email slot.
     invitation::Entity::update_many()
-        .col_expr(invitation::Column::Status, Expr::value("EXPIRED"))
+        .col_expr(invitation::Column::Status, Expr::value(InvitationStatus::Expired))
         .filter(invitation::Column::SubscriberId.eq(n.subscriber.id))
         .filter(invitation::Column::Email.eq(n.email.as_str()))
-        .filter(invitation::Column::Status.eq("PENDING"))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
         .filter(invitation::Column::ExpiresAt.lte(now))
         .exec(txn)
         .await?;
@@ -66,9 +68,9 @@ pub async fn create_in(
         id: Set(new_id()),
         subscriber_id: Set(n.subscriber.id),
         email: Set(n.email.into_string()),
-        role: Set(n.role.as_str().to_owned()),
+        role: Set(n.role),
         token_hash: Set(hash),
-        status: Set("PENDING".to_owned()),
+        status: Set(InvitationStatus::Pending),
         created_by: Set(n.created_by),
         created_at: Set(now),
         expires_at: Set(now + Duration::days(state.config.invitation_ttl_days.into())),
@@ -104,7 +106,7 @@ async fn queue_email<C: ConnectionTrait>(
         expires = inv.expires_at.format("%Y-%m-%d %H:%M"),
     );
     let message = outbox::NewMessage {
-        kind: outbox::kind::INVITATION,
+        kind: outbox::OutboxKind::Invitation,
         to: inv.email.clone(),
         subject: format!("Invitation to {subscriber_name}"),
         body,
@@ -125,7 +127,7 @@ pub async fn invite(
 ) -> AppResult<(invitation::Model, String)> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, r) = p.subscriber(&txn, subscriber_id.unwrap_or(p.subscriber_id)).await?;
-    p.require(p.may_administer(r, role.needs_owner()), "invite this member")?;
+    p.require(p.may_administer(r, needs_owner(role)), "invite this member")?;
     if r == Reach::Client && role == Role::Owner {
         // Concurrent first-owner invitations take turns on the client's row (PostgreSQL; SQLite writers
         // are serial), so each sees the one before it: one invitation, the others OWNER_INVITATION_PENDING.
@@ -150,8 +152,8 @@ async fn first_owner_only<C: ConnectionTrait>(
     client_without_owner(db, client.id).await?;
     let pending = invitation::Entity::find()
         .filter(invitation::Column::SubscriberId.eq(client.id))
-        .filter(invitation::Column::Role.eq(Role::Owner.as_str()))
-        .filter(invitation::Column::Status.eq("PENDING"))
+        .filter(invitation::Column::Role.eq(Role::Owner))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
         .filter(invitation::Column::ExpiresAt.gt(now))
         .count(db)
         .await?;
@@ -167,7 +169,7 @@ async fn first_owner_only<C: ConnectionTrait>(
 async fn client_without_owner<C: ConnectionTrait>(db: &C, client: Uuid) -> AppResult<()> {
     let owners = membership::Entity::find()
         .filter(membership::Column::SubscriberId.eq(client))
-        .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+        .filter(membership::Column::Role.eq(Role::Owner))
         .count(db)
         .await?;
     if owners > 0 {
@@ -191,10 +193,10 @@ async fn load_managed(
     if r == Reach::Own && !p.lists_own_members() {
         return Err(AppError::NotFound);
     }
-    let role: Role = inv.role.parse().map_err(AppError::internal)?;
-    p.require(p.may_administer(r, role.needs_owner()), "manage this invitation")?;
-    if inv.status != "PENDING" {
-        return Err(no_longer_pending(&inv.status));
+    let role: Role = inv.role;
+    p.require(p.may_administer(r, needs_owner(role)), "manage this invitation")?;
+    if inv.status != InvitationStatus::Pending {
+        return Err(no_longer_pending(inv.status));
     }
     Ok((inv, r, role))
 }
@@ -240,22 +242,22 @@ pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invit
         client_without_owner(&*txn, inv.subscriber_id).await?;
     }
     let done = invitation::Entity::update_many()
-        .col_expr(invitation::Column::Status, Expr::value("REVOKED"))
+        .col_expr(invitation::Column::Status, Expr::value(InvitationStatus::Revoked))
         .filter(invitation::Column::Id.eq(id))
-        .filter(invitation::Column::Status.eq("PENDING"))
+        .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
         .exec(&txn)
         .await?;
     let inv = find_or_404::<invitation::Entity, _>(&*txn, id).await?;
     if done.rows_affected != 1 {
-        return Err(no_longer_pending(&inv.status));
+        return Err(no_longer_pending(inv.status));
     }
     txn.commit().await?;
     Ok(inv)
 }
 
 /// The answer to a change of an invitation that another call ended first.
-fn no_longer_pending(status: &str) -> AppError {
-    if status == "ACCEPTED" {
+fn no_longer_pending(status: InvitationStatus) -> AppError {
+    if status == InvitationStatus::Accepted {
         AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted")
     } else {
         AppError::conflict("INVITATION_NOT_PENDING", "the invitation is no longer pending")
@@ -286,12 +288,12 @@ pub async fn accept(
         .one(&state.db)
         .await?
         .ok_or_else(invalid)?;
-    match InvitationStatus::at(&inv.status, inv.expires_at, now) {
+    match status_at(inv.status, inv.expires_at, now) {
         InvitationStatus::Pending => {}
         InvitationStatus::Accepted => {
             return Err(AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted"));
         }
-        InvitationStatus::Expired if inv.status == "PENDING" => {
+        InvitationStatus::Expired if inv.status == InvitationStatus::Pending => {
             return Err(AppError::bad_input(
                 "token",
                 "INVITATION_EXPIRED",
@@ -300,7 +302,7 @@ pub async fn accept(
         }
         _ => return Err(invalid()),
     }
-    let role: Role = inv.role.parse().map_err(AppError::internal)?;
+    let role: Role = inv.role;
     let existing = user::Entity::find().filter(user::Column::Email.eq(inv.email.as_str())).one(&state.db).await?;
 
     // Prove the identity of an existing user before taking the write lock: hashing is slow.
@@ -332,12 +334,12 @@ pub async fn accept(
     let txn = begin_write(&state.db, &state.write_gate).await?;
     // Only one acceptance wins, whatever runs at the same time.
     let claimed = invitation::Entity::update_many()
-        .col_expr(invitation::Column::Status, Expr::value("ACCEPTED"))
+        .col_expr(invitation::Column::Status, Expr::value(InvitationStatus::Accepted))
         .col_expr(invitation::Column::AcceptedAt, Expr::value(now))
         .filter(
             Condition::all()
                 .add(invitation::Column::Id.eq(inv.id))
-                .add(invitation::Column::Status.eq("PENDING"))
+                .add(invitation::Column::Status.eq(InvitationStatus::Pending))
                 .add(invitation::Column::TokenHash.eq(inv.token_hash.clone())),
         )
         .exec(&txn)
@@ -345,7 +347,7 @@ pub async fn accept(
     if claimed.rows_affected != 1 {
         // Another call ended it first: accepted, revoked, or its token replaced by a resend.
         let now_status = find_or_404::<invitation::Entity, _>(&*txn, inv.id).await?.status;
-        return Err(if now_status == "ACCEPTED" {
+        return Err(if now_status == InvitationStatus::Accepted {
             AppError::conflict("INVITATION_ALREADY_ACCEPTED", "this invitation was already accepted")
         } else {
             invalid()
@@ -375,7 +377,7 @@ pub async fn accept(
         id: Set(new_id()),
         user_id: Set(user.id),
         subscriber_id: Set(inv.subscriber_id),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         created_at: Set(now),
     }
     .insert(&txn)
@@ -383,10 +385,10 @@ pub async fn accept(
     .map_err(AppError::on_unique("token", "ALREADY_MEMBER", "you are already a member of this subscriber"))?;
     // The partner to tell: the partner itself, or the partner serving the client that was joined.
     let joined = find_or_404::<subscriber::Entity, _>(&*txn, inv.subscriber_id).await?;
-    let partner = match joined.kind.as_str() {
-        "PARTNER" => Some(joined.id),
-        "CLIENT" => joined.serving_partner_id,
-        _ => None,
+    let partner = match joined.kind {
+        SubscriberKind::Partner => Some(joined.id),
+        SubscriberKind::Client => joined.serving_partner_id,
+        SubscriberKind::Vendor => None,
     };
     let accepted = super::webhooks::Event::invitation_accepted(&inv, &joined, user.id, role.as_str(), now);
     super::webhooks::queue(&*txn, [accepted]).await?;
@@ -439,17 +441,17 @@ pub async fn list(
     let now = state.clock.now();
     q = match status {
         None => q,
-        Some(InvitationStatus::Pending) => {
-            q.filter(invitation::Column::Status.eq("PENDING")).filter(invitation::Column::ExpiresAt.gt(now))
-        }
+        Some(InvitationStatus::Pending) => q
+            .filter(invitation::Column::Status.eq(InvitationStatus::Pending))
+            .filter(invitation::Column::ExpiresAt.gt(now)),
         Some(InvitationStatus::Expired) => q.filter(
-            Condition::any().add(invitation::Column::Status.eq("EXPIRED")).add(
+            Condition::any().add(invitation::Column::Status.eq(InvitationStatus::Expired)).add(
                 Condition::all()
-                    .add(invitation::Column::Status.eq("PENDING"))
+                    .add(invitation::Column::Status.eq(InvitationStatus::Pending))
                     .add(invitation::Column::ExpiresAt.lte(now)),
             ),
         ),
-        Some(s) => q.filter(invitation::Column::Status.eq(s.as_str())),
+        Some(s) => q.filter(invitation::Column::Status.eq(s)),
     };
     paginate(&state.db, q, invitation::Column::Id, page).await
 }
@@ -461,7 +463,7 @@ pub use subscribers::load as load_subscriber;
 /// client's (a read: the vendor reads everything).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn not_activated(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<invitation::Model>> {
-    let mut q = invitation::Entity::find().filter(invitation::Column::Status.eq("PENDING"));
+    let mut q = invitation::Entity::find().filter(invitation::Column::Status.eq(InvitationStatus::Pending));
     if p.is_vendor() {
         q = q.filter(invitation::Column::SubscriberId.in_subquery(subscribers::all_client_ids()));
     } else {

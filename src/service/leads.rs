@@ -2,6 +2,7 @@
 //! self-registered client to the pool member whose share is furthest behind (`domain::leads`).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use entity::enums::{Role, SubscriberKind};
 use entity::{lead_pool, lead_pool_member, lead_pool_member_change, membership, program, subscriber, user};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -249,7 +250,7 @@ pub async fn assign_lead(
         outbox::enqueue(
             txn,
             NewMessage {
-                kind: outbox::kind::NEW_LEAD,
+                kind: outbox::OutboxKind::NewLead,
                 to: to.clone(),
                 subject: format!("New client: {}", client.name),
                 body: format!(
@@ -280,7 +281,7 @@ pub async fn partner_staff_emails<C: ConnectionTrait>(db: &C, partner: Uuid) -> 
         .select_only()
         .column(membership::Column::UserId)
         .filter(membership::Column::SubscriberId.eq(partner))
-        .filter(membership::Column::Role.is_in(["OWNER", "SERVICE_OPERATOR"]))
+        .filter(membership::Column::Role.is_in([Role::Owner, Role::ServiceOperator]))
         .into_query();
     Ok(user::Entity::find()
         .select_only()
@@ -299,7 +300,7 @@ pub async fn unbound_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> 
     // A read: every role of the vendor reads everything (docs/rules.md §1–2).
     p.require(p.is_vendor(), "list unbound clients")?;
     let q = subscriber::Entity::find()
-        .filter(subscriber::Column::Kind.eq("CLIENT"))
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client))
         .filter(subscriber::Column::ServingPartnerId.is_null());
     paginate(&state.db, q, subscriber::Column::Id, page).await
 }

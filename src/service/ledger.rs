@@ -117,7 +117,7 @@ pub async fn accrue(
         rate_bp: Set(a.rate_bp),
         base_minor: Set(pay.amount_minor),
         amount_minor: Set(a.amount_minor),
-        status: Set(CommissionStatus::Accrued.as_str().to_owned()),
+        status: Set(CommissionStatus::Accrued),
         reverses_id: Set(None),
         payout_reference: Set(None),
         accrued_at: Set(pay.paid_at),
@@ -152,7 +152,7 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
             rate_bp: Set(o.rate_bp),
             base_minor: Set(-o.base_minor),
             amount_minor: Set(-o.amount_minor),
-            status: Set(CommissionStatus::Reversed.as_str().to_owned()),
+            status: Set(CommissionStatus::Reversed),
             reverses_id: Set(Some(o.id)),
             payout_reference: Set(None),
             accrued_at: Set(now),
@@ -219,7 +219,7 @@ fn filtered(
         q = q.filter(commission::Column::PartnerId.eq(partner));
     }
     if let Some(s) = status {
-        q = q.filter(commission::Column::Status.eq(s.as_str()));
+        q = q.filter(commission::Column::Status.eq(s));
     }
     if let Some(from) = from {
         q = q.filter(commission::Column::AccruedAt.gte(from));
@@ -273,12 +273,11 @@ pub async fn summary(
     let rows = ledger_totals::sums(&state.db, partner, from, to).await?;
     let mut s = Summary::default();
     for (status, total) in rows {
-        match status.as_str() {
-            "ACCRUED" => s.accrued = total,
-            "APPROVED" => s.approved = total,
-            "PAID" => s.paid = total,
-            "REVERSED" => s.reversed = total,
-            other => return Err(AppError::internal(format!("commission status {other}"))),
+        match status {
+            CommissionStatus::Accrued => s.accrued = total,
+            CommissionStatus::Approved => s.approved = total,
+            CommissionStatus::Paid => s.paid = total,
+            CommissionStatus::Reversed => s.reversed = total,
         }
     }
     Ok(s)
@@ -309,14 +308,14 @@ pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let entries = load_all(&txn, &ids).await?;
-    if let Some(bad) = entries.iter().find(|e| e.status != "ACCRUED") {
+    if let Some(bad) = entries.iter().find(|e| e.status != CommissionStatus::Accrued) {
         return Err(AppError::conflict("INVALID_STATUS", format!("entry {} is {}, not ACCRUED", bad.id, bad.status)));
     }
     let done = commission::Entity::update_many()
-        .col_expr(commission::Column::Status, Expr::value(CommissionStatus::Approved.as_str()))
+        .col_expr(commission::Column::Status, Expr::value(CommissionStatus::Approved))
         .col_expr(commission::Column::ApprovedAt, Expr::value(now))
         .filter(commission::Column::Id.is_in(ids.clone()))
-        .filter(commission::Column::Status.eq("ACCRUED"))
+        .filter(commission::Column::Status.eq(CommissionStatus::Accrued))
         .exec(&txn)
         .await?;
     if done.rows_affected != ids.len() as u64 {
@@ -355,19 +354,22 @@ pub async fn mark_paid(
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let entries = load_all(&txn, &ids).await?;
-    let payable =
-        |e: &commission::Model| e.status == "APPROVED" || (e.status == "REVERSED" && e.payout_reference.is_none());
+    let payable = |e: &commission::Model| {
+        e.status == CommissionStatus::Approved
+            || (e.status == CommissionStatus::Reversed && e.payout_reference.is_none())
+    };
     if let Some(bad) = entries.iter().find(|e| !payable(e)) {
         return Err(AppError::conflict("INVALID_STATUS", format!("entry {} is {}, not APPROVED", bad.id, bad.status)));
     }
-    let approved: Vec<Uuid> = entries.iter().filter(|e| e.status == "APPROVED").map(|e| e.id).collect();
-    let reversals: Vec<Uuid> = entries.iter().filter(|e| e.status == "REVERSED").map(|e| e.id).collect();
+    let approved: Vec<Uuid> = entries.iter().filter(|e| e.status == CommissionStatus::Approved).map(|e| e.id).collect();
+    let reversals: Vec<Uuid> =
+        entries.iter().filter(|e| e.status == CommissionStatus::Reversed).map(|e| e.id).collect();
     let paid = commission::Entity::update_many()
-        .col_expr(commission::Column::Status, Expr::value(CommissionStatus::Paid.as_str()))
+        .col_expr(commission::Column::Status, Expr::value(CommissionStatus::Paid))
         .col_expr(commission::Column::PaidAt, Expr::value(now))
         .col_expr(commission::Column::PayoutReference, Expr::value(reference))
         .filter(commission::Column::Id.is_in(approved.clone()))
-        .filter(commission::Column::Status.eq("APPROVED"))
+        .filter(commission::Column::Status.eq(CommissionStatus::Approved))
         .exec(&txn)
         .await?;
     let netted = commission::Entity::update_many()
@@ -382,7 +384,7 @@ pub async fn mark_paid(
     }
     // Netted reversals keep their status: only the approved entries move.
     let mut totals = Changes::default();
-    for e in entries.iter().filter(|e| e.status == "APPROVED") {
+    for e in entries.iter().filter(|e| e.status == CommissionStatus::Approved) {
         totals.moved(e, CommissionStatus::Approved, CommissionStatus::Paid)?;
     }
     totals.apply(&*txn).await?;

@@ -33,8 +33,8 @@ fn month_start(month: i64) -> Option<DateTime<Utc>> {
 pub struct Changes(BTreeMap<(Uuid, i64, String), (i64, i64)>);
 
 impl Changes {
-    fn add(&mut self, e: &commission::Model, status: &str, sign: i64) -> AppResult<()> {
-        let key = (e.partner_id, month_of(e.accrued_at), status.to_owned());
+    fn add(&mut self, e: &commission::Model, status: CommissionStatus, sign: i64) -> AppResult<()> {
+        let key = (e.partner_id, month_of(e.accrued_at), status.as_str().to_owned());
         let (amount, entries) = self.0.entry(key).or_default();
         *amount = e
             .amount_minor
@@ -47,13 +47,13 @@ impl Changes {
 
     /// A new entry, in its status.
     pub fn inserted(&mut self, e: &commission::Model) -> AppResult<()> {
-        self.add(e, &e.status, 1)
+        self.add(e, e.status, 1)
     }
 
     /// An entry whose status moved from `from` to `to`.
     pub fn moved(&mut self, e: &commission::Model, from: CommissionStatus, to: CommissionStatus) -> AppResult<()> {
-        self.add(e, from.as_str(), -1)?;
-        self.add(e, to.as_str(), 1)
+        self.add(e, from, -1)?;
+        self.add(e, to, 1)
     }
 
     /// Writes the changes in the caller's transaction: one upsert adding to each row, in key order (so two
@@ -193,7 +193,7 @@ pub async fn sums<C: ConnectionTrait>(
     partner: Option<Uuid>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-) -> AppResult<Vec<(String, i64)>> {
+) -> AppResult<Vec<(CommissionStatus, i64)>> {
     let s = split(from, to);
     let mut parts = s
         .whole
@@ -213,7 +213,7 @@ pub async fn sums<C: ConnectionTrait>(
         .group_by_col(Alias::new("status"))
         .to_owned();
     let rows = db.query_all(&q).await?;
-    rows.iter().map(|r| Ok((r.try_get::<String>("", "status")?, r.try_get::<i64>("", "total")?))).collect()
+    rows.iter().map(|r| Ok((r.try_get::<CommissionStatus>("", "status")?, r.try_get::<i64>("", "total")?))).collect()
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::subscribers::kind_of;
 use super::{Page, PageArgs, paginate};
 use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::Role;
+use crate::domain::role::{allowed_in, needs_owner};
 use crate::error::{AppError, AppResult};
 
 /// Whether the caller may list the members of a subscriber in this relation.
@@ -61,20 +61,20 @@ async fn load_managed(
     super::lock_row::<membership::Entity, _>(txn, membership::Column::Id, membership::Column::Role, id).await?;
     let m = membership::Entity::find_by_id(id).one(txn).await?.ok_or(AppError::NotFound)?;
     let (s, r) = p.subscriber(txn, m.subscriber_id).await?;
-    let current: Role = m.role.parse().map_err(AppError::internal)?;
-    let owner_level = owner_level || current.needs_owner();
+    let current: Role = m.role;
+    let owner_level = owner_level || needs_owner(current);
     p.require(r != Reach::Client && p.may_administer(r, owner_level), "manage this member")?;
     Ok((m, s))
 }
 
 async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) -> AppResult<()> {
-    if m.role != "OWNER" {
+    if m.role != Role::Owner {
         return Ok(());
     }
     super::subscribers::lock(txn, m.subscriber_id).await?;
     let owners = membership::Entity::find()
         .filter(membership::Column::SubscriberId.eq(m.subscriber_id))
-        .filter(membership::Column::Role.eq("OWNER"))
+        .filter(membership::Column::Role.eq(Role::Owner))
         .count(txn)
         .await?;
     if owners <= 1 {
@@ -91,23 +91,23 @@ pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -
         return Err(AppError::forbidden_because("OWN_ROLE", "you may not change your own role"));
     }
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    let (m, s) = load_managed(&txn, p, id, role.needs_owner()).await?;
-    let kind = kind_of(&s)?;
-    if !role.allowed_in(kind) {
+    let (m, s) = load_managed(&txn, p, id, needs_owner(role)).await?;
+    let kind = s.kind;
+    if !allowed_in(role, kind) {
         return Err(AppError::bad_input(
             "role",
             "ROLE_NOT_ALLOWED",
             format!("role {role} does not exist for a {kind} subscriber"),
         ));
     }
-    if m.role == role.as_str() {
+    if m.role == role {
         return Ok(m);
     }
     if role != Role::Owner {
         ensure_another_owner(&txn, &m).await?;
     }
     let mut am: membership::ActiveModel = m.into();
-    am.role = Set(role.as_str().to_owned());
+    am.role = Set(role);
     let m = am.update(&txn).await?;
     txn.commit().await?;
     // Open connections of this member were opened with the old role: they close at once.

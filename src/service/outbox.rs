@@ -15,25 +15,25 @@ use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::error::AppResult;
 
-const PENDING: &str = "PENDING";
-const SENT: &str = "SENT";
-/// Never sent, and never will be: the invitation it carries was accepted, revoked, expired or replaced by a
-/// resend before it went out.
-const CANCELLED: &str = "CANCELLED";
+// A message is `PENDING` until sent, then `SENT`; `CANCELLED` ones were never sent, and never will be: the
+// invitation or reset link they carry was accepted, revoked, expired or replaced before they went out.
+pub use entity::enums::OutboxKind;
+use entity::enums::{InvitationStatus, OutboxStatus};
 
-/// What kind of e-mail a message is (`Notification.kind`).
+/// What kind of e-mail a message is (`Notification.kind`), by its old constant names.
 pub mod kind {
-    pub const INVITATION: &str = "INVITATION";
-    pub const WEEKLY_DIGEST: &str = "WEEKLY_DIGEST";
-    pub const NEW_LEAD: &str = "NEW_LEAD";
+    use super::OutboxKind;
+    pub const INVITATION: OutboxKind = OutboxKind::Invitation;
+    pub const WEEKLY_DIGEST: OutboxKind = OutboxKind::WeeklyDigest;
+    pub const NEW_LEAD: OutboxKind = OutboxKind::NewLead;
     /// A password-reset link (its body carries a one-time token; redacted once sent).
-    pub const PASSWORD_RESET: &str = "PASSWORD_RESET";
+    pub const PASSWORD_RESET: OutboxKind = OutboxKind::PasswordReset;
 }
 
 /// An e-mail to queue.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub kind: &'static str,
+    pub kind: OutboxKind,
     pub to: String,
     pub subject: String,
     pub body: String,
@@ -45,12 +45,12 @@ pub struct NewMessage {
 pub async fn enqueue<C: ConnectionTrait>(db: &C, m: NewMessage, now: DateTime<Utc>) -> AppResult<bool> {
     let row = outbox_message::ActiveModel {
         id: Set(new_id()),
-        kind: Set(m.kind.to_owned()),
+        kind: Set(m.kind),
         to_email: Set(m.to),
         subject: Set(m.subject),
         body: Set(m.body),
         dedupe_key: Set(m.dedupe_key),
-        status: Set(PENDING.to_owned()),
+        status: Set(OutboxStatus::Pending),
         attempts: Set(0),
         last_error: Set(None),
         next_attempt_at: Set(now),
@@ -97,10 +97,10 @@ pub const REDACTED_RESET_BODY: &str =
     "[redacted after sending: the reset link carries a one-time token, which is stored only as a hash]";
 
 /// The redacted body of a message whose body carries a secret, by kind; None for the others.
-fn redacted_body(kind: &str) -> Option<&'static str> {
+fn redacted_body(kind: OutboxKind) -> Option<&'static str> {
     match kind {
-        kind::INVITATION => Some(REDACTED_INVITATION_BODY),
-        kind::PASSWORD_RESET => Some(REDACTED_RESET_BODY),
+        OutboxKind::Invitation => Some(REDACTED_INVITATION_BODY),
+        OutboxKind::PasswordReset => Some(REDACTED_RESET_BODY),
         _ => None,
     }
 }
@@ -176,9 +176,9 @@ pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
 
 /// Sends one claimed message (or cancels one whose invitation or reset link is moot) and records it.
 async fn send_one(state: &AppState, m: outbox_message::Model) -> AppResult<Outcome> {
-    let moot = match m.kind.as_str() {
-        kind::INVITATION => !invitation_still_pending(state, &m).await?,
-        kind::PASSWORD_RESET => !super::credentials::reset_still_usable(state, &m.dedupe_key).await?,
+    let moot = match m.kind {
+        OutboxKind::Invitation => !invitation_still_pending(state, &m).await?,
+        OutboxKind::PasswordReset => !super::credentials::reset_still_usable(state, &m.dedupe_key).await?,
         _ => false,
     };
     if moot {
@@ -225,12 +225,12 @@ pub async fn purge_sent(state: &AppState, retention_days: u32) -> AppResult<u64>
     let old = Condition::any()
         .add(
             Condition::all()
-                .add(outbox_message::Column::Status.eq(SENT))
+                .add(outbox_message::Column::Status.eq(OutboxStatus::Sent))
                 .add(outbox_message::Column::SentAt.lt(before)),
         )
         .add(
             Condition::all()
-                .add(outbox_message::Column::Status.eq(CANCELLED))
+                .add(outbox_message::Column::Status.eq(OutboxStatus::Cancelled))
                 .add(outbox_message::Column::CreatedAt.lt(before)),
         );
     let mut purged = 0;
@@ -260,7 +260,7 @@ async fn claim_due(state: &AppState) -> AppResult<Vec<outbox_message::Model>> {
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let mut q = outbox_message::Entity::find()
-        .filter(outbox_message::Column::Status.eq(PENDING))
+        .filter(outbox_message::Column::Status.eq(OutboxStatus::Pending))
         .filter(outbox_message::Column::NextAttemptAt.lte(now))
         .filter(
             Condition::any()
@@ -290,11 +290,11 @@ async fn mark_sent(state: &AppState, m: &outbox_message::Model) -> AppResult<()>
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let mut update = outbox_message::Entity::update_many()
-        .col_expr(outbox_message::Column::Status, Expr::value(SENT))
+        .col_expr(outbox_message::Column::Status, Expr::value(OutboxStatus::Sent))
         .col_expr(outbox_message::Column::SentAt, Expr::value(now))
         .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(outbox_message::Column::LastError, Expr::value(Option::<String>::None));
-    if let Some(redacted) = redacted_body(&m.kind) {
+    if let Some(redacted) = redacted_body(m.kind) {
         update = update.col_expr(outbox_message::Column::Body, Expr::value(redacted));
     }
     update.filter(outbox_message::Column::Id.eq(m.id)).exec(&*txn).await?;
@@ -314,7 +314,7 @@ async fn invitation_still_pending(state: &AppState, m: &outbox_message::Model) -
     let Some(inv) = entity::invitation::Entity::find_by_id(id).one(&state.db).await? else {
         return Ok(false);
     };
-    Ok(inv.status == PENDING && inv.expires_at > state.clock.now() && inv.sent_count == send)
+    Ok(inv.status == InvitationStatus::Pending && inv.expires_at > state.clock.now() && inv.sent_count == send)
 }
 
 /// The invitation and its send number from an invitation e-mail's dedupe key (`invitation:<id>:<n>`).
@@ -329,11 +329,11 @@ fn invitation_send(key: &str) -> Option<(uuid::Uuid, i32)> {
 async fn mark_cancelled(state: &AppState, m: &outbox_message::Model) -> AppResult<()> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
     outbox_message::Entity::update_many()
-        .col_expr(outbox_message::Column::Status, Expr::value(CANCELLED))
+        .col_expr(outbox_message::Column::Status, Expr::value(OutboxStatus::Cancelled))
         .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(outbox_message::Column::Body, Expr::value(redacted_body(&m.kind).unwrap_or(REDACTED_INVITATION_BODY)))
+        .col_expr(outbox_message::Column::Body, Expr::value(redacted_body(m.kind).unwrap_or(REDACTED_INVITATION_BODY)))
         .filter(outbox_message::Column::Id.eq(m.id))
-        .filter(outbox_message::Column::Status.eq(PENDING))
+        .filter(outbox_message::Column::Status.eq(OutboxStatus::Pending))
         .exec(&*txn)
         .await?;
     txn.commit().await?;
@@ -352,7 +352,7 @@ async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -
         .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(outbox_message::Column::Id.eq(m.id))
         // Another sender whose lease came later may have sent it meanwhile: a sent message stays sent.
-        .filter(outbox_message::Column::Status.eq(PENDING))
+        .filter(outbox_message::Column::Status.eq(OutboxStatus::Pending))
         .exec(&*txn)
         .await?;
     txn.commit().await?;

@@ -12,6 +12,7 @@ use super::new_id;
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
+use crate::domain::SubscriberKind;
 use crate::domain::commission::{Purchase, RuleSpec};
 use crate::domain::presets::presets;
 use crate::error::{AppError, AppResult};
@@ -70,7 +71,7 @@ pub fn rule_spec(r: &commission_rule::Model) -> AppResult<RuleSpec<Uuid>> {
         id: r.id,
         status: r.status.clone(),
         category: r.category.clone(),
-        purchase: r.purchase.parse().map_err(AppError::internal)?,
+        purchase: r.purchase,
         window_months: r.window_months.map(|m| m.max(0) as u32),
         rate_bp: r.rate_bp,
     })
@@ -144,7 +145,7 @@ pub async fn set_partner_status(
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let (s, _) = p.subscriber(&txn, partner).await?;
     p.require(p.is_vendor_staff(), "set partner statuses")?;
-    if s.kind != "PARTNER" {
+    if s.kind != SubscriberKind::Partner {
         return Err(AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: not a partner"));
     }
     let program = by_code(&txn, program_code, "programCode").await?;
@@ -194,7 +195,7 @@ async fn put_rule(
     let mut same_key = commission_rule::Entity::update_many()
         .col_expr(commission_rule::Column::DeletedAt, Expr::value(now))
         .filter(commission_rule::Column::ProgramId.eq(program.id))
-        .filter(commission_rule::Column::Purchase.eq(r.purchase.as_str()))
+        .filter(commission_rule::Column::Purchase.eq(r.purchase))
         .filter(commission_rule::Column::DeletedAt.is_null());
     same_key = match &r.status {
         Some(s) => same_key.filter(commission_rule::Column::Status.eq(s.as_str())),
@@ -210,7 +211,7 @@ async fn put_rule(
         program_id: Set(program.id),
         status: Set(r.status.clone()),
         category: Set(r.category.clone()),
-        purchase: Set(r.purchase.as_str().to_owned()),
+        purchase: Set(r.purchase),
         window_months: Set(r.window_months.map(|m| m as i32)),
         rate_bp: Set(r.rate_bp),
         created_at: Set(now),
@@ -320,7 +321,7 @@ pub async fn seed_presets(state: &AppState) -> AppResult<SeedReport> {
             let same = live.iter().any(|l| {
                 l.status.as_deref() == r.status
                     && l.category.as_deref() == r.category
-                    && l.purchase == r.purchase.as_str()
+                    && l.purchase == r.purchase
                     && l.window_months == r.window_months.map(|m| m as i32)
                     && l.rate_bp == r.rate_bp
             });

@@ -59,7 +59,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<pr
                 .months
                 .filter(|m| BONUS_MONTHS.contains(&(*m as u32)))
                 .ok_or_else(|| AppError::bad_input("months", "OUT_OF_RANGE", "months: a bonus lasts 6 or 12 months"))?;
-            (Some(bonus.as_str().to_owned()), Some(months), None, None)
+            (Some(bonus), Some(months), None, None)
         }
         PromoKind::Discount => {
             let client = n
@@ -79,7 +79,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<pr
         code: Set(new_code(n.kind)),
         partner_id: Set(p.subscriber_id),
         program_id: Set(program.id),
-        kind: Set(n.kind.as_str().to_owned()),
+        kind: Set(n.kind),
         bonus: Set(bonus),
         months: Set(months),
         discount_bp: Set(discount),
@@ -120,7 +120,7 @@ pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Appl
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let promo = by_code(&txn, code).await?;
-    if promo.kind != "BONUS" {
+    if promo.kind != PromoKind::Bonus {
         return Err(AppError::bad_input(
             "code",
             "PROMO_KIND_MISMATCH",
@@ -131,7 +131,7 @@ pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Appl
     let used = |kind_filter: bool| {
         let mut q = promo_redemption::Entity::find().filter(promo_redemption::Column::ClientId.eq(p.subscriber_id));
         q = if kind_filter {
-            q.filter(promo_redemption::Column::Kind.eq("BONUS"))
+            q.filter(promo_redemption::Column::Kind.eq(PromoKind::Bonus))
         } else {
             q.filter(promo_redemption::Column::PromoId.eq(promo.id))
         };
@@ -148,7 +148,7 @@ pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Appl
         id: Set(new_id()),
         promo_id: Set(promo.id),
         client_id: Set(p.subscriber_id),
-        kind: Set("BONUS".into()),
+        kind: Set(PromoKind::Bonus),
         at: Set(now),
         bonus_until: Set(now.checked_add_months(Months::new(months))),
         payment_id: Set(None),
@@ -181,7 +181,7 @@ pub async fn discount_for<C: ConnectionTrait>(
     period_months: i32,
 ) -> AppResult<(promo_code::Model, i32)> {
     let promo = by_code(db, code).await.map_err(|e| rename_field(e, "promoCode"))?;
-    if promo.kind != "DISCOUNT" {
+    if promo.kind != PromoKind::Discount {
         return Err(AppError::bad_input(
             "promoCode",
             "PROMO_KIND_MISMATCH",
@@ -231,7 +231,7 @@ pub async fn redeem_discount(
         id: Set(new_id()),
         promo_id: Set(promo.id),
         client_id: Set(client),
-        kind: Set("DISCOUNT".into()),
+        kind: Set(PromoKind::Discount),
         at: Set(now),
         bonus_until: Set(None),
         payment_id: Set(Some(payment)),

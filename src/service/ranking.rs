@@ -13,16 +13,18 @@ use entity::{partner_profile, partner_status, program, ranking_row, ranking_run,
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
-    Statement,
+    Statement, Value,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
 
+use super::leads::{NOT_RANKED, RANKED_CATEGORY};
 use super::new_id;
 use crate::app::AppState;
 use crate::db::begin_write;
-use crate::domain::LocalTime;
 use crate::domain::leads::Quarter;
+use crate::domain::subscription::SubscriptionBasis;
+use crate::domain::{LocalTime, SubscriberKind};
 use crate::error::AppResult;
 
 /// One line of the ranking with its partner.
@@ -129,7 +131,7 @@ async fn compute<C: ConnectionTrait>(
     txn.execute_raw(Statement::from_sql_and_values(
         backend,
         ranking_sql(backend),
-        [run.id.into(), run.program_id.into(), start.into(), end.into(), now.into()],
+        ranking_values(run, start, end, now),
     ))
     .await?;
     ranking_run::Entity::update_many()
@@ -150,10 +152,10 @@ async fn compute<C: ConnectionTrait>(
 /// lead distribution or a promotion do not count; each counts for its serving partner. Order: net, new
 /// contracts, then the partner's name by code point (as Rust compares strings) and its id.
 fn ranking_sql(backend: DbBackend) -> String {
-    use crate::domain::BindingSource;
-    let not_ranked = super::leads::NOT_RANKED.map(|s| format!("'{}'", BindingSource::as_str(s))).join(", ");
+    // $6 onwards: the enumerated values the query compares with, bound like any other value (see
+    // `ranking_values`), then the binding sources that do not count.
+    let not_ranked = (0..NOT_RANKED.len()).map(|i| format!("${}", FIRST_NOT_RANKED + i)).collect::<Vec<_>>().join(", ");
     let by_code_point = if backend == DbBackend::Postgres { " COLLATE \"C\"" } else { "" };
-    let category = super::leads::RANKED_CATEGORY;
     format!(
         "INSERT INTO ranking_rows (run_id, position, partner_id, new_contracts, churned)
          SELECT $1, ROW_NUMBER() OVER (ORDER BY t.new_contracts - t.churned DESC, t.new_contracts DESC,
@@ -169,7 +171,7 @@ fn ranking_sql(backend: DbBackend) -> String {
                     MAX(CASE WHEN s.cancelled_at IS NOT NULL AND s.cancelled_at < s.ends_at
                              THEN s.cancelled_at ELSE s.ends_at END) AS last_end
              FROM subscriptions s JOIN tariffs tr ON tr.id = s.tariff_id
-             WHERE tr.program_id = $2 AND tr.category = '{category}' AND s.basis = 'PAID' AND s.starts_at < $4
+             WHERE tr.program_id = $2 AND tr.category = $6 AND s.basis = $7 AND s.starts_at < $4
              GROUP BY s.subscriber_id
              HAVING MIN(s.starts_at) >= $3
                  OR MAX(CASE WHEN s.cancelled_at IS NOT NULL AND s.cancelled_at < s.ends_at
@@ -177,14 +179,40 @@ fn ranking_sql(backend: DbBackend) -> String {
            ) k
            JOIN subscribers c ON c.id = k.client_id
            WHERE c.serving_partner_id IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = k.client_id AND x.basis = 'ITS_PROF')
+             AND NOT EXISTS (SELECT 1 FROM subscriptions x WHERE x.subscriber_id = k.client_id AND x.basis = $8)
              AND NOT EXISTS (SELECT 1 FROM binding_changes b WHERE b.client_id = k.client_id
                              AND b.source IN ({not_ranked}))
            GROUP BY c.serving_partner_id
          ) t
-         JOIN subscribers p ON p.id = t.partner_id AND p.kind = 'PARTNER'
+         JOIN subscribers p ON p.id = t.partner_id AND p.kind = $9
          WHERE t.new_contracts > 0 OR t.churned > 0"
     )
+}
+
+/// The first placeholder of the binding sources that do not count in `ranking_sql`.
+const FIRST_NOT_RANKED: usize = 10;
+
+/// The values of `ranking_sql`'s placeholders, in order.
+fn ranking_values(
+    run: &ranking_run::Model,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    let mut values: Vec<Value> = vec![
+        run.id.into(),
+        run.program_id.into(),
+        start.into(),
+        end.into(),
+        now.into(),
+        RANKED_CATEGORY.into(),
+        SubscriptionBasis::Paid.into(),
+        SubscriptionBasis::ItsProf.into(),
+        SubscriberKind::Partner.into(),
+    ];
+    debug_assert_eq!(values.len() + 1, FIRST_NOT_RANKED);
+    values.extend(NOT_RANKED.map(Value::from));
+    values
 }
 
 /// A stored ranking's lines in order (public for the plan guard).

@@ -3,6 +3,7 @@
 //! INN another partner holds is `CONFLICT` and names no one.
 
 use chrono::{DateTime, Utc};
+use entity::enums::StopListStatus;
 use entity::stop_list_entry;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
@@ -28,7 +29,7 @@ pub async fn active_lock<C: ConnectionTrait>(
 ) -> AppResult<Option<stop_list_entry::Model>> {
     Ok(stop_list_entry::Entity::find()
         .filter(stop_list_entry::Column::Inn.eq(inn))
-        .filter(stop_list_entry::Column::Status.eq("APPROVED"))
+        .filter(stop_list_entry::Column::Status.eq(StopListStatus::Approved))
         .filter(stop_list_entry::Column::ExpiresAt.gt(now))
         .one(db)
         .await?)
@@ -50,9 +51,9 @@ pub async fn holds_lock<C: ConnectionTrait>(
 /// Marks approved locks on `inn` that are past their date as expired, freeing the one-lock slot.
 async fn expire_stale(txn: &WriteTxn, inn: &str, now: DateTime<Utc>) -> AppResult<()> {
     stop_list_entry::Entity::update_many()
-        .col_expr(stop_list_entry::Column::Status, Expr::value("EXPIRED"))
+        .col_expr(stop_list_entry::Column::Status, Expr::value(StopListStatus::Expired))
         .filter(stop_list_entry::Column::Inn.eq(inn))
-        .filter(stop_list_entry::Column::Status.eq("APPROVED"))
+        .filter(stop_list_entry::Column::Status.eq(StopListStatus::Approved))
         .filter(stop_list_entry::Column::ExpiresAt.lte(now))
         .exec(txn)
         .await?;
@@ -84,7 +85,7 @@ pub async fn request(
         id: Set(new_id()),
         inn: Set(inn),
         partner_id: Set(p.subscriber_id),
-        status: Set("REQUESTED".into()),
+        status: Set(StopListStatus::Requested),
         comment: Set(comment),
         reason: Set(None),
         requested_at: Set(now),
@@ -116,7 +117,7 @@ pub async fn decide(
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     let already = || AppError::conflict("ALREADY_DECIDED", "this request was already decided");
-    if entry.status != "REQUESTED" {
+    if entry.status != StopListStatus::Requested {
         return Err(already());
     }
     let mut update = stop_list_entry::Entity::update_many()
@@ -126,15 +127,15 @@ pub async fn decide(
     if approve {
         expire_stale(&txn, &entry.inn, now).await?;
         update = update
-            .col_expr(stop_list_entry::Column::Status, Expr::value("APPROVED"))
+            .col_expr(stop_list_entry::Column::Status, Expr::value(StopListStatus::Approved))
             .col_expr(stop_list_entry::Column::ExpiresAt, Expr::value(lock_end(now, LOCK_MONTHS)));
     } else {
-        update = update.col_expr(stop_list_entry::Column::Status, Expr::value("REJECTED"));
+        update = update.col_expr(stop_list_entry::Column::Status, Expr::value(StopListStatus::Rejected));
     }
     // The partial unique index makes a second concurrent approval for the INN fail here.
     let done = update
         .filter(stop_list_entry::Column::Id.eq(id))
-        .filter(stop_list_entry::Column::Status.eq("REQUESTED"))
+        .filter(stop_list_entry::Column::Status.eq(StopListStatus::Requested))
         .exec(&txn)
         .await
         .map_err(AppError::on_unique("id", "ALREADY_LOCKED", "another lock on this INN is active"))?;
@@ -169,14 +170,14 @@ pub async fn extend(state: &AppState, p: Scope<'_>, id: Uuid, months: i32) -> Ap
     let now = state.clock.now();
     let txn = begin_write(&state.db, &state.write_gate).await?;
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
-    let expires = match (status_at(&entry.status, entry.expires_at, now), entry.expires_at) {
-        ("APPROVED", Some(e)) => e,
+    let expires = match (status_at(entry.status, entry.expires_at, now), entry.expires_at) {
+        (StopListStatus::Approved, Some(e)) => e,
         _ => return Err(AppError::conflict("LOCK_NOT_ACTIVE", "only an active lock can be extended")),
     };
     let done = stop_list_entry::Entity::update_many()
         .col_expr(stop_list_entry::Column::ExpiresAt, Expr::value(lock_end(expires, months as u32)))
         .filter(stop_list_entry::Column::Id.eq(id))
-        .filter(stop_list_entry::Column::Status.eq("APPROVED"))
+        .filter(stop_list_entry::Column::Status.eq(StopListStatus::Approved))
         .filter(stop_list_entry::Column::ExpiresAt.eq(expires))
         .exec(&txn)
         .await?;
@@ -197,7 +198,7 @@ pub async fn list(
     state: &AppState,
     p: Scope<'_>,
     inn: Option<&str>,
-    status: Option<&str>,
+    status: Option<StopListStatus>,
     page: PageArgs,
 ) -> AppResult<Page<stop_list_entry::Model>> {
     let mut q = stop_list_entry::Entity::find();
@@ -211,13 +212,13 @@ pub async fn list(
     let now = state.clock.now();
     q = match status {
         None => q,
-        Some("APPROVED") => {
-            q.filter(stop_list_entry::Column::Status.eq("APPROVED")).filter(stop_list_entry::Column::ExpiresAt.gt(now))
-        }
-        Some("EXPIRED") => q.filter(
-            sea_orm::Condition::any().add(stop_list_entry::Column::Status.eq("EXPIRED")).add(
+        Some(StopListStatus::Approved) => q
+            .filter(stop_list_entry::Column::Status.eq(StopListStatus::Approved))
+            .filter(stop_list_entry::Column::ExpiresAt.gt(now)),
+        Some(StopListStatus::Expired) => q.filter(
+            sea_orm::Condition::any().add(stop_list_entry::Column::Status.eq(StopListStatus::Expired)).add(
                 sea_orm::Condition::all()
-                    .add(stop_list_entry::Column::Status.eq("APPROVED"))
+                    .add(stop_list_entry::Column::Status.eq(StopListStatus::Approved))
                     .add(stop_list_entry::Column::ExpiresAt.lte(now)),
             ),
         ),

@@ -22,10 +22,6 @@ use crate::error::{AppError, AppResult};
 
 pub use crate::auth::scope::{all_client_ids, client_ids_of};
 
-pub fn kind_of(s: &subscriber::Model) -> AppResult<SubscriberKind> {
-    s.kind.parse().map_err(|e: String| AppError::internal(format!("subscriber {}: {e}", s.id)))
-}
-
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(
     state: &AppState,
@@ -48,7 +44,7 @@ pub fn list_query(
 ) -> AppResult<Select<subscriber::Entity>> {
     let mut q = subscriber::Entity::find();
     if let Some(kind) = kind {
-        q = q.filter(subscriber::Column::Kind.eq(kind.as_str()));
+        q = q.filter(subscriber::Column::Kind.eq(kind));
     }
     if let Some(since) = updated_since {
         q = q.filter(subscriber::Column::UpdatedAt.gte(since));
@@ -126,7 +122,7 @@ async fn insert_subscriber(
     let name = name.into_string();
     subscriber::ActiveModel {
         id: Set(new_id()),
-        kind: Set(kind.as_str().to_owned()),
+        kind: Set(kind),
         search_name: Set(fold(&name)),
         name: Set(name),
         inn: Set(card.inn.map(Inn::into_string)),
@@ -136,7 +132,7 @@ async fn insert_subscriber(
         address: Set(card.address),
         contact_person: Set(card.contact_person),
         serving_partner_id: Set(serving_partner),
-        binding_source: Set(binding.map(|b| b.as_str().to_owned())),
+        binding_source: Set(binding),
         support_partner_id: Set(None),
         created_at: Set(created_at),
         updated_at: Set(created_at),
@@ -207,7 +203,7 @@ pub async fn bind(
         client_id: Set(client.id),
         from_partner_id: Set(client.serving_partner_id),
         to_partner_id: Set(to),
-        source: Set(source.as_str().to_owned()),
+        source: Set(source),
         at: Set(at),
         actor_user_id: Set(note.by),
         reason: Set(Some(note.reason)),
@@ -217,7 +213,7 @@ pub async fn bind(
     webhooks::queue(txn, [webhooks::Event::client_bound(client, to, source, at)]).await?;
     let mut am: subscriber::ActiveModel = client.clone().into();
     am.serving_partner_id = Set(to);
-    am.binding_source = Set(to.map(|_| source.as_str().to_owned()));
+    am.binding_source = Set(to.map(|_| source));
     am.updated_at = Set(at);
     Ok(am.update(txn).await?)
 }
@@ -337,7 +333,7 @@ pub async fn import_client(
     let txn = begin_write(&state.db, &state.write_gate).await?;
     if let Some(partner) = partner {
         let ps = subscriber::Entity::find_by_id(partner).one(&txn).await?;
-        if ps.as_ref().map(|s| s.kind.as_str()) != Some("PARTNER") {
+        if ps.as_ref().map(|s| s.kind) != Some(SubscriberKind::Partner) {
             return Err(AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: no such partner"));
         }
     }

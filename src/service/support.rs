@@ -3,6 +3,7 @@
 //! directory [003]: partners with enough paying clients.
 
 use chrono::Duration;
+use entity::enums::SubscriptionBasis;
 use entity::{subscriber, subscription, support_code};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set};
@@ -120,7 +121,7 @@ async fn set_support_line(
 pub async fn supported_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
     p.require(p.serves_clients(), "list supported clients")?;
     let q = subscriber::Entity::find()
-        .filter(subscriber::Column::Kind.eq("CLIENT"))
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client))
         .filter(subscriber::Column::SupportPartnerId.eq(p.subscriber_id));
     paginate(&state.db, q, subscriber::Column::Id, page).await
 }
@@ -133,7 +134,7 @@ pub async fn directory(state: &AppState) -> AppResult<Vec<subscriber::Model>> {
     let paying = subscription::Entity::find()
         .select_only()
         .column(subscription::Column::SubscriberId)
-        .filter(subscription::Column::Basis.eq("PAID"))
+        .filter(subscription::Column::Basis.eq(SubscriptionBasis::Paid))
         .filter(subscription::Column::CancelledAt.is_null())
         .filter(subscription::Column::StartsAt.lte(now))
         .filter(subscription::Column::EndsAt.gt(now))
@@ -142,7 +143,7 @@ pub async fn directory(state: &AppState) -> AppResult<Vec<subscriber::Model>> {
         .select_only()
         .column(subscriber::Column::ServingPartnerId)
         .column_as(subscriber::Column::Id.count(), "clients")
-        .filter(subscriber::Column::Kind.eq("CLIENT"))
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Client))
         .filter(subscriber::Column::ServingPartnerId.is_not_null())
         .filter(subscriber::Column::Id.in_subquery(paying))
         .group_by(subscriber::Column::ServingPartnerId)
@@ -155,7 +156,7 @@ pub async fn directory(state: &AppState) -> AppResult<Vec<subscriber::Model>> {
         return Ok(Vec::new());
     }
     Ok(subscriber::Entity::find()
-        .filter(subscriber::Column::Kind.eq("PARTNER"))
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Partner))
         .filter(subscriber::Column::Id.is_in(ids))
         .order_by_asc(subscriber::Column::Name)
         .order_by_asc(subscriber::Column::Id)

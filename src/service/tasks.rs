@@ -2,6 +2,7 @@
 //! its trial goes on, listed by due date, completed with an outcome. Each task has a dedupe key, so the
 //! scheduler may run on several replicas at once and still create every task once.
 
+use entity::enums::SubscriptionBasis;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -40,8 +41,8 @@ pub async fn create_in<C: ConnectionTrait>(
         id: Set(id),
         partner_id: Set(partner),
         client_id: Set(client),
-        kind: Set(kind.as_str().to_owned()),
-        status: Set(TaskStatus::Open.as_str().to_owned()),
+        kind: Set(kind),
+        status: Set(TaskStatus::Open),
         due_at: Set(due_at),
         dedupe_key: Set(format!("{}:{occasion}", kind.as_str())),
         outcome: Set(None),
@@ -143,7 +144,7 @@ pub async fn list(
 ) -> AppResult<Page<task::Model>> {
     let mut q = task::Entity::find().filter(mine(p)?);
     if let Some(status) = status {
-        q = q.filter(task::Column::Status.eq(status.as_str()));
+        q = q.filter(task::Column::Status.eq(status));
     }
     if let Some(client) = client {
         q = q.filter(task::Column::ClientId.eq(client));
@@ -188,12 +189,12 @@ pub async fn complete(state: &AppState, p: Scope<'_>, id: Uuid, outcome: &str) -
     let now = state.clock.now();
     // Compare-and-set on the status: of two concurrent completions one wins, the other is told.
     let done = task::Entity::update_many()
-        .col_expr(task::Column::Status, Expr::value(TaskStatus::Done.as_str()))
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Done))
         .col_expr(task::Column::Outcome, Expr::value(outcome))
         .col_expr(task::Column::CompletedAt, Expr::value(now))
         .col_expr(task::Column::CompletedBy, Expr::value(p.responsible_user()))
         .filter(task::Column::Id.eq(id))
-        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .filter(task::Column::Status.eq(TaskStatus::Open))
         .exec(&state.db)
         .await?;
     if done.rows_affected == 0 {
@@ -211,13 +212,13 @@ pub async fn close_churn_tasks<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     task::Entity::update_many()
-        .col_expr(task::Column::Status, Expr::value(TaskStatus::Done.as_str()))
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Done))
         .col_expr(task::Column::Outcome, Expr::value(outcome))
         .col_expr(task::Column::CompletedAt, Expr::value(now))
         .col_expr(task::Column::CompletedBy, Expr::value(actor))
         .filter(task::Column::ClientId.eq(client))
-        .filter(task::Column::Kind.eq(TaskKind::ChurnReason.as_str()))
-        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .filter(task::Column::Kind.eq(TaskKind::ChurnReason))
+        .filter(task::Column::Status.eq(TaskStatus::Open))
         .exec(db)
         .await?;
     Ok(())
@@ -241,7 +242,7 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
     let now = state.clock.now();
     let mut report = TrialTaskReport::default();
     let live_trials = subscription::Entity::find()
-        .filter(subscription::Column::Basis.eq("TRIAL"))
+        .filter(subscription::Column::Basis.eq(SubscriptionBasis::Trial))
         .filter(subscription::Column::CancelledAt.is_null())
         .filter(subscription::Column::EndsAt.gt(now))
         .filter(
@@ -252,7 +253,7 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
         .all(db)
         .await?;
     let ended_trials = subscription::Entity::find()
-        .filter(subscription::Column::Basis.eq("TRIAL"))
+        .filter(subscription::Column::Basis.eq(SubscriptionBasis::Trial))
         .filter(subscription::Column::ChurnReason.is_null())
         .filter(subscription::Column::EndsAt.lte(now))
         .filter(subscription::Column::EndsAt.gt(now - Duration::days(CHURN_LOOKBACK_DAYS)))
@@ -303,8 +304,8 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
     let waiting: Vec<Uuid> = task::Entity::find()
         .select_only()
         .column(task::Column::ClientId)
-        .filter(task::Column::Kind.is_in([TaskKind::TrialEnding.as_str(), TaskKind::ChurnReason.as_str()]))
-        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .filter(task::Column::Kind.is_in([TaskKind::TrialEnding, TaskKind::ChurnReason]))
+        .filter(task::Column::Status.eq(TaskStatus::Open))
         .distinct()
         .into_tuple()
         .all(db)
@@ -313,11 +314,11 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
         paid_until(db, &waiting).await?.into_iter().filter(|(_, end)| *end > now).map(|(c, _)| c).collect();
     for chunk in payers.chunks(CHUNK) {
         let r = task::Entity::update_many()
-            .col_expr(task::Column::Status, Expr::value(TaskStatus::Cancelled.as_str()))
+            .col_expr(task::Column::Status, Expr::value(TaskStatus::Cancelled))
             .col_expr(task::Column::CompletedAt, Expr::value(now))
             .filter(task::Column::ClientId.is_in(chunk.to_vec()))
-            .filter(task::Column::Kind.is_in([TaskKind::TrialEnding.as_str(), TaskKind::ChurnReason.as_str()]))
-            .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+            .filter(task::Column::Kind.is_in([TaskKind::TrialEnding, TaskKind::ChurnReason]))
+            .filter(task::Column::Status.eq(TaskStatus::Open))
             .exec(db)
             .await?;
         report.cancelled += r.rows_affected as u32;
@@ -351,7 +352,7 @@ async fn paid_until<C: ConnectionTrait>(db: &C, clients: &[Uuid]) -> AppResult<H
             .column(subscription::Column::SubscriberId)
             .column(subscription::Column::EndsAt)
             .filter(subscription::Column::SubscriberId.is_in(chunk.to_vec()))
-            .filter(subscription::Column::Basis.eq("PAID"))
+            .filter(subscription::Column::Basis.eq(SubscriptionBasis::Paid))
             .filter(subscription::Column::CancelledAt.is_null())
             .into_tuple()
             .all(db)

@@ -30,7 +30,7 @@ pub async fn set_active(state: &AppState, p: Scope<'_>, id: Uuid, active: bool) 
         let vendor_owner = membership::Entity::find()
             .filter(membership::Column::UserId.eq(id))
             .filter(membership::Column::SubscriberId.eq(p.subscriber_id))
-            .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+            .filter(membership::Column::Role.eq(Role::Owner))
             .count(&txn)
             .await?
             > 0;
@@ -41,7 +41,7 @@ pub async fn set_active(state: &AppState, p: Scope<'_>, id: Uuid, active: bool) 
             super::subscribers::lock(&txn, p.subscriber_id).await?;
             let others = membership::Entity::find()
                 .filter(membership::Column::SubscriberId.eq(p.subscriber_id))
-                .filter(membership::Column::Role.eq(Role::Owner.as_str()))
+                .filter(membership::Column::Role.eq(Role::Owner))
                 .filter(membership::Column::UserId.ne(id))
                 .filter(
                     membership::Column::UserId.in_subquery(

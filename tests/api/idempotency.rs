@@ -194,7 +194,7 @@ async fn running_claim(app: &TestApp, who: &Account, actor: uuid::Uuid, key: &st
         actor_id: Set(actor),
         idempotency_key: Set(key.to_owned()),
         request_hash: Set(partnergraph::service::idempotency::request_hash(body)),
-        status: Set("RUNNING".to_owned()),
+        status: Set(entity::enums::IdempotencyStatus::Running),
         claim_token: Set(uuid::Uuid::new_v4()),
         lease_until: Set(Some(now + chrono::Duration::seconds(lease_left))),
         response_status: Set(None),

@@ -3,10 +3,11 @@
 
 use async_graphql::{ID, InputObject, MaybeUndefined};
 
-use crate::domain::crm::{self, DealStage, ExternalId, PHONE_MAX, POSITION_MAX};
+use crate::domain::crm::{self, ExternalId, PHONE_MAX, POSITION_MAX};
 use crate::domain::{Email, Inn, Kpp};
 use crate::error::{AppError, AppResult};
 use crate::graphql::context::input_id;
+use crate::graphql::enums::DealStage;
 use crate::graphql::scalars::Decimal;
 use crate::service::crm::companies::{CompanyPatch, CompanyUpsert};
 use crate::service::crm::contacts::{ContactPatch, ContactUpsert};
@@ -190,7 +191,7 @@ impl DealInput {
             MaybeUndefined::Null => {
                 return Err(AppError::bad_input("stage", "REQUIRED", "stage: must not be null"));
             }
-            MaybeUndefined::Value(s) => Some(s),
+            MaybeUndefined::Value(s) => Some(s.into()),
         };
         let amount = match self.amount {
             MaybeUndefined::Undefined => Patch::Keep,

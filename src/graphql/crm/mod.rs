@@ -13,8 +13,9 @@ use self::inputs::{CompanyInput, ContactInput, DealInput};
 use self::types::{Company, CompanyUpsert, Contact, ContactUpsert, Deal, DealUpsert};
 use super::context::{Conn, GqlResult, audit_target, connection, page_args, resource_id, scope, state};
 use crate::auth::Scope;
-use crate::domain::crm::{DealStage, ExternalId, search_pattern};
+use crate::domain::crm::{ExternalId, search_pattern};
 use crate::error::{AppError, AppResult};
+use crate::graphql::enums::DealStage;
 use crate::service::crm::companies::{self, CompanyFilter};
 use crate::service::crm::contacts::{self, ContactFilter};
 use crate::service::crm::deals::{self, DealFilter};
@@ -138,7 +139,7 @@ impl CrmQuery {
         let book = book(ctx, p, book_id).await?;
         let args = page_args(ctx, first, after)?;
         let f = DealFilter {
-            stage,
+            stage: stage.map(Into::into),
             company: id_of(company_id)?,
             contact: id_of(contact_id)?,
             common: common(external_id, updated_since)?,

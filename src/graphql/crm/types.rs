@@ -7,12 +7,12 @@ use entity::{crm_company, crm_contact, crm_deal};
 use super::loaders::{
     CompaniesOfContact, CompanyId, ContactsOfCompany, ContactsOfDeal, DealsOfCompany, DealsOfContact, ProtectionOf,
 };
-use crate::domain::crm::DealStage;
 use crate::graphql::bindings::StopListEntry;
 use crate::graphql::context::GqlResult;
+use crate::graphql::enums::DealStage;
 use crate::graphql::loaders;
 use crate::graphql::scalars::Decimal;
-use crate::graphql::types::{Subscriber, parse};
+use crate::graphql::types::Subscriber;
 
 /// What a relation list (`Contact.deals`, `Deal.contacts`…) counts for in a query's complexity: it has
 /// no `first`, so it is priced as ten rows, which keeps a page of 100 with its relations well inside the
@@ -146,8 +146,8 @@ impl Deal {
     async fn title(&self) -> &str {
         &self.0.title
     }
-    async fn stage(&self) -> GqlResult<DealStage> {
-        Ok(parse(&self.0.stage)?)
+    async fn stage(&self) -> DealStage {
+        self.0.stage.into()
     }
     /// The deal's value, e.g. `"150000.00"`.
     async fn amount(&self) -> Option<Decimal> {

@@ -21,6 +21,7 @@ use sea_orm::{ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
 use super::{programs, stoplist, tariffs};
+use crate::domain::SubscriberKind;
 use crate::domain::stoplist::{is_locked_category, needs_csk};
 use crate::error::{AppError, AppResult};
 
@@ -28,7 +29,7 @@ fn offered(t: &tariff::Model, subscriber: &subscriber::Model) -> AppResult<()> {
     if t.archived {
         return Err(AppError::bad_input("tariffId", "TARIFF_ARCHIVED", "tariffId: this tariff is archived"));
     }
-    if t.partner_only && subscriber.kind != "PARTNER" {
+    if t.partner_only && subscriber.kind != SubscriberKind::Partner {
         return Err(AppError::bad_input("tariffId", "PARTNER_ONLY", "tariffId: this tariff is for partners only"));
     }
     Ok(())

@@ -244,7 +244,7 @@ async fn activate_or_extend(
         Some(current) => {
             let from = current.ends_at.max(now);
             let mut am: subscription::ActiveModel = current.into();
-            am.basis = Set(SubscriptionBasis::Paid.as_str().to_owned());
+            am.basis = Set(SubscriptionBasis::Paid);
             am.ends_at = Set(from.checked_add_months(months).unwrap_or(from));
             Ok((am.update(txn).await?, EventType::SubscriptionRenewed))
         }
@@ -286,7 +286,7 @@ async fn insert_payment(
         subscription_id: Set(sub.id),
         period_months: Set(n.period_months),
         amount_minor: Set(n.amount_minor),
-        channel: Set(channel.as_str().to_owned()),
+        channel: Set(channel),
         paid_at: Set(paid_at),
         external_id: Set(n.external_id.clone()),
         fingerprint: Set(n.fingerprint()),

@@ -14,7 +14,7 @@ use crate::auth::{Reach, Scope};
 use crate::db::begin_write;
 use crate::domain::subscription::{ChurnReason, SubscriptionBasis, SubscriptionStatus};
 use crate::domain::webhook::EventType;
-use crate::domain::{LocalTime, OptionalText, Role};
+use crate::domain::{LocalTime, OptionalText, Role, SubscriberKind};
 use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::new_id;
 use crate::service::webhooks::{self, Event};
@@ -57,7 +57,7 @@ pub(super) async fn insert_subscription(
         id: Set(new_id()),
         subscriber_id: Set(subscriber),
         tariff_id: Set(tariff),
-        basis: Set(basis.as_str().to_owned()),
+        basis: Set(basis),
         starts_at: Set(starts_at),
         ends_at: Set(ends_at),
         cancelled_at: Set(None),
@@ -168,7 +168,7 @@ async fn its_prof_ends<C: ConnectionTrait>(
     t: &tariff::Model,
     now: DateTime<Utc>,
 ) -> AppResult<DateTime<Utc>> {
-    if s.kind != "CLIENT" {
+    if s.kind != SubscriberKind::Client {
         return Err(AppError::bad_input("subscriberId", "NOT_A_CLIENT", "subscriberId: ITS PROF is for clients"));
     }
     offered(t, s)?;
@@ -187,7 +187,7 @@ async fn partner_free_ends<C: ConnectionTrait>(
     local: LocalTime,
     now: DateTime<Utc>,
 ) -> AppResult<DateTime<Utc>> {
-    if s.kind != "PARTNER" {
+    if s.kind != SubscriberKind::Partner {
         return Err(AppError::bad_input(
             "subscriberId",
             "NOT_A_PARTNER",
@@ -234,7 +234,7 @@ pub async fn follow_contract(
     let r = subscription::Entity::update_many()
         .col_expr(subscription::Column::EndsAt, sea_orm::sea_query::Expr::value(ends))
         .filter(subscription::Column::SubscriberId.eq(partner))
-        .filter(subscription::Column::Basis.eq(SubscriptionBasis::PartnerFree.as_str()))
+        .filter(subscription::Column::Basis.eq(SubscriptionBasis::PartnerFree))
         .filter(subscription::Column::CancelledAt.is_null())
         .filter(following)
         .exec(txn)
@@ -260,7 +260,7 @@ pub async fn cancel(
     if sub.cancelled_at.is_some() {
         return Err(AppError::conflict("ALREADY_CANCELLED", "this subscription is already cancelled"));
     }
-    if sub.basis == "TRIAL" && reason.is_none() {
+    if sub.basis == SubscriptionBasis::Trial && reason.is_none() {
         return Err(AppError::bad_input(
             "reason",
             "CHURN_REASON_REQUIRED",
@@ -270,10 +270,7 @@ pub async fn cancel(
     // Conditional on still being live: of concurrent cancellations one wins, the others are told.
     let done = subscription::Entity::update_many()
         .col_expr(subscription::Column::CancelledAt, sea_orm::sea_query::Expr::value(now))
-        .col_expr(
-            subscription::Column::ChurnReason,
-            sea_orm::sea_query::Expr::value(reason.map(|r| r.as_str().to_owned())),
-        )
+        .col_expr(subscription::Column::ChurnReason, sea_orm::sea_query::Expr::value(reason))
         .col_expr(subscription::Column::ChurnComment, sea_orm::sea_query::Expr::value(comment))
         .filter(subscription::Column::Id.eq(id))
         .filter(subscription::Column::CancelledAt.is_null())
@@ -289,5 +286,5 @@ pub async fn cancel(
 }
 
 pub fn status(sub: &subscription::Model, now: DateTime<Utc>) -> SubscriptionStatus {
-    SubscriptionStatus::at(&sub.basis, sub.ends_at, sub.cancelled_at, now)
+    SubscriptionStatus::at(sub.basis, sub.ends_at, sub.cancelled_at, now)
 }

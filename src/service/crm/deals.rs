@@ -59,7 +59,7 @@ pub struct DealFilter {
 pub async fn list(state: &AppState, book: Book, f: DealFilter, page: PageArgs) -> AppResult<Page<Model>> {
     let mut q = f.common.apply(Entity::find(), book);
     if let Some(stage) = f.stage {
-        q = q.filter(Column::Stage.eq(stage.as_str()));
+        q = q.filter(Column::Stage.eq(stage));
     }
     if let Some(company) = f.company {
         in_book::<crm_company::Entity, _>(&state.db, book, company).await?;
@@ -116,10 +116,6 @@ async fn company_of(w: &BookWrite<'_>, r: &CompanyRef) -> AppResult<Uuid> {
     }
 }
 
-fn stage_of(m: &Model) -> AppResult<DealStage> {
-    m.stage.parse().map_err(AppError::internal)
-}
-
 async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<Model>> {
     let old = locate::<Entity>(w, &input.locator).await?;
     let ext = next_external_id::<Entity>(
@@ -143,7 +139,7 @@ async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<M
             book_id: w.book.id(),
             external_id: None,
             title: p.title.clone().ok_or_else(|| required("title", "deal"))?,
-            stage: DealStage::New.as_str().to_owned(),
+            stage: DealStage::New,
             amount_minor: None,
             company_id: None,
             created_at: w.now,
@@ -156,11 +152,11 @@ async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<M
         next.title = title;
     }
     let before = match &old {
-        Some(m) => Some((stage_of(m)?, m.closed_at)),
+        Some(m) => Some((m.stage, m.closed_at)),
         None => None,
     };
-    let stage = p.stage.unwrap_or(stage_of(&next)?);
-    next.stage = stage.as_str().to_owned();
+    let stage = p.stage.unwrap_or(next.stage);
+    next.stage = stage;
     next.closed_at = closed_at(before, stage, w.now);
     next.amount_minor = match p.amount {
         Patch::Keep => next.amount_minor,

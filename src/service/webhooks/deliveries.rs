@@ -7,9 +7,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::DeliveryStatus;
 use super::endpoints::{may_manage, may_read, own};
 use super::events::{Event, new_message_id, pending_row};
-use super::{DeliveryStatus, PENDING};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
@@ -39,7 +39,7 @@ pub async fn list(
         q = q.filter(webhook_delivery::Column::EndpointId.eq(id));
     }
     if let Some(s) = status {
-        q = q.filter(webhook_delivery::Column::Status.eq(s.as_str()));
+        q = q.filter(webhook_delivery::Column::Status.eq(s));
     }
     let page = paginate(&state.db, q, webhook_delivery::Column::Id, page).await?;
     let mut ids: Vec<Uuid> = page.items.iter().map(|d| d.endpoint_id).collect();
@@ -75,11 +75,11 @@ pub async fn redeliver(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Wi
     if !ep.enabled {
         return Err(disabled());
     }
-    let out = if d.status == PENDING {
+    let out = if d.status == DeliveryStatus::Pending {
         webhook_delivery::Entity::update_many()
             .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(now))
             .filter(webhook_delivery::Column::Id.eq(d.id))
-            .filter(webhook_delivery::Column::Status.eq(PENDING))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .exec(&*txn)
             .await?;
         webhook_delivery::Entity::find_by_id(d.id).one(&*txn).await?.ok_or(AppError::NotFound)?

@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::PENDING;
+use super::DeliveryStatus;
 use crate::domain::money::{format_minor, format_percent};
 use crate::domain::webhook::{EventType, split_event_types};
 use crate::domain::{BindingSource, SubscriberKind};
@@ -41,9 +41,9 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Value {
 /// The partner whose endpoints may hear about a subscriber: itself for a partner, its serving partner
 /// for a client, nobody (but the vendor) for the vendor or an unbound client.
 pub fn partner_of(s: &subscriber::Model) -> Option<Uuid> {
-    if s.kind == SubscriberKind::Partner.as_str() {
+    if s.kind == SubscriberKind::Partner {
         Some(s.id)
-    } else if s.kind == SubscriberKind::Client.as_str() {
+    } else if s.kind == SubscriberKind::Client {
         s.serving_partner_id
     } else {
         None
@@ -202,7 +202,7 @@ pub fn pending_row(
         event_type: Set(kind.to_owned()),
         message_id: Set(message_id),
         payload: Set(body),
-        status: Set(PENDING.to_owned()),
+        status: Set(DeliveryStatus::Pending),
         attempts: Set(0),
         response_status: Set(None),
         last_error: Set(None),
@@ -230,7 +230,7 @@ pub async fn queue<C: ConnectionTrait>(db: &C, events: impl IntoIterator<Item = 
     let vendors = subscriber::Entity::find()
         .select_only()
         .column(subscriber::Column::Id)
-        .filter(subscriber::Column::Kind.eq(SubscriberKind::Vendor.as_str()))
+        .filter(subscriber::Column::Kind.eq(SubscriberKind::Vendor))
         .into_query();
     let endpoints = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::Enabled.eq(true))

@@ -16,7 +16,3 @@ pub mod urls;
 
 pub use crate::domain::webhook::DeliveryStatus;
 pub use events::{Event, queue};
-
-pub(crate) const PENDING: &str = "PENDING";
-pub(crate) const DELIVERED: &str = "DELIVERED";
-pub(crate) const FAILED: &str = "FAILED";

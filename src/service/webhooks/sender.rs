@@ -24,7 +24,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::client::{Outbound, default_tls};
-use super::{DELIVERED, FAILED, PENDING, endpoints};
+use super::{DeliveryStatus, endpoints};
 use crate::app::AppState;
 use crate::db::begin_write;
 use crate::domain::webhook::{next_retry, signature_header};
@@ -128,7 +128,7 @@ impl Sender {
             .filter(webhook_endpoint::Column::Enabled.eq(true))
             .into_query();
         let mut due = webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::Status.eq(PENDING))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
             .filter(
                 Condition::any()
@@ -262,7 +262,7 @@ impl Sender {
         match outcome {
             Outcome::Delivered(status) => {
                 update = update
-                    .col_expr(C::Status, Expr::value(DELIVERED))
+                    .col_expr(C::Status, Expr::value(DeliveryStatus::Delivered))
                     .col_expr(C::ResponseStatus, Expr::value(i32::from(*status)))
                     .col_expr(C::LastError, Expr::value(Option::<String>::None))
                     .col_expr(C::DeliveredAt, Expr::value(now))
@@ -285,7 +285,7 @@ impl Sender {
                     }
                     None => {
                         update = update
-                            .col_expr(C::Status, Expr::value(FAILED))
+                            .col_expr(C::Status, Expr::value(DeliveryStatus::Failed))
                             .col_expr(C::NextAttemptAt, Expr::value(none_time));
                         metrics.failed(took);
                     }
@@ -293,7 +293,12 @@ impl Sender {
             }
         }
         let txn = begin_write(&state.db, &state.write_gate).await?;
-        update.filter(C::Id.eq(d.id)).filter(C::LeaseId.eq(lease)).filter(C::Status.eq(PENDING)).exec(&*txn).await?;
+        update
+            .filter(C::Id.eq(d.id))
+            .filter(C::LeaseId.eq(lease))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+            .exec(&*txn)
+            .await?;
         txn.commit().await?;
         Ok(())
     }
