@@ -7,7 +7,8 @@
 //! RSS is read from /proc.
 //!
 //! `scripts/bench-http.sh` runs it on SQLite and PostgreSQL. Sizes: `BENCH_PARTNERS`, `BENCH_CLIENTS`,
-//! `BENCH_PAYMENTS`; `BENCH_SECONDS` per scenario (default 10); `BENCH_ONLY=text` runs only the scenarios
+//! `BENCH_PAYMENTS`; `BENCH_SECONDS` per scenario (default 10); `BENCH_RATE_LIMIT` turns the per-client rate
+//! limiter on at that rate (default 0: off); `BENCH_ONLY=text` runs only the scenarios
 //! whose name contains it (and the raw endpoint). `BENCH_LOAD_ONLY=1` stops after the load
 //! (`scripts/bench-peer.sh` serves the rows with partnergraph and PostGraphile itself).
 
@@ -312,7 +313,8 @@ async fn main() {
         .arg("serve")
         .env("DATABASE_URL", &url)
         .env("PARTNERGRAPH_ADDR", "127.0.0.1:0")
-        .env("PARTNERGRAPH_RATE_LIMIT", "0")
+        // BENCH_RATE_LIMIT: the rate limiter on (at a rate no scenario reaches), to measure its cost.
+        .env("PARTNERGRAPH_RATE_LIMIT", std::env::var("BENCH_RATE_LIMIT").unwrap_or_else(|_| "0".into()))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)

@@ -52,7 +52,7 @@ async fn main() {
     let mut config = Config::defaults(&url);
     config.db_pool = 16;
     // One client sends every summary request: the per-client rate limit would answer 429.
-    config.rate_limit = 0;
+    config.http.rate_limit = 0;
     let state = AppState::connect(config).await.expect("connect");
     state.migrate().await.expect("migrate");
     let backend = state.db.get_database_backend();

@@ -122,7 +122,8 @@ impl AppState {
             config.hash_wait,
         )?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
-        let rate_limiter = crate::ratelimit::RateLimiter::new(config.rate_limit, config.rate_burst).map(Arc::new);
+        let rate_limiter =
+            crate::ratelimit::RateLimiter::new(config.http.rate_limit, config.http.rate_burst).map(Arc::new);
         let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(config.auth_cache_ttl, write_gate.clone()));
         let events = crate::events::EventBus::for_backend(
             sea_orm::ConnectionTrait::get_database_backend(&db),
@@ -130,6 +131,8 @@ impl AppState {
             auth_cache.clone(),
         );
         let mailer = crate::mail::Mailer::from_config(&config)?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        spawn_upkeep(&metrics, rate_limiter.as_ref());
         Ok(AppState::from(AppParts {
             auth_cache,
             db,
@@ -138,7 +141,7 @@ impl AppState {
             clock: Clock::default(),
             config: Arc::new(config),
             write_gate,
-            metrics: Arc::default(),
+            metrics,
             rate_limiter,
             events,
             mailer: Arc::new(mailer),
@@ -152,6 +155,28 @@ impl AppState {
     }
 }
 
+/// How often the metrics' waiting histogram samples are bucketed and the rate limiter's idle clients
+/// dropped.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs the in-memory upkeep every `UPKEEP_EVERY` until the state holding these parts is gone.
+fn spawn_upkeep(metrics: &Arc<crate::metrics::Metrics>, limiter: Option<&Arc<crate::ratelimit::RateLimiter>>) {
+    let metrics = Arc::downgrade(metrics);
+    let limiter = limiter.map(Arc::downgrade);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(UPKEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(metrics) = metrics.upgrade() else { return };
+            metrics.upkeep();
+            if let Some(limiter) = limiter.as_ref().and_then(std::sync::Weak::upgrade) {
+                limiter.upkeep();
+            }
+        }
+    });
+}
+
 /// What the HTTP handlers share: the application state and the schema built over it.
 #[derive(Clone)]
 pub struct HttpState {
@@ -161,7 +186,7 @@ pub struct HttpState {
 
 pub fn router(state: AppState) -> Router {
     let schema = graphql::build(state.clone());
-    let body_limit = state.config.body_limit;
+    let body_limit = state.config.http.body_limit;
     let http_state = HttpState { app: state.clone(), schema };
     // The WebSocket endpoint authenticates in its `connection_init` message, not with a header.
     let ws_routes = Router::new()

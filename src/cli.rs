@@ -259,12 +259,12 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
             tracing::info!(programs = r.programs, "preset programs loaded");
         }
     }
-    let listener = tokio::net::TcpListener::bind(config.addr)
+    let listener = tokio::net::TcpListener::bind(config.http.addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", config.http.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("partnergraph listening on http://{addr}/graphql");
-    if config.graphiql {
+    if config.http.graphiql {
         println!("GraphiQL: http://{addr}/");
     }
     if demo {
@@ -280,7 +280,7 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
         crate::shutdown::StopAccepting::new(listener, stop_rx).map_err(|e| e.to_string())?,
         |_| {},
     );
-    let stop = crate::shutdown::sequence(state.lifecycle.clone(), config.drain, stop_accepting);
+    let stop = crate::shutdown::sequence(state.lifecycle.clone(), config.http.drain, stop_accepting);
     let served = axum::serve(listener, router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(stop)
         .await

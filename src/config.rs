@@ -195,6 +195,10 @@ pub struct ConfigArgs {
     /// from the proxy header; empty: the TCP peer is the client.
     #[arg(long, env = "PARTNERGRAPH_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>` (at least 16
+    /// bytes); unset: `/metrics` is open (expose it to the monitoring network only).
+    #[arg(long, env = "PARTNERGRAPH_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// The header the trusted proxies append the client address to: `x-forwarded-for` or `forwarded`.
     #[arg(long, env = "PARTNERGRAPH_PROXY_HEADER", value_enum, default_value = "x-forwarded-for")]
     pub proxy_header: crate::client_addr::ProxyHeader,
@@ -203,6 +207,10 @@ pub struct ConfigArgs {
 /// The largest bracket nesting that may be configured: async-graphql's parser recurses a few frames per
 /// level (`a_query_nested_to_the_largest_configurable_depth_is_refused_not_crashed` sends this deep).
 pub const MAX_NESTING: usize = 128;
+
+fn at_least(name: &str, value: u64, min: u64) -> Result<u64, String> {
+    if value >= min { Ok(value) } else { Err(format!("{name} must be at least {min}, not {value}")) }
+}
 
 fn in_range(name: &str, value: usize, min: usize, max: usize) -> Result<usize, String> {
     if (min..=max).contains(&value) {
@@ -215,48 +223,62 @@ fn in_range(name: &str, value: usize, min: usize, max: usize) -> Result<usize, S
 /// The development secret: only ever used when `PARTNERGRAPH_ENV=development` and no secret is set.
 const DEVELOPMENT_SECRET: &str = "partnergraph-development-secret-not-for-production";
 
-/// Validated configuration.
+/// A secret read from the configuration: its `Debug` never shows it (the configuration is logged and
+/// printed in panics and test failures). `expose` is the one way to the bytes.
+#[derive(Clone)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The webhook-secret key reads as the 32 bytes it wraps, so the webhook services pass `&config.webhook_key`
+/// as before.
+impl std::ops::Deref for Secret<[u8; 32]> {
+    type Target = [u8; 32];
+    fn deref(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Validated configuration, in sections. The settings the services read (rules, mail, webhooks, the
+/// scheduler) are still fields of `Config` itself.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
-    pub addr: SocketAddr,
     pub environment: Environment,
-    pub jwt_secret: Vec<u8>,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
-    pub token_ttl: Duration,
+    /// The listener, the edge and what it serves.
+    pub http: HttpConfig,
+    /// Tokens.
+    pub jwt: JwtConfig,
+    /// The shape and cost of one GraphQL request.
+    pub limits: LimitsConfig,
+    /// `/graphql/ws`.
+    pub ws: WsConfig,
     pub invitation_ttl_days: u32,
-    pub body_limit: usize,
-    pub max_depth: usize,
-    pub max_complexity: usize,
-    pub max_page_size: u64,
-    pub max_aliases: usize,
-    pub max_root_fields: usize,
-    pub max_directives: usize,
-    pub max_nesting: usize,
-    pub max_variables_depth: usize,
-    pub max_expanded_fields: usize,
     /// How long a GraphQL request may run.
     pub request_timeout: Duration,
     pub hash_threads: usize,
     /// How long a request waits for a hashing thread.
     pub hash_wait: Duration,
-    pub rate_limit: u32,
-    pub rate_burst: u32,
     pub json_logs: bool,
-    pub introspection: bool,
-    pub graphiql: bool,
     pub db_pool: u32,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
-    /// How long a WebSocket client may take to send `connection_init`.
-    pub ws_init_timeout: Duration,
-    pub ws_max_message: usize,
-    pub ws_max_operations: usize,
-    /// How often a WebSocket connection's token and membership are checked again.
-    pub ws_recheck: Duration,
-    /// None: the log sender.
-    pub smtp_url: Option<String>,
+    /// None: the log sender. The URL may carry the SMTP password.
+    pub smtp_url: Option<secrecy::SecretString>,
     pub mail_from: String,
     /// Without a trailing slash.
     pub public_url: String,
@@ -278,10 +300,6 @@ pub struct Config {
     pub idempotency_ttl: Duration,
     /// How long a request waits for a database connection.
     pub db_acquire_timeout: Duration,
-    /// Between SIGTERM (readiness off) and closing the listener.
-    pub drain: Duration,
-    /// Where client addresses come from (the rate limit's key for anonymous callers).
-    pub client_addr: crate::client_addr::ClientAddr,
     /// `http://` and private destinations allowed for webhooks.
     pub webhook_allow_private: bool,
     /// The waits before each webhook retry; after the last, `FAILED`.
@@ -290,33 +308,88 @@ pub struct Config {
     pub webhook_concurrency: usize,
     pub webhook_per_endpoint: usize,
     /// The 32-byte key of the webhook secrets' encryption.
-    pub webhook_key: [u8; 32],
+    pub webhook_key: Secret<[u8; 32]>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+    pub body_limit: usize,
+    pub introspection: bool,
+    pub graphiql: bool,
+    /// Between SIGTERM (readiness off) and closing the listener.
+    pub drain: Duration,
+    /// Where client addresses come from (the rate limit's key for anonymous callers).
+    pub client_addr: crate::client_addr::ClientAddr,
+    /// Requests per second per client; 0: no limit.
+    pub rate_limit: u32,
+    pub rate_burst: u32,
+    /// None: `/metrics` is open.
+    pub metrics_token: Option<secrecy::SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub secret: secrecy::SecretString,
+    pub issuer: String,
+    pub audience: String,
+    pub token_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_page_size: u64,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_directives: usize,
+    pub max_nesting: usize,
+    pub max_variables_depth: usize,
+    pub max_expanded_fields: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// How long a client may take to send `connection_init`.
+    pub init_timeout: Duration,
+    pub max_message: usize,
+    pub max_operations: usize,
+    /// How often a connection's token and membership are checked again.
+    pub recheck: Duration,
 }
 
 impl ConfigArgs {
+    /// Every value checked once, here: a value outside its range refuses to start with a message naming
+    /// its variable; nothing is clamped.
     pub fn into_config(self) -> Result<Config, String> {
         let production = self.environment == Environment::Production;
         let jwt_secret = match (self.jwt_secret, production) {
-            (Some(s), _) if s.len() >= 32 => s.into_bytes(),
+            (Some(s), _) if s.len() >= 32 => s,
             (Some(_), _) => return Err("PARTNERGRAPH_JWT_SECRET must be at least 32 bytes".into()),
             (None, true) => return Err("production mode needs PARTNERGRAPH_JWT_SECRET".into()),
-            (None, false) => DEVELOPMENT_SECRET.as_bytes().to_vec(),
+            (None, false) => DEVELOPMENT_SECRET.to_owned(),
         };
         let webhook_key = match &self.webhook_key {
             Some(k) if k.len() >= 32 => derive_key(k.as_bytes()),
             Some(_) => return Err("PARTNERGRAPH_WEBHOOK_KEY must be at least 32 bytes".into()),
-            None => derive_key(&jwt_secret),
+            None => derive_key(jwt_secret.as_bytes()),
+        };
+        let metrics_token = match self.metrics_token {
+            Some(t) if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_graphic()) => Some(t.into()),
+            Some(_) => {
+                return Err("PARTNERGRAPH_METRICS_TOKEN must be at least 16 visible ASCII characters".into());
+            }
+            None => None,
         };
         let webhook_retry = match &self.webhook_retry_secs {
             Some(raw) => crate::domain::webhook::parse_retry_schedule(raw)?,
             None => crate::domain::webhook::default_retry_schedule(),
         };
-        if self.token_ttl_secs == 0 || self.invitation_ttl_days == 0 {
-            return Err("token and invitation lifetimes must be positive".into());
-        }
+        at_least("PARTNERGRAPH_TOKEN_TTL_SECS", self.token_ttl_secs, 1)?;
+        at_least("PARTNERGRAPH_INVITATION_TTL_DAYS", u64::from(self.invitation_ttl_days), 1)?;
         let client_addr = crate::client_addr::ClientAddr::new(&self.trusted_proxies, self.proxy_header)
             .map_err(|e| format!("PARTNERGRAPH_TRUSTED_PROXIES: {e}"))?;
-        // Limits that protect the process: a value outside its range is refused, never clamped.
         in_range("PARTNERGRAPH_MAX_NESTING", self.max_nesting, 1, MAX_NESTING)?;
         in_range("PARTNERGRAPH_MAX_VARIABLES_DEPTH", self.max_variables_depth, 1, 100)?;
         in_range("PARTNERGRAPH_MAX_EXPANDED_FIELDS", self.max_expanded_fields, 1, 1_000_000)?;
@@ -332,66 +405,91 @@ impl ConfigArgs {
         if let Some(months) = self.audit_retention_months {
             in_range("PARTNERGRAPH_AUDIT_RETENTION_MONTHS", months as usize, 1, 1200)?;
         }
+        // These were clamped into range before; a value outside it is now refused.
+        at_least("PARTNERGRAPH_RATE_BURST", u64::from(self.rate_burst), 1)?;
+        at_least("PARTNERGRAPH_DB_POOL", u64::from(self.database.db_pool), 1)?;
+        at_least("PARTNERGRAPH_WS_INIT_TIMEOUT_SECS", self.ws_init_timeout_secs, 1)?;
+        in_range("PARTNERGRAPH_WS_MAX_MESSAGE", self.ws_max_message, 1024, 64 * 1024 * 1024)?;
+        at_least("PARTNERGRAPH_WS_MAX_OPERATIONS", self.ws_max_operations as u64, 1)?;
+        at_least("PARTNERGRAPH_WS_RECHECK_SECS", self.ws_recheck_secs, 1)?;
+        at_least("PARTNERGRAPH_SUPPORT_CODE_DAYS", u64::from(self.support_code_days), 1)?;
+        in_range("PARTNERGRAPH_AUTH_CACHE_MS", self.auth_cache_ms as usize, 0, 60_000)?;
+        in_range("PARTNERGRAPH_DB_ACQUIRE_TIMEOUT_MS", self.database.db_acquire_timeout_ms as usize, 100, 60_000)?;
+        if let Some(drain) = self.drain_secs {
+            in_range("PARTNERGRAPH_DRAIN_SECS", drain as usize, 0, 600)?;
+        }
+        in_range("PARTNERGRAPH_WEBHOOK_CONCURRENCY", self.webhook_concurrency, 0, 256)?;
+        in_range("PARTNERGRAPH_WEBHOOK_PER_ENDPOINT", self.webhook_per_endpoint, 1, 64)?;
+        let smtp_url = self.smtp_url.filter(|u| !u.trim().is_empty()).map(Into::into);
         Ok(Config {
             database_url: self.database.database_url,
-            addr: self.addr,
             environment: self.environment,
-            jwt_secret,
-            jwt_issuer: self.jwt_issuer,
-            jwt_audience: self.jwt_audience,
-            token_ttl: Duration::from_secs(self.token_ttl_secs),
+            http: HttpConfig {
+                addr: self.addr,
+                body_limit: self.body_limit,
+                introspection: self.introspection.unwrap_or(!production),
+                graphiql: self.graphiql.unwrap_or(!production),
+                drain: Duration::from_secs(self.drain_secs.unwrap_or(if production { 5 } else { 0 })),
+                client_addr,
+                rate_limit: self.rate_limit,
+                rate_burst: self.rate_burst,
+                metrics_token,
+            },
+            jwt: JwtConfig {
+                secret: jwt_secret.into(),
+                issuer: self.jwt_issuer,
+                audience: self.jwt_audience,
+                token_ttl: Duration::from_secs(self.token_ttl_secs),
+            },
+            limits: LimitsConfig {
+                max_depth: self.max_depth,
+                max_complexity: self.max_complexity,
+                max_page_size: 100,
+                max_aliases: self.max_aliases,
+                max_root_fields: self.max_root_fields,
+                max_directives: self.max_directives,
+                max_nesting: self.max_nesting,
+                max_variables_depth: self.max_variables_depth,
+                max_expanded_fields: self.max_expanded_fields,
+            },
+            ws: WsConfig {
+                init_timeout: Duration::from_secs(self.ws_init_timeout_secs),
+                max_message: self.ws_max_message,
+                max_operations: self.ws_max_operations,
+                recheck: Duration::from_secs(self.ws_recheck_secs),
+            },
             invitation_ttl_days: self.invitation_ttl_days,
-            body_limit: self.body_limit,
-            max_depth: self.max_depth,
-            max_complexity: self.max_complexity,
-            max_page_size: 100,
-            max_aliases: self.max_aliases,
-            max_root_fields: self.max_root_fields,
-            max_directives: self.max_directives,
-            max_nesting: self.max_nesting,
-            max_variables_depth: self.max_variables_depth,
-            max_expanded_fields: self.max_expanded_fields,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             hash_threads,
             hash_wait: Duration::from_millis(self.hash_wait_ms),
-            rate_limit: self.rate_limit,
-            rate_burst: self.rate_burst.max(1),
             json_logs: match self.log_format.as_deref() {
                 Some("json") => true,
                 Some("text") => false,
                 Some(other) => return Err(format!("PARTNERGRAPH_LOG_FORMAT: json or text, not {other:?}")),
                 None => production,
             },
-            introspection: self.introspection.unwrap_or(!production),
-            graphiql: self.graphiql.unwrap_or(!production),
-            db_pool: self.database.db_pool.max(1),
+            db_pool: self.database.db_pool,
             argon2_memory_kib: self.argon2_memory_kib,
             argon2_iterations: self.argon2_iterations,
-            ws_init_timeout: Duration::from_secs(self.ws_init_timeout_secs.max(1)),
-            ws_max_message: self.ws_max_message.max(1024),
-            ws_max_operations: self.ws_max_operations.max(1),
-            ws_recheck: Duration::from_secs(self.ws_recheck_secs.max(1)),
-            smtp_url: self.smtp_url.filter(|u| !u.trim().is_empty()),
+            smtp_url,
             mail_from: self.mail_from,
             public_url: self.public_url.trim_end_matches('/').to_owned(),
             lead_program: self.lead_program,
             local: crate::domain::LocalTime::parse(&self.timezone)?,
             directory_min_clients: self.directory_min_clients,
-            support_code_days: self.support_code_days.max(1),
+            support_code_days: self.support_code_days,
             scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
             ranking_max_age: Duration::from_secs(self.ranking_max_age_secs),
             outbox_retention_days: self.outbox_retention_days,
             audit_retention_months: self.audit_retention_months,
-            auth_cache_ttl: Duration::from_millis(self.auth_cache_ms.min(60_000)),
+            auth_cache_ttl: Duration::from_millis(self.auth_cache_ms),
             idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
-            db_acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms.clamp(100, 60_000)),
-            drain: Duration::from_secs(self.drain_secs.unwrap_or(if production { 5 } else { 0 }).min(600)),
-            client_addr,
+            db_acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms),
             webhook_allow_private: self.webhook_allow_private.unwrap_or(!production),
             webhook_retry,
-            webhook_concurrency: self.webhook_concurrency.min(256),
-            webhook_per_endpoint: self.webhook_per_endpoint.clamp(1, 64),
-            webhook_key,
+            webhook_concurrency: self.webhook_concurrency,
+            webhook_per_endpoint: self.webhook_per_endpoint,
+            webhook_key: Secret::new(webhook_key),
         })
     }
 }
@@ -464,9 +562,9 @@ mod tests {
     fn the_drain_is_five_seconds_in_production_none_in_development_and_proxies_must_parse() {
         let secret = "0123456789abcdef0123456789abcdef";
         let c = args(&["--env", "production", "--jwt-secret", secret]).into_config().unwrap();
-        assert_eq!(c.drain, Duration::from_secs(5));
-        assert_eq!(args(&[]).into_config().unwrap().drain, Duration::ZERO);
-        assert_eq!(args(&["--drain-secs", "2"]).into_config().unwrap().drain, Duration::from_secs(2));
+        assert_eq!(c.http.drain, Duration::from_secs(5));
+        assert_eq!(args(&[]).into_config().unwrap().http.drain, Duration::ZERO);
+        assert_eq!(args(&["--drain-secs", "2"]).into_config().unwrap().http.drain, Duration::from_secs(2));
         let err = args(&["--trusted-proxies", "10.0.0.0/8, nonsense"]).into_config().unwrap_err();
         assert!(err.contains("PARTNERGRAPH_TRUSTED_PROXIES") && err.contains("nonsense"), "{err}");
         assert!(args(&["--trusted-proxies", "10.0.0.0/8,::1"]).into_config().is_ok());
@@ -485,6 +583,32 @@ mod tests {
     }
 
     #[test]
+    fn the_configurations_debug_never_shows_a_secret() {
+        let jwt = "jwt-secret-0123456789abcdef0123456789";
+        let webhook = "webhook-key-0123456789abcdef01234567";
+        let c = args(&[
+            "--jwt-secret",
+            jwt,
+            "--webhook-key",
+            webhook,
+            "--smtp-url",
+            "smtp://mailer:smtp-password-42@127.0.0.1:2525",
+            "--metrics-token",
+            "metrics-token-0123456789",
+        ])
+        .into_config()
+        .unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        for secret in [jwt, "smtp-password-42", "metrics-token-0123456789"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        // The derived webhook key's bytes do not show either (as a list of numbers).
+        let bytes = format!("{:?}", *c.webhook_key);
+        assert!(!shown.contains(&bytes[1..bytes.len() - 1]), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
     fn a_short_secret_is_refused_everywhere() {
         assert!(args(&["--jwt-secret", "short"]).into_config().is_err());
         assert!(args(&["--env", "production", "--jwt-secret", "short"]).into_config().is_err());
@@ -494,14 +618,17 @@ mod tests {
     fn production_turns_introspection_and_graphiql_off_unless_asked() {
         let secret = "0123456789abcdef0123456789abcdef";
         let c = args(&["--env", "production", "--jwt-secret", secret]).into_config().unwrap();
-        assert!(!c.introspection && !c.graphiql);
+        assert!(!c.http.introspection && !c.http.graphiql);
         let c =
             args(&["--env", "production", "--jwt-secret", secret, "--introspection", "true"]).into_config().unwrap();
-        assert!(c.introspection);
+        assert!(c.http.introspection);
         let c = args(&[]).into_config().unwrap();
-        assert!(c.introspection && c.graphiql);
-        assert_eq!((c.max_depth, c.max_complexity, c.body_limit, c.max_page_size), (12, 5000, 1024 * 1024, 100));
-        assert_eq!((c.max_nesting, c.max_variables_depth, c.max_expanded_fields), (32, 32, 5000));
+        assert!(c.http.introspection && c.http.graphiql);
+        assert_eq!(
+            (c.limits.max_depth, c.limits.max_complexity, c.http.body_limit, c.limits.max_page_size),
+            (12, 5000, 1024 * 1024, 100)
+        );
+        assert_eq!((c.limits.max_nesting, c.limits.max_variables_depth, c.limits.max_expanded_fields), (32, 32, 5000));
         assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert_eq!(c.idempotency_ttl, Duration::from_secs(86_400));
         assert!(c.hash_threads >= 1);
@@ -525,7 +652,30 @@ mod tests {
             let err = args(&bad).into_config().unwrap_err();
             assert!(err.contains("must be between"), "{bad:?}: {err}");
         }
+        // Settings that were clamped into range before are refused too, naming their variable.
+        for (bad, variable) in [
+            (["--rate-burst", "0"], "PARTNERGRAPH_RATE_BURST"),
+            (["--db-pool", "0"], "PARTNERGRAPH_DB_POOL"),
+            (["--ws-init-timeout-secs", "0"], "PARTNERGRAPH_WS_INIT_TIMEOUT_SECS"),
+            (["--ws-max-message", "1023"], "PARTNERGRAPH_WS_MAX_MESSAGE"),
+            (["--ws-max-operations", "0"], "PARTNERGRAPH_WS_MAX_OPERATIONS"),
+            (["--ws-recheck-secs", "0"], "PARTNERGRAPH_WS_RECHECK_SECS"),
+            (["--support-code-days", "0"], "PARTNERGRAPH_SUPPORT_CODE_DAYS"),
+            (["--auth-cache-ms", "60001"], "PARTNERGRAPH_AUTH_CACHE_MS"),
+            (["--db-acquire-timeout-ms", "99"], "PARTNERGRAPH_DB_ACQUIRE_TIMEOUT_MS"),
+            (["--db-acquire-timeout-ms", "60001"], "PARTNERGRAPH_DB_ACQUIRE_TIMEOUT_MS"),
+            (["--drain-secs", "601"], "PARTNERGRAPH_DRAIN_SECS"),
+            (["--webhook-concurrency", "257"], "PARTNERGRAPH_WEBHOOK_CONCURRENCY"),
+            (["--webhook-per-endpoint", "0"], "PARTNERGRAPH_WEBHOOK_PER_ENDPOINT"),
+            (["--webhook-per-endpoint", "65"], "PARTNERGRAPH_WEBHOOK_PER_ENDPOINT"),
+            (["--token-ttl-secs", "0"], "PARTNERGRAPH_TOKEN_TTL_SECS"),
+            (["--invitation-ttl-days", "0"], "PARTNERGRAPH_INVITATION_TTL_DAYS"),
+            (["--metrics-token", "short"], "PARTNERGRAPH_METRICS_TOKEN"),
+        ] {
+            let err = args(&bad).into_config().unwrap_err();
+            assert!(err.starts_with(variable), "{bad:?}: {err}");
+        }
         let c = args(&["--max-nesting", "128", "--hash-threads", "3"]).into_config().unwrap();
-        assert_eq!((c.max_nesting, c.hash_threads), (128, 3));
+        assert_eq!((c.limits.max_nesting, c.hash_threads), (128, 3));
     }
 }

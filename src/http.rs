@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use entity::{membership, subscriber, user};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -19,8 +20,8 @@ use crate::app::{AppState, HttpState, RequestId};
 use crate::auth::{Caller, Principal};
 use crate::domain::{Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
-use crate::graphql::context::AuditCell;
-use crate::graphql::preflight::{self, Refusal};
+use crate::graphql::preflight::Refusal;
+use crate::graphql::request::{self as graphql_request, Refused, Transport};
 use crate::service::idempotency::{self, Claim, Kept};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -156,11 +157,11 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         let client = match req.extensions().get::<Caller>().and_then(|c| c.0.as_ref()) {
             Some(p) => p.rate_key(),
             None => match req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
-                Some(ci) => format!("ip:{}", state.config.client_addr.client(ci.0.ip(), req.headers())),
+                Some(ci) => format!("ip:{}", state.config.http.client_addr.client(ci.0.ip(), req.headers())),
                 None => "anonymous".to_owned(),
             },
         };
-        if let Err(wait) = limiter.check(&client, std::time::Instant::now()) {
+        if let Err(wait) = limiter.check(&client) {
             state.metrics.observe(None, "RATE_LIMITED", std::time::Duration::ZERO);
             let mut resp = refuse(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -270,7 +271,7 @@ pub async fn graphql_post(
             );
         }
     };
-    run(&h, caller, request_id(&headers), request, negotiate(&headers), Method::Post, idempotency).await
+    run(&h, caller, request_id(&headers), request, negotiate(&headers), Transport::Post, idempotency).await
 }
 
 /// The `Idempotency-Key` of a POST, as sent: `Some(None)` when it is there but malformed (or repeated).
@@ -310,7 +311,7 @@ pub async fn graphql_get(
         // A browser opening the endpoint's address gets the page that can talk to it.
         let wants_html =
             headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
-        if wants_html && h.app.config.graphiql {
+        if wants_html && h.app.config.http.graphiql {
             return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
         }
         return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "QUERY_MISSING", "the query parameter is missing");
@@ -332,64 +333,36 @@ pub async fn graphql_get(
             }
         }
     }
-    run(&h, caller, request_id(&headers), request, negotiate(&headers), Method::Get, None).await
+    run(&h, caller, request_id(&headers), request, negotiate(&headers), Transport::Get, None).await
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Method {
-    Get,
-    Post,
-}
-
-/// Every GraphQL request over HTTP: the preflight (shared with the WebSocket), then the operation type
-/// the method allows, then execution (through its `Idempotency-Key` claim, for a mutation that has one).
+/// Every GraphQL request over HTTP: the shared request path (preflight, the operation types the method
+/// serves), then execution (through its `Idempotency-Key` claim, for a mutation that has one).
 async fn run(
     h: &HttpState,
     caller: Caller,
     rid: RequestId,
     request: async_graphql::Request,
     accept: Accept,
-    method: Method,
+    transport: Transport,
     idempotency: Option<Idempotency>,
 ) -> Response {
     let started = std::time::Instant::now();
-    let checked = match preflight::check(request, &preflight::Limits::of(&h.app.config)) {
+    let checked = match graphql_request::check(&h.app, request, transport) {
         Ok(c) => c,
-        Err(refusal) => return refused(h, refusal, accept, started),
+        Err(Refused::Refusal(refusal)) => return refused(h, refusal, accept, started),
+        Err(Refused::MethodNotAllowed(r)) => {
+            let mut resp = refuse(StatusCode::METHOD_NOT_ALLOWED, r.code, r.reason, &r.message);
+            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return resp;
+        }
     };
-    match (method, checked.operation) {
-        (_, OperationType::Query) | (Method::Post, OperationType::Mutation) => {}
-        (Method::Get, OperationType::Mutation) => {
-            let mut resp = refuse(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "BAD_USER_INPUT",
-                "MUTATION_OVER_GET",
-                "mutations must be sent with POST",
-            );
-            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return resp;
-        }
-        (Method::Get, OperationType::Subscription) => {
-            let mut resp = refuse(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "BAD_USER_INPUT",
-                "SUBSCRIPTION_OVER_HTTP",
-                SUBSCRIPTIONS_ELSEWHERE,
-            );
-            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return resp;
-        }
-        (Method::Post, OperationType::Subscription) => {
-            let refusal = Refusal::new("BAD_USER_INPUT", "SUBSCRIPTION_OVER_HTTP", SUBSCRIPTIONS_ELSEWHERE);
-            return refused(h, refusal, accept, started);
-        }
-    }
     if checked.operation == OperationType::Mutation
         && let Some(idempotency) = idempotency
     {
-        return idempotent(h, caller, rid, checked.request, accept, started, idempotency).await;
+        return idempotent(h, caller, rid, checked, accept, started, idempotency).await;
     }
-    execute(h, caller, rid, checked.request, accept, started).await.into_response()
+    execute(h, caller, rid, checked, accept, started).await.into_response()
 }
 
 /// A mutation with an `Idempotency-Key` (docs/rules.md §12): claimed in the database before it runs; a repeat of
@@ -399,7 +372,7 @@ async fn idempotent(
     h: &HttpState,
     caller: Caller,
     rid: RequestId,
-    request: async_graphql::Request,
+    request: graphql_request::Checked,
     accept: Accept,
     started: std::time::Instant,
     idempotency: Idempotency,
@@ -483,8 +456,6 @@ fn internal(rid: &RequestId, e: AppError, what: &str) -> Response {
     refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error")
 }
 
-const SUBSCRIPTIONS_ELSEWHERE: &str = "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws)";
-
 /// A request the preflight refused: it never ran.
 fn refused(h: &HttpState, refusal: Refusal, accept: Accept, started: std::time::Instant) -> Response {
     h.app.metrics.observe(None, refusal.code, started.elapsed());
@@ -495,40 +466,13 @@ async fn execute(
     h: &HttpState,
     caller: Caller,
     rid: RequestId,
-    request: async_graphql::Request,
+    request: graphql_request::Checked,
     accept: Accept,
     started: std::time::Instant,
 ) -> Rendered {
-    let operation = crate::graphql::context::OperationCell::default();
-    let executed = crate::graphql::context::Executed::default();
-    let request = request
-        .data(operation.clone())
-        .data(executed.clone())
-        .data(caller)
-        .data(rid.clone())
-        .data(AuditCell::default())
-        .data(crate::graphql::loaders::per_request(h.app.db.clone()));
-    let limit = h.app.config.request_timeout;
-    let response = match tokio::time::timeout(limit, h.schema.execute(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(
-                request_id = %rid.0,
-                operation = operation.get().as_deref().unwrap_or("-"),
-                seconds = limit.as_secs(),
-                "request timed out and was stopped"
-            );
-            let refusal = Refusal::new(
-                "REQUEST_TIMEOUT",
-                "TIMED_OUT",
-                format!(
-                    "the request ran longer than {} s and was stopped; a mutation may or may not have taken effect",
-                    limit.as_secs()
-                ),
-            );
-            refusal.response()
-        }
-    };
+    let prepared = request.prepare(&h.app, caller, rid.clone());
+    let (operation, executed) = (prepared.operation_name.clone(), prepared.executed.clone());
+    let response = prepared.execute(&h.schema, h.app.config.request_timeout, &rid).await;
     let outcome = response
         .errors
         .first()
@@ -597,14 +541,26 @@ fn render(response: async_graphql::Response, accept: Accept, failed_before_execu
 
 /// GraphiQL, when enabled (development by default).
 pub async fn graphiql(State(h): State<HttpState>) -> Response {
-    if !h.app.config.graphiql {
+    if !h.app.config.http.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
     crate::graphiql::page().into_response()
 }
 
-/// Prometheus metrics.
-pub async fn metrics(State(h): State<HttpState>) -> Response {
+/// Prometheus metrics; with `PARTNERGRAPH_METRICS_TOKEN` set, only for `Authorization: Bearer <token>`.
+pub async fn metrics(State(h): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &h.app.config.http.metrics_token
+        && !bearer_matches(&headers, token.expose_secret())
+    {
+        let mut resp = refuse(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "METRICS_TOKEN_REQUIRED",
+            "/metrics needs Authorization: Bearer <PARTNERGRAPH_METRICS_TOKEN>",
+        );
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
     let db = &h.app.db;
     let pool = match db.get_database_backend() {
         sea_orm::DatabaseBackend::Sqlite => {
@@ -618,6 +574,23 @@ pub async fn metrics(State(h): State<HttpState>) -> Response {
         _ => (0, 0),
     };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.app.metrics.render(pool)).into_response()
+}
+
+/// Whether `Authorization` is `Bearer <expected>`, compared in constant time (over SHA-256 digests, so
+/// neither the content nor the length of the expected token shows in the timing).
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+    else {
+        return false;
+    };
+    Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
 }
 
 pub async fn healthz() -> &'static str {

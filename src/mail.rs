@@ -41,6 +41,7 @@ impl Mailer {
         let sink = match &config.smtp_url {
             Some(url) => {
                 // The URL's own error text may repeat the URL, password included: say only which setting.
+                let url = secrecy::ExposeSecret::expose_secret(url);
                 let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|_| {
                     "PARTNERGRAPH_SMTP_URL: not a usable SMTP URL (smtp://user:pass@host:port?tls=required, \
                      smtp://host:port, or smtps://…)"
@@ -102,7 +103,7 @@ mod tests {
 
     fn config(smtp: Option<&str>, from: &str) -> Config {
         let mut c = Config::defaults("sqlite::memory:");
-        c.smtp_url = smtp.map(str::to_owned);
+        c.smtp_url = smtp.map(|u| u.to_owned().into());
         c.mail_from = from.to_owned();
         c
     }

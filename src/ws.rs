@@ -24,7 +24,6 @@ mod live;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::parser::types::OperationType;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -39,8 +38,7 @@ use self::live::{Auth, Check, Recheck};
 use crate::app::{HttpState, RequestId};
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::graphql::context::AuditCell;
-use crate::graphql::preflight;
+use crate::graphql::request::{self as graphql_request, Refused, Transport};
 
 /// The only subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -52,8 +50,8 @@ const MAX_ID_LEN: usize = 64;
 pub async fn graphql_ws(State(h): State<HttpState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     let ws = ws
         .protocols([PROTOCOL])
-        .max_message_size(h.app.config.ws_max_message)
-        .max_frame_size(h.app.config.ws_max_message);
+        .max_message_size(h.app.config.ws.max_message)
+        .max_frame_size(h.app.config.ws.max_message);
     if ws.selected_protocol().is_none() {
         return crate::http::refuse(
             StatusCode::BAD_REQUEST,
@@ -153,9 +151,9 @@ impl Connection {
     /// Serves until the client leaves (`None`) or the connection must close with a code.
     async fn serve(&mut self) -> Option<Close> {
         let config = self.h.app.config.clone();
-        let init_deadline = tokio::time::sleep(config.ws_init_timeout);
+        let init_deadline = tokio::time::sleep(config.ws.init_timeout);
         tokio::pin!(init_deadline);
-        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + config.ws_recheck, config.ws_recheck);
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + config.ws.recheck, config.ws.recheck);
         let mut shutdown = self.shutdown.clone();
         loop {
             tokio::select! {
@@ -303,13 +301,13 @@ impl Connection {
         if self.ops.contains_key(&id) {
             return Some(Close::new(4409, format!("Subscriber for {id} already exists")));
         }
-        if self.ops.len() >= self.h.app.config.ws_max_operations {
+        if self.ops.len() >= self.h.app.config.ws.max_operations {
             let error = coded_error(
                 "TOO_MANY_ATTEMPTS",
                 "TOO_MANY_OPERATIONS",
                 &format!(
                     "at most {} operations may run at once on one connection",
-                    self.h.app.config.ws_max_operations
+                    self.h.app.config.ws.max_operations
                 ),
             );
             return self.send_error(&id, vec![error]).await;
@@ -323,22 +321,14 @@ impl Connection {
             Some(v @ Value::Object(_)) => request = request.variables(async_graphql::Variables::from_json(v)),
             Some(_) => return Some(Close::new(4400, "Invalid message: variables must be an object")),
         }
-        let checked = match preflight::check(request, &preflight::Limits::of(&self.h.app.config)) {
+        let checked = match graphql_request::check(&self.h.app, request, Transport::WebSocket) {
             Ok(c) => c,
-            Err(refusal) => {
+            Err(Refused::Refusal(refusal) | Refused::MethodNotAllowed(refusal)) => {
                 let error = serde_json::to_value(refusal.into_server_error())
                     .unwrap_or_else(|_| coded_error("INTERNAL_SERVER_ERROR", "INTERNAL", "internal server error"));
                 return self.send_error(&id, vec![error]).await;
             }
         };
-        if checked.operation != OperationType::Subscription {
-            let error = coded_error(
-                "BAD_USER_INPUT",
-                "NOT_A_SUBSCRIPTION",
-                "only subscriptions are served over WebSocket; send queries and mutations to POST /graphql",
-            );
-            return self.send_error(&id, vec![error]).await;
-        }
         // Every operation starts with the membership as of now, like an HTTP request.
         let principal = match caller.check().await {
             Check::Current(p) => p,
@@ -349,24 +339,17 @@ impl Connection {
             }
         };
         if let Some(limiter) = &self.h.app.rate_limiter
-            && limiter.check(&principal.rate_key(), std::time::Instant::now()).is_err()
+            && limiter.check(&principal.rate_key()).is_err()
         {
             self.h.app.metrics.observe(None, "RATE_LIMITED", Duration::ZERO);
             let error = coded_error("TOO_MANY_ATTEMPTS", "RATE_LIMITED", "too many requests; slow down");
             return self.send_error(&id, vec![error]).await;
         }
         // The same request data as `POST /graphql` gives its operations, and the live caller.
-        let request = checked
-            .request
-            .data(crate::graphql::context::OperationCell::default())
-            .data(Caller(Some(principal)))
-            .data(caller)
-            .data(self.rid.clone())
-            .data(AuditCell::default())
-            .data(crate::graphql::loaders::per_request(self.h.app.db.clone()));
+        let prepared = checked.prepare(&self.h.app, Caller(Some(principal)), self.rid.clone()).data(caller);
         let mut session = async_graphql::Data::default();
         session.insert(self.rid.clone());
-        let stream = self.h.schema.execute_stream_with_session_data(request, std::sync::Arc::new(session));
+        let stream = prepared.subscribe(&self.h.schema, std::sync::Arc::new(session));
         let (handle, registration) = AbortHandle::new_pair();
         let tagged = {
             let id = id.clone();

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -50,15 +51,15 @@ impl JwtKeys {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.set_issuer(&[&config.jwt_issuer]);
-        validation.set_audience(&[&config.jwt_audience]);
+        validation.set_issuer(&[&config.jwt.issuer]);
+        validation.set_audience(&[&config.jwt.audience]);
         Self {
-            encoding: EncodingKey::from_secret(&config.jwt_secret),
-            decoding: DecodingKey::from_secret(&config.jwt_secret),
+            encoding: EncodingKey::from_secret(config.jwt.secret.expose_secret().as_bytes()),
+            decoding: DecodingKey::from_secret(config.jwt.secret.expose_secret().as_bytes()),
             validation,
-            issuer: config.jwt_issuer.clone(),
-            audience: config.jwt_audience.clone(),
-            ttl: chrono::Duration::from_std(config.token_ttl).unwrap_or(chrono::Duration::hours(1)),
+            issuer: config.jwt.issuer.clone(),
+            audience: config.jwt.audience.clone(),
+            ttl: chrono::Duration::from_std(config.jwt.token_ttl).unwrap_or(chrono::Duration::hours(1)),
         }
     }
 

@@ -50,7 +50,7 @@ pub const DEFAULT_PAGE: i32 = 20;
 
 /// `first` (default 20, at most the configured maximum) and the opaque `after` cursor.
 pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<PageArgs, AppError> {
-    let max = state(ctx).config.max_page_size;
+    let max = state(ctx).config.limits.max_page_size;
     let first = first.unwrap_or(DEFAULT_PAGE);
     if first < 0 || first as u64 > max {
         return Err(AppError::bad_input("first", "OUT_OF_RANGE", format!("first: between 0 and {max}")));

@@ -88,6 +88,8 @@ impl Extension for ErrorGuardExtension {
                 .into_iter()
                 .take(MAX_VALIDATION_ERRORS)
                 .map(|mut e| {
+                    // async-graphql's own limits, told apart by their messages (each pinned through the
+                    // router: `tests/api/pinned_messages.rs`).
                     let code = match e.message.as_str() {
                         "Query is nested too deep." => "MAX_DEPTH_LIMIT",
                         "Query is too complex." => "MAX_COMPLEXITY_LIMIT",
@@ -159,13 +161,6 @@ fn guard(e: &mut ServerError, request_id: &str) {
                 set_code(e, "BAD_USER_INPUT");
                 e.extensions.get_or_insert_with(Default::default).set("reason", reason);
             }
-            // async-graphql's answer to a subscription sent to `execute` (HTTP): the caller's mistake.
-            // The preflight refuses these first; this stays as the backstop.
-            None if e.message.starts_with("Subscriptions are not supported") => {
-                e.message = "subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws)".to_owned();
-                set_code(e, "BAD_USER_INPUT");
-                e.extensions.get_or_insert_with(Default::default).set("reason", "SUBSCRIPTION_OVER_HTTP");
-            }
             None => {
                 tracing::error!(request_id, path = ?e.path, detail = %e.message, "internal error without a code");
                 mask(e, request_id);
@@ -175,7 +170,8 @@ fn guard(e: &mut ServerError, request_id: &str) {
 }
 
 /// The reason of an input coercion error, recognised by the message shapes async-graphql 7 builds
-/// (each is pinned by a test in `tests/api/coercion.rs`, so an upgrade that changes one is noticed):
+/// (each is pinned through the router in `tests/api/coercion.rs`, so an upgrade that changes one is noticed;
+/// validation errors never come here, they are coded in `validation`):
 ///
 /// - `Expected input type "T", found V.` — `InputValueError::expected_type`: a value of the wrong kind
 ///   for a scalar, enum, input object or list (built-in and our `Date`);
@@ -183,13 +179,9 @@ fn guard(e: &mut ServerError, request_id: &str) {
 ///   parse (an out-of-range `Int`, a malformed `DateTime`, our `Decimal` and `Date` messages, an
 ///   unknown enum value given in a variable);
 ///   both may end in ` (occurred while parsing "U")` when the value sits inside an input object or list;
-/// - `Invalid value for argument …` — the same, found by validation;
 /// - `Variable x is not defined.` — `Context::var_value`: a required variable the request did not send.
 pub(crate) fn input_error(message: &str) -> Option<&'static str> {
-    if message.starts_with("Expected input type \"")
-        || message.starts_with("Failed to parse \"")
-        || message.starts_with("Invalid value for argument")
-    {
+    if message.starts_with("Expected input type \"") || message.starts_with("Failed to parse \"") {
         return Some("INVALID_VALUE");
     }
     let variable = message.strip_prefix("Variable ").and_then(|m| m.strip_suffix(" is not defined."));

@@ -19,6 +19,7 @@ pub mod leads;
 pub mod loaders;
 pub mod order;
 pub mod preflight;
+pub mod request;
 pub mod scalars;
 pub mod shape;
 pub mod subscribers;
@@ -77,15 +78,15 @@ pub fn build(state: AppState) -> AppSchema {
     // Depth is checked by `shape`, which leaves introspection out (GraphiQL's schema query is deeper than
     // any data query); async-graphql's own depth limit stays as a backstop well above it.
     let mut b = builder()
-        .limit_depth(config.max_depth.max(32))
-        .limit_complexity(config.max_complexity)
-        .limit_recursive_depth(config.max_depth.max(32))
+        .limit_depth(config.limits.max_depth.max(32))
+        .limit_complexity(config.limits.max_complexity)
+        .limit_recursive_depth(config.limits.max_depth.max(32))
         .extension(extensions::ErrorGuard)
         .extension(extensions::AuditLog)
         .extension(order::ResponseOrder)
         .extension(loaders::DispatchBatches)
         .data(state);
-    if !config.introspection {
+    if !config.http.introspection {
         b = b.disable_introspection().disable_suggestions();
     }
     b.finish()

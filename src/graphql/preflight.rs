@@ -35,14 +35,14 @@ pub struct Limits {
 impl Limits {
     pub fn of(c: &Config) -> Self {
         Limits {
-            nesting: c.max_nesting,
-            variables_depth: c.max_variables_depth,
+            nesting: c.limits.max_nesting,
+            variables_depth: c.limits.max_variables_depth,
             shape: ShapeLimits {
-                aliases: c.max_aliases,
-                root_fields: c.max_root_fields,
-                directives: c.max_directives,
-                depth: c.max_depth,
-                expanded: c.max_expanded_fields,
+                aliases: c.limits.max_aliases,
+                root_fields: c.limits.max_root_fields,
+                directives: c.limits.max_directives,
+                depth: c.limits.max_depth,
+                expanded: c.limits.max_expanded_fields,
             },
         }
     }

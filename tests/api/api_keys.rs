@@ -326,8 +326,8 @@ async fn a_keys_token_is_not_its_creators_for_accepting_an_invitation() {
 #[tokio::test]
 async fn a_key_draws_from_its_own_rate_bucket_not_its_creators_and_bad_keys_lock_nothing() {
     let app = spawn_app_with(|c| {
-        c.rate_limit = 1;
-        c.rate_burst = 4;
+        c.http.rate_limit = 1;
+        c.http.rate_burst = 4;
     })
     .await;
     // Set-up requests draw from the vendor's and the partner owner's buckets.
@@ -352,7 +352,7 @@ async fn a_key_draws_from_its_own_rate_bucket_not_its_creators_and_bad_keys_lock
 #[tokio::test]
 async fn over_websocket_a_bad_key_closes_with_4403_and_a_revoked_one_is_closed_at_once() {
     let app = spawn_app_with(|c| {
-        c.ws_recheck = std::time::Duration::from_secs(600);
+        c.ws.recheck = std::time::Duration::from_secs(600);
         c.auth_cache_ttl = std::time::Duration::from_secs(60);
     })
     .await;

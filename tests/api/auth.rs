@@ -31,7 +31,7 @@ fn assert_refused((status, body): (StatusCode, Value)) {
 }
 
 fn secret(app: &TestApp) -> Vec<u8> {
-    app.state.config.jwt_secret.clone()
+    secrecy::ExposeSecret::expose_secret(&app.state.config.jwt.secret).as_bytes().to_vec()
 }
 
 /// Claims as the service issues them for the vendor owner, to be tampered with.

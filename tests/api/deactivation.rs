@@ -166,7 +166,7 @@ async fn the_vendor_keeps_an_active_owner_even_when_two_owners_deactivate_each_o
 #[tokio::test]
 async fn a_deactivated_persons_open_websocket_is_closed_with_4403_at_once() {
     let app = spawn_app_with(|c| {
-        c.ws_recheck = std::time::Duration::from_secs(600);
+        c.ws.recheck = std::time::Duration::from_secs(600);
         c.auth_cache_ttl = std::time::Duration::from_secs(60);
     })
     .await;

@@ -33,7 +33,7 @@ fn sorted(mut v: Vec<&String>) -> Vec<String> {
 /// An app whose clock starts fifteen days before `WEEK` and whose tokens last two months, so the test can
 /// move time forward through the weeks without signing in again.
 async fn app_before_the_week() -> TestApp {
-    let mut app = spawn_app_with(|c| c.token_ttl = std::time::Duration::from_secs(60 * 24 * 3600)).await;
+    let mut app = spawn_app_with(|c| c.jwt.token_ttl = std::time::Duration::from_secs(60 * 24 * 3600)).await;
     app.state.clock.set_to(week() - Duration::days(15));
     app.vendor = app.login(VENDOR_EMAIL, PASSWORD).await;
     app.presets().await;

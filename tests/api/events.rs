@@ -270,7 +270,7 @@ async fn a_subscribe_before_the_ack_closes_with_4401() {
 
 #[tokio::test]
 async fn no_connection_init_in_time_closes_with_4408() {
-    let app = spawn_app_with(|c| c.ws_init_timeout = Duration::from_millis(200)).await;
+    let app = spawn_app_with(|c| c.ws.init_timeout = Duration::from_millis(200)).await;
     let addr = serve(app.router.clone()).await;
     let mut ws = Ws::connect(addr).await;
     assert_eq!(ws.closed().await, (4408, "Connection initialisation timeout".to_owned()));
@@ -302,7 +302,7 @@ async fn subscribing_twice_with_an_active_id_closes_with_4409() {
 /// database) still closes an idle connection at the next periodic check.
 #[tokio::test]
 async fn a_membership_that_ends_without_a_signal_is_caught_by_the_periodic_check() {
-    let app = spawn_app_with(|c| c.ws_recheck = Duration::from_millis(100)).await;
+    let app = spawn_app_with(|c| c.ws.recheck = Duration::from_millis(100)).await;
     let addr = serve(app.router.clone()).await;
     let partner = app.partner("Partner").await;
     let operator = app.member(&partner.token, &partner.subscriber_id, "SERVICE_OPERATOR").await;
@@ -357,7 +357,7 @@ async fn complete_from_the_client_stops_the_operation_and_frees_its_id() {
 
 #[tokio::test]
 async fn queries_over_the_socket_get_a_coded_error_pings_get_pongs_and_operations_are_capped() {
-    let app = spawn_app_with(|c| c.ws_max_operations = 2).await;
+    let app = spawn_app_with(|c| c.ws.max_operations = 2).await;
     let addr = serve(app.router.clone()).await;
     let partner = app.partner("Partner").await;
     let mut ws = Ws::connect(addr).await;
@@ -386,7 +386,7 @@ async fn queries_over_the_socket_get_a_coded_error_pings_get_pongs_and_operation
 
 #[tokio::test]
 async fn an_oversized_message_closes_the_socket() {
-    let app = spawn_app_with(|c| c.ws_max_message = 4096).await;
+    let app = spawn_app_with(|c| c.ws.max_message = 4096).await;
     let addr = serve(app.router.clone()).await;
     let mut ws = Ws::connect(addr).await;
     ws.send_text(&format!(r#"{{"type":"ping","payload":{{"x":"{}"}}}}"#, "x".repeat(8192))).await;

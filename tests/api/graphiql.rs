@@ -39,7 +39,7 @@ async fn a_browser_opening_the_graphql_endpoint_is_redirected_to_graphiql() {
 
 #[tokio::test]
 async fn without_graphiql_a_browser_gets_the_refusal() {
-    let app = spawn_app_with(|c| c.graphiql = false).await;
+    let app = spawn_app_with(|c| c.http.graphiql = false).await;
     let raw = app.raw(Request::get("/graphql").header("accept", BROWSER).body(Body::empty()).unwrap()).await;
     assert_eq!(raw.status, StatusCode::BAD_REQUEST);
 }

@@ -87,7 +87,7 @@ pub fn test_config(url: &str) -> Config {
     // set their own.
     config.db_acquire_timeout = std::time::Duration::from_secs(15);
     // The rate limit is off here; its own test turns it on.
-    config.rate_limit = 0;
+    config.http.rate_limit = 0;
     // Tests change memberships behind the service's back (straight in the database), which only the
     // cache's lifetime bounds; the cache has its own tests.
     config.auth_cache_ttl = std::time::Duration::ZERO;
@@ -106,7 +106,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 /// tokens that last two years: for tests that move the clock forward through trials and quarters.
 pub async fn spawn_app_at(at: chrono::DateTime<chrono::Utc>) -> TestApp {
     spawn_app_full(
-        |c| c.token_ttl = std::time::Duration::from_secs(2 * 366 * 24 * 3600),
+        |c| c.jwt.token_ttl = std::time::Duration::from_secs(2 * 366 * 24 * 3600),
         move |state| state.clock.set_to(at),
     )
     .await

@@ -92,7 +92,7 @@ async fn batches_are_refused() {
 
 #[tokio::test]
 async fn an_oversized_body_is_refused_before_it_is_parsed() {
-    let app = spawn_app_with(|c| c.body_limit = 4096).await;
+    let app = spawn_app_with(|c| c.http.body_limit = 4096).await;
     let big = json!({ "query": format!("{{ __typename }} # {}", "x".repeat(5000)) }).to_string();
     let req = Request::post("/graphql").header("content-type", "application/json").body(Body::from(big)).unwrap();
     assert_eq!(app.raw(req).await.status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -202,8 +202,8 @@ async fn a_database_failure_is_an_internal_error_with_a_request_id_and_no_driver
 #[tokio::test]
 async fn production_hides_introspection_and_graphiql() {
     let app = spawn_app_with(|c| {
-        c.introspection = false;
-        c.graphiql = false;
+        c.http.introspection = false;
+        c.http.graphiql = false;
     })
     .await;
     // async-graphql answers introspection with null when it is disabled.
@@ -215,10 +215,10 @@ async fn production_hides_introspection_and_graphiql() {
 
 #[tokio::test]
 async fn depth_and_complexity_limits_have_their_codes() {
-    let app = spawn_app_with(|c| c.max_depth = 4).await;
+    let app = spawn_app_with(|c| c.limits.max_depth = 4).await;
     let deep = "{ me { subscriber { servingPartner { servingPartner { servingPartner { id } } } } } }";
     app.as_(&app.vendor, deep, json!({})).await.err("MAX_DEPTH_LIMIT");
-    let app = spawn_app_with(|c| c.max_complexity = 50).await;
+    let app = spawn_app_with(|c| c.limits.max_complexity = 50).await;
     app.as_(&app.vendor, "{ subscribers(first: 100) { nodes { id name } } }", json!({}))
         .await
         .err("MAX_COMPLEXITY_LIMIT");
@@ -252,8 +252,8 @@ async fn aliases_root_fields_and_directives_are_limited_typename_included() {
 #[tokio::test]
 async fn a_client_past_its_rate_gets_429_with_retry_after() {
     let app = spawn_app_with(|c| {
-        c.rate_limit = 1;
-        c.rate_burst = 3;
+        c.http.rate_limit = 1;
+        c.http.rate_burst = 3;
     })
     .await;
     let send = || {

@@ -65,7 +65,7 @@ async fn spawn_app_full_at(at: DateTime<Utc>, zone: &str) -> TestApp {
     let zone = LocalTime::parse(zone).unwrap();
     let mut app = spawn_app_with(move |c| {
         c.local = zone;
-        c.token_ttl = std::time::Duration::from_secs(2 * 366 * 24 * 3600);
+        c.jwt.token_ttl = std::time::Duration::from_secs(2 * 366 * 24 * 3600);
     })
     .await;
     app.state.clock.set_to(at);
@@ -95,8 +95,8 @@ async fn the_monday_digest_goes_out_from_moscow_midnight_and_says_so_when_there_
     let url = server.url.clone();
     // Sunday 2026-11-29, 20:59 UTC: 23:59 in Moscow.
     let mut app = spawn_app_with(move |c| {
-        c.smtp_url = Some(url);
-        c.token_ttl = std::time::Duration::from_secs(30 * 24 * 3600);
+        c.smtp_url = Some(url.into());
+        c.jwt.token_ttl = std::time::Duration::from_secs(30 * 24 * 3600);
     })
     .await;
     app.state.clock.set_to(utc(2026, 11, 29, 20, 59));

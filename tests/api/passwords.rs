@@ -188,7 +188,7 @@ async fn a_second_replica_refuses_the_older_tokens_within_its_auth_cache_window(
 #[tokio::test]
 async fn a_reset_link_goes_out_through_the_outbox_and_smtp_works_once_and_signs_in() {
     let server = SmtpServer::start().await;
-    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone())).await;
+    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone().into())).await;
     let p = app.partner("P").await;
     let old_token = p.token.clone();
     // Somebody locked the address out by guessing.
@@ -253,7 +253,7 @@ async fn a_reset_link_goes_out_through_the_outbox_and_smtp_works_once_and_signs_
 #[tokio::test]
 async fn asking_for_a_reset_answers_true_for_every_address_and_emails_only_an_active_account() {
     let server = SmtpServer::start().await;
-    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone())).await;
+    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone().into())).await;
     let p = app.partner("P").await;
     let gone = app.member(&p.token, &p.subscriber_id, "USER").await;
     let gone_id = crate::assign::user_id(&app, &gone.token).await;
@@ -329,7 +329,7 @@ async fn reset_emails_are_limited_to_three_per_address_per_hour_even_when_asked_
 #[tokio::test]
 async fn a_reset_link_works_for_one_hour_and_one_not_sent_in_time_is_never_sent() {
     let server = SmtpServer::start().await;
-    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone())).await;
+    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone().into())).await;
     let p = app.partner("P").await;
     outbox::dispatch_due(&app.state).await.unwrap();
 
@@ -420,7 +420,7 @@ async fn two_changes_at_once_with_the_same_current_password_let_one_through() {
 #[tokio::test]
 async fn a_password_change_closes_the_persons_open_websockets_with_4403() {
     let app = spawn_app_with(|c| {
-        c.ws_recheck = std::time::Duration::from_secs(600);
+        c.ws.recheck = std::time::Duration::from_secs(600);
         cached(c);
     })
     .await;

@@ -178,7 +178,7 @@ async fn variables_nested_deeper_than_the_limit_are_refused_on_every_transport()
 #[tokio::test]
 async fn a_query_nested_to_the_largest_configurable_depth_is_answered_not_crashed() {
     let max = partnergraph::config::MAX_NESTING;
-    let app = spawn_app_with(|c| c.max_nesting = max).await;
+    let app = spawn_app_with(|c| c.limits.max_nesting = max).await;
     // `subscribers(…)` and `{ totalCount }` take three levels; the argument value the rest.
     for value in [nested_list(max - 2), nested_object(max - 2)] {
         let q = format!("query {{ subscribers(search: {value}) {{ totalCount }} }}");
@@ -223,7 +223,7 @@ async fn fragment_fan_out_is_refused_by_its_expanded_size_before_any_walker_runs
     // Under the budget, fragments work as before.
     let r = app.gql(None, &fan_out(3), json!({})).await;
     assert_eq!(r.ok()["__typename"], "QueryRoot");
-    let app = spawn_app_with(|c| c.max_expanded_fields = 100_000).await;
+    let app = spawn_app_with(|c| c.limits.max_expanded_fields = 100_000).await;
     app.gql(None, &fan_out(13), json!({})).await.err("GRAPHQL_VALIDATION_FAILED").reason_is("TOO_MANY_ROOT_FIELDS");
 }
 
@@ -288,8 +288,8 @@ async fn named_queries_and_mutations_over_the_websocket_are_refused_and_run_noth
 #[tokio::test]
 async fn websocket_subscribes_draw_from_the_callers_http_rate_limit() {
     let app = spawn_app_with(|c| {
-        c.rate_limit = 1;
-        c.rate_burst = 3;
+        c.http.rate_limit = 1;
+        c.http.rate_burst = 3;
     })
     .await;
     let addr = serve(app.router.clone()).await;

@@ -27,9 +27,9 @@ async fn status(app: &TestApp, peer: &str, forwarded_for: Option<&str>) -> Statu
 async fn limited_app(trusted: &str) -> TestApp {
     let client_addr = ClientAddr::new(trusted, ProxyHeader::XForwardedFor).unwrap();
     spawn_app_with(move |c| {
-        c.rate_limit = 1;
-        c.rate_burst = 1;
-        c.client_addr = client_addr;
+        c.http.rate_limit = 1;
+        c.http.rate_burst = 1;
+        c.http.client_addr = client_addr;
     })
     .await
 }

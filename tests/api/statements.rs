@@ -11,7 +11,7 @@ use crate::helpers::{Account, TestApp, email, inn, spawn_app_counting_with};
 /// An app counting statements, whose complexity limit lets a page of 100 carry every relation (the
 /// limit has its own tests).
 async fn spawn() -> (TestApp, std::sync::Arc<AtomicU64>) {
-    spawn_app_counting_with(|c| c.max_complexity = 1_000_000).await
+    spawn_app_counting_with(|c| c.limits.max_complexity = 1_000_000).await
 }
 
 /// The statements one request costs, and its `data`.

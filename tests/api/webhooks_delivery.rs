@@ -137,7 +137,7 @@ async fn app_sending(retry: &str, adjust: impl FnOnce(&mut partnergraph::config:
     let schedule = partnergraph::domain::webhook::parse_retry_schedule(retry).unwrap();
     let app = spawn_app_with(move |c| {
         c.webhook_retry = schedule;
-        c.token_ttl = Duration::from_secs(3 * 24 * 3600);
+        c.jwt.token_ttl = Duration::from_secs(3 * 24 * 3600);
         adjust(c);
     })
     .await;

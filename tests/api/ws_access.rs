@@ -15,7 +15,7 @@ use crate::helpers::{Account, PASSWORD, TestApp, email, inn, spawn_app_with, tes
 
 /// The periodic re-check is far away: whatever closes a socket in these tests is not it.
 fn far_recheck(c: &mut Config) {
-    c.ws_recheck = Duration::from_secs(600);
+    c.ws.recheck = Duration::from_secs(600);
 }
 
 /// Like production, with a membership check kept for a minute (the default is one second): only the
@@ -126,7 +126,7 @@ async fn a_socket_is_closed_with_4403_when_its_token_expires() {
     let addr = serve(app.router.clone()).await;
     let partner = app.partner("Partner").await;
     // A token with a few seconds left: issued while the clock stood its lifetime (less those seconds) back.
-    let back = chrono::Duration::from_std(app.state.config.token_ttl).unwrap() - chrono::Duration::seconds(4);
+    let back = chrono::Duration::from_std(app.state.config.jwt.token_ttl).unwrap() - chrono::Duration::seconds(4);
     app.state.clock.advance(-back);
     let token = app.login(&partner.email, PASSWORD).await;
     app.state.clock.advance(back);

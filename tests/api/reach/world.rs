@@ -310,9 +310,9 @@ pub(super) async fn build_world(app: &TestApp) -> World {
 
 pub(super) async fn spawn_walk_app() -> TestApp {
     spawn_app_with(|c| {
-        c.max_depth = 64;
-        c.max_complexity = usize::MAX / 4;
-        c.body_limit = 16 * 1024 * 1024;
+        c.limits.max_depth = 64;
+        c.limits.max_complexity = usize::MAX / 4;
+        c.http.body_limit = 16 * 1024 * 1024;
         // Partners with one paying client are in the directory here.
         c.directory_min_clients = 1;
     })
