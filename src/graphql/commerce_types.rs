@@ -99,8 +99,8 @@ pub struct Tariff(pub tariff::Model);
 
 #[Object]
 impl Tariff {
-    async fn id(&self) -> ID {
-        id(self.0.id)
+    async fn id(&self) -> super::scalars::Uid {
+        super::scalars::Uid(self.0.id)
     }
     async fn code(&self) -> &str {
         &self.0.code
@@ -149,8 +149,8 @@ pub struct SubscriptionNode(pub subscription::Model);
 
 #[Object(name = "Subscription")]
 impl SubscriptionNode {
-    async fn id(&self) -> ID {
-        id(self.0.id)
+    async fn id(&self) -> super::scalars::Uid {
+        super::scalars::Uid(self.0.id)
     }
     async fn subscriber(&self, ctx: &Context<'_>) -> GqlResult<Subscriber> {
         Subscriber::load(ctx, self.0.subscriber_id).await

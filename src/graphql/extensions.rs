@@ -7,12 +7,13 @@
 //! `AuditLog` writes one audit entry per top-level mutation field, with its outcome.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, NextValidation,
     ResolveInfo,
 };
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
 use super::context::AuditCell;
@@ -47,6 +48,10 @@ struct ErrorGuardExtension;
 
 #[async_trait::async_trait]
 impl Extension for ErrorGuardExtension {
+    fn wants_resolve(&self) -> bool {
+        false
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -215,14 +220,35 @@ pub struct AuditLog;
 
 impl ExtensionFactory for AuditLog {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AuditLogExtension)
+        Arc::new(AuditLogExtension { mutation: AtomicBool::new(true) })
     }
 }
 
-struct AuditLogExtension;
+struct AuditLogExtension {
+    /// Whether the request's document may run a mutation: until its parse says otherwise, yes. Fields of
+    /// a document without one resolve without this extension's `resolve` hook.
+    mutation: AtomicBool,
+}
 
 #[async_trait::async_trait]
 impl Extension for AuditLogExtension {
+    fn wants_resolve(&self) -> bool {
+        self.mutation.load(Ordering::Relaxed)
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let mutation = document.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation);
+        self.mutation.store(mutation, Ordering::Relaxed);
+        Ok(document)
+    }
+
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -3,6 +3,7 @@
 //! cached for one caller can reach another.
 
 mod dispatch;
+mod page;
 mod relations;
 
 use std::collections::HashMap;
@@ -192,27 +193,27 @@ pub(super) fn wants(ctx: &Context<'_>, path: &[&str]) -> bool {
     via_nodes.exists() || via_edges.exists()
 }
 
-/// Loads, for a page of subscribers, the relations the selection asks for in one batch each, before the
-/// nodes resolve: the statement count of a page does not depend on its size or on timing.
+/// Loads, for a page of subscribers, the relations the selection asks for before the nodes resolve: the
+/// serving partners, subscriptions and tariffs in one statement ([`page`]), the rest in one batch each.
+/// The statement count of a page does not depend on its size or on timing.
 pub async fn prime_subscribers(ctx: &Context<'_>, page: &[subscriber::Model]) -> Result<(), AppError> {
     let l = loaders(ctx)?;
     let err = |e: LoadError| AppError::Internal(Box::new(e));
-    if wants(ctx, &["servingPartner"]) {
-        let ids: Vec<SubscriberId> = page.iter().filter_map(|s| s.serving_partner_id.map(SubscriberId)).collect();
-        l.load_many(ids).await.map_err(err)?;
+    let want = page::Wanted {
+        serving_partner: wants(ctx, &["servingPartner"]),
+        subscriptions: wants(ctx, &["subscriptions"]),
+        tariffs: wants(ctx, &["subscriptions", "tariff"]),
+    };
+    let ids: Vec<Uuid> = page.iter().map(|s| s.id).collect();
+    let rel = page::load(&l.loader().db, &ids, want).await?;
+    if wants(ctx, &["subscriptions", "tariff", "program"]) {
+        l.load_many(rel.tariffs.values().map(|t| ProgramId(t.program_id))).await.map_err(err)?;
     }
+    l.feed_many(rel.partners.into_iter().map(|(id, m)| (SubscriberId(id), m))).await;
+    l.feed_many(rel.tariffs.into_iter().map(|(id, m)| (TariffId(id), m))).await;
+    l.feed_many(rel.subscriptions.into_iter().map(|(id, m)| (SubscriptionsOf(id), m))).await;
     if wants(ctx, &["partnerProfile"]) {
         l.load_many(page.iter().map(|s| ProfileOf(s.id))).await.map_err(err)?;
-    }
-    if wants(ctx, &["subscriptions"]) {
-        let subs = l.load_many(page.iter().map(|s| SubscriptionsOf(s.id))).await.map_err(err)?;
-        if wants(ctx, &["subscriptions", "tariff"]) {
-            let tariffs: Vec<TariffId> = subs.values().flatten().map(|s| TariffId(s.tariff_id)).collect();
-            let tariffs = l.load_many(tariffs).await.map_err(err)?;
-            if wants(ctx, &["subscriptions", "tariff", "program"]) {
-                l.load_many(tariffs.values().map(|t| ProgramId(t.program_id))).await.map_err(err)?;
-            }
-        }
     }
     Ok(())
 }

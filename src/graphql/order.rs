@@ -37,6 +37,10 @@ const MAX_SELECTIONS: usize = 10_000;
 
 #[async_trait::async_trait]
 impl Extension for Ordering {
+    fn wants_resolve(&self) -> bool {
+        false
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -64,3 +64,26 @@ impl ScalarType for Date {
         Value::String(self.0.format("%Y-%m-%d").to_string())
     }
 }
+
+/// A row's id as the `ID` scalar, written into the response straight from its UUID: no `String` is
+/// built and then copied on the way (`ID` holds a `String` and clones it into the response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uid(pub uuid::Uuid);
+
+impl async_graphql::OutputType for Uid {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <async_graphql::ID as async_graphql::OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <async_graphql::ID as async_graphql::OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        _: &async_graphql::ContextSelectionSet<'_>,
+        _: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<Value> {
+        Ok(Value::String(self.0.to_string()))
+    }
+}

@@ -93,8 +93,8 @@ impl Subscriber {
 
 #[Object]
 impl Subscriber {
-    async fn id(&self) -> ID {
-        ID(self.model.id.to_string())
+    async fn id(&self) -> super::scalars::Uid {
+        super::scalars::Uid(self.model.id)
     }
     /// Client, partner or vendor.
     async fn kind(&self) -> SubscriberKind {

@@ -31,9 +31,10 @@ pub mod webhooks;
 
 use base64::Engine;
 use rand::RngCore;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Query as SqlQuery, UnionType};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -79,6 +80,21 @@ where
     C: ConnectionTrait,
 {
     let total = if page.count_total { select.clone().count(db).await? } else { 0 };
+    paginate_counted(db, select, id, page, total).await
+}
+
+async fn paginate_counted<E, C>(
+    db: &C,
+    select: Select<E>,
+    id: E::Column,
+    page: PageArgs,
+    total: u64,
+) -> AppResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    C: ConnectionTrait,
+{
     let mut q = select.order_by_asc(id);
     if let Some(after) = page.after {
         q = q.filter(id.gt(after));
@@ -89,7 +105,7 @@ where
 
 /// Keyset pagination over the union of `branches` (each a condition one index range serves, such as
 /// "clients served by partner P" on `(serving_partner_id, id)`): each branch reads at most one page
-/// from its range and the pages are merged, so a page costs the same whatever the table's size. One `OR`
+/// from its range and the pages are merged (one statement), so a page costs the same whatever the table's size. One `OR`
 /// of the branches would make PostgreSQL walk the primary key and filter the whole table instead.
 pub async fn paginate_union<E, C>(
     db: &C,
@@ -110,14 +126,26 @@ where
     } else {
         0
     };
-    let mut items = Vec::new();
-    for branch in branches {
+    if let [branch] = branches.as_slice() {
+        return paginate_counted(db, select.filter(branch.clone()), id, page, total).await;
+    }
+    // One statement: each branch's page as a subquery (its own `ORDER BY id LIMIT`, so it keeps its index
+    // range), the pages side by side (`UNION ALL`), merged here.
+    let mut parts = branches.into_iter().enumerate().map(|(i, branch)| {
         let mut q = select.clone().filter(branch).order_by_asc(id);
         if let Some(after) = page.after {
             q = q.filter(id.gt(after));
         }
-        items.extend(q.limit(page.first + 1).all(db).await?);
+        let branch = q.limit(page.first + 1).into_query();
+        SqlQuery::select().column(Asterisk).from_subquery(branch, Alias::new(format!("branch{i}"))).to_owned()
+    });
+    let Some(mut merged) = parts.next() else {
+        return Ok(Page::from_overfetch(Vec::new(), page.first, total));
+    };
+    for part in parts {
+        merged.union(UnionType::All, part);
     }
+    let mut items = E::Model::find_by_statement(db.get_database_backend().build(&merged)).all(db).await?;
     items.sort_by_key(&id_of);
     items.dedup_by_key(|m| id_of(m));
     Ok(Page::from_overfetch(items, page.first, total))

@@ -220,3 +220,61 @@ async fn the_programs_and_the_tariff_catalogue_cost_the_same_statements_for_10_a
     }
     assert_eq!(counts[0], counts[1], "statements for 10 tariffs vs 100: {counts:?}");
 }
+
+/// The nested page the peer benchmark runs: each client with its serving partner, its subscriptions and
+/// their tariffs.
+const NESTED_PAGE: &str = "query($n: Int) { subscribers(kind: CLIENT, first: $n) { nodes { id name servingPartner { id name } subscriptions { id status tariff { id name } } } } }";
+
+#[tokio::test]
+async fn a_page_of_clients_with_partners_subscriptions_and_tariffs_costs_at_most_two_statements_for_10_and_100_rows() {
+    let (app, statements) = spawn_app_counting_with(|c| {
+        c.limits.max_complexity = 1_000_000;
+        // The edge's membership check is what the cache serves; the tests' default turns it off.
+        c.auth_cache_ttl = std::time::Duration::from_secs(60);
+    })
+    .await;
+    app.presets().await;
+    let monthly = app.tariff("MONTHLY", "1C-FRESH", "ITSAAS", "100.00", &[1], 30).await;
+    let yearly = app.tariff("YEARLY", "1C-FRESH", "ITSAAS", "1000.00", &[12], 30).await;
+    let p = app.partner("Partner").await;
+    for i in 0..100 {
+        let r = app
+            .as_(
+                &p.token,
+                "mutation($n: String!, $o: String!) { registerClient(input: {name: $n, ownerEmail: $o}) { subscriber { id } } }",
+                json!({ "n": format!("Client {i}"), "o": email("owner") }),
+            )
+            .await;
+        let id = r.ok()["registerClient"]["subscriber"]["id"].as_str().unwrap().to_owned();
+        // A third of the clients have no subscription: their list is empty, not missing.
+        if i % 3 != 2 {
+            let tariff = if i % 3 == 0 { &monthly } else { &yearly };
+            app.as_(
+                &p.token,
+                "mutation($s: ID!, $t: ID!) { startTrial(subscriberId: $s, tariffId: $t) { id } }",
+                json!({ "s": id, "t": tariff }),
+            )
+            .await
+            .ok();
+        }
+    }
+    for token in [&app.vendor, &p.token] {
+        // The first request after the writes above checks the membership in the database and keeps it.
+        app.as_(token, NESTED_PAGE, json!({ "n": 1 })).await.ok();
+        for n in [10, 100] {
+            let (count, data) = cost(&app, &statements, token, NESTED_PAGE, json!({ "n": n })).await;
+            let nodes = data["subscribers"]["nodes"].as_array().unwrap();
+            assert_eq!(nodes.len(), n, "a full page of {n}");
+            assert!(nodes.iter().all(|c| c["servingPartner"]["name"] == "Partner"), "{data}");
+            let subs: Vec<&Value> = nodes.iter().flat_map(|c| c["subscriptions"].as_array().unwrap()).collect();
+            assert!(subs.iter().all(|s| s["status"] == "TRIAL" && s["tariff"]["name"].is_string()), "{data}");
+            if n == 100 {
+                assert_eq!(subs.len(), 67, "two clients in three have a subscription: {data}");
+                let tariffs: std::collections::BTreeSet<&str> =
+                    subs.iter().map(|s| s["tariff"]["id"].as_str().unwrap()).collect();
+                assert_eq!(tariffs, [monthly.as_str(), yearly.as_str()].into(), "both tariffs: {data}");
+            }
+            assert!(count <= 2, "statements for a nested page of {n}: {count}");
+        }
+    }
+}

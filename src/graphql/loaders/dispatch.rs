@@ -165,6 +165,10 @@ impl ExtensionFactory for DispatchBatches {
 
 #[async_trait::async_trait]
 impl Extension for DispatchBatches {
+    fn wants_resolve(&self) -> bool {
+        false
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -445,6 +445,13 @@ pub trait Extension: Sync + Send + 'static {
     ) -> ServerResult<Option<Value>> {
         next.run(ctx, info).await
     }
+
+    /// Patched (partnergraph): whether `resolve` must run for the fields and list items of this request.
+    /// When no extension of a request wants it, fields resolve without the hook chain (which costs a boxed
+    /// future per extension per field). An extension that overrides `resolve` keeps the default `true`.
+    fn wants_resolve(&self) -> bool {
+        true
+    }
 }
 
 /// Extension factory
@@ -484,9 +491,10 @@ impl Extensions {
         self.query_data = Some(data);
     }
 
+    /// Patched (partnergraph): whether any extension of this request wants its `resolve` hook called.
     #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.extensions.is_empty()
+    pub(crate) fn resolves_fields(&self) -> bool {
+        self.extensions.iter().any(|e| e.wants_resolve())
     }
 
     #[inline]
