@@ -176,7 +176,9 @@ async fn the_summary_from_the_totals_equals_a_direct_sum_of_the_ledger_after_mix
     app.as_(&app.vendor, PAY_OUT, json!({ "ids": paid })).await.ok();
 
     let ledger = commission::Entity::find().all(&app.state.db).await.unwrap();
-    assert!(ledger.iter().any(|e| e.status.as_str() == "REVERSED") && ledger.iter().any(|e| e.status.as_str() == "PAID"));
+    assert!(
+        ledger.iter().any(|e| e.status.as_str() == "REVERSED") && ledger.iter().any(|e| e.status.as_str() == "PAID")
+    );
     let (totals, grouped) = totals_and_ledger(&app).await;
     assert_eq!(totals, grouped);
 
