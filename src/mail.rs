@@ -113,8 +113,9 @@ mod tests {
         assert!(!Mailer::from_config(&config(None, "a <a@example.com>")).unwrap().sends_smtp());
     }
 
-    #[test]
-    fn an_smtp_url_with_starttls_is_accepted() {
+    // The pooled transport starts its pool on the runtime, as the service does.
+    #[tokio::test]
+    async fn an_smtp_url_with_starttls_is_accepted() {
         let m = Mailer::from_config(&config(Some("smtp://u:p@mail.example.com:587?tls=required"), "a@example.com"));
         assert!(m.unwrap().sends_smtp());
     }

@@ -252,12 +252,12 @@ pub fn pool_candidates(
         .limit(u64::from(size))
 }
 
-/// The partners of a ranking (public for the plan guard), by primary key and `kind = 'PARTNER'`. Its cost is
+/// The partners of a ranking (public for the plan guard), by primary key and partner kind. Its cost is
 /// the number of ranked partners (every partner with a counted client: 10,000 at 10x), not the number of
 /// clients; `scripts/bench-scale.sh` measures it.
 pub fn partners_query(partner_ids: sea_orm::sea_query::SelectStatement) -> sea_orm::Select<subscriber::Entity> {
     subscriber::Entity::find()
-        .filter(subscriber::Column::Kind.eq(crate::domain::SubscriberKind::Partner.as_str()))
+        .filter(subscriber::Column::Kind.eq(crate::domain::SubscriberKind::Partner))
         .filter(subscriber::Column::Id.in_subquery(partner_ids))
 }
 
