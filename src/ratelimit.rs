@@ -43,7 +43,7 @@ impl<C: Clock + Clone> RateLimiter<C> {
 
     /// Takes one request from `client`'s bucket, or says how long until one is allowed.
     pub fn check(&self, client: &str) -> Result<(), Duration> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SIZE_EVERY == 0 && self.limiter.len() > MAX_CLIENTS {
+        if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(SIZE_EVERY) && self.limiter.len() > MAX_CLIENTS {
             self.limiter.retain_recent();
         }
         self.limiter.check_key(&client.to_owned()).map_err(|not_until| not_until.wait_time_from(self.clock.now()))

@@ -151,10 +151,7 @@ async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<M
     if let Some(title) = p.title {
         next.title = title;
     }
-    let before = match &old {
-        Some(m) => Some((m.stage, m.closed_at)),
-        None => None,
-    };
+    let before = old.as_ref().map(|m| (m.stage, m.closed_at));
     let stage = p.stage.unwrap_or(next.stage);
     next.stage = stage;
     next.closed_at = closed_at(before, stage, w.now);
