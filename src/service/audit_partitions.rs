@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::app::AppState;
-use crate::db::begin_write;
+use crate::db::{WriteTxn, begin_write};
 use crate::error::AppResult;
 
 /// The advisory lock key of this job (any constant that no other job uses).
@@ -101,11 +101,10 @@ async fn is_partitioned(state: &AppState) -> AppResult<bool> {
     Ok(row.map(|r| r.try_get::<String>("", "kind")).transpose()?.as_deref() == Some("p"))
 }
 
-/// Creates the month's partition unless it exists; true when this call created it.
-async fn create_partition(state: &AppState, month: NaiveDate) -> AppResult<bool> {
-    let name = partition_name(month);
+/// A write transaction holding the partition maintenance lock (one replica at a time), with a short lock
+/// timeout: partitions are created and dropped under a lock on the parent, never waiting long behind a reader.
+async fn partitions_txn(state: &AppState) -> AppResult<WriteTxn> {
     let txn = begin_write(&state.db, &state.write_gate).await?;
-    // A partition is created under a short lock on the parent: never wait long behind a long reader.
     txn.execute_unprepared("SET LOCAL lock_timeout = '5s'").await?;
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -113,6 +112,13 @@ async fn create_partition(state: &AppState, month: NaiveDate) -> AppResult<bool>
         [LOCK_KEY.into()],
     ))
     .await?;
+    Ok(txn)
+}
+
+/// Creates the month's partition unless it exists; true when this call created it.
+async fn create_partition(state: &AppState, month: NaiveDate) -> AppResult<bool> {
+    let name = partition_name(month);
+    let txn = partitions_txn(state).await?;
     let exists = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -140,14 +146,7 @@ async fn create_partition(state: &AppState, month: NaiveDate) -> AppResult<bool>
 
 /// Drops the month partitions that end at or before `cutoff`.
 async fn drop_partitions_before(state: &AppState, cutoff: DateTime<Utc>) -> AppResult<u32> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
-    txn.execute_unprepared("SET LOCAL lock_timeout = '5s'").await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1)",
-        [LOCK_KEY.into()],
-    ))
-    .await?;
+    let txn = partitions_txn(state).await?;
     let children = txn
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
