@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, Principal, Scope};
 use crate::cli::{DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD};
 use crate::domain::leads::Quarter;
-use crate::domain::{Email, Name, SubscriberKind};
+use crate::domain::{Email, Money, Name, PeriodMonths, SubscriberKind};
 use crate::error::{AppError, AppResult};
 
 pub const DEMO_PARTNER_EMAILS: [&str; 2] = ["alpha@partnergraph.local", "beta@partnergraph.local"];
@@ -69,8 +69,12 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
                 name: name.into(),
                 program_code: program.into(),
                 category: category.into(),
-                monthly_price_minor: price,
-                periods,
+                monthly_price: Money::from_minor(price),
+                periods: periods
+                    .into_iter()
+                    .map(PeriodMonths::try_from)
+                    .collect::<Result<_, _>>()
+                    .map_err(AppError::input("periods"))?,
                 max_databases: Some(10),
                 max_users: None,
                 max_sessions: None,
@@ -119,8 +123,8 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Vec<String>> {
                 let payment = NewPayment {
                     subscriber: c.subscriber.id,
                     tariff: t.id,
-                    period_months: 12,
-                    amount_minor: t.monthly_price_minor * 12,
+                    period: PeriodMonths::YEAR,
+                    amount: Money::from_minor(t.monthly_price_minor * 12),
                     paid_at: None,
                     channel: None,
                     invoice: None,

@@ -18,8 +18,8 @@ use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::BindingSource;
-use crate::domain::LocalTime;
 use crate::domain::leads::{LeadCandidate, Quarter, choose_lead_partner};
+use crate::domain::{BasisPoints, LocalTime};
 use crate::error::{AppError, AppResult};
 use crate::events::{PartnerEvent, PartnerEventKind};
 
@@ -127,9 +127,9 @@ pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResu
     Ok(pool)
 }
 
-/// A change of a member's share: a new weight (hundredths), excluded or back in, with the reason.
+/// A change of a member's share: a new weight (0 to 100.00), excluded or back in, with the reason.
 pub struct MemberChange {
-    pub weight_bp: Option<i32>,
+    pub weight: Option<BasisPoints>,
     pub excluded: Option<bool>,
     pub reason: String,
 }
@@ -159,7 +159,7 @@ pub async fn set_member(
         .await?
         .ok_or(AppError::NotFound)?;
     let mut am: lead_pool_member::ActiveModel = member.clone().into();
-    let weight = c.weight_bp.unwrap_or(member.weight_bp);
+    let weight = c.weight.map_or(member.weight_bp, BasisPoints::get);
     let excluded = c.excluded.unwrap_or(member.excluded);
     am.weight_bp = Set(weight);
     am.excluded = Set(excluded);

@@ -20,12 +20,12 @@ use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::Scope;
 use crate::db::begin_write;
-use crate::domain::Role;
 use crate::domain::commission::{RuleSpec, Sale, choose_rule, explain};
 use crate::domain::money::percent_of;
 use crate::domain::stoplist::is_locked_category;
 use crate::domain::subscription::CommissionStatus;
 use crate::domain::webhook::EventType;
+use crate::domain::{Money, PeriodMonths, Role};
 use crate::error::{AppError, AppResult};
 
 /// What a sale would earn and why.
@@ -176,23 +176,19 @@ pub async fn quote(
     p: Scope<'_>,
     client: Uuid,
     tariff: Uuid,
-    period_months: i32,
-    amount_minor: i64,
+    period: PeriodMonths,
+    amount: Money,
 ) -> AppResult<Assessment> {
     let (c, r) = p.subscriber(&state.db, client).await?;
     p.require(matches!(r, Reach::Client) || p.is_vendor(), "quote commissions")?;
     let t = tariffs::load(&state.db, tariff)
         .await
         .map_err(|_| AppError::bad_input("tariffId", "TARIFF_UNKNOWN", "tariffId: no such tariff"))?;
-    if !tariffs::periods_of(&t).contains(&period_months) {
-        return Err(AppError::bad_input(
-            "periodMonths",
-            "PERIOD_NOT_OFFERED",
-            "periodMonths: not a period of this tariff",
-        ));
+    if !tariffs::offers(&t, period) {
+        return Err(tariffs::period_not_offered());
     }
     let now = state.clock.now();
-    assess(&state.db, &c, &t, amount_minor, now, None, now).await
+    assess(&state.db, &c, &t, amount.minor(), now, None, now).await
 }
 
 /// Whose ledger the caller reads: the vendor any partner's (or all), a partner's owner only its own.

@@ -12,9 +12,9 @@ use super::new_id;
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
-use crate::domain::SubscriberKind;
 use crate::domain::commission::{Purchase, RuleSpec};
 use crate::domain::presets::presets;
+use crate::domain::{BasisPoints, SubscriberKind};
 use crate::error::{AppError, AppResult};
 
 pub async fn all<C: ConnectionTrait>(db: &C) -> AppResult<Vec<program::Model>> {
@@ -163,7 +163,7 @@ pub struct RuleInput {
     pub category: Option<String>,
     pub purchase: Purchase,
     pub window_months: Option<u32>,
-    pub rate_bp: i32,
+    pub rate: BasisPoints,
 }
 
 /// Inserts a rule, replacing the live rule with the same key (which stays, marked deleted, for entries
@@ -213,7 +213,7 @@ async fn put_rule(
         category: Set(r.category.clone()),
         purchase: Set(r.purchase),
         window_months: Set(r.window_months.map(|m| m as i32)),
-        rate_bp: Set(r.rate_bp),
+        rate_bp: Set(r.rate.get()),
         created_at: Set(now),
         deleted_at: Set(None),
     }
@@ -333,7 +333,7 @@ pub async fn seed_presets(state: &AppState) -> AppResult<SeedReport> {
                     category: r.category.map(Into::into),
                     purchase: r.purchase,
                     window_months: r.window_months,
-                    rate_bp: r.rate_bp,
+                    rate: BasisPoints::try_from(r.rate_bp).map_err(AppError::input("rate"))?,
                 };
                 put_rule(&txn, &program, &input, now).await?;
             }

@@ -10,16 +10,18 @@ use super::{Page, PageArgs, bindings, new_id, paginate, programs};
 use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
-use crate::domain::promo::{BONUS_MONTHS, BonusType, PromoKind, discount_for_period};
-use crate::domain::{BindingSource, Role};
+use crate::domain::promo::{BonusType, PromoKind, discount_for_period, no_bonus_months};
+use crate::domain::{BasisPoints, BindingSource, PeriodMonths, Role};
 use crate::error::{AppError, AppResult};
 
+/// A promo code to issue. Its numbers are already in range: a bonus code's `months` is 6 or 12, a
+/// discount code's fixed `discount` is 0.01 % to 50 %; `None` where the kind takes none.
 pub struct NewPromo {
     pub program_code: String,
     pub kind: PromoKind,
     pub bonus: Option<BonusType>,
-    pub months: Option<i32>,
-    pub discount_bp: Option<i32>,
+    pub months: Option<u32>,
+    pub discount: Option<BasisPoints>,
     pub client: Option<Uuid>,
 }
 
@@ -55,23 +57,15 @@ pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<pr
             let bonus = n
                 .bonus
                 .ok_or_else(|| AppError::bad_input("bonus", "EMPTY", "bonus: say EXTRA_USERS or EXTRA_STORAGE"))?;
-            let months = n
-                .months
-                .filter(|m| BONUS_MONTHS.contains(&(*m as u32)))
-                .ok_or_else(|| AppError::bad_input("months", "OUT_OF_RANGE", "months: a bonus lasts 6 or 12 months"))?;
-            (Some(bonus), Some(months), None, None)
+            let months = n.months.ok_or_else(|| AppError::input("months")(no_bonus_months()))?;
+            (Some(bonus), Some(months as i32), None, None)
         }
         PromoKind::Discount => {
             let client = n
                 .client
                 .ok_or_else(|| AppError::bad_input("clientId", "EMPTY", "clientId: a discount code is personal"))?;
             p.named_client(&state.db, client).await?;
-            if let Some(bp) = n.discount_bp
-                && !(1..=5000).contains(&bp)
-            {
-                return Err(AppError::bad_input("discountPercent", "OUT_OF_RANGE", "discountPercent: 0.01 to 50.00"));
-            }
-            (None, None, n.discount_bp, Some(client))
+            (None, None, n.discount.map(BasisPoints::get), Some(client))
         }
     };
     Ok(promo_code::ActiveModel {
@@ -178,7 +172,7 @@ pub async fn discount_for<C: ConnectionTrait>(
     db: &C,
     code: &str,
     client: Uuid,
-    period_months: i32,
+    period: PeriodMonths,
 ) -> AppResult<(promo_code::Model, i32)> {
     let promo = by_code(db, code).await.map_err(|e| rename_field(e, "promoCode"))?;
     if promo.kind != PromoKind::Discount {
@@ -202,7 +196,7 @@ pub async fn discount_for<C: ConnectionTrait>(
     }
     let bp = match promo.discount_bp {
         Some(bp) => bp,
-        None => discount_for_period(period_months).ok_or_else(|| {
+        None => discount_for_period(period.get()).ok_or_else(|| {
             AppError::bad_input("promoCode", "PROMO_NOT_APPLICABLE", "this discount applies to 3, 6 or 12 months")
         })?,
     };

@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::promo::discounted;
+use crate::domain::{Money, PeriodMonths};
 use crate::error::{AppError, AppResult};
 use crate::service::{Page, PageArgs, new_id, paginate, promos, tariffs};
 
@@ -20,7 +21,7 @@ pub async fn create_invoice(
     p: Scope<'_>,
     client: Uuid,
     tariff: Uuid,
-    period_months: i32,
+    period: PeriodMonths,
     promo_code: Option<&str>,
 ) -> AppResult<invoice::Model> {
     p.require(p.serves_clients(), "issue invoices")?;
@@ -29,17 +30,13 @@ pub async fn create_invoice(
     let c = p.named_client(&*txn, client).await?;
     let t = tariff_input(&txn, tariff).await?;
     offered(&t, &c)?;
-    if !tariffs::periods_of(&t).contains(&period_months) {
-        return Err(AppError::bad_input(
-            "periodMonths",
-            "PERIOD_NOT_OFFERED",
-            "periodMonths: not a period of this tariff",
-        ));
+    if !tariffs::offers(&t, period) {
+        return Err(tariffs::period_not_offered());
     }
     may_sell(&txn, p.subscriber_id, &c, &t, now).await?;
     let (promo, discount_bp) = match promo_code.map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => {
-            let (promo, bp) = promos::discount_for(&txn, code, c.id, period_months).await?;
+            let (promo, bp) = promos::discount_for(&txn, code, c.id, period).await?;
             if promo.partner_id != p.subscriber_id {
                 return Err(AppError::bad_input(
                     "promoCode",
@@ -51,16 +48,16 @@ pub async fn create_invoice(
         }
         None => (None, 0),
     };
-    let full = t
-        .monthly_price_minor
-        .checked_mul(period_months.into())
+    let full = Money::from_minor(t.monthly_price_minor)
+        .checked_times(period)
+        .map(Money::minor)
         .ok_or_else(|| AppError::bad_input("periodMonths", "AMOUNT_TOO_LARGE", "the amount is too large"))?;
     let inv = invoice::ActiveModel {
         id: Set(new_id()),
         client_id: Set(c.id),
         partner_id: Set(p.subscriber_id),
         tariff_id: Set(t.id),
-        period_months: Set(period_months),
+        period_months: Set(period.get()),
         amount_minor: Set(discounted(full, discount_bp)),
         discount_bp: Set(discount_bp),
         payment_id: Set(None),

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::app::AppState;
 use crate::auth::{Book, Scope};
+use crate::domain::Money;
 use crate::domain::crm::{DealStage, ExternalId, closed_at};
 use crate::error::{AppError, AppResult};
 use crate::service::subscribers::Patch;
@@ -33,8 +34,7 @@ pub enum CompanyRef {
 pub struct DealPatch {
     pub title: Option<String>,
     pub stage: Option<DealStage>,
-    /// Minor units.
-    pub amount: Patch<i64>,
+    pub amount: Patch<Money>,
     pub company: Patch<CompanyRef>,
     /// When given, the deal's contacts (replacing the set, after the company's were added).
     pub contacts: Option<Refs>,
@@ -158,7 +158,7 @@ async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<M
     next.amount_minor = match p.amount {
         Patch::Keep => next.amount_minor,
         Patch::Clear => None,
-        Patch::Set(v) => Some(v),
+        Patch::Set(v) => Some(v.minor()),
     };
     let old_company = next.company_id;
     if let Some(c) = company {
