@@ -11,7 +11,7 @@ use super::loaders::{self, PromoUses};
 use super::scalars::Decimal;
 use super::types::Subscriber;
 use crate::domain::promo::{self, PromoKind as PromoKindStored};
-use crate::domain::stoplist::status_at;
+use crate::domain::stoplist::{LockExtension, status_at};
 use crate::error::AppError;
 use crate::service::promos::{self, NewPromo};
 use crate::service::{bindings, stoplist, subscribers};
@@ -248,7 +248,9 @@ impl BindingMutation {
         #[graphql(default = 3)] months: i32,
     ) -> GqlResult<StopListEntry> {
         let p = scope(ctx)?;
-        let e = stoplist::extend(state(ctx), p, resource_id(&id)?, months).await?;
+        let id = resource_id(&id)?;
+        let months = LockExtension::try_from(months).map_err(AppError::input("months"))?;
+        let e = stoplist::extend(state(ctx), p, id, months).await?;
         audit_target(ctx, e.id);
         Ok(StopListEntry(e))
     }

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::commerce_inputs::{CommissionRuleInput, InvoiceInput, PaymentInput, TariffInput, paid_period};
+use super::commerce_inputs::{CommissionRuleInput, InvoiceInput, PaymentInput, TariffInput, quote_request};
 use super::commerce_types::{
     Commission, CommissionQuote, CommissionRule, CommissionSummary, Invoice, Payment, Program, SubscriptionNode, Tariff,
 };
@@ -123,10 +123,8 @@ impl CommerceQuery {
         amount: Decimal,
     ) -> GqlResult<CommissionQuote> {
         let p = scope(ctx)?;
-        let amount = amount.to_money("amount")?;
-        let tariff = input_id(&tariff_id, "tariffId")?;
-        let period = paid_period(period_months)?;
-        let a = ledger::quote(state(ctx), p, resource_id(&subscriber_id)?, tariff, period, amount).await?;
+        let q = quote_request(&subscriber_id, &tariff_id, period_months, &amount)?;
+        let a = ledger::quote(state(ctx), p, q).await?;
         let rule = match &a.rule {
             Some(r) => loaders::one(ctx, RuleId(r.id)).await?.map(CommissionRule),
             None => None,
@@ -240,15 +238,7 @@ impl CommerceMutation {
     /// A partner invoices its client: price × months.
     async fn create_invoice(&self, ctx: &Context<'_>, input: InvoiceInput) -> GqlResult<Invoice> {
         let p = scope(ctx)?;
-        let inv = billing::create_invoice(
-            state(ctx),
-            p,
-            resource_id(&input.client_id)?,
-            input_id(&input.tariff_id, "tariffId")?,
-            paid_period(input.period_months)?,
-            input.promo_code.as_deref(),
-        )
-        .await?;
+        let inv = billing::create_invoice(state(ctx), p, input.try_into()?).await?;
         audit_target(ctx, inv.id);
         Ok(Invoice(inv))
     }

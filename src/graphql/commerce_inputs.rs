@@ -5,12 +5,13 @@
 use async_graphql::{ID, InputObject};
 use chrono::{DateTime, Utc};
 
-use super::context::input_id;
+use super::context::{input_id, resource_id};
 use super::enums::{PaymentChannel, Purchase};
 use super::scalars::Decimal;
 use crate::domain::PeriodMonths;
 use crate::error::{AppError, AppResult};
-use crate::service::billing::NewPayment;
+use crate::service::billing::{NewInvoice, NewPayment};
+use crate::service::ledger::QuoteRequest;
 use crate::service::programs::RuleInput;
 use crate::service::tariffs::{NewTariff, period_not_offered};
 
@@ -123,6 +124,27 @@ pub struct InvoiceInput {
     pub tariff_id: ID,
     pub period_months: i32,
     pub promo_code: Option<String>,
+}
+
+impl TryFrom<InvoiceInput> for NewInvoice {
+    type Error = AppError;
+
+    fn try_from(input: InvoiceInput) -> AppResult<Self> {
+        Ok(NewInvoice {
+            client: resource_id(&input.client_id)?,
+            tariff: input_id(&input.tariff_id, "tariffId")?,
+            period: paid_period(input.period_months)?,
+            promo_code: input.promo_code,
+        })
+    }
+}
+
+/// The arguments of `commissionQuote` as the ledger's request.
+pub fn quote_request(subscriber: &ID, tariff: &ID, period_months: i32, amount: &Decimal) -> AppResult<QuoteRequest> {
+    let amount = amount.to_money("amount")?;
+    let tariff = input_id(tariff, "tariffId")?;
+    let client = resource_id(subscriber)?;
+    Ok(QuoteRequest { client, tariff, period: paid_period(period_months)?, amount })
 }
 
 /// A payment as the billing system received it.

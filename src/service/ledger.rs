@@ -169,16 +169,18 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
     totals.apply(txn).await
 }
 
+/// A payment to quote: its period is one a tariff could offer (whether this one does is checked here).
+pub struct QuoteRequest {
+    pub client: Uuid,
+    pub tariff: Uuid,
+    pub period: PeriodMonths,
+    pub amount: Money,
+}
+
 /// What a payment would earn: who gets it, under which rule, and why. Writes nothing.
-#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, tariff = %tariff))]
-pub async fn quote(
-    ctx: &ServiceCtx,
-    p: Scope<'_>,
-    client: Uuid,
-    tariff: Uuid,
-    period: PeriodMonths,
-    amount: Money,
-) -> AppResult<Assessment> {
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %q.client, tariff = %q.tariff))]
+pub async fn quote(ctx: &ServiceCtx, p: Scope<'_>, q: QuoteRequest) -> AppResult<Assessment> {
+    let QuoteRequest { client, tariff, period, amount } = q;
     let (c, r) = p.subscriber(&ctx.db, client).await?;
     p.require(matches!(r, Reach::Client) || p.is_vendor(), "quote commissions")?;
     let t = tariffs::load(&ctx.db, tariff)

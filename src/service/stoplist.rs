@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Page, PageArgs, new_id, paginate};
 use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
-use crate::domain::stoplist::{LOCK_MONTHS, lock_end, status_at};
+use crate::domain::stoplist::{LOCK_MONTHS, LockExtension, lock_end, status_at};
 use crate::domain::{Inn, OptionalText};
 use crate::error::{AppError, AppResult};
 use crate::service::ServiceCtx;
@@ -162,11 +162,13 @@ pub async fn decide(
 /// one applies and the other is refused (`LOCK_CHANGED`), so every extension that answers OK moved
 /// the lock by its months.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn extend(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, months: i32) -> AppResult<stop_list_entry::Model> {
+pub async fn extend(
+    ctx: &ServiceCtx,
+    p: Scope<'_>,
+    id: Uuid,
+    months: LockExtension,
+) -> AppResult<stop_list_entry::Model> {
     p.require(p.is_vendor_staff(), "extend stop-list locks")?;
-    if !(1..=24).contains(&months) {
-        return Err(AppError::bad_input("months", "OUT_OF_RANGE", "months: 1 to 24"));
-    }
     let now = ctx.clock.now();
     let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
@@ -175,7 +177,7 @@ pub async fn extend(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, months: i32) -> Ap
         _ => return Err(AppError::conflict("LOCK_NOT_ACTIVE", "only an active lock can be extended")),
     };
     let done = stop_list_entry::Entity::update_many()
-        .col_expr(stop_list_entry::Column::ExpiresAt, Expr::value(lock_end(expires, months as u32)))
+        .col_expr(stop_list_entry::Column::ExpiresAt, Expr::value(lock_end(expires, months.months())))
         .filter(stop_list_entry::Column::Id.eq(id))
         .filter(stop_list_entry::Column::Status.eq(StopListStatus::Approved))
         .filter(stop_list_entry::Column::ExpiresAt.eq(expires))

@@ -13,17 +13,19 @@ use crate::error::{AppError, AppResult};
 use crate::service::ServiceCtx;
 use crate::service::{Page, PageArgs, new_id, paginate, promos, tariffs};
 
+/// An invoice to issue: its period is one a tariff could offer (whether this one does is checked here).
+pub struct NewInvoice {
+    pub client: Uuid,
+    pub tariff: Uuid,
+    pub period: PeriodMonths,
+    pub promo_code: Option<String>,
+}
+
 /// A partner invoices a client: price × months, less a personal discount code. The client may be bound
 /// to another partner (it gave this partner its id); paying the invoice rebinds it.
-#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, tariff = %tariff))]
-pub async fn create_invoice(
-    ctx: &ServiceCtx,
-    p: Scope<'_>,
-    client: Uuid,
-    tariff: Uuid,
-    period: PeriodMonths,
-    promo_code: Option<&str>,
-) -> AppResult<invoice::Model> {
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %n.client, tariff = %n.tariff))]
+pub async fn create_invoice(ctx: &ServiceCtx, p: Scope<'_>, n: NewInvoice) -> AppResult<invoice::Model> {
+    let NewInvoice { client, tariff, period, promo_code } = n;
     p.require(p.serves_clients(), "issue invoices")?;
     let now = ctx.clock.now();
     let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
@@ -34,7 +36,7 @@ pub async fn create_invoice(
         return Err(tariffs::period_not_offered());
     }
     may_sell(&txn, p.subscriber_id, &c, &t, now).await?;
-    let (promo, discount_bp) = match promo_code.map(str::trim).filter(|c| !c.is_empty()) {
+    let (promo, discount_bp) = match promo_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => {
             let (promo, bp) = promos::discount_for(&txn, code, c.id, period).await?;
             if promo.partner_id != p.subscriber_id {
