@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use partnergraph::app::{AppState, router};
 use partnergraph::auth::{Principal, Scope};
 use partnergraph::config::Config;
-use partnergraph::domain::{Email, Name, Role, SubscriberKind};
+use partnergraph::domain::{Email, Money, Name, PeriodMonths, Role, SubscriberKind};
 use partnergraph::service::billing::{self, NewPayment};
 use partnergraph::service::subscribers::{self, NewCard};
 use partnergraph::service::tariffs::{self, NewTariff};
@@ -72,8 +72,8 @@ async fn main() {
             name: "Bench".into(),
             program_code: "1C-CONNECT".into(),
             category: "SAAS_CORPORATE".into(),
-            monthly_price_minor: 100_000,
-            periods: vec![1, 12],
+            monthly_price: Money::from_minor(100_000),
+            periods: vec![PeriodMonths::MONTH, PeriodMonths::YEAR],
             max_databases: None,
             max_users: None,
             max_sessions: None,
@@ -127,8 +127,8 @@ async fn main() {
                 let n = NewPayment {
                     subscriber: clients[i % clients.len()].1,
                     tariff,
-                    period_months: 1,
-                    amount_minor: 100_000 + (i as i64 % 977),
+                    period: PeriodMonths::MONTH,
+                    amount: Money::from_minor(100_000 + (i as i64 % 977)),
                     paid_at: Some(Utc::now() - Days::days((i % 1000) as i64)),
                     channel: None,
                     invoice: None,

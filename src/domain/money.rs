@@ -1,50 +1,98 @@
-//! Exact money: integer minor units (kopecks) and rates in basis points (1 % = 100), parsed from and shown
-//! as decimal strings with two places. No floating point anywhere.
+//! Exact money: integer minor units (kopecks), parsed from and shown as decimal strings with two places.
+//! No floating point anywhere. Rates are [`BasisPoints`](super::rate::BasisPoints).
+
+use std::fmt;
 
 use super::InputError;
+use super::period::PeriodMonths;
+use super::rate::BasisPoints;
 
 /// The largest amount accepted: what an `i64` of kopecks holds.
 pub const MAX_MINOR: i64 = i64::MAX;
 
-/// Parses a non-negative decimal amount with at most two decimals ("25000", "25000.5", "25000.50") into
-/// minor units.
-pub fn parse_money(raw: &str) -> Result<i64, InputError> {
-    let s = raw.trim();
-    if s.starts_with('-') {
-        return Err(InputError::new("NEGATIVE_AMOUNT", "must not be negative"));
+/// An amount of money in minor units (kopecks). Parsed from caller input it is never negative; an amount
+/// read back from the ledger may be (a reversal). Arithmetic is checked: an overflow is `None`, never a
+/// wrap or a panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(i64);
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    /// Parses a non-negative decimal amount with at most two decimals ("25000", "25000.5", "25000.50").
+    /// Reasons: `NEGATIVE_AMOUNT`, `INVALID_AMOUNT`, `TOO_PRECISE`, `AMOUNT_TOO_LARGE`.
+    pub fn parse(raw: &str) -> Result<Money, InputError> {
+        let s = raw.trim();
+        if s.starts_with('-') {
+            return Err(InputError::new("NEGATIVE_AMOUNT", "must not be negative"));
+        }
+        let (int, frac) = parse_decimal(s, 2).map_err(|e| match e {
+            DecimalError::Format => InputError::new("INVALID_AMOUNT", "must be a decimal number like \"25000.00\""),
+            DecimalError::Precision => InputError::new("TOO_PRECISE", "at most two decimal places"),
+        })?;
+        int.checked_mul(100)
+            .and_then(|v| v.checked_add(frac))
+            .filter(|v| *v <= MAX_MINOR as i128 && *v >= 0)
+            .map(|v| Money(v as i64))
+            .ok_or_else(|| InputError::new("AMOUNT_TOO_LARGE", "too large"))
     }
-    let (int, frac) = parse_decimal(s, 2).map_err(|e| match e {
-        DecimalError::Format => InputError::new("INVALID_AMOUNT", "must be a decimal number like \"25000.00\""),
-        DecimalError::Precision => InputError::new("TOO_PRECISE", "at most two decimal places"),
-    })?;
-    int.checked_mul(100)
-        .and_then(|v| v.checked_add(frac))
-        .filter(|v| *v <= MAX_MINOR as i128 && *v >= 0)
-        .map(|v| v as i64)
-        .ok_or_else(|| InputError::new("AMOUNT_TOO_LARGE", "too large"))
+
+    /// An amount as stored (minor units); the database keeps `BIGINT` kopecks.
+    pub const fn from_minor(minor: i64) -> Money {
+        Money(minor)
+    }
+
+    /// Minor units, for the database.
+    pub const fn minor(self) -> i64 {
+        self.0
+    }
+
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Money)
+    }
+
+    pub fn checked_sub(self, other: Money) -> Option<Money> {
+        self.0.checked_sub(other.0).map(Money)
+    }
+
+    /// A monthly price over a whole period.
+    pub fn checked_times(self, months: PeriodMonths) -> Option<Money> {
+        self.0.checked_mul(i64::from(months.get())).map(Money)
+    }
+
+    /// `rate` of this amount, rounded half up to a whole kopeck (never more than the amount in size).
+    pub fn share(self, rate: BasisPoints) -> Money {
+        Money(percent_of(self.0, rate.get()))
+    }
+
+    /// This amount less `rate` of it.
+    pub fn less(self, rate: BasisPoints) -> Money {
+        Money(self.0 - percent_of(self.0, rate.get()))
+    }
 }
 
-/// Parses a percentage between 0 and 100 with at most two decimals ("25", "12.5", "15.00") into basis points.
-pub fn parse_percent(raw: &str) -> Result<i32, InputError> {
-    let s = raw.trim();
-    let (int, frac) = parse_decimal(s, 2).map_err(|e| match e {
-        DecimalError::Format => InputError::new("INVALID_PERCENT", "must be a decimal number like \"25.00\""),
-        DecimalError::Precision => InputError::new("TOO_PRECISE", "at most two decimal places"),
-    })?;
-    let bp = int.saturating_mul(100).saturating_add(frac);
-    if !(0..=10_000).contains(&bp) {
-        return Err(InputError::new("OUT_OF_RANGE", "must be between 0 and 100"));
+impl TryFrom<&str> for Money {
+    type Error = InputError;
+
+    fn try_from(raw: &str) -> Result<Self, Self::Error> {
+        Money::parse(raw)
     }
-    Ok(bp as i32)
 }
 
-enum DecimalError {
+/// Two decimal places: `2500000` kopecks show as `25000.00`, `-5` as `-0.05`.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_minor(self.0))
+    }
+}
+
+pub(super) enum DecimalError {
     Format,
     Precision,
 }
 
-/// Splits "123.45" into (123, 45) scaled to `places` decimals. Digits only, one optional point.
-fn parse_decimal(s: &str, places: u32) -> Result<(i128, i128), DecimalError> {
+/// Splits "123.45" into (123, 45) scaled to `places` decimals. ASCII digits only, one optional point.
+pub(super) fn parse_decimal(s: &str, places: u32) -> Result<(i128, i128), DecimalError> {
     let (int, frac) = match s.split_once('.') {
         Some((i, f)) => (i, f),
         None => (s, ""),
@@ -90,41 +138,74 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn reason(raw: &str) -> &'static str {
+        Money::parse(raw).unwrap_err().reason
+    }
+
     #[test]
     fn amounts_parse_exactly() {
-        assert_eq!(parse_money("25000.00").unwrap(), 2_500_000);
-        assert_eq!(parse_money("10.5").unwrap(), 1050);
-        assert_eq!(parse_money("0").unwrap(), 0);
-        assert_eq!(parse_money("92233720368547758.07").unwrap(), i64::MAX);
+        assert_eq!(Money::parse("25000.00").unwrap().minor(), 2_500_000);
+        assert_eq!(Money::parse("10.5").unwrap().minor(), 1050);
+        assert_eq!(Money::parse("0").unwrap(), Money::ZERO);
+        assert_eq!(Money::parse(" 7.01 ").unwrap().minor(), 701);
+        assert_eq!(Money::parse("0000000000000000000000000001.00").unwrap().minor(), 100);
+        assert_eq!(Money::try_from("92233720368547758.07").unwrap().minor(), i64::MAX);
     }
 
     #[test]
     fn bad_amounts_have_reasons() {
-        assert_eq!(parse_money("-1").unwrap_err().reason, "NEGATIVE_AMOUNT");
-        assert_eq!(parse_money("1.005").unwrap_err().reason, "TOO_PRECISE");
-        assert_eq!(parse_money("92233720368547758.08").unwrap_err().reason, "AMOUNT_TOO_LARGE");
-        assert_eq!(parse_money("99999999999999999999999").unwrap_err().reason, "AMOUNT_TOO_LARGE");
-        for bad in ["", "abc", "1e5", "1.", ".5", "1,5", "+1", "1.2.3", " ", "NaN", "١٢"] {
-            assert_eq!(parse_money(bad).unwrap_err().reason, "INVALID_AMOUNT", "{bad}");
+        assert_eq!(reason("-1"), "NEGATIVE_AMOUNT");
+        assert_eq!(reason("-0.00"), "NEGATIVE_AMOUNT");
+        assert_eq!(reason("1.005"), "TOO_PRECISE");
+        assert_eq!(reason("0.001"), "TOO_PRECISE");
+        assert_eq!(reason("92233720368547758.08"), "AMOUNT_TOO_LARGE");
+        assert_eq!(reason("99999999999999999999999"), "AMOUNT_TOO_LARGE");
+        assert_eq!(reason(&"9".repeat(30)), "AMOUNT_TOO_LARGE");
+        for bad in ["", "abc", "1e5", "1.", ".5", "1,5", "+1", "1.2.3", " ", "NaN", "inf", "١٢", "0x10", "1 000"] {
+            assert_eq!(reason(bad), "INVALID_AMOUNT", "{bad:?}");
         }
     }
 
     #[test]
-    fn percents_are_basis_points() {
-        assert_eq!(parse_percent("25").unwrap(), 2500);
-        assert_eq!(parse_percent("12.5").unwrap(), 1250);
-        assert_eq!(parse_percent("100.00").unwrap(), 10_000);
-        assert_eq!(parse_percent("100.01").unwrap_err().reason, "OUT_OF_RANGE");
-        assert_eq!(parse_percent("-1").unwrap_err().reason, "INVALID_PERCENT");
+    fn cyrillic_nul_and_overlong_strings_are_not_amounts() {
+        for bad in ["сто", "10.5р", "1\0", "\u{0}", "12\u{0}.00", "１２", &"1".repeat(31), "10.0\u{0}"] {
+            assert_eq!(reason(bad), "INVALID_AMOUNT", "{bad:?}");
+        }
+        // A dot followed by digits in another script is not a fraction.
+        assert_eq!(reason("1.٥"), "INVALID_AMOUNT");
+    }
+
+    #[test]
+    fn the_messages_callers_read_are_unchanged() {
+        assert_eq!(Money::parse("x").unwrap_err().message, "must be a decimal number like \"25000.00\"");
+        assert_eq!(Money::parse("-1").unwrap_err().message, "must not be negative");
+        assert_eq!(Money::parse("1.001").unwrap_err().message, "at most two decimal places");
+        assert_eq!(Money::parse("1e30").unwrap_err().message, "must be a decimal number like \"25000.00\"");
+        assert_eq!(Money::parse(&"9".repeat(25)).unwrap_err().message, "too large");
     }
 
     #[test]
     fn formatting_has_two_places() {
-        assert_eq!(format_minor(2_500_000), "25000.00");
-        assert_eq!(format_minor(5), "0.05");
-        assert_eq!(format_minor(-2_500_000), "-25000.00");
-        assert_eq!(format_minor(i64::MIN), "-92233720368547758.08");
+        assert_eq!(Money::from_minor(2_500_000).to_string(), "25000.00");
+        assert_eq!(Money::from_minor(5).to_string(), "0.05");
+        assert_eq!(Money::from_minor(-2_500_000).to_string(), "-25000.00");
+        assert_eq!(Money::from_minor(i64::MIN).to_string(), "-92233720368547758.08");
+        assert_eq!(format_minor(i64::MAX), "92233720368547758.07");
         assert_eq!(format_percent(2500), "25.00");
+    }
+
+    #[test]
+    fn arithmetic_is_checked() {
+        let max = Money::from_minor(i64::MAX);
+        let one = Money::from_minor(1);
+        assert_eq!(max.checked_add(one), None);
+        assert_eq!(Money::from_minor(i64::MIN).checked_sub(one), None);
+        assert_eq!(one.checked_sub(Money::from_minor(2)), Some(Money::from_minor(-1)));
+        assert_eq!(one.checked_add(one), Some(Money::from_minor(2)));
+        let year = PeriodMonths::try_from(12).unwrap();
+        assert_eq!(Money::from_minor(100_000).checked_times(year), Some(Money::from_minor(1_200_000)));
+        assert_eq!(max.checked_times(year), None);
+        assert_eq!(Money::from_minor(i64::MAX / 12).checked_times(year).map(Money::minor), Some(i64::MAX / 12 * 12));
     }
 
     #[test]
@@ -137,12 +218,16 @@ mod tests {
         // 33.33 % of 0.15 = 0.049995 → 0.05.
         assert_eq!(percent_of(15, 3333), 5);
         assert_eq!(percent_of(i64::MAX, 10_000), i64::MAX);
+        let quarter = BasisPoints::try_from(2500).unwrap();
+        assert_eq!(Money::from_minor(10_000_000).share(quarter), Money::from_minor(2_500_000));
+        assert_eq!(Money::from_minor(10_000_000).less(quarter), Money::from_minor(7_500_000));
+        assert_eq!(Money::from_minor(i64::MAX).less(BasisPoints::try_from(10_000).unwrap()), Money::ZERO);
     }
 
     proptest! {
         #[test]
         fn format_then_parse_is_identity(minor in 0i64..=i64::MAX) {
-            prop_assert_eq!(parse_money(&format_minor(minor)).unwrap(), minor);
+            prop_assert_eq!(Money::parse(&Money::from_minor(minor).to_string()).unwrap().minor(), minor);
         }
 
         #[test]
@@ -154,9 +239,14 @@ mod tests {
         }
 
         #[test]
-        fn parsers_never_panic(s in ".{0,40}") {
-            let _ = parse_money(&s);
-            let _ = parse_percent(&s);
+        fn less_a_rate_stays_between_zero_and_the_amount(base in 0i64..=i64::MAX, bp in 0i32..=10_000) {
+            let left = Money::from_minor(base).less(BasisPoints::try_from(bp).unwrap());
+            prop_assert!(left >= Money::ZERO && left.minor() <= base);
+        }
+
+        #[test]
+        fn the_parser_never_panics(s in ".{0,40}") {
+            let _ = Money::parse(&s);
         }
     }
 }

@@ -3,7 +3,33 @@
 
 use chrono::{DateTime, Months, Utc};
 
+use super::InputError;
+
 pub const LOCK_MONTHS: u32 = 3;
+
+/// An extension of an active lock: 1 to 24 calendar months.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockExtension(u32);
+
+impl LockExtension {
+    pub const MAX: u32 = 24;
+
+    pub const fn months(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<i32> for LockExtension {
+    type Error = InputError;
+
+    /// Reason `OUT_OF_RANGE` outside 1..=24.
+    fn try_from(months: i32) -> Result<Self, Self::Error> {
+        match u32::try_from(months) {
+            Ok(m) if (1..=Self::MAX).contains(&m) => Ok(LockExtension(m)),
+            _ => Err(InputError::new("OUT_OF_RANGE", "1 to 24")),
+        }
+    }
+}
 
 pub use entity::enums::StopListStatus;
 
@@ -49,6 +75,16 @@ mod tests {
         assert_eq!(lock_end(at(2025, 1, 15), 3), at(2025, 4, 15));
         assert_eq!(lock_end(at(2025, 8, 31), 3), at(2025, 11, 30));
         assert_eq!(lock_end(at(2025, 12, 31), 2), at(2026, 2, 28));
+    }
+
+    #[test]
+    fn a_lock_extends_by_one_to_twenty_four_months() {
+        assert_eq!(LockExtension::try_from(1).unwrap().months(), 1);
+        assert_eq!(LockExtension::try_from(24).unwrap().months(), 24);
+        for bad in [0, -1, 25, i32::MAX, i32::MIN] {
+            let e = LockExtension::try_from(bad).unwrap_err();
+            assert_eq!((e.reason, e.message.as_str()), ("OUT_OF_RANGE", "1 to 24"), "{bad}");
+        }
     }
 
     #[test]

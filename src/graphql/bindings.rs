@@ -10,7 +10,9 @@ use super::enums::{BindingSource, BonusType, PromoKind, StopListStatus};
 use super::loaders::{self, PromoUses};
 use super::scalars::Decimal;
 use super::types::Subscriber;
-use crate::domain::stoplist::status_at;
+use crate::domain::promo::{self, PromoKind as PromoKindStored};
+use crate::domain::stoplist::{LockExtension, status_at};
+use crate::error::AppError;
 use crate::service::promos::{self, NewPromo};
 use crate::service::{bindings, stoplist, subscribers};
 
@@ -131,6 +133,30 @@ pub struct PromoCodeInput {
     pub client_id: Option<ID>,
 }
 
+/// Each kind keeps only its own numbers, in range: a bonus code's months (6 or 12), a discount code's
+/// fixed percent (0.01 to 50.00); the other kind's are ignored, as they always were.
+impl TryFrom<PromoCodeInput> for NewPromo {
+    type Error = AppError;
+
+    fn try_from(input: PromoCodeInput) -> Result<Self, AppError> {
+        let kind: PromoKindStored = input.kind.into();
+        let discount = input.discount_percent.map(|d| d.to_rate("discountPercent")).transpose()?;
+        let client = input.client_id.as_ref().map(|c| input_id(c, "clientId")).transpose()?;
+        let (months, discount) = match kind {
+            PromoKindStored::Bonus => (input.months.map(promo::bonus_months).transpose(), Ok(None)),
+            PromoKindStored::Discount => (Ok(None), discount.map(promo::fixed_discount).transpose()),
+        };
+        Ok(NewPromo {
+            program_code: input.program_code,
+            kind,
+            bonus: input.bonus.map(Into::into),
+            months: months.map_err(AppError::input("months"))?,
+            discount: discount.map_err(AppError::input("discountPercent"))?,
+            client,
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct BindingQuery;
 
@@ -222,7 +248,9 @@ impl BindingMutation {
         #[graphql(default = 3)] months: i32,
     ) -> GqlResult<StopListEntry> {
         let p = scope(ctx)?;
-        let e = stoplist::extend(state(ctx), p, resource_id(&id)?, months).await?;
+        let id = resource_id(&id)?;
+        let months = LockExtension::try_from(months).map_err(AppError::input("months"))?;
+        let e = stoplist::extend(state(ctx), p, id, months).await?;
         audit_target(ctx, e.id);
         Ok(StopListEntry(e))
     }
@@ -230,15 +258,7 @@ impl BindingMutation {
     /// A partner issues a bonus code (from the program's minimum status up) or a personal discount code.
     async fn create_promo_code(&self, ctx: &Context<'_>, input: PromoCodeInput) -> GqlResult<PromoCode> {
         let p = scope(ctx)?;
-        let n = NewPromo {
-            program_code: input.program_code,
-            kind: input.kind.into(),
-            bonus: input.bonus.map(Into::into),
-            months: input.months,
-            discount_bp: input.discount_percent.map(|d| d.to_bp("discountPercent")).transpose()?,
-            client: input.client_id.as_ref().map(|c| input_id(c, "clientId")).transpose()?,
-        };
-        let promo = promos::create(state(ctx), p, n).await?;
+        let promo = promos::create(state(ctx), p, input.try_into()?).await?;
         audit_target(ctx, promo.id);
         Ok(PromoCode(promo))
     }

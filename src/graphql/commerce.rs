@@ -1,21 +1,21 @@
 //! Programs, tariffs, subscriptions, invoices, payments and the commission ledger.
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
+use super::commerce_inputs::{CommissionRuleInput, InvoiceInput, PaymentInput, TariffInput, quote_request};
 use super::commerce_types::{
     Commission, CommissionQuote, CommissionRule, CommissionSummary, Invoice, Payment, Program, SubscriptionNode, Tariff,
 };
 use super::context::{Conn, GqlResult, audit_target, connection, input_id, page_args, resource_id, scope, state};
-use super::enums::{ChurnReason, CommissionStatus, PaymentChannel, Purchase, SubscriptionBasis};
+use super::enums::{ChurnReason, CommissionStatus, SubscriptionBasis};
 use super::loaders::{self, RuleId};
 use super::scalars::Decimal;
 use super::types::Subscriber;
-use crate::error::AppError;
-use crate::service::billing::{self, NewPayment};
+use crate::service::billing;
 use crate::service::ledger;
-use crate::service::programs::{self, RuleInput};
-use crate::service::tariffs::{self, NewTariff};
+use crate::service::programs;
+use crate::service::tariffs;
 
 #[derive(Default)]
 pub struct CommerceQuery;
@@ -123,9 +123,8 @@ impl CommerceQuery {
         amount: Decimal,
     ) -> GqlResult<CommissionQuote> {
         let p = scope(ctx)?;
-        let amount = amount.to_minor("amount")?;
-        let tariff = input_id(&tariff_id, "tariffId")?;
-        let a = ledger::quote(state(ctx), p, resource_id(&subscriber_id)?, tariff, period_months, amount).await?;
+        let q = quote_request(&subscriber_id, &tariff_id, period_months, &amount)?;
+        let a = ledger::quote(state(ctx), p, q).await?;
         let rule = match &a.rule {
             Some(r) => loaders::one(ctx, RuleId(r.id)).await?.map(CommissionRule),
             None => None,
@@ -138,71 +137,6 @@ impl CommerceQuery {
             partner_id: a.partner.map(|p| ID(p.to_string())),
         })
     }
-}
-
-/// A tariff to create.
-#[derive(InputObject)]
-pub struct TariffInput {
-    /// Unique; letters, digits, '-' and '_' (stored upper-case).
-    pub code: String,
-    pub name: String,
-    pub program_code: String,
-    /// One of the program's categories.
-    pub category: String,
-    pub monthly_price: Decimal,
-    /// Allowed periods in months (1–36).
-    pub periods: Vec<i32>,
-    pub max_databases: Option<i32>,
-    pub max_users: Option<i32>,
-    pub max_sessions: Option<i32>,
-    #[graphql(default = 0)]
-    pub trial_days: i32,
-    #[graphql(default = false)]
-    pub partner_only: bool,
-}
-
-/// A commission rule to set; (program, status, category, purchase) is its key: setting it again
-/// replaces the rule in force.
-#[derive(InputObject)]
-pub struct CommissionRuleInput {
-    pub program_code: String,
-    /// A status of the program, or null for any.
-    pub status: Option<String>,
-    /// A category of the program, or null for any.
-    pub category: Option<String>,
-    #[graphql(default_with = "Purchase::Any")]
-    pub purchase: Purchase,
-    /// Months from the client's creation within which the rule applies; null: always.
-    pub window_months: Option<i32>,
-    /// Percent, e.g. "25.00".
-    pub rate: Decimal,
-}
-
-/// A partner's invoice to its client.
-#[derive(InputObject)]
-pub struct InvoiceInput {
-    pub client_id: ID,
-    pub tariff_id: ID,
-    pub period_months: i32,
-    pub promo_code: Option<String>,
-}
-
-/// A payment as the billing system received it.
-#[derive(InputObject)]
-pub struct PaymentInput {
-    pub subscriber_id: ID,
-    pub tariff_id: ID,
-    pub period_months: i32,
-    /// What the billing system received (the truth), e.g. "12000.00".
-    pub amount: Decimal,
-    /// Default: now.
-    pub paid_at: Option<DateTime<Utc>>,
-    /// Default: PARTNER_INVOICE with an invoice, else DIRECT.
-    pub channel: Option<PaymentChannel>,
-    pub invoice_id: Option<ID>,
-    pub promo_code: Option<String>,
-    /// The billing system's id: recording the same id again returns the first payment.
-    pub external_id: String,
 }
 
 #[derive(Default)]
@@ -227,21 +161,7 @@ impl CommerceMutation {
     /// The vendor sets a commission rule (replacing the one in force with the same key).
     async fn set_commission_rule(&self, ctx: &Context<'_>, input: CommissionRuleInput) -> GqlResult<CommissionRule> {
         let p = scope(ctx)?;
-        let window = match input.window_months {
-            Some(m) if !(1..=240).contains(&m) => {
-                return Err(AppError::bad_input("windowMonths", "OUT_OF_RANGE", "windowMonths: 1 to 240").into());
-            }
-            other => other.map(|m| m as u32),
-        };
-        let rule = RuleInput {
-            program_code: input.program_code,
-            status: input.status.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
-            category: input.category.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
-            purchase: input.purchase.into(),
-            window_months: window,
-            rate_bp: input.rate.to_bp("rate")?,
-        };
-        let r = programs::set_rule(state(ctx), p, rule).await?;
+        let r = programs::set_rule(state(ctx), p, input.try_into()?).await?;
         audit_target(ctx, r.id);
         Ok(CommissionRule(r))
     }
@@ -257,20 +177,7 @@ impl CommerceMutation {
     /// The vendor creates a tariff.
     async fn create_tariff(&self, ctx: &Context<'_>, input: TariffInput) -> GqlResult<Tariff> {
         let p = scope(ctx)?;
-        let t = NewTariff {
-            code: input.code,
-            name: input.name,
-            program_code: input.program_code,
-            category: input.category,
-            monthly_price_minor: input.monthly_price.to_minor("monthlyPrice")?,
-            periods: input.periods,
-            max_databases: input.max_databases,
-            max_users: input.max_users,
-            max_sessions: input.max_sessions,
-            trial_days: input.trial_days,
-            partner_only: input.partner_only,
-        };
-        let t = tariffs::create(state(ctx), p, t).await?;
+        let t = tariffs::create(state(ctx), p, input.try_into()?).await?;
         audit_target(ctx, t.id);
         Ok(Tariff(t))
     }
@@ -331,15 +238,7 @@ impl CommerceMutation {
     /// A partner invoices its client: price × months.
     async fn create_invoice(&self, ctx: &Context<'_>, input: InvoiceInput) -> GqlResult<Invoice> {
         let p = scope(ctx)?;
-        let inv = billing::create_invoice(
-            state(ctx),
-            p,
-            resource_id(&input.client_id)?,
-            input_id(&input.tariff_id, "tariffId")?,
-            input.period_months,
-            input.promo_code.as_deref(),
-        )
-        .await?;
+        let inv = billing::create_invoice(state(ctx), p, input.try_into()?).await?;
         audit_target(ctx, inv.id);
         Ok(Invoice(inv))
     }
@@ -348,18 +247,7 @@ impl CommerceMutation {
     /// subscription and accrues the bound partner's commission in the same transaction.
     async fn record_payment(&self, ctx: &Context<'_>, input: PaymentInput) -> GqlResult<Payment> {
         let p = scope(ctx)?;
-        let n = NewPayment {
-            subscriber: input_id(&input.subscriber_id, "subscriberId")?,
-            tariff: input_id(&input.tariff_id, "tariffId")?,
-            period_months: input.period_months,
-            amount_minor: input.amount.to_minor("amount")?,
-            paid_at: input.paid_at,
-            channel: input.channel.map(Into::into),
-            invoice: input.invoice_id.as_ref().map(|i| input_id(i, "invoiceId")).transpose()?,
-            promo_code: input.promo_code,
-            external_id: input.external_id,
-        };
-        let pay = billing::record_payment(state(ctx), p, n).await?;
+        let pay = billing::record_payment(state(ctx), p, input.try_into()?).await?;
         audit_target(ctx, pay.id);
         Ok(Payment(pay))
     }

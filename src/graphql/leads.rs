@@ -189,8 +189,8 @@ impl LeadMutation {
         let p = scope(ctx)?;
         let pool = resource_id(&pool_id)?;
         let partner = input_id(&partner_id, "partnerId")?;
-        let weight_bp = weight.map(|w| w.to_bp("weight")).transpose()?;
-        let m = leads::set_member(state(ctx), p, pool, partner, MemberChange { weight_bp, excluded, reason }).await?;
+        let weight = weight.map(|w| w.to_rate("weight")).transpose()?;
+        let m = leads::set_member(state(ctx), p, pool, partner, MemberChange { weight, excluded, reason }).await?;
         audit_target(ctx, m.id);
         Ok(LeadPoolMember(m))
     }

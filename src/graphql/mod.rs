@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod bindings;
 pub mod commerce;
+pub mod commerce_inputs;
 pub mod commerce_types;
 pub mod context;
 pub mod crm;

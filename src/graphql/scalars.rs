@@ -2,7 +2,8 @@
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 
-use crate::domain::money::{format_minor, format_percent, parse_money, parse_percent};
+use crate::domain::money::{format_minor, format_percent};
+use crate::domain::{BasisPoints, Money};
 use crate::error::AppError;
 
 /// A decimal number as a string with two decimal places, e.g. `"25000.00"` (money) or `"25.00"`
@@ -34,14 +35,26 @@ impl Decimal {
         Decimal(format_percent(bp))
     }
 
-    /// Minor units of a money input, or `BAD_USER_INPUT` on `field`.
-    pub fn to_minor(&self, field: &str) -> Result<i64, AppError> {
-        parse_money(&self.0).map_err(AppError::input(field))
+    /// A money input, or `BAD_USER_INPUT` on `field`.
+    pub fn to_money(&self, field: &str) -> Result<Money, AppError> {
+        Money::parse(&self.0).map_err(AppError::input(field))
     }
 
-    /// Basis points of a percentage input, or `BAD_USER_INPUT` on `field`.
-    pub fn to_bp(&self, field: &str) -> Result<i32, AppError> {
-        parse_percent(&self.0).map_err(AppError::input(field))
+    /// A percentage input, or `BAD_USER_INPUT` on `field`.
+    pub fn to_rate(&self, field: &str) -> Result<BasisPoints, AppError> {
+        BasisPoints::parse(&self.0).map_err(AppError::input(field))
+    }
+}
+
+impl From<Money> for Decimal {
+    fn from(m: Money) -> Self {
+        Decimal(m.to_string())
+    }
+}
+
+impl From<BasisPoints> for Decimal {
+    fn from(r: BasisPoints) -> Self {
+        Decimal(r.to_string())
     }
 }
 

@@ -136,6 +136,55 @@ async fn concurrent_bonus_codes_give_a_client_one_bonus() {
     assert_eq!(app.count("promo_redemptions").await, 1);
 }
 
+#[tokio::test]
+async fn a_promo_codes_months_and_fixed_percent_are_checked_for_its_own_kind_only() {
+    let app = spawn_app().await;
+    app.presets().await;
+    let p = bitrix_partner(&app, "Business", "BUSINESS_PARTNER").await;
+    let client = app.client_of(&p, "Client").await;
+    let bonus = |extra: Value| {
+        let mut i = json!({ "programCode": "BITRIX24", "kind": "BONUS", "bonus": "EXTRA_USERS", "months": 12 });
+        i.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({ "i": i })
+    };
+    let discount = |extra: Value| {
+        let mut i = json!({ "programCode": "BITRIX24", "kind": "DISCOUNT", "clientId": client.subscriber_id });
+        i.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({ "i": i })
+    };
+    // A bonus code keeps its months and ignores a (well-formed) percent; a discount code ignores months.
+    let r = app.as_(&p.token, PROMO, bonus(json!({ "discountPercent": "99.00" }))).await;
+    assert_eq!(
+        (&r.ok()["createPromoCode"]["months"], &r.ok()["createPromoCode"]["discountPercent"]),
+        (&json!(12), &Value::Null)
+    );
+    let r = app.as_(&p.token, PROMO, discount(json!({ "months": 9, "discountPercent": "50.00" }))).await;
+    assert_eq!(
+        (&r.ok()["createPromoCode"]["months"], &r.ok()["createPromoCode"]["discountPercent"]),
+        (&Value::Null, &json!("50.00"))
+    );
+    for (vars, field, reason) in [
+        (bonus(json!({ "months": 0 })), "months", "OUT_OF_RANGE"),
+        (bonus(json!({ "months": -6 })), "months", "OUT_OF_RANGE"),
+        (bonus(json!({ "discountPercent": "много" })), "discountPercent", "INVALID_PERCENT"),
+        (discount(json!({ "discountPercent": "50.01" })), "discountPercent", "OUT_OF_RANGE"),
+        (discount(json!({ "discountPercent": "0" })), "discountPercent", "OUT_OF_RANGE"),
+        (discount(json!({ "discountPercent": "100.01" })), "discountPercent", "OUT_OF_RANGE"),
+    ] {
+        let r = app.as_(&p.token, PROMO, vars).await;
+        r.err("BAD_USER_INPUT").reason_is(reason);
+        assert_eq!(r.field(), Some(field), "{}", r.0);
+    }
+    // A NUL byte never reaches the parser: the edge refuses it in any string.
+    let r = app.as_(&p.token, PROMO, discount(json!({ "discountPercent": "5\u{0}" }))).await;
+    r.err("BAD_USER_INPUT").reason_is("NUL_CHARACTER");
+    let r = app.as_(&p.token, PROMO, discount(json!({ "discountPercent": "60" }))).await;
+    assert_eq!(r.0["errors"][0]["message"], "discountPercent: 0.01 to 50.00");
+    let r = app.as_(&p.token, PROMO, bonus(json!({ "months": 7 }))).await;
+    assert_eq!(r.0["errors"][0]["message"], "months: a bonus lasts 6 or 12 months");
+    assert_eq!(app.count("promo_codes").await, 2);
+}
+
 async fn b24_tariffs(app: &TestApp) -> (String, String) {
     (
         app.tariff("B24-S", "BITRIX24", "CLOUD", "1000.00", &[1, 3, 6, 12], 0).await,

@@ -205,3 +205,25 @@ async fn tariffs_validate_their_input_and_archive() {
     assert!(r.ok()["tariffs"].as_array().unwrap().iter().all(|t| t["code"] != "T-1"));
     assert!(r.ok()["all"].as_array().unwrap().iter().any(|t| t["code"] == "T-1"));
 }
+
+#[tokio::test]
+async fn a_period_no_tariff_could_offer_is_refused_as_not_offered_by_payments_invoices_and_quotes() {
+    let app = spawn_app().await;
+    let (partner, client, tariff) = setup_dealer(&app).await;
+    const INVOICE: &str = "mutation($c: ID!, $t: ID!, $m: Int!) { createInvoice(input: {clientId: $c, tariffId: $t, periodMonths: $m}) { id } }";
+    const QUOTE: &str = "query($s: ID!, $t: ID!, $m: Int!) { commissionQuote(subscriberId: $s, tariffId: $t, periodMonths: $m, amount: \"10.00\") { amount } }";
+    for m in [0, -1, 37, 256, i32::MAX, i32::MIN] {
+        let vars = json!({ "s": client.subscriber_id, "c": client.subscriber_id, "t": tariff, "m": m });
+        let paid = app.pay(&client.subscriber_id, &tariff, m, "10.00", &format!("p{m}")).await;
+        let invoiced = app.as_(&partner.token, INVOICE, vars.clone()).await;
+        let quoted = app.as_(&app.vendor, QUOTE, vars).await;
+        for r in [paid, invoiced, quoted] {
+            r.err("BAD_USER_INPUT").reason_is("PERIOD_NOT_OFFERED");
+            assert_eq!(r.field(), Some("periodMonths"), "{m}");
+            assert_eq!(r.0["errors"][0]["message"], "periodMonths: not a period of this tariff", "{m}");
+        }
+    }
+    assert_eq!((app.count("payments").await, app.count("invoices").await), (0, 0));
+    // A bad amount is still reported before the period, as it always was.
+    app.pay(&client.subscriber_id, &tariff, 0, "1.001", "both").await.err("BAD_USER_INPUT").reason_is("TOO_PRECISE");
+}

@@ -196,7 +196,7 @@ impl DealInput {
         let amount = match self.amount {
             MaybeUndefined::Undefined => Patch::Keep,
             MaybeUndefined::Null => Patch::Clear,
-            MaybeUndefined::Value(d) => Patch::Set(d.to_minor("amount")?),
+            MaybeUndefined::Value(d) => Patch::Set(d.to_money("amount")?),
         };
         let company = match (self.company_id, self.company_external_id) {
             (MaybeUndefined::Value(_), MaybeUndefined::Value(_)) => {

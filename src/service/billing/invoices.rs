@@ -5,41 +5,40 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::{may_sell, offered, tariff_input};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::promo::discounted;
+use crate::domain::{Money, PeriodMonths};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 use crate::service::{Page, PageArgs, new_id, paginate, promos, tariffs};
+
+/// An invoice to issue: its period is one a tariff could offer (whether this one does is checked here).
+pub struct NewInvoice {
+    pub client: Uuid,
+    pub tariff: Uuid,
+    pub period: PeriodMonths,
+    pub promo_code: Option<String>,
+}
 
 /// A partner invoices a client: price × months, less a personal discount code. The client may be bound
 /// to another partner (it gave this partner its id); paying the invoice rebinds it.
-#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, tariff = %tariff))]
-pub async fn create_invoice(
-    state: &AppState,
-    p: Scope<'_>,
-    client: Uuid,
-    tariff: Uuid,
-    period_months: i32,
-    promo_code: Option<&str>,
-) -> AppResult<invoice::Model> {
+#[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %n.client, tariff = %n.tariff))]
+pub async fn create_invoice(ctx: &ServiceCtx, p: Scope<'_>, n: NewInvoice) -> AppResult<invoice::Model> {
+    let NewInvoice { client, tariff, period, promo_code } = n;
     p.require(p.serves_clients(), "issue invoices")?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let c = p.named_client(&*txn, client).await?;
     let t = tariff_input(&txn, tariff).await?;
     offered(&t, &c)?;
-    if !tariffs::periods_of(&t).contains(&period_months) {
-        return Err(AppError::bad_input(
-            "periodMonths",
-            "PERIOD_NOT_OFFERED",
-            "periodMonths: not a period of this tariff",
-        ));
+    if !tariffs::offers(&t, period) {
+        return Err(tariffs::period_not_offered());
     }
     may_sell(&txn, p.subscriber_id, &c, &t, now).await?;
-    let (promo, discount_bp) = match promo_code.map(str::trim).filter(|c| !c.is_empty()) {
+    let (promo, discount_bp) = match promo_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => {
-            let (promo, bp) = promos::discount_for(&txn, code, c.id, period_months).await?;
+            let (promo, bp) = promos::discount_for(&txn, code, c.id, period).await?;
             if promo.partner_id != p.subscriber_id {
                 return Err(AppError::bad_input(
                     "promoCode",
@@ -51,16 +50,16 @@ pub async fn create_invoice(
         }
         None => (None, 0),
     };
-    let full = t
-        .monthly_price_minor
-        .checked_mul(period_months.into())
+    let full = Money::from_minor(t.monthly_price_minor)
+        .checked_times(period)
+        .map(Money::minor)
         .ok_or_else(|| AppError::bad_input("periodMonths", "AMOUNT_TOO_LARGE", "the amount is too large"))?;
     let inv = invoice::ActiveModel {
         id: Set(new_id()),
         client_id: Set(c.id),
         partner_id: Set(p.subscriber_id),
         tariff_id: Set(t.id),
-        period_months: Set(period_months),
+        period_months: Set(period.get()),
         amount_minor: Set(discounted(full, discount_bp)),
         discount_bp: Set(discount_bp),
         payment_id: Set(None),
@@ -88,14 +87,14 @@ pub fn may_read_invoice(p: Scope<'_>, inv: &invoice::Model) -> bool {
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = ?client))]
 pub async fn list_invoices(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     client: Option<Uuid>,
     page: PageArgs,
 ) -> AppResult<Page<invoice::Model>> {
     let mut q = invoice::Entity::find();
     if let Some(c) = client {
-        p.subscriber(&state.db, c).await?;
+        p.subscriber(&ctx.db, c).await?;
         q = q.filter(invoice::Column::ClientId.eq(c));
     }
     if !p.is_vendor() {
@@ -106,5 +105,5 @@ pub async fn list_invoices(
             q = q.filter(invoice::Column::ClientId.eq(p.subscriber_id));
         }
     }
-    paginate(&state.db, q, invoice::Column::Id, page).await
+    paginate(&ctx.db, q, invoice::Column::Id, page).await
 }

@@ -1,20 +1,20 @@
 //! Recording payments, idempotently by `externalId`: a payment activates or extends a subscription, pays
 //! its invoice, applies a discount code, rebinds the client and accrues the commission in one transaction.
 
-use chrono::{DateTime, Duration, Months, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::{invoice, payment, promo_code, subscriber, subscription, tariff};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::subscriptions::{insert_subscription, live_subscription};
 use super::tariff_input;
-use crate::app::AppState;
 use crate::auth::{Reach, Scope};
 use crate::db::{WriteTxn, begin_write};
-use crate::domain::BindingSource;
 use crate::domain::subscription::{PaymentChannel, SubscriptionBasis};
 use crate::domain::webhook::EventType;
+use crate::domain::{BindingSource, Money, PeriodMonths};
 use crate::error::{AppError, AppResult, UniqueIndex};
+use crate::service::ServiceCtx;
 use crate::service::subscribers::{self, BindingNote};
 use crate::service::webhooks::{self, Event};
 use crate::service::{Page, PageArgs, bindings, ledger, new_id, paginate, promos, tariffs};
@@ -24,8 +24,8 @@ use crate::service::{Page, PageArgs, bindings, ledger, new_id, paginate, promos,
 pub struct NewPayment {
     pub subscriber: Uuid,
     pub tariff: Uuid,
-    pub period_months: i32,
-    pub amount_minor: i64,
+    pub period: PeriodMonths,
+    pub amount: Money,
     pub paid_at: Option<DateTime<Utc>>,
     pub channel: Option<PaymentChannel>,
     pub invoice: Option<Uuid>,
@@ -40,8 +40,8 @@ impl NewPayment {
             "{}|{}|{}|{}|{}|{}|{}|{}",
             self.subscriber,
             self.tariff,
-            self.period_months,
-            self.amount_minor,
+            self.period.get(),
+            self.amount.minor(),
             self.paid_at.map(|t| t.timestamp_micros().to_string()).unwrap_or_default(),
             self.channel.map(|c| c.as_str()).unwrap_or_default(),
             self.invoice.map(|i| i.to_string()).unwrap_or_default(),
@@ -79,16 +79,16 @@ async fn replay<C: ConnectionTrait>(db: &C, n: &NewPayment) -> AppResult<Option<
 /// Records a payment (vendor), idempotently by external id: the same id with the same payload returns
 /// the first payment and accrues nothing new; a different payload is `CONFLICT`.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = %n.subscriber, tariff = %n.tariff, external_id = %n.external_id))]
-pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -> AppResult<payment::Model> {
+pub async fn record_payment(ctx: &ServiceCtx, p: Scope<'_>, mut n: NewPayment) -> AppResult<payment::Model> {
     p.require(p.is_vendor_staff(), "record payments")?;
     n.external_id = check_external_id(&n.external_id, "externalId")?;
-    if let Some(existing) = replay(&state.db, &n).await? {
+    if let Some(existing) = replay(&ctx.db, &n).await? {
         return Ok(existing);
     }
-    match record_new(state, &n, p.responsible_user()).await {
+    match record_new(ctx, &n, p.responsible_user()).await {
         // A concurrent request with the same id won the insert: answer as a repeat.
         Err(AppError::Conflict { reason: "DUPLICATE_EXTERNAL_ID", .. }) => {
-            replay(&state.db, &n).await?.ok_or_else(|| AppError::Internal("payment vanished after a duplicate".into()))
+            replay(&ctx.db, &n).await?.ok_or_else(|| AppError::Internal("payment vanished after a duplicate".into()))
         }
         other => other,
     }
@@ -96,10 +96,10 @@ pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -
 
 /// Records a payment whose external id is new, in one transaction under the subscriber's lock.
 #[tracing::instrument(level = "debug", skip_all)]
-async fn record_new(state: &AppState, n: &NewPayment, recorded_by: Uuid) -> AppResult<payment::Model> {
-    let now = state.clock.now();
+async fn record_new(ctx: &ServiceCtx, n: &NewPayment, recorded_by: Uuid) -> AppResult<payment::Model> {
+    let now = ctx.clock.now();
     let paid_at = paid_at_of(n, now)?;
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     if let Some(existing) = replay(&txn, n).await? {
         return Ok(existing);
     }
@@ -107,13 +107,13 @@ async fn record_new(state: &AppState, n: &NewPayment, recorded_by: Uuid) -> AppR
     // "first purchase" and the bound partner are read after it. (Locking a missing id locks nothing.)
     subscribers::lock(&txn, n.subscriber).await?;
     let client = payer(&txn, n.subscriber).await?;
-    let t = tariff_for_period(&txn, n.tariff, n.period_months).await?;
+    let t = tariff_for_period(&txn, n.tariff, n.period).await?;
     let channel = channel_of(n)?;
     let inv = invoice_paid(&txn, n, &client, &t).await?;
     let promo = discount_code(&txn, n, inv.as_ref(), client.id).await?;
     // Whether this moves the client from free to paid or to a higher tariff, before it extends anything.
     let upgrade = bindings::is_upgrade(&txn, client.id, &t, now).await?;
-    let (sub, sub_event) = activate_or_extend(&txn, client.id, t.id, n.period_months, now).await?;
+    let (sub, sub_event) = activate_or_extend(&txn, client.id, t.id, n.period, now).await?;
     let pay = insert_payment(&txn, n, &sub, channel, inv.as_ref(), paid_at, now).await?;
     if let Some(inv) = &inv {
         mark_invoice_paid(&txn, inv, pay.id).await?;
@@ -134,7 +134,7 @@ async fn record_new(state: &AppState, n: &NewPayment, recorded_by: Uuid) -> AppR
     ];
     webhooks::queue(&*txn, events).await?;
     txn.commit().await?;
-    state.events.publish(&state.db, payment_events(&pay, &client, &t, commission.as_ref(), now)).await;
+    ctx.events.publish(&ctx.db, payment_events(&pay, &client, &t, commission.as_ref(), now)).await;
     Ok(pay)
 }
 
@@ -158,14 +158,10 @@ async fn payer<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<subscriber::Mo
 
 /// The paid tariff, if it offers the paid period.
 #[tracing::instrument(level = "debug", skip_all)]
-async fn tariff_for_period<C: ConnectionTrait>(db: &C, id: Uuid, period_months: i32) -> AppResult<tariff::Model> {
+async fn tariff_for_period<C: ConnectionTrait>(db: &C, id: Uuid, period: PeriodMonths) -> AppResult<tariff::Model> {
     let t = tariff_input(db, id).await?;
-    if !tariffs::periods_of(&t).contains(&period_months) {
-        return Err(AppError::bad_input(
-            "periodMonths",
-            "PERIOD_NOT_OFFERED",
-            "periodMonths: not a period of this tariff",
-        ));
+    if !tariffs::offers(&t, period) {
+        return Err(tariffs::period_not_offered());
     }
     Ok(t)
 }
@@ -199,7 +195,7 @@ async fn invoice_paid<C: ConnectionTrait>(
         .one(db)
         .await?
         .ok_or_else(|| AppError::bad_input("invoiceId", "INVOICE_UNKNOWN", "invoiceId: no such invoice"))?;
-    if inv.client_id != client.id || inv.tariff_id != t.id || inv.period_months != n.period_months {
+    if inv.client_id != client.id || inv.tariff_id != t.id || inv.period_months != n.period.get() {
         return Err(AppError::bad_input(
             "invoiceId",
             "INVOICE_MISMATCH",
@@ -221,10 +217,10 @@ async fn discount_code<C: ConnectionTrait>(
     client: Uuid,
 ) -> AppResult<Option<promo_code::Model>> {
     match (n.promo_code.as_deref().map(str::trim).filter(|c| !c.is_empty()), inv.and_then(|i| i.promo_id)) {
-        (Some(code), _) => Ok(Some(promos::discount_for(db, code, client, n.period_months).await?.0)),
+        (Some(code), _) => Ok(Some(promos::discount_for(db, code, client, n.period).await?.0)),
         (None, Some(id)) => {
             let promo = promo_code::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
-            Ok(Some(promos::discount_for(db, &promo.code, client, n.period_months).await?.0))
+            Ok(Some(promos::discount_for(db, &promo.code, client, n.period).await?.0))
         }
         (None, None) => Ok(None),
     }
@@ -236,10 +232,10 @@ async fn activate_or_extend(
     txn: &DatabaseTransaction,
     client: Uuid,
     tariff: Uuid,
-    period_months: i32,
+    period: PeriodMonths,
     now: DateTime<Utc>,
 ) -> AppResult<(subscription::Model, EventType)> {
-    let months = Months::new(period_months as u32);
+    let months = period.months();
     match live_subscription(txn, client, tariff, now).await? {
         Some(current) => {
             let from = current.ends_at.max(now);
@@ -284,8 +280,8 @@ async fn insert_payment(
         subscriber_id: Set(sub.subscriber_id),
         tariff_id: Set(sub.tariff_id),
         subscription_id: Set(sub.id),
-        period_months: Set(n.period_months),
-        amount_minor: Set(n.amount_minor),
+        period_months: Set(n.period.get()),
+        amount_minor: Set(n.amount.minor()),
         channel: Set(channel),
         paid_at: Set(paid_at),
         external_id: Set(n.external_id.clone()),
@@ -397,7 +393,7 @@ fn payment_events(
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = ?subscriber))]
 pub async fn list_payments(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     subscriber: Option<Uuid>,
     external_id: Option<&str>,
@@ -408,7 +404,7 @@ pub async fn list_payments(
         q = q.filter(payment::Column::ExternalId.eq(ext));
     }
     if let Some(s) = subscriber {
-        let (_, r) = p.worked(&state.db, s).await?;
+        let (_, r) = p.worked(&ctx.db, s).await?;
         p.require(r != Reach::Own || p.manages_own_members(), "read payments")?;
         q = q.filter(payment::Column::SubscriberId.eq(s));
     } else if !p.is_vendor() {
@@ -419,5 +415,5 @@ pub async fn list_payments(
             q = q.filter(payment::Column::SubscriberId.eq(p.subscriber_id));
         }
     }
-    paginate(&state.db, q, payment::Column::Id, page).await
+    paginate(&ctx.db, q, payment::Column::Id, page).await
 }
