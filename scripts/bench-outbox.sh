@@ -9,6 +9,8 @@
 #   MESSAGES=10000 REPLICAS=2 bash scripts/bench-outbox.sh
 #   PARTNERGRAPH_BIN=target/debug/partnergraph bash scripts/bench-outbox.sh
 #   PARTNERGRAPH_SMTP_CONCURRENCY=32 bash scripts/bench-outbox.sh  # sends at once per replica (default 16)
+#   MESSAGES=5000 PARTNERGRAPH_LOG_SPANS=1 RUST_LOG=warn,partnergraph::service::outbox=debug \
+#     PARTNERGRAPH_LOG_FORMAT=text LOGS_TO=/tmp/outbox-logs bash scripts/bench-outbox.sh  # where the time goes
 #
 # The PostgreSQL cluster is the one `.ci/run --with-pg` starts and deletes; other servers are never touched.
 set -euo pipefail
@@ -33,6 +35,7 @@ cleanup() {
     local rc=$?
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ -n "${LOGS_TO:-}" ]; then mkdir -p "$LOGS_TO" && cp "$WORK"/replica-*.log "$LOGS_TO"/ 2>/dev/null || true; fi
     rm -rf "$WORK"
     exit "$rc"
 }
