@@ -8,6 +8,9 @@
 #   bash scripts/bench-outbox.sh                              # release build, 100,000 messages, 1 replica
 #   MESSAGES=10000 REPLICAS=2 bash scripts/bench-outbox.sh
 #   PARTNERGRAPH_BIN=target/debug/partnergraph bash scripts/bench-outbox.sh
+#   PARTNERGRAPH_SMTP_CONCURRENCY=32 bash scripts/bench-outbox.sh  # sends at once per replica (default 16)
+#   MESSAGES=5000 PARTNERGRAPH_LOG_SPANS=1 RUST_LOG=warn,partnergraph::service::outbox=debug \
+#     PARTNERGRAPH_LOG_FORMAT=text LOGS_TO=/tmp/outbox-logs bash scripts/bench-outbox.sh  # where the time goes
 #
 # The PostgreSQL cluster is the one `.ci/run --with-pg` starts and deletes; other servers are never touched.
 set -euo pipefail
@@ -32,6 +35,7 @@ cleanup() {
     local rc=$?
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ -n "${LOGS_TO:-}" ]; then mkdir -p "$LOGS_TO" && cp "$WORK"/replica-*.log "$LOGS_TO"/ 2>/dev/null || true; fi
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -46,7 +50,7 @@ free_port() {
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "binary: $BIN; commit $(git rev-parse --short HEAD)"
+echo "binary: $BIN; commit $(git rev-parse --short HEAD); SMTP sends at once: ${PARTNERGRAPH_SMTP_CONCURRENCY:-default}"
 "$BIN" migrate --database-url "$DATABASE_URL" >/dev/null
 psql <<SQL
 INSERT INTO outbox (id, kind, to_email, subject, body, dedupe_key, status, attempts, next_attempt_at, created_at)
@@ -80,12 +84,16 @@ while :; do
     for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "a process died" >&2; cat "$WORK"/replica-*.log >&2; exit 1; }; done
 done
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+# CPU seconds of each replica and of the sink: whether the service or the sink was the bottleneck.
+service_cpu=""
+for pid in "${PIDS[@]:1}"; do service_cpu+="$(ps -o times= -p "$pid" | tr -d ' ') "; done
 sleep 1.5
-read -r received connections <"$WORK/sink"
+read -r received connections sink_cpu <"$WORK/sink"
 sent=$(psql -At -c "SELECT count(*) FROM outbox WHERE status = 'SENT'")
 failed=$(psql -At -c "SELECT count(*) FROM outbox WHERE attempts > 0")
 printf 'drained %d messages with %d replica(s) in %.1f s: %.0f messages/s; %d SMTP connections; sink received %d; rows SENT %d; retried %d\n' \
     "$MESSAGES" "$REPLICAS" "$elapsed" "$(echo "$MESSAGES / $elapsed" | bc -l)" "$connections" "$received" "$sent" "$failed"
+echo "CPU seconds: service ${service_cpu% }, SMTP sink $sink_cpu; load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$received" -ne "$MESSAGES" ] || [ "$sent" -ne "$MESSAGES" ]; then
     echo "NOT exactly once: the sink received $received, $sent rows are SENT, $MESSAGES were queued" >&2
     exit 1

@@ -232,15 +232,9 @@ async fn digest(state: &AppState, week: Option<chrono::NaiveDate>) -> Result<(),
     let week = week.unwrap_or_else(|| digest::WeekStart::of(state.clock.now(), state.config.local).date());
     let queued = digest::run_weekly_digest(state, week).await.map_err(|e| e.for_operator())?;
     println!("weekly digest for {week}: {queued} e-mails queued");
-    let (mut sent, mut failed) = (0, 0);
-    loop {
-        let stats = outbox::dispatch_due(state).await.map_err(|e| e.for_operator())?;
-        sent += stats.sent;
-        failed += stats.failed;
-        if stats.claimed == 0 {
-            break;
-        }
-    }
+    // No time budget: until nothing is due (a failed message waits for its retry).
+    let stats = outbox::drain(state, std::time::Duration::MAX).await.map_err(|e| e.for_operator())?;
+    let (sent, failed) = (stats.sent, stats.failed);
     let via = if state.mailer.sends_smtp() { "SMTP" } else { "the log (no PARTNERGRAPH_SMTP_URL)" };
     println!("outbox: {sent} sent via {via}, {failed} failed (kept pending for retry)");
     Ok(())

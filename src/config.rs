@@ -130,6 +130,13 @@ pub struct ConfigArgs {
     /// The sender of outgoing e-mail, e.g. `Partner Program <noreply@example.com>`.
     #[arg(long, env = "PARTNERGRAPH_MAIL_FROM", default_value = "partnergraph <noreply@partnergraph.local>")]
     pub mail_from: String,
+    /// E-mails the outbox sender hands to the SMTP server at once (1 to 256).
+    #[arg(long, env = "PARTNERGRAPH_SMTP_CONCURRENCY", default_value_t = 16)]
+    pub smtp_concurrency: usize,
+    /// SMTP connections kept open for reuse (1 to 512, at least the concurrency; default: twice the
+    /// concurrency).
+    #[arg(long, env = "PARTNERGRAPH_SMTP_POOL")]
+    pub smtp_pool: Option<usize>,
     /// The public base URL that links in e-mails start with (the frontend that accepts invitations).
     #[arg(long, env = "PARTNERGRAPH_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
@@ -280,6 +287,10 @@ pub struct Config {
     /// None: the log sender. The URL may carry the SMTP password.
     pub smtp_url: Option<secrecy::SecretString>,
     pub mail_from: String,
+    /// E-mails sent at once by the outbox sender.
+    pub smtp_concurrency: usize,
+    /// SMTP connections kept for reuse (at least `smtp_concurrency`).
+    pub smtp_pool: usize,
     /// Without a trailing slash.
     pub public_url: String,
     pub lead_program: String,
@@ -421,6 +432,18 @@ impl ConfigArgs {
         in_range("PARTNERGRAPH_WEBHOOK_CONCURRENCY", self.webhook_concurrency, 0, 256)?;
         in_range("PARTNERGRAPH_WEBHOOK_PER_ENDPOINT", self.webhook_per_endpoint, 1, 64)?;
         let smtp_url = self.smtp_url.filter(|u| !u.trim().is_empty()).map(Into::into);
+        let smtp_concurrency = in_range("PARTNERGRAPH_SMTP_CONCURRENCY", self.smtp_concurrency, 1, 256)?;
+        // Fewer pooled connections than sends at once would open and close a connection for every send
+        // past the pool (lettre drops a returned connection when its pool is full). Lettre returns a
+        // connection to its pool on a task of its own, so the next send often finds the pool empty and
+        // opens one: with no spare room those were closed again (a new connection every ten messages at
+        // 16 at once); with twice the room they stay, and a drain keeps its connections.
+        let smtp_pool = in_range("PARTNERGRAPH_SMTP_POOL", self.smtp_pool.unwrap_or(2 * smtp_concurrency), 1, 512)?;
+        if smtp_pool < smtp_concurrency {
+            return Err(format!(
+                "PARTNERGRAPH_SMTP_POOL must be at least PARTNERGRAPH_SMTP_CONCURRENCY ({smtp_concurrency}), not {smtp_pool}"
+            ));
+        }
         Ok(Config {
             database_url: self.database.database_url,
             environment: self.environment,
@@ -473,6 +496,8 @@ impl ConfigArgs {
             argon2_iterations: self.argon2_iterations,
             smtp_url,
             mail_from: self.mail_from,
+            smtp_concurrency,
+            smtp_pool,
             public_url: self.public_url.trim_end_matches('/').to_owned(),
             lead_program: self.lead_program,
             local: crate::domain::LocalTime::parse(&self.timezone)?,
@@ -668,6 +693,11 @@ mod tests {
             (["--webhook-concurrency", "257"], "PARTNERGRAPH_WEBHOOK_CONCURRENCY"),
             (["--webhook-per-endpoint", "0"], "PARTNERGRAPH_WEBHOOK_PER_ENDPOINT"),
             (["--webhook-per-endpoint", "65"], "PARTNERGRAPH_WEBHOOK_PER_ENDPOINT"),
+            (["--smtp-concurrency", "0"], "PARTNERGRAPH_SMTP_CONCURRENCY"),
+            (["--smtp-concurrency", "257"], "PARTNERGRAPH_SMTP_CONCURRENCY"),
+            (["--smtp-pool", "0"], "PARTNERGRAPH_SMTP_POOL"),
+            (["--smtp-pool", "513"], "PARTNERGRAPH_SMTP_POOL"),
+            (["--smtp-pool", "15"], "PARTNERGRAPH_SMTP_POOL"),
             (["--token-ttl-secs", "0"], "PARTNERGRAPH_TOKEN_TTL_SECS"),
             (["--invitation-ttl-days", "0"], "PARTNERGRAPH_INVITATION_TTL_DAYS"),
             (["--metrics-token", "short"], "PARTNERGRAPH_METRICS_TOKEN"),
@@ -677,5 +707,9 @@ mod tests {
         }
         let c = args(&["--max-nesting", "128", "--hash-threads", "3"]).into_config().unwrap();
         assert_eq!((c.limits.max_nesting, c.hash_threads), (128, 3));
+        let c = args(&["--smtp-concurrency", "32"]).into_config().unwrap();
+        assert_eq!((c.smtp_concurrency, c.smtp_pool), (32, 64), "the pool follows the concurrency");
+        let c = args(&["--smtp-concurrency", "4", "--smtp-pool", "10"]).into_config().unwrap();
+        assert_eq!((c.smtp_concurrency, c.smtp_pool), (4, 10));
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
@@ -47,7 +48,10 @@ impl Mailer {
                      smtp://host:port, or smtps://…)"
                         .to_owned()
                 })?;
-                Sink::Smtp(Arc::new(builder.timeout(Some(SMTP_TIMEOUT)).build()))
+                // The pool keeps `PARTNERGRAPH_SMTP_POOL` connections for reuse (at least as many as the
+                // outbox sends at once), so a send costs one conversation on an open connection.
+                let pool = PoolConfig::new().max_size(u32::try_from(config.smtp_pool).unwrap_or(u32::MAX));
+                Sink::Smtp(Arc::new(builder.timeout(Some(SMTP_TIMEOUT)).pool_config(pool).build()))
             }
             None => Sink::Log,
         };

@@ -25,6 +25,8 @@ pub struct TickReport {
     pub digests_queued: usize,
     pub emails_sent: usize,
     pub emails_failed: usize,
+    /// The e-mail drain stopped at its time budget with messages still due: the next pass starts at once.
+    pub emails_more_due: bool,
     /// Sent and cancelled e-mails deleted past their retention.
     pub emails_purged: u64,
     /// Webhook deliveries past their 30 days, deleted.
@@ -63,6 +65,7 @@ pub async fn tick(ctx: &ServiceCtx) -> TickReport {
         Ok(s) => {
             report.emails_sent = s.sent;
             report.emails_failed = s.failed;
+            report.emails_more_due = s.more_due;
         }
         Err(e) => tracing::error!(error = ?e, "scheduler: sending e-mail failed"),
     }
@@ -145,6 +148,10 @@ pub fn spawn(ctx: ServiceCtx) {
             let r = tick(&ctx).await;
             if r != TickReport::default() {
                 tracing::info!(?r, "scheduler pass");
+            }
+            // A backlog of e-mail keeps the passes back to back instead of idling out the interval.
+            if r.emails_more_due {
+                interval.reset_immediately();
             }
         }
     });

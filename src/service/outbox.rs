@@ -1,6 +1,8 @@
 //! The e-mail outbox: a message is written in the same transaction as the change it reports, once per
 //! occasion (its dedupe key), and sent at least once by the sender afterwards.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use entity::outbox_message;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
@@ -8,12 +10,13 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     Set,
 };
+use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id, paginate};
+use crate::service::ServiceCtx;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::error::AppResult;
-use crate::service::ServiceCtx;
 
 // A message is `PENDING` until sent, then `SENT`; `CANCELLED` ones were never sent, and never will be: the
 // invitation or reset link they carry was accepted, revoked, expired or replaced before they went out.
@@ -69,8 +72,20 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, m: NewMessage, now: DateTime<Ut
 
 // ---- The sender -------------------------------------------------------------------------------------
 
-/// How many messages one `dispatch_due` call claims at most.
+/// How many messages the first claim of a pass takes (and `dispatch_due` always): a quiet outbox is
+/// served by small claims. While claims come back full, each next claim of the pass takes four times as
+/// many, up to [`max_batch`].
 pub const BATCH_SIZE: u64 = 20;
+/// A claim takes at most this many messages per send at once, so a batch ends within its lease even when
+/// every conversation runs into the SMTP timeout (32 rounds of 15 s = 8 minutes < `LEASE`).
+const BATCH_PER_SEND: u64 = 32;
+/// The most one claim takes whatever the concurrency (one bind parameter per message in its statements).
+const BATCH_MAX: u64 = 1_024;
+/// Sent messages are marked this many at a time in one statement (the rest when their batch ends): the
+/// bookkeeping of a 100,000-message digest is a thousand statements, not a hundred thousand
+/// transactions, and a crash between the server's acceptance and the mark resends at most these and the
+/// sends in flight.
+pub const MARK_CHUNK: usize = 100;
 /// How long one scheduler pass keeps claiming batches while messages are due (wall time): a Monday digest
 /// of 100,000 e-mails drains in passes back to back instead of 20 a minute, and the pass's other jobs
 /// still run every minute or so.
@@ -105,7 +120,7 @@ fn redacted_body(kind: OutboxKind) -> Option<&'static str> {
     }
 }
 
-/// What one `dispatch_due` call did.
+/// What one `dispatch_due` call (or a pass of `drain`) did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DispatchStats {
     /// Messages claimed (due, pending, not leased by another sender).
@@ -116,6 +131,17 @@ pub struct DispatchStats {
     /// Invitation e-mails not sent because their invitation was no longer pending, and reset e-mails
     /// whose link was used, voided or expired before they went out.
     pub cancelled: usize,
+    /// `drain` only: it stopped at its time budget while messages were still due.
+    pub more_due: bool,
+}
+
+impl DispatchStats {
+    fn add(&mut self, s: DispatchStats) {
+        self.claimed += s.claimed;
+        self.sent += s.sent;
+        self.failed += s.failed;
+        self.cancelled += s.cancelled;
+    }
 }
 
 /// The wait before retry number `attempts` (1 = after the first failure): 1, 2, 4 … minutes, at most an
@@ -125,93 +151,138 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::seconds(Ord::min(BACKOFF_FIRST_SECS.saturating_mul(1_i64 << exp), BACKOFF_CAP_SECS))
 }
 
-/// How many messages of a batch are sent at once. The SMTP transport keeps a pool of connections (lettre's
-/// pool, at most 10, reused for later messages), so a batch costs a few conversations, not one TCP and
-/// EHLO round per message.
-pub const SEND_CONCURRENCY: usize = 8;
+/// The largest claim of a pass with this replica's concurrency (`PARTNERGRAPH_SMTP_CONCURRENCY`).
+pub fn max_batch(ctx: &ServiceCtx) -> u64 {
+    (ctx.config.smtp_concurrency as u64).saturating_mul(BATCH_PER_SEND).clamp(BATCH_SIZE, BATCH_MAX)
+}
 
 /// What became of one claimed message.
 enum Outcome {
     Sent,
-    Failed,
+    /// Not accepted by the server: why, short and safe to store.
+    Failed(String),
     Cancelled,
 }
 
-/// Sends the due messages, at most `BATCH_SIZE`: claims them with a lease in a short transaction, sends
-/// them outside any transaction (`SEND_CONCURRENCY` at once), and marks each `SENT` or schedules its retry
-/// as soon as its own send ends. At least once, never lost: a row stays `PENDING` until a send succeeded;
-/// the claim (a lease under `FOR UPDATE SKIP LOCKED`) keeps replicas on disjoint rows.
-#[tracing::instrument(level = "debug", skip_all)]
+/// Sends the due messages, at most `BATCH_SIZE` (one claim; `drain` takes bigger ones while the backlog
+/// lasts).
 pub async fn dispatch_due(ctx: &ServiceCtx) -> AppResult<DispatchStats> {
+    dispatch(ctx, BATCH_SIZE).await
+}
+
+/// Claims at most `limit` due messages with a lease in a short transaction, sends them outside any
+/// transaction (`PARTNERGRAPH_SMTP_CONCURRENCY` at once over the SMTP pool), and records them while the
+/// others are still being sent: the sent ones [`MARK_CHUNK`] at a time in one statement each, the failed
+/// ones at the end, in one statement per attempt count and error. At least once, never lost: a row stays
+/// `PENDING` and leased until it is marked, and the claim (`FOR UPDATE SKIP LOCKED` on PostgreSQL) keeps
+/// replicas on disjoint rows.
+#[tracing::instrument(level = "debug", skip_all, fields(limit = limit))]
+pub async fn dispatch(ctx: &ServiceCtx, limit: u64) -> AppResult<DispatchStats> {
     use futures_util::stream::{self, StreamExt};
-    let claimed = claim_due(ctx).await?;
+    let claimed = claim_due(ctx, limit).await?;
     let mut stats = DispatchStats { claimed: claimed.len(), ..Default::default() };
-    let outcomes: Vec<AppResult<Outcome>> =
-        stream::iter(claimed).map(|m| send_one(ctx, m)).buffer_unordered(SEND_CONCURRENCY).collect().await;
-    let mut first_error = None;
-    for outcome in outcomes {
-        match outcome {
-            Ok(Outcome::Sent) => stats.sent += 1,
-            Ok(Outcome::Failed) => stats.failed += 1,
-            Ok(Outcome::Cancelled) => stats.cancelled += 1,
-            Err(e) => first_error = first_error.or(Some(e)),
+    if claimed.is_empty() {
+        return Ok(stats);
+    }
+    let (done, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+    // Sending and recording run side by side in this task: a mark's statement does not hold up the sends.
+    let sending = stream::iter(claimed)
+        .map(|m| async move {
+            let outcome = send_one(ctx, &m).await;
+            (m, outcome)
+        })
+        .buffer_unordered(Ord::max(ctx.config.smtp_concurrency, 1))
+        .for_each(move |r| {
+            // The receiver lives until every sender is done; a send error cannot happen.
+            let _ = done.send(r);
+            std::future::ready(())
+        });
+    let recording = async {
+        let mut sent = Vec::new();
+        let mut failed: Vec<(outbox_message::Model, String)> = Vec::new();
+        let mut first_error = None;
+        while let Some((m, outcome)) = outcomes.recv().await {
+            match outcome {
+                Ok(Outcome::Sent) => {
+                    stats.sent += 1;
+                    sent.push(m.id);
+                }
+                Ok(Outcome::Failed(error)) => {
+                    stats.failed += 1;
+                    failed.push((m, error));
+                }
+                Ok(Outcome::Cancelled) => stats.cancelled += 1,
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+            if sent.len() >= MARK_CHUNK
+                && let Err(e) = mark_sent(ctx, &std::mem::take(&mut sent)).await
+            {
+                first_error = first_error.or(Some(e));
+            }
         }
-    }
-    if stats.claimed > 0 {
-        tracing::info!(
-            claimed = stats.claimed,
-            sent = stats.sent,
-            failed = stats.failed,
-            cancelled = stats.cancelled,
-            "outbox dispatched"
-        );
-    }
-    // A database error of one message leaves it leased (it goes out again when the lease ends); the others
-    // of the batch were still sent and marked.
+        if let Err(e) = mark_sent(ctx, &sent).await {
+            first_error = first_error.or(Some(e));
+        }
+        if let Err(e) = mark_failed(ctx, &failed).await {
+            first_error = first_error.or(Some(e));
+        }
+        first_error
+    };
+    let ((), first_error) = tokio::join!(sending, recording);
+    tracing::info!(
+        claimed = stats.claimed,
+        sent = stats.sent,
+        failed = stats.failed,
+        cancelled = stats.cancelled,
+        "outbox dispatched"
+    );
+    // A database error leaves its messages leased (they go out again when the lease ends); the others of
+    // the batch were still sent and marked.
     match first_error {
         Some(e) => Err(e),
         None => Ok(stats),
     }
 }
 
-/// Sends one claimed message (or cancels one whose invitation or reset link is moot) and records it.
-async fn send_one(ctx: &ServiceCtx, m: outbox_message::Model) -> AppResult<Outcome> {
+/// Sends one claimed message, or cancels one whose invitation or reset link is moot (recorded at once:
+/// it never went out).
+#[tracing::instrument(level = "debug", skip_all)]
+async fn send_one(ctx: &ServiceCtx, m: &outbox_message::Model) -> AppResult<Outcome> {
     let moot = match m.kind {
-        OutboxKind::Invitation => !invitation_still_pending(ctx, &m).await?,
+        OutboxKind::Invitation => !invitation_still_pending(ctx, m).await?,
         OutboxKind::PasswordReset => !super::credentials::reset_still_usable(ctx, &m.dedupe_key).await?,
         _ => false,
     };
     if moot {
-        mark_cancelled(ctx, &m).await?;
+        mark_cancelled(ctx, m).await?;
         return Ok(Outcome::Cancelled);
     }
     match ctx.mailer.send(&m.to_email, &m.subject, &m.body).await {
-        Ok(()) => {
-            mark_sent(ctx, &m).await?;
-            Ok(Outcome::Sent)
-        }
-        Err(e) => {
-            mark_failed(ctx, &m, &e.0).await?;
-            Ok(Outcome::Failed)
-        }
+        Ok(()) => Ok(Outcome::Sent),
+        Err(e) => Ok(Outcome::Failed(e.0)),
     }
 }
 
-/// Sends batch after batch until no message is due (a batch came back short) or `budget` has passed. The
-/// scheduler's pass; each batch is one `dispatch_due`, so replicas draining at once share the work.
+/// Sends batch after batch until no message is due (a batch came back short) or `budget` has passed (then
+/// `more_due` is set). The scheduler's pass; each batch is one claim, so replicas draining at once share
+/// the work. The first claim takes `BATCH_SIZE`; while claims come back full, the next takes four times
+/// as many, up to [`max_batch`].
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn drain(ctx: &ServiceCtx, budget: std::time::Duration) -> AppResult<DispatchStats> {
     let started = std::time::Instant::now();
     let mut total = DispatchStats::default();
+    let mut limit = BATCH_SIZE;
     loop {
-        let s = dispatch_due(ctx).await?;
-        total.claimed += s.claimed;
-        total.sent += s.sent;
-        total.failed += s.failed;
-        total.cancelled += s.cancelled;
-        if (s.claimed as u64) < BATCH_SIZE || started.elapsed() >= budget {
+        let s = dispatch(ctx, limit).await?;
+        total.add(s);
+        if (s.claimed as u64) < limit {
             return Ok(total);
         }
+        if started.elapsed() >= budget {
+            total.more_due = true;
+            return Ok(total);
+        }
+        limit = Ord::clamp(limit.saturating_mul(4), BATCH_SIZE, max_batch(ctx));
     }
 }
 
@@ -254,9 +325,11 @@ pub async fn purge_sent(ctx: &ServiceCtx, retention_days: u32) -> AppResult<u64>
     }
 }
 
-/// Takes a lease on up to `BATCH_SIZE` due messages. On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two
-/// replicas from claiming the same rows; on SQLite the write transaction is serial anyway.
-async fn claim_due(ctx: &ServiceCtx) -> AppResult<Vec<outbox_message::Model>> {
+/// Takes a lease on up to `limit` due messages. On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two replicas
+/// from claiming the same rows; on SQLite the write transaction is serial anyway. The claim reads the
+/// partial index of pending rows in claim order (`ix_outbox_pending_due`), `limit` entries of it.
+#[tracing::instrument(level = "debug", skip_all, fields(limit = limit))]
+async fn claim_due(ctx: &ServiceCtx, limit: u64) -> AppResult<Vec<outbox_message::Model>> {
     let now = ctx.clock.now();
     let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let mut q = outbox_message::Entity::find()
@@ -269,7 +342,7 @@ async fn claim_due(ctx: &ServiceCtx) -> AppResult<Vec<outbox_message::Model>> {
         )
         .order_by_asc(outbox_message::Column::NextAttemptAt)
         .order_by_asc(outbox_message::Column::Id)
-        .limit(BATCH_SIZE);
+        .limit(limit.clamp(1, BATCH_MAX));
     if txn.get_database_backend() == DbBackend::Postgres {
         q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
@@ -286,18 +359,27 @@ async fn claim_due(ctx: &ServiceCtx) -> AppResult<Vec<outbox_message::Model>> {
     Ok(rows)
 }
 
-async fn mark_sent(ctx: &ServiceCtx, m: &outbox_message::Model) -> AppResult<()> {
-    let now = ctx.clock.now();
-    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
-    let mut update = outbox_message::Entity::update_many()
-        .col_expr(outbox_message::Column::Status, Expr::value(OutboxStatus::Sent))
-        .col_expr(outbox_message::Column::SentAt, Expr::value(now))
-        .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(outbox_message::Column::LastError, Expr::value(Option::<String>::None));
-    if let Some(redacted) = redacted_body(m.kind) {
-        update = update.col_expr(outbox_message::Column::Body, Expr::value(redacted));
+/// Marks these sent messages `SENT` in one statement, redacting the bodies that carry a one-time token.
+#[tracing::instrument(level = "debug", skip_all, fields(messages = ids.len()))]
+async fn mark_sent(ctx: &ServiceCtx, ids: &[Uuid]) -> AppResult<()> {
+    use outbox_message::Column as C;
+    if ids.is_empty() {
+        return Ok(());
     }
-    update.filter(outbox_message::Column::Id.eq(m.id)).exec(&*txn).await?;
+    let now = ctx.clock.now();
+    let body = Expr::case(C::Kind.eq(OutboxKind::Invitation), REDACTED_INVITATION_BODY)
+        .case(C::Kind.eq(OutboxKind::PasswordReset), REDACTED_RESET_BODY)
+        .finally(Expr::col(C::Body));
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
+    outbox_message::Entity::update_many()
+        .col_expr(C::Status, Expr::value(OutboxStatus::Sent))
+        .col_expr(C::SentAt, Expr::value(now))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LastError, Expr::value(Option::<String>::None))
+        .col_expr(C::Body, body.into())
+        .filter(C::Id.is_in(ids.iter().copied()))
+        .exec(&*txn)
+        .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -340,21 +422,37 @@ async fn mark_cancelled(ctx: &ServiceCtx, m: &outbox_message::Model) -> AppResul
     Ok(())
 }
 
-async fn mark_failed(ctx: &ServiceCtx, m: &outbox_message::Model, error: &str) -> AppResult<()> {
+/// Schedules the retry of each failed message: `attempts` + 1, its sanitized error, the lease cleared and
+/// the next attempt after its own backoff. Messages with the same attempt count and error share one
+/// statement (a server that is down fails a whole batch alike).
+#[tracing::instrument(level = "debug", skip_all, fields(messages = failed.len()))]
+async fn mark_failed(ctx: &ServiceCtx, failed: &[(outbox_message::Model, String)]) -> AppResult<()> {
+    use outbox_message::Column as C;
+    if failed.is_empty() {
+        return Ok(());
+    }
     let now = ctx.clock.now();
-    let attempts = m.attempts.saturating_add(1);
-    let error: String = error.chars().filter(|c| !c.is_control()).take(MAX_ERROR_CHARS).collect();
+    let mut groups: BTreeMap<(i32, String), Vec<Uuid>> = BTreeMap::new();
+    for (m, error) in failed {
+        let error: String = error.chars().filter(|c| !c.is_control()).take(MAX_ERROR_CHARS).collect();
+        groups.entry((m.attempts, error)).or_default().push(m.id);
+    }
     let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
-    outbox_message::Entity::update_many()
-        .col_expr(outbox_message::Column::Attempts, Expr::col(outbox_message::Column::Attempts).add(1))
-        .col_expr(outbox_message::Column::LastError, Expr::value(error))
-        .col_expr(outbox_message::Column::NextAttemptAt, Expr::value(now + backoff(attempts)))
-        .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(outbox_message::Column::Id.eq(m.id))
-        // Another sender whose lease came later may have sent it meanwhile: a sent message stays sent.
-        .filter(outbox_message::Column::Status.eq(OutboxStatus::Pending))
-        .exec(&*txn)
-        .await?;
+    for ((attempts, error), ids) in groups {
+        outbox_message::Entity::update_many()
+            .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+            .col_expr(C::LastError, Expr::value(error))
+            .col_expr(C::NextAttemptAt, Expr::value(now + backoff(attempts.saturating_add(1))))
+            .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(C::Id.is_in(ids))
+            // The count this sender read: a row another sender retried meanwhile (its lease ran out) keeps
+            // that sender's bookkeeping.
+            .filter(C::Attempts.eq(attempts))
+            // Another sender whose lease came later may have sent it meanwhile: a sent message stays sent.
+            .filter(C::Status.eq(OutboxStatus::Pending))
+            .exec(&*txn)
+            .await?;
+    }
     txn.commit().await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
+use entity::enums::OutboxStatus;
 use entity::outbox_message;
 use partnergraph::app::{AppParts, AppState};
 use partnergraph::mail::Mailer;
@@ -36,13 +37,22 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub async fn start() -> Self {
+        Self::with_refused(None).await
+    }
+
+    /// A server that answers `450` (mailbox busy: try later) to every recipient containing `refused`.
+    pub async fn refusing(refused: &str) -> Self {
+        Self::with_refused(Some(refused.into())).await
+    }
+
+    async fn with_refused(refused: Option<Arc<str>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("smtp://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(session(socket, log.clone()));
+                tokio::spawn(session(socket, log.clone(), refused.clone()));
             }
         });
         SmtpServer { url, received }
@@ -58,7 +68,7 @@ impl SmtpServer {
     }
 }
 
-async fn session(socket: TcpStream, log: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
+async fn session(socket: TcpStream, log: Arc<Mutex<Vec<Received>>>, refused: Option<Arc<str>>) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut read = BufReader::new(read);
     write.write_all(b"220 smtp.test ESMTP ready\r\n").await?;
@@ -80,10 +90,13 @@ async fn session(socket: TcpStream, log: Arc<Mutex<Vec<Received>>>) -> std::io::
                 to.clear();
                 b"250 OK\r\n"
             }
-            "RCPT" => {
-                to.push(address().unwrap_or_default());
-                b"250 OK\r\n"
-            }
+            "RCPT" => match address().unwrap_or_default() {
+                a if refused.as_deref().is_some_and(|r| a.contains(r)) => b"450 4.2.1 mailbox busy, try later\r\n",
+                a => {
+                    to.push(a);
+                    b"250 OK\r\n"
+                }
+            },
             "DATA" => {
                 write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
                 let mut data = String::new();
@@ -367,4 +380,141 @@ async fn an_invitation_accepted_revoked_or_resent_before_its_email_went_out_is_n
     assert_eq!(bodies, [outbox::REDACTED_INVITATION_BODY]);
     app.state.clock.advance(Duration::hours(2));
     assert_eq!(outbox::dispatch_due(&working).await.unwrap().claimed, 0);
+}
+
+/// Queues `n` digest-like e-mails (`test:{tag}:{i}`), every one due now; their recipients, in order.
+async fn queue_many(app: &TestApp, n: usize, tag: &str, recipient: impl Fn(usize) -> String) -> Vec<String> {
+    let now = app.state.clock.now();
+    let mut recipients = Vec::new();
+    for i in 0..n {
+        let to = recipient(i);
+        let m = NewMessage {
+            kind: outbox::kind::WEEKLY_DIGEST,
+            to: to.clone(),
+            subject: format!("Digest {i}"),
+            body: "Nothing to report this week.".into(),
+            dedupe_key: format!("test:{tag}:{i}"),
+        };
+        assert!(outbox::enqueue(&app.state.db, m, now).await.unwrap());
+        recipients.push(to);
+    }
+    recipients
+}
+
+/// The rows queued by `queue_many` with this tag.
+async fn rows(app: &TestApp, tag: &str) -> Vec<outbox_message::Model> {
+    outbox_message::Entity::find()
+        .filter(outbox_message::Column::DedupeKey.starts_with(format!("test:{tag}:")))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_backlog_goes_out_in_growing_claims_marked_a_hundred_at_a_time_none_left_pending_none_sent_twice() {
+    let app = spawn_app().await;
+    // What the setup queued goes out first, through the log sender.
+    outbox::drain(&app.state, std::time::Duration::MAX).await.unwrap();
+    let recipients = queue_many(&app, 250, "backlog", |_| email("backlog")).await;
+    let server = SmtpServer::start().await;
+    let working = sending_to(&app, &server.url);
+
+    let pass = outbox::drain(&working, std::time::Duration::MAX).await.unwrap();
+    assert_eq!((pass.claimed, pass.sent, pass.failed, pass.more_due), (250, 250, 0, false), "{pass:?}");
+    for r in &recipients {
+        assert_eq!(server.received_by(r).len(), 1, "{r}");
+    }
+    let rows = rows(&app, "backlog").await;
+    assert_eq!(rows.len(), 250);
+    assert!(rows.iter().all(|m| m.status == OutboxStatus::Sent && m.locked_until.is_none()), "all sent");
+    // One statement marks up to a hundred sent messages, all with one `sent_at`: claims of 20, 80 and 150
+    // make four statements, where one per message made 250 different times.
+    let mut times: Vec<_> = rows.iter().map(|m| m.sent_at.unwrap()).collect();
+    times.sort();
+    times.dedup();
+    assert!(times.len() <= 250usize.div_ceil(outbox::MARK_CHUNK) + 3, "{} mark statements", times.len());
+    assert_eq!(outbox::drain(&working, std::time::Duration::MAX).await.unwrap().claimed, 0);
+}
+
+#[tokio::test]
+async fn a_send_refused_in_the_middle_of_a_batch_leaves_just_that_message_to_retry_with_its_own_count() {
+    let app = spawn_app().await;
+    outbox::drain(&app.state, std::time::Duration::MAX).await.unwrap();
+    // Of 60 messages claimed together, the 20th and the 40th are refused; the 40th had failed twice before.
+    let recipients = queue_many(&app, 60, "middle", |i| match i {
+        19 | 39 => email("refused"),
+        _ => email("accepted"),
+    })
+    .await;
+    outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::Attempts, Expr::value(2))
+        .filter(outbox_message::Column::DedupeKey.eq("test:middle:39"))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let server = SmtpServer::refusing("refused").await;
+    let working = sending_to(&app, &server.url);
+    let before = app.state.clock.now();
+
+    let batch = outbox::dispatch(&working, 60).await.unwrap();
+    let after = app.state.clock.now();
+    assert_eq!((batch.claimed, batch.sent, batch.failed), (60, 58, 2), "{batch:?}");
+    for (i, r) in recipients.iter().enumerate() {
+        let expected = if i == 19 || i == 39 { 0 } else { 1 };
+        assert_eq!(server.received_by(r).len(), expected, "message {i}");
+    }
+    let rows = rows(&app, "middle").await;
+    let by_key = |i: usize| rows.iter().find(|m| m.dedupe_key == format!("test:middle:{i}")).unwrap();
+    for i in [19, 39] {
+        let m = by_key(i);
+        assert_eq!(m.status, OutboxStatus::Pending, "message {i}");
+        assert_eq!(m.last_error.as_deref(), Some("SMTP 450: temporarily refused"), "message {i}");
+        assert!(m.locked_until.is_none() && m.sent_at.is_none(), "message {i}");
+    }
+    // Each keeps its own count and backoff: 1 minute after a first failure, 4 after a third.
+    let waits = |m: &outbox_message::Model, minutes: i64| {
+        let wait = Duration::minutes(minutes);
+        before + wait <= m.next_attempt_at && m.next_attempt_at <= after + wait
+    };
+    assert_eq!(by_key(19).attempts, 1);
+    assert!(waits(by_key(19), 1), "{:?}", by_key(19).next_attempt_at);
+    assert_eq!(by_key(39).attempts, 3);
+    assert!(waits(by_key(39), 4), "{:?}", by_key(39).next_attempt_at);
+    let sent: Vec<_> = rows.iter().filter(|m| m.status == OutboxStatus::Sent).collect();
+    assert_eq!(sent.len(), 58);
+    assert!(sent.iter().all(|m| m.attempts == 0 && m.last_error.is_none() && m.locked_until.is_none()));
+    // The 58 were marked in one statement (one `sent_at`): fewer than a hundred in one claim.
+    let mut times: Vec<_> = sent.iter().map(|m| m.sent_at.unwrap()).collect();
+    times.dedup();
+    assert_eq!(times.len(), 1, "{times:?}");
+
+    // Nothing is due until the first retry; then only the first refused one, and it goes out once.
+    assert_eq!(outbox::dispatch(&working, 60).await.unwrap().claimed, 0);
+    app.state.clock.advance(Duration::seconds(61));
+    let server = SmtpServer::start().await;
+    let working = sending_to(&app, &server.url);
+    let retry = outbox::dispatch(&working, 60).await.unwrap();
+    assert_eq!((retry.claimed, retry.sent), (1, 1), "{retry:?}");
+    assert_eq!(server.received_by(&recipients[19]).len(), 1);
+    assert!(server.received_by(&recipients[39]).is_empty());
+}
+
+#[tokio::test]
+async fn two_replicas_draining_one_backlog_at_once_send_every_message_exactly_once() {
+    let app = spawn_app().await;
+    outbox::drain(&app.state, std::time::Duration::MAX).await.unwrap();
+    let recipients = queue_many(&app, 300, "replicas", |_| email("replicas")).await;
+    let server = SmtpServer::start().await;
+    let (a, b) = (sending_to(&app, &server.url), sending_to(&app, &server.url));
+    let forever = std::time::Duration::MAX;
+    let (x, y) = tokio::join!(outbox::drain(&a, forever), outbox::drain(&b, forever));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    // Disjoint claims: what one took the other did not (on PostgreSQL `SKIP LOCKED`, on SQLite the
+    // write queue), and together they took everything.
+    assert_eq!((x.claimed + y.claimed, x.sent + y.sent), (300, 300), "{x:?} {y:?}");
+    for r in &recipients {
+        assert_eq!(server.received_by(r).len(), 1, "{r}");
+    }
+    let rows = rows(&app, "replicas").await;
+    assert!(rows.iter().all(|m| m.status == OutboxStatus::Sent));
 }

@@ -394,3 +394,61 @@ async fn two_replicas_sending_at_once_never_send_one_attempt_twice() {
     assert_eq!(ids.len(), N, "every message arrived");
     assert_eq!(hits.len(), N, "and none twice");
 }
+
+#[tokio::test]
+async fn attempts_that_end_together_are_recorded_together_and_each_keeps_its_own_outcome_and_retry() {
+    // Retries wait a day: what the first attempts left is what is read.
+    let app = app_sending("86400", |c| c.webhook_per_endpoint = 16).await;
+    let rx = Receiver::start().await;
+    // Of 120 attempts, the first 7 are answered 500 and the next 5 are answered 503, the rest 200.
+    rx.answer(&[500, 500, 500, 500, 500, 500, 500, 503, 503, 503, 503, 503]);
+    let (ep, _) = endpoint(&app, &app.vendor, &rx.url, &["payment.recorded"]).await;
+    let model = entity::webhook_endpoint::Entity::find_by_id(uuid::Uuid::parse_str(&ep).unwrap())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    use partnergraph::service::webhooks::events::{new_message_id, pending_row};
+    use sea_orm::EntityTrait;
+    const N: usize = 120;
+    let now = app.state.clock.now();
+    let rows: Vec<_> = (0..N)
+        .map(|i| pending_row(&model, "payment.recorded", new_message_id(), format!("{{\"n\":{i}}}"), now))
+        .collect();
+    entity::webhook_delivery::Entity::insert_many(rows).exec_without_returning(&app.state.db).await.unwrap();
+    rx.wait_for(N).await;
+    use entity::webhook_delivery::{Column, Entity as Delivery, Model};
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let all: Vec<Model> = loop {
+        let all = Delivery::find().filter(Column::EndpointId.eq(model.id)).all(&app.state.db).await.unwrap();
+        if all.len() == N && all.iter().all(|d| d.attempts == 1) {
+            break all;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not all recorded: {all:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    use partnergraph::service::webhooks::DeliveryStatus;
+    let with = |status: DeliveryStatus, code: i32| {
+        all.iter().filter(move |d| d.status == status && d.response_status == Some(code)).collect::<Vec<_>>()
+    };
+    let delivered = with(DeliveryStatus::Delivered, 200);
+    assert_eq!(delivered.len(), N - 12);
+    assert!(
+        delivered.iter().all(|d| d.last_error.is_none() && d.delivered_at.is_some() && d.next_attempt_at.is_none())
+    );
+    assert!(all.iter().all(|d| d.locked_until.is_none() && d.lease_id.is_none()), "every lease is released");
+    for (code, n) in [(500, 7), (503, 5)] {
+        let failed = with(DeliveryStatus::Pending, code);
+        assert_eq!(failed.len(), n, "{code}");
+        let error = format!("the endpoint answered HTTP {code}");
+        for d in failed {
+            assert_eq!(d.last_error.as_deref(), Some(error.as_str()));
+            assert!(d.delivered_at.is_none());
+            // Each retry a day after its own attempt.
+            let (last, next) = (d.last_attempt_at.unwrap(), d.next_attempt_at.unwrap());
+            assert_eq!(next - last, chrono::Duration::days(1), "{d:?}");
+        }
+    }
+    assert_eq!(rx.hits().len(), N, "nothing was sent twice");
+}

@@ -9,7 +9,7 @@
 //! (for deliveries queued or falling due on another replica). An attempt whose sender dies keeps its
 //! lease until it runs out; the delivery is then tried again with the same `webhook-id`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,15 +20,15 @@ use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use uuid::Uuid;
 
 use super::client::{Outbound, default_tls};
 use super::{DeliveryStatus, endpoints};
+use crate::service::ServiceCtx;
 use crate::db::begin_write;
 use crate::domain::webhook::{next_retry, signature_header};
 use crate::error::AppResult;
-use crate::service::ServiceCtx;
 
 /// How long a claim holds a delivery: past one attempt's 10 s and its bookkeeping.
 const LEASE: chrono::Duration = chrono::Duration::seconds(30);
@@ -36,6 +36,8 @@ const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 const POLL: Duration = Duration::from_millis(500);
 /// The longest `last_error` kept.
 const MAX_ERROR: usize = 200;
+/// The most ended attempts recorded in one transaction.
+const RECORD_BATCH: usize = 256;
 
 struct Sender {
     ctx: ServiceCtx,
@@ -48,6 +50,18 @@ struct Sender {
     finished: Notify,
     /// The earliest retry this process scheduled.
     next_retry: Mutex<Option<Instant>>,
+    /// Ended attempts on their way to the recorder.
+    ended: mpsc::UnboundedSender<Ended>,
+}
+
+/// An attempt that ended, to be recorded; its slot is held until then.
+struct Ended {
+    delivery: webhook_delivery::Model,
+    endpoint: Uuid,
+    lease: Uuid,
+    outcome: Outcome,
+    took: Duration,
+    _permit: OwnedSemaphorePermit,
 }
 
 /// Starts the sender for this process with the public TLS roots; None when
@@ -62,6 +76,7 @@ pub fn spawn_with(ctx: ServiceCtx, tls: Arc<rustls::ClientConfig>) -> Option<tok
     if concurrency == 0 {
         return None;
     }
+    let (ended, to_record) = mpsc::unbounded_channel();
     let sender = Arc::new(Sender {
         outbound: Outbound::new(tls, ctx.config.webhook_allow_private),
         per_endpoint: ctx.config.webhook_per_endpoint,
@@ -69,8 +84,10 @@ pub fn spawn_with(ctx: ServiceCtx, tls: Arc<rustls::ClientConfig>) -> Option<tok
         in_flight: Mutex::default(),
         finished: Notify::new(),
         next_retry: Mutex::default(),
+        ended,
         ctx,
     });
+    tokio::spawn(sender.clone().record_ended(to_record));
     Some(tokio::spawn(sender.run()))
 }
 
@@ -139,6 +156,9 @@ impl Sender {
         if !busy.is_empty() {
             due = due.filter(webhook_delivery::Column::EndpointId.is_not_in(busy));
         }
+        // In claim order, both reads walk the partial index of pending deliveries
+        // (`ix_webhook_deliveries_pending_due`) instead of sorting or scanning the table.
+        let due = due.order_by_asc(webhook_delivery::Column::NextAttemptAt).order_by_asc(webhook_delivery::Column::Id);
         // A cheap look first: on SQLite a claim takes the write queue, which an idle sender must not.
         let any: Option<Uuid> =
             due.clone().select_only().column(webhook_delivery::Column::Id).limit(1).into_tuple().one(&ctx.db).await?;
@@ -146,10 +166,7 @@ impl Sender {
             return Ok(Vec::new());
         }
         let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
-        let mut q = due
-            .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-            .order_by_asc(webhook_delivery::Column::Id)
-            .limit((free * self.per_endpoint.max(2)) as u64);
+        let mut q = due.limit((free * self.per_endpoint.max(2)) as u64);
         if txn.get_database_backend() == DbBackend::Postgres {
             q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
@@ -198,19 +215,46 @@ impl Sender {
         let started = Instant::now();
         let outcome = self.send(&d, &ep).await;
         let took = started.elapsed();
-        if let Err(e) = self.complete(&d, lease, &outcome, took).await {
-            tracing::error!(error = ?e, delivery = %d.id, "webhook sender: recording an attempt failed");
+        let ended = Ended { delivery: d, endpoint: ep.id, lease, outcome, took, _permit: permit };
+        if let Err(mpsc::error::SendError(ended)) = self.ended.send(ended) {
+            // The recorder is gone (the runtime is stopping): record it here.
+            self.record(std::slice::from_ref(&ended)).await;
+            self.release(std::iter::once(ended));
         }
+    }
+
+    /// Records ended attempts as they come, all that are waiting (up to `RECORD_BATCH`) in one
+    /// transaction: under load the bookkeeping of many attempts is one commit, and a lone attempt is
+    /// recorded at once. The slots of the attempts are freed once they are recorded.
+    async fn record_ended(self: Arc<Self>, mut ended: mpsc::UnboundedReceiver<Ended>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while ended.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            self.record(&batch).await;
+            self.release(batch.drain(..));
+        }
+    }
+
+    async fn record(&self, batch: &[Ended]) {
+        if let Err(e) = self.complete(batch).await {
+            // Their leases run out and they are tried again, with the same `webhook-id`.
+            let ids: Vec<Uuid> = batch.iter().map(|e| e.delivery.id).collect();
+            tracing::error!(error = ?e, deliveries = ?ids, "webhook sender: recording attempts failed");
+        }
+    }
+
+    /// Frees the slots of recorded attempts and wakes the sender.
+    fn release(&self, recorded: impl Iterator<Item = Ended>) {
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = in_flight.get_mut(&ep.id) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    in_flight.remove(&ep.id);
+            for e in recorded {
+                if let Some(n) = in_flight.get_mut(&e.endpoint) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        in_flight.remove(&e.endpoint);
+                    }
                 }
             }
         }
-        drop(permit);
         self.finished.notify_one();
     }
 
@@ -240,65 +284,74 @@ impl Sender {
         }
     }
 
-    /// Records the attempt, if this sender still holds the lease: delivered, retried later, or failed
-    /// for good once the retry schedule is spent.
-    async fn complete(
-        &self,
-        d: &webhook_delivery::Model,
-        lease: Uuid,
-        outcome: &Outcome,
-        took: Duration,
-    ) -> AppResult<()> {
+    /// Records ended attempts in one transaction, each only if this sender still holds its lease:
+    /// delivered (one statement per claim and response status: the same values for every row), retried
+    /// later, or failed for good once the retry schedule is spent (one statement per delivery: each has
+    /// its own attempt count and retry time).
+    async fn complete(&self, batch: &[Ended]) -> AppResult<()> {
         use webhook_delivery::Column as C;
         let ctx = &self.ctx;
         let now = ctx.clock.now();
         let none_time: Option<chrono::DateTime<Utc>> = None;
-        let mut update = webhook_delivery::Entity::update_many()
-            .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
-            .col_expr(C::LastAttemptAt, Expr::value(now))
-            .col_expr(C::LockedUntil, Expr::value(none_time))
-            .col_expr(C::LeaseId, Expr::value(Option::<Uuid>::None));
+        let attempted = || {
+            webhook_delivery::Entity::update_many()
+                .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+                .col_expr(C::LastAttemptAt, Expr::value(now))
+                .col_expr(C::LockedUntil, Expr::value(none_time))
+                .col_expr(C::LeaseId, Expr::value(Option::<Uuid>::None))
+        };
         let metrics = &ctx.metrics.webhooks;
-        match outcome {
-            Outcome::Delivered(status) => {
-                update = update
-                    .col_expr(C::Status, Expr::value(DeliveryStatus::Delivered))
-                    .col_expr(C::ResponseStatus, Expr::value(i32::from(*status)))
-                    .col_expr(C::LastError, Expr::value(Option::<String>::None))
-                    .col_expr(C::DeliveredAt, Expr::value(now))
-                    .col_expr(C::NextAttemptAt, Expr::value(none_time));
-                metrics.delivered(took, (now - d.created_at).to_std().unwrap_or_default());
-            }
-            Outcome::Failed(status, error) => {
-                let error: String = error.chars().filter(|c| !c.is_control()).take(MAX_ERROR).collect();
-                update = update
-                    .col_expr(C::ResponseStatus, Expr::value(status.map(i32::from)))
-                    .col_expr(C::LastError, Expr::value(error));
-                match next_retry(&ctx.config.webhook_retry, d.attempts.saturating_add(1)) {
-                    Some(wait) => {
-                        let due = now + chrono::Duration::from_std(wait).unwrap_or(LEASE);
-                        update = update.col_expr(C::NextAttemptAt, Expr::value(due));
-                        let at = Instant::now() + wait;
-                        let mut next = self.next_retry.lock().unwrap_or_else(|p| p.into_inner());
-                        *next = Some(next.map_or(at, |t| t.min(at)));
-                        metrics.retried(took);
+        let mut delivered: BTreeMap<(Uuid, u16), Vec<Uuid>> = BTreeMap::new();
+        let mut others = Vec::new();
+        for e in batch {
+            let d = &e.delivery;
+            match &e.outcome {
+                Outcome::Delivered(status) => {
+                    delivered.entry((e.lease, *status)).or_default().push(d.id);
+                    metrics.delivered(e.took, (now - d.created_at).to_std().unwrap_or_default());
+                }
+                Outcome::Failed(status, error) => {
+                    let error: String = error.chars().filter(|c| !c.is_control()).take(MAX_ERROR).collect();
+                    let mut update = attempted()
+                        .col_expr(C::ResponseStatus, Expr::value(status.map(i32::from)))
+                        .col_expr(C::LastError, Expr::value(error));
+                    match next_retry(&ctx.config.webhook_retry, d.attempts.saturating_add(1)) {
+                        Some(wait) => {
+                            let due = now + chrono::Duration::from_std(wait).unwrap_or(LEASE);
+                            update = update.col_expr(C::NextAttemptAt, Expr::value(due));
+                            let at = Instant::now() + wait;
+                            let mut next = self.next_retry.lock().unwrap_or_else(|p| p.into_inner());
+                            *next = Some(next.map_or(at, |t| t.min(at)));
+                            metrics.retried(e.took);
+                        }
+                        None => {
+                            update = update
+                                .col_expr(C::Status, Expr::value(DeliveryStatus::Failed))
+                                .col_expr(C::NextAttemptAt, Expr::value(none_time));
+                            metrics.failed(e.took);
+                        }
                     }
-                    None => {
-                        update = update
-                            .col_expr(C::Status, Expr::value(DeliveryStatus::Failed))
-                            .col_expr(C::NextAttemptAt, Expr::value(none_time));
-                        metrics.failed(took);
-                    }
+                    others.push(update.filter(C::Id.eq(d.id)).filter(C::LeaseId.eq(e.lease)));
                 }
             }
         }
         let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
-        update
-            .filter(C::Id.eq(d.id))
-            .filter(C::LeaseId.eq(lease))
-            .filter(C::Status.eq(DeliveryStatus::Pending))
-            .exec(&*txn)
-            .await?;
+        for ((lease, status), ids) in delivered {
+            attempted()
+                .col_expr(C::Status, Expr::value(DeliveryStatus::Delivered))
+                .col_expr(C::ResponseStatus, Expr::value(i32::from(status)))
+                .col_expr(C::LastError, Expr::value(Option::<String>::None))
+                .col_expr(C::DeliveredAt, Expr::value(now))
+                .col_expr(C::NextAttemptAt, Expr::value(none_time))
+                .filter(C::Id.is_in(ids))
+                .filter(C::LeaseId.eq(lease))
+                .filter(C::Status.eq(DeliveryStatus::Pending))
+                .exec(&*txn)
+                .await?;
+        }
+        for update in others {
+            update.filter(C::Status.eq(DeliveryStatus::Pending)).exec(&*txn).await?;
+        }
         txn.commit().await?;
         Ok(())
     }
