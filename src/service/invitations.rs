@@ -394,13 +394,12 @@ pub async fn accept(
     super::webhooks::queue(&*txn, [accepted]).await?;
     txn.commit().await?;
     if let Some(partner) = partner {
-        let event = crate::events::PartnerEvent::new(
-            crate::events::PartnerEventKind::InvitationAccepted,
-            partner,
-            inv.id,
-            format!("{} joined {} as {}", user.name, joined.name, role.as_str()),
-            now,
-        );
+        let joined = crate::events::EventDetail::InvitationAccepted {
+            user: user.name.clone(),
+            subscriber: joined.name.clone(),
+            role,
+        };
+        let event = crate::events::PartnerEvent::new(partner, inv.id, joined, now);
         ctx.events.publish(&ctx.db, vec![event]).await;
     }
     Ok((user, m))

@@ -20,7 +20,7 @@ use crate::domain::BindingSource;
 use crate::domain::LocalTime;
 use crate::domain::leads::{LeadCandidate, Quarter, choose_lead_partner};
 use crate::error::{AppError, AppResult};
-use crate::events::{PartnerEvent, PartnerEventKind};
+use crate::events::{EventDetail, PartnerEvent};
 use crate::service::ServiceCtx;
 
 /// The category whose paid contracts the ranking counts [000].
@@ -265,13 +265,8 @@ pub async fn assign_lead(
         )
         .await?;
     }
-    let event = PartnerEvent {
-        kind: PartnerEventKind::LeadAssigned,
-        partner_id: member.partner_id,
-        subject_id: client.id,
-        message: format!("New lead: {}", client.name),
-        at: now,
-    };
+    let assigned = EventDetail::LeadAssigned { client: client.name.clone() };
+    let event = PartnerEvent::new(member.partner_id, client.id, assigned, now);
     Ok(Some((client, event)))
 }
 

@@ -145,14 +145,8 @@ pub async fn decide(
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     super::webhooks::queue(&*txn, [super::webhooks::Event::stop_list_decided(&entry, now)]).await?;
     txn.commit().await?;
-    let verdict = if approve { "approved" } else { "rejected" };
-    let event = crate::events::PartnerEvent::new(
-        crate::events::PartnerEventKind::StopListDecided,
-        entry.partner_id,
-        entry.id,
-        format!("the stop-list request for INN {} was {verdict}", entry.inn),
-        now,
-    );
+    let decided = crate::events::EventDetail::StopListDecided { inn: entry.inn.clone(), approved: approve };
+    let event = crate::events::PartnerEvent::new(entry.partner_id, entry.id, decided, now);
     ctx.events.publish(&ctx.db, vec![event]).await;
     Ok(entry)
 }

@@ -34,12 +34,13 @@ const CHANGE_ROLE: &str = "mutation($m: ID!, $r: Role!) { changeRole(membershipI
 /// (notifications come in commit order).
 async fn settled(state: &AppState) {
     use futures_util::StreamExt;
-    use partnergraph::events::{PartnerEvent, PartnerEventKind};
+    use partnergraph::events::{EventDetail, PartnerEvent};
     let marker = uuid::Uuid::new_v4();
     let heard = state.events.subscribe(marker);
     futures_util::pin_mut!(heard);
     state.events.ready().await;
-    let event = PartnerEvent::new(PartnerEventKind::LeadAssigned, marker, marker, "marker", chrono::Utc::now());
+    let marked = EventDetail::LeadAssigned { client: "marker".to_owned() };
+    let event = PartnerEvent::new(marker, marker, marked, chrono::Utc::now());
     state.events.publish(&state.db, vec![event]).await;
     tokio::time::timeout(Duration::from_secs(5), heard.next()).await.expect("the marker arrives").expect("bus open");
 }
