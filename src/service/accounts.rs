@@ -9,8 +9,11 @@ use super::subscribers::{self, BindingNote, NewCard, bind};
 use super::{members, new_id};
 use crate::db::begin_write;
 use crate::domain::{BindingSource, Email, Inn, Name, Role, SubscriberKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
+
+/// One account per e-mail (`m20261122_000001_foundation`).
+pub(super) const EMAIL_INDEX: UniqueIndex = UniqueIndex { name: "ux_users_email", table: "users", columns: &["email"] };
 
 pub const LOCKOUT_ATTEMPTS: u64 = 5;
 pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
@@ -78,7 +81,12 @@ async fn insert_user(
     }
     .insert(txn)
     .await
-    .map_err(AppError::on_unique("email", "EMAIL_TAKEN", "an account with this e-mail exists; log in instead"))
+    .map_err(AppError::on_unique(
+        &[EMAIL_INDEX],
+        "email",
+        "EMAIL_TAKEN",
+        "an account with this e-mail exists; log in instead",
+    ))
 }
 
 async fn insert_membership(

@@ -18,7 +18,7 @@ use crate::db::begin_write;
 use crate::domain::invitation::status_at;
 use crate::domain::role::{allowed_in, needs_owner};
 use crate::domain::{Email, InvitationStatus, Name, Role, SubscriberKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
 
 pub struct NewInvitation<'a> {
@@ -80,6 +80,7 @@ pub async fn create_in(
     .insert(txn)
     .await
     .map_err(AppError::on_unique(
+        &[ONE_PENDING_INDEX],
         "email",
         "INVITATION_PENDING",
         "a pending invitation for this e-mail exists; resend it instead",
@@ -367,6 +368,7 @@ pub async fn accept(
         .insert(&txn)
         .await
         .map_err(AppError::on_unique(
+            &[super::accounts::EMAIL_INDEX],
             "email",
             "EMAIL_TAKEN",
             "an account with this e-mail was just created; accept again with its password",
@@ -382,7 +384,12 @@ pub async fn accept(
     }
     .insert(&txn)
     .await
-    .map_err(AppError::on_unique("token", "ALREADY_MEMBER", "you are already a member of this subscriber"))?;
+    .map_err(AppError::on_unique(
+        &[MEMBERSHIP_INDEX],
+        "token",
+        "ALREADY_MEMBER",
+        "you are already a member of this subscriber",
+    ))?;
     // The partner to tell: the partner itself, or the partner serving the client that was joined.
     let joined = find_or_404::<subscriber::Entity, _>(&*txn, inv.subscriber_id).await?;
     let partner = match joined.kind {
@@ -456,6 +463,16 @@ pub async fn list(
 }
 
 pub use subscribers::load as load_subscriber;
+
+/// One pending invitation per subscriber and e-mail; one membership per user and subscriber
+/// (`m20261122_000001_foundation`).
+const ONE_PENDING_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_invitations_one_pending", table: "invitations", columns: &["subscriber_id", "email"] };
+const MEMBERSHIP_INDEX: UniqueIndex = UniqueIndex {
+    name: "ux_memberships_user_subscriber",
+    table: "memberships",
+    columns: &["user_id", "subscriber_id"],
+};
 
 /// Invitations of the partner's clients that nobody accepted yet (pending, including those past their
 /// date), oldest first: the partner calls these clients and resends. Every role of the vendor reads every

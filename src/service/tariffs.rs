@@ -6,8 +6,11 @@ use uuid::Uuid;
 
 use super::{new_id, programs};
 use crate::auth::Scope;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
+
+/// Tariff codes are unique (`m20261122_000002_commerce`).
+const CODE_INDEX: UniqueIndex = UniqueIndex { name: "ux_tariffs_code", table: "tariffs", columns: &["code"] };
 
 pub const MAX_PERIOD_MONTHS: u32 = 36;
 
@@ -88,7 +91,7 @@ pub async fn create(ctx: &ServiceCtx, p: Scope<'_>, t: NewTariff) -> AppResult<t
     }
     .insert(&ctx.db)
     .await
-    .map_err(AppError::on_unique("code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))
+    .map_err(AppError::on_unique(&[CODE_INDEX], "code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
