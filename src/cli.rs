@@ -226,7 +226,7 @@ async fn run(job: Job, config: Config) -> Result<(), String> {
 /// Queues the digest, then sends due e-mail until nothing due is left (failed ones wait for their retry).
 async fn digest(state: &AppState, week: Option<chrono::NaiveDate>) -> Result<(), String> {
     use crate::service::{digest, outbox};
-    let week = week.unwrap_or_else(|| digest::WeekStart::of(state.clock.now(), state.config.local).date());
+    let week = week.unwrap_or_else(|| digest::WeekStart::of(state.clock.now(), state.config.rules.local).date());
     let queued = digest::run_weekly_digest(state, week).await.map_err(|e| e.for_operator())?;
     println!("weekly digest for {week}: {queued} e-mails queued");
     let (mut sent, mut failed) = (0, 0);

@@ -395,7 +395,7 @@ async fn execute(
 ) -> Rendered {
     let prepared = request.prepare(&h.app, caller, rid.clone());
     let (operation, executed) = (prepared.operation_name.clone(), prepared.executed.clone());
-    let response = prepared.execute(&h.schema, h.app.config.request_timeout, &rid).await;
+    let response = prepared.execute(&h.schema, h.app.config.limits.request_timeout, &rid).await;
     let outcome = response
         .errors
         .first()

@@ -214,7 +214,7 @@ pub async fn self_register(ctx: &ServiceCtx, r: SelfRegistration) -> AppResult<S
     };
     let lead_program = match r.program_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => Some(super::programs::by_code(&*txn, code, "programCode").await?),
-        None if partner.is_none() => super::programs::find_by_code(&*txn, &ctx.config.lead_program).await?,
+        None if partner.is_none() => super::programs::find_by_code(&*txn, &ctx.config.rules.lead_program).await?,
         None => None,
     };
     let user = insert_user(&txn, &r.email, &r.name.into_string(), hash, now).await?;
@@ -227,7 +227,7 @@ pub async fn self_register(ctx: &ServiceCtx, r: SelfRegistration) -> AppResult<S
         super::tasks::welcome_call(&*txn, partner, client.id, now).await?;
     } else if let Some(program) = lead_program
         && let Some((bound, event)) =
-            super::leads::assign_lead(&txn, &client, program.id, ctx.config.local, now).await?
+            super::leads::assign_lead(&txn, &client, program.id, ctx.config.rules.local, now).await?
     {
         client = bound;
         events.push(event);

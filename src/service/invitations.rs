@@ -73,7 +73,7 @@ pub async fn create_in(
         status: Set(InvitationStatus::Pending),
         created_by: Set(n.created_by),
         created_at: Set(now),
-        expires_at: Set(now + Duration::days(ctx.config.invitation_ttl_days.into())),
+        expires_at: Set(now + Duration::days(ctx.config.rules.invitation_ttl_days.into())),
         sent_count: Set(1),
         accepted_at: Set(None),
     }
@@ -99,7 +99,7 @@ async fn queue_email<C: ConnectionTrait>(
     subscriber_name: &str,
     token: &str,
 ) -> AppResult<()> {
-    let link = format!("{}/accept-invitation?token={token}", ctx.config.public_url);
+    let link = format!("{}/accept-invitation?token={token}", ctx.config.mail.public_url);
     let body = format!(
         "Hello,\n\nyou are invited to join {subscriber_name} as {role}.\n\nAccept the invitation: {link}\n\n\
          The link works until {expires} UTC. If you did not expect this e-mail, ignore it.\n",
@@ -219,7 +219,7 @@ pub async fn resend(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<(invi
     let sent = inv.sent_count + 1;
     let mut am: invitation::ActiveModel = inv.into();
     am.token_hash = Set(hash);
-    am.expires_at = Set(now + Duration::days(ctx.config.invitation_ttl_days.into()));
+    am.expires_at = Set(now + Duration::days(ctx.config.rules.invitation_ttl_days.into()));
     am.sent_count = Set(sent);
     let inv = am.update(&txn).await?;
     let s = find_or_404::<subscriber::Entity, _>(&*txn, inv.subscriber_id).await?;

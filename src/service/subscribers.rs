@@ -430,7 +430,8 @@ pub async fn update_partner_profile(
     am.contract_until = Set(contract_until);
     am.update(&txn).await?;
     let now = ctx.clock.now();
-    super::billing::follow_contract(&txn, s.id, profile.contract_until, contract_until, ctx.config.local, now).await?;
+    super::billing::follow_contract(&txn, s.id, profile.contract_until, contract_until, ctx.config.rules.local, now)
+        .await?;
     let s = touch(&txn, s.id, now).await?;
     txn.commit().await?;
     Ok(s)

@@ -22,7 +22,7 @@ fn far_recheck(c: &mut Config) {
 /// access signal can make these sockets notice in time.
 fn cached(c: &mut Config) {
     far_recheck(c);
-    c.auth_cache_ttl = Duration::from_secs(60);
+    c.http.auth_cache_ttl = Duration::from_secs(60);
 }
 
 const REMOVE: &str = "mutation($m: ID!) { removeMember(membershipId: $m) }";
