@@ -174,6 +174,9 @@ async fn a_deactivated_persons_open_websocket_is_closed_with_4403_at_once() {
     let p = app.partner("P").await;
     let operator = app.member(&p.token, &p.subscriber_id, "SERVICE_OPERATOR").await;
     let id = user_id(&app, &operator.token).await;
+    // The operator's joining is an event too: on PostgreSQL it comes back through the listener, so wait
+    // until it has passed before the sockets open, or it reaches them late.
+    crate::ws_access::settled(&app.state).await;
     let mut owner_ws = listen(addr, &p).await;
     let mut operator_ws = listen(addr, &operator).await;
     subscribed(&app.state, 2).await;

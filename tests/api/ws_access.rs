@@ -32,7 +32,7 @@ const CHANGE_ROLE: &str = "mutation($m: ID!, $r: Role!) { changeRole(membershipI
 /// the set-up (an invitation accepted, a payment) arrives through the listener a moment later, and must
 /// not reach the sockets opened after the set-up: a marker published now arrives after all of them
 /// (notifications come in commit order).
-async fn settled(state: &AppState) {
+pub(crate) async fn settled(state: &AppState) {
     use futures_util::StreamExt;
     use partnergraph::events::{EventDetail, PartnerEvent};
     let marker = uuid::Uuid::new_v4();
