@@ -50,7 +50,7 @@ async fn main() {
         }
     };
     let mut config = Config::defaults(&url);
-    config.db_pool = 16;
+    config.db.pool = 16;
     // One client sends every summary request: the per-client rate limit would answer 429.
     config.http.rate_limit = 0;
     let state = AppState::connect(config).await.expect("connect");

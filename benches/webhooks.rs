@@ -37,15 +37,15 @@ async fn main() {
         }
     };
     let mut config = Config::defaults(&url);
-    config.db_pool = 16;
-    config.webhook_allow_private = true;
+    config.db.pool = 16;
+    config.webhook.allow_private = true;
     let state = AppState::connect(config).await.expect("connect");
     state.migrate().await.expect("migrate");
     println!(
         "backend: {:?}; {total} deliveries over {endpoints_n} endpoints; {} attempts at once, {} per endpoint",
         state.db.get_database_backend(),
-        state.config.webhook_concurrency,
-        state.config.webhook_per_endpoint
+        state.config.webhook.concurrency,
+        state.config.webhook.per_endpoint
     );
 
     // The receiver: answers 200 to everything and counts.

@@ -117,17 +117,17 @@ pub struct RequestId(pub String);
 impl AppState {
     /// Connects to the database (without migrating).
     pub async fn connect(config: Config) -> Result<Self, String> {
-        let db = crate::db::connect(&config.database_url, config.db_pool, config.db_acquire_timeout).await?;
+        let db = crate::db::connect(&config.database_url, config.db.pool, config.db.acquire_timeout).await?;
         let hasher = PasswordHasher::new(
-            config.argon2_memory_kib,
-            config.argon2_iterations,
-            config.hash_threads,
-            config.hash_wait,
+            config.hash.argon2_memory_kib,
+            config.hash.argon2_iterations,
+            config.hash.threads,
+            config.hash.wait,
         )?;
         let write_gate = crate::db::WriteGate::for_backend(sea_orm::ConnectionTrait::get_database_backend(&db));
         let rate_limiter =
             crate::ratelimit::RateLimiter::new(config.http.rate_limit, config.http.rate_burst).map(Arc::new);
-        let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(config.auth_cache_ttl, write_gate.clone()));
+        let auth_cache = Arc::new(crate::auth::cache::AuthCache::new(config.http.auth_cache_ttl, write_gate.clone()));
         let events = crate::events::EventBus::for_backend(
             sea_orm::ConnectionTrait::get_database_backend(&db),
             &config.database_url,

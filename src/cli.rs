@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{AppState, router};
 use crate::config::{Config, ConfigArgs, DatabaseArgs, Environment};
 use crate::service::accounts;
+use crate::service::demo::{DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD};
 
 #[derive(Parser)]
 #[command(name = "partnergraph", version, about = "GraphQL API of a SaaS vendor's partner program")]
@@ -17,10 +18,6 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
-
-/// The demo vendor account `serve --demo` creates (development only).
-pub const DEMO_VENDOR_EMAIL: &str = "vendor@partnergraph.local";
-pub const DEMO_VENDOR_PASSWORD: &str = "partnergraph-demo";
 
 /// Commands other than `serve` take the database as flags and read any other setting (the environment,
 /// argon2 costs, SMTP) from the environment only, so that their `--help` shows what is theirs.
@@ -229,7 +226,7 @@ async fn run(job: Job, config: Config) -> Result<(), String> {
 /// Queues the digest, then sends due e-mail until nothing due is left (failed ones wait for their retry).
 async fn digest(state: &AppState, week: Option<chrono::NaiveDate>) -> Result<(), String> {
     use crate::service::{digest, outbox};
-    let week = week.unwrap_or_else(|| digest::WeekStart::of(state.clock.now(), state.config.local).date());
+    let week = week.unwrap_or_else(|| digest::WeekStart::of(state.clock.now(), state.config.rules.local).date());
     let queued = digest::run_weekly_digest(state, week).await.map_err(|e| e.for_operator())?;
     println!("weekly digest for {week}: {queued} e-mails queued");
     // No time budget: until nothing is due (a failed message waits for its retry).

@@ -251,7 +251,7 @@ impl<T> std::fmt::Debug for Secret<T> {
     }
 }
 
-/// The webhook-secret key reads as the 32 bytes it wraps, so the webhook services pass `&config.webhook_key`
+/// The webhook-secret key reads as the 32 bytes it wraps, so the webhook services pass `&config.webhook.key`
 /// as before.
 impl std::ops::Deref for Secret<[u8; 32]> {
     type Target = [u8; 32];
@@ -260,8 +260,7 @@ impl std::ops::Deref for Secret<[u8; 32]> {
     }
 }
 
-/// Validated configuration, in sections. The settings the services read (rules, mail, webhooks, the
-/// scheduler) are still fields of `Config` itself.
+/// Validated configuration, in sections, read once at start.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -274,52 +273,84 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `/graphql/ws`.
     pub ws: WsConfig,
-    pub invitation_ttl_days: u32,
-    /// How long a GraphQL request may run.
-    pub request_timeout: Duration,
-    pub hash_threads: usize,
-    /// How long a request waits for a hashing thread.
-    pub hash_wait: Duration,
+    /// The database pool.
+    pub db: DbConfig,
+    /// Password hashing.
+    pub hash: HashConfig,
+    /// The product rules' settings.
+    pub rules: RulesConfig,
+    /// Outgoing e-mail.
+    pub mail: MailConfig,
+    /// Outgoing webhooks.
+    pub webhook: WebhookConfig,
+    /// The scheduler and the retention of what it deletes.
+    pub scheduler: SchedulerConfig,
     pub json_logs: bool,
-    pub db_pool: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    pub pool: u32,
+    /// How long a request waits for a database connection.
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HashConfig {
+    pub threads: usize,
+    /// How long a request waits for a hashing thread.
+    pub wait: Duration,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
-    /// None: the log sender. The URL may carry the SMTP password.
-    pub smtp_url: Option<secrecy::SecretString>,
-    pub mail_from: String,
-    /// E-mails sent at once by the outbox sender.
-    pub smtp_concurrency: usize,
-    /// SMTP connections kept for reuse (at least `smtp_concurrency`).
-    pub smtp_pool: usize,
-    /// Without a trailing slash.
-    pub public_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RulesConfig {
+    pub invitation_ttl_days: u32,
+    /// The program whose lead pool assigns self-registered clients that name none.
     pub lead_program: String,
     /// Where days begin.
     pub local: crate::domain::LocalTime,
     pub directory_min_clients: u32,
     pub support_code_days: u32,
-    /// None: the scheduler does not run.
-    pub scheduler_interval: Option<Duration>,
     /// How old a stored ranking of an open quarter may be when a request reads it.
     pub ranking_max_age: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// None: the log sender. The URL may carry the SMTP password.
+    pub smtp_url: Option<secrecy::SecretString>,
+    pub from: String,
+    /// E-mails sent at once by the outbox sender.
+    pub smtp_concurrency: usize,
+    /// SMTP connections kept for reuse (at least `smtp_concurrency`).
+    pub smtp_pool: usize,
+    /// Where links in e-mails start; without a trailing slash.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// `http://` and private destinations allowed.
+    pub allow_private: bool,
+    /// The waits before each retry; after the last, `FAILED`.
+    pub retry: Vec<Duration>,
+    /// Attempts at once in this process (0: no sender).
+    pub concurrency: usize,
+    pub per_endpoint: usize,
+    /// The 32-byte key of the webhook secrets' encryption.
+    pub key: Secret<[u8; 32]>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// None: the scheduler does not run.
+    pub interval: Option<Duration>,
     /// How long sent and cancelled e-mails are kept.
     pub outbox_retention_days: u32,
     /// Whole months of audit entries kept before the current month; None keeps them forever.
     pub audit_retention_months: Option<u32>,
-    pub auth_cache_ttl: Duration,
-    /// How long an `Idempotency-Key`'s answer is kept.
-    pub idempotency_ttl: Duration,
-    /// How long a request waits for a database connection.
-    pub db_acquire_timeout: Duration,
-    /// `http://` and private destinations allowed for webhooks.
-    pub webhook_allow_private: bool,
-    /// The waits before each webhook retry; after the last, `FAILED`.
-    pub webhook_retry: Vec<Duration>,
-    /// Webhook attempts at once in this process (0: no sender).
-    pub webhook_concurrency: usize,
-    pub webhook_per_endpoint: usize,
-    /// The 32-byte key of the webhook secrets' encryption.
-    pub webhook_key: Secret<[u8; 32]>,
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +368,10 @@ pub struct HttpConfig {
     pub rate_burst: u32,
     /// None: `/metrics` is open.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// How long a membership check at the edge is reused.
+    pub auth_cache_ttl: Duration,
+    /// How long an `Idempotency-Key`'s answer is kept.
+    pub idempotency_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -358,6 +393,8 @@ pub struct LimitsConfig {
     pub max_nesting: usize,
     pub max_variables_depth: usize,
     pub max_expanded_fields: usize,
+    /// How long a GraphQL request may run.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -444,6 +481,26 @@ impl ConfigArgs {
                 "PARTNERGRAPH_SMTP_POOL must be at least PARTNERGRAPH_SMTP_CONCURRENCY ({smtp_concurrency}), not {smtp_pool}"
             ));
         }
+        let json_logs = match self.log_format.as_deref() {
+            Some("json") => true,
+            Some("text") => false,
+            Some(other) => return Err(format!("PARTNERGRAPH_LOG_FORMAT: json or text, not {other:?}")),
+            None => production,
+        };
+        let mail_from = self.mail_from;
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!("PARTNERGRAPH_MAIL_FROM: not a mail address: {mail_from:?}"));
+        }
+        let public_url = self.public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+            || public_url.contains(char::is_whitespace)
+        {
+            return Err(format!("PARTNERGRAPH_PUBLIC_URL: an http:// or https:// URL, not {:?}", self.public_url));
+        }
+        let lead_program = self.lead_program.trim().to_owned();
+        if lead_program.is_empty() {
+            return Err("PARTNERGRAPH_LEAD_PROGRAM must name a program".into());
+        }
         Ok(Config {
             database_url: self.database.database_url,
             environment: self.environment,
@@ -457,6 +514,8 @@ impl ConfigArgs {
                 rate_limit: self.rate_limit,
                 rate_burst: self.rate_burst,
                 metrics_token,
+                auth_cache_ttl: Duration::from_millis(self.auth_cache_ms),
+                idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
             },
             jwt: JwtConfig {
                 secret: jwt_secret.into(),
@@ -474,6 +533,7 @@ impl ConfigArgs {
                 max_nesting: self.max_nesting,
                 max_variables_depth: self.max_variables_depth,
                 max_expanded_fields: self.max_expanded_fields,
+                request_timeout: Duration::from_secs(self.request_timeout_secs),
             },
             ws: WsConfig {
                 init_timeout: Duration::from_secs(self.ws_init_timeout_secs),
@@ -481,40 +541,38 @@ impl ConfigArgs {
                 max_operations: self.ws_max_operations,
                 recheck: Duration::from_secs(self.ws_recheck_secs),
             },
-            invitation_ttl_days: self.invitation_ttl_days,
-            request_timeout: Duration::from_secs(self.request_timeout_secs),
-            hash_threads,
-            hash_wait: Duration::from_millis(self.hash_wait_ms),
-            json_logs: match self.log_format.as_deref() {
-                Some("json") => true,
-                Some("text") => false,
-                Some(other) => return Err(format!("PARTNERGRAPH_LOG_FORMAT: json or text, not {other:?}")),
-                None => production,
+            db: DbConfig {
+                pool: self.database.db_pool,
+                acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms),
             },
-            db_pool: self.database.db_pool,
-            argon2_memory_kib: self.argon2_memory_kib,
-            argon2_iterations: self.argon2_iterations,
-            smtp_url,
-            mail_from: self.mail_from,
-            smtp_concurrency,
-            smtp_pool,
-            public_url: self.public_url.trim_end_matches('/').to_owned(),
-            lead_program: self.lead_program,
-            local: crate::domain::LocalTime::parse(&self.timezone)?,
-            directory_min_clients: self.directory_min_clients,
-            support_code_days: self.support_code_days,
-            scheduler_interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
-            ranking_max_age: Duration::from_secs(self.ranking_max_age_secs),
-            outbox_retention_days: self.outbox_retention_days,
-            audit_retention_months: self.audit_retention_months,
-            auth_cache_ttl: Duration::from_millis(self.auth_cache_ms),
-            idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
-            db_acquire_timeout: Duration::from_millis(self.database.db_acquire_timeout_ms),
-            webhook_allow_private: self.webhook_allow_private.unwrap_or(!production),
-            webhook_retry,
-            webhook_concurrency: self.webhook_concurrency,
-            webhook_per_endpoint: self.webhook_per_endpoint,
-            webhook_key: Secret::new(webhook_key),
+            hash: HashConfig {
+                threads: hash_threads,
+                wait: Duration::from_millis(self.hash_wait_ms),
+                argon2_memory_kib: self.argon2_memory_kib,
+                argon2_iterations: self.argon2_iterations,
+            },
+            rules: RulesConfig {
+                invitation_ttl_days: self.invitation_ttl_days,
+                lead_program,
+                local: crate::domain::LocalTime::parse(&self.timezone)?,
+                directory_min_clients: self.directory_min_clients,
+                support_code_days: self.support_code_days,
+                ranking_max_age: Duration::from_secs(self.ranking_max_age_secs),
+            },
+            mail: MailConfig { smtp_url, from: mail_from, smtp_concurrency, smtp_pool, public_url },
+            webhook: WebhookConfig {
+                allow_private: self.webhook_allow_private.unwrap_or(!production),
+                retry: webhook_retry,
+                concurrency: self.webhook_concurrency,
+                per_endpoint: self.webhook_per_endpoint,
+                key: Secret::new(webhook_key),
+            },
+            scheduler: SchedulerConfig {
+                interval: (self.scheduler_secs > 0).then(|| Duration::from_secs(self.scheduler_secs)),
+                outbox_retention_days: self.outbox_retention_days,
+                audit_retention_months: self.audit_retention_months,
+            },
+            json_logs,
         })
     }
 }
@@ -593,14 +651,14 @@ mod tests {
         let err = args(&["--trusted-proxies", "10.0.0.0/8, nonsense"]).into_config().unwrap_err();
         assert!(err.contains("PARTNERGRAPH_TRUSTED_PROXIES") && err.contains("nonsense"), "{err}");
         assert!(args(&["--trusted-proxies", "10.0.0.0/8,::1"]).into_config().is_ok());
-        assert_eq!(args(&[]).into_config().unwrap().db_acquire_timeout, Duration::from_secs(2));
+        assert_eq!(args(&[]).into_config().unwrap().db.acquire_timeout, Duration::from_secs(2));
     }
 
     #[test]
     fn days_begin_in_moscow_unless_configured_and_an_unknown_zone_refuses_to_start() {
-        assert_eq!(args(&[]).into_config().unwrap().local.name(), "Europe/Moscow");
+        assert_eq!(args(&[]).into_config().unwrap().rules.local.name(), "Europe/Moscow");
         assert_eq!(
-            args(&["--timezone", "Asia/Yekaterinburg"]).into_config().unwrap().local.name(),
+            args(&["--timezone", "Asia/Yekaterinburg"]).into_config().unwrap().rules.local.name(),
             "Asia/Yekaterinburg"
         );
         let err = args(&["--timezone", "Moscow"]).into_config().unwrap_err();
@@ -628,7 +686,7 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
         // The derived webhook key's bytes do not show either (as a list of numbers).
-        let bytes = format!("{:?}", *c.webhook_key);
+        let bytes = format!("{:?}", *c.webhook.key);
         assert!(!shown.contains(&bytes[1..bytes.len() - 1]), "{shown}");
         assert!(shown.contains("[redacted]"));
     }
@@ -654,9 +712,9 @@ mod tests {
             (12, 5000, 1024 * 1024, 100)
         );
         assert_eq!((c.limits.max_nesting, c.limits.max_variables_depth, c.limits.max_expanded_fields), (32, 32, 5000));
-        assert_eq!(c.request_timeout, Duration::from_secs(30));
-        assert_eq!(c.idempotency_ttl, Duration::from_secs(86_400));
-        assert!(c.hash_threads >= 1);
+        assert_eq!(c.limits.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.http.idempotency_ttl, Duration::from_secs(86_400));
+        assert!(c.hash.threads >= 1);
     }
 
     #[test]
@@ -706,10 +764,10 @@ mod tests {
             assert!(err.starts_with(variable), "{bad:?}: {err}");
         }
         let c = args(&["--max-nesting", "128", "--hash-threads", "3"]).into_config().unwrap();
-        assert_eq!((c.limits.max_nesting, c.hash_threads), (128, 3));
+        assert_eq!((c.limits.max_nesting, c.hash.threads), (128, 3));
         let c = args(&["--smtp-concurrency", "32"]).into_config().unwrap();
-        assert_eq!((c.smtp_concurrency, c.smtp_pool), (32, 64), "the pool follows the concurrency");
+        assert_eq!((c.mail.smtp_concurrency, c.mail.smtp_pool), (32, 64), "the pool follows the concurrency");
         let c = args(&["--smtp-concurrency", "4", "--smtp-pool", "10"]).into_config().unwrap();
-        assert_eq!((c.smtp_concurrency, c.smtp_pool), (4, 10));
+        assert_eq!((c.mail.smtp_concurrency, c.mail.smtp_pool), (4, 10));
     }
 }

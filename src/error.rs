@@ -145,30 +145,37 @@ impl AppError {
         }
     }
 
-    /// Maps a unique-constraint violation to a `CONFLICT` on the given field; anything else stays internal.
+    /// Maps a violation of one of `indexes` to a `CONFLICT` on the given field; any other database error
+    /// (a violation of another unique index included) stays internal, with its cause.
     pub fn on_unique(
+        indexes: &'static [UniqueIndex],
         field: &'static str,
         reason: &'static str,
         message: &'static str,
     ) -> impl FnOnce(DbErr) -> AppError {
-        move |e| match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => AppError::conflict_on(field, reason, message),
-            _ => AppError::from(e),
+        move |e| {
+            if UniqueIndex::any_violated(indexes, &e) {
+                AppError::conflict_on(field, reason, message)
+            } else {
+                AppError::from(e)
+            }
         }
     }
-}
 
-impl AppError {
-    /// Maps a unique-constraint violation to `BAD_USER_INPUT` on the given field (for rules the API
-    /// reports as bad input, such as a single-use code used twice at once).
+    /// Maps a violation of one of `indexes` to `BAD_USER_INPUT` on the given field (for rules the API
+    /// reports as bad input, such as a single-use code used twice at once); anything else stays internal.
     pub fn on_unique_input(
+        indexes: &'static [UniqueIndex],
         field: &'static str,
         reason: &'static str,
         message: &'static str,
     ) -> impl FnOnce(DbErr) -> AppError {
-        move |e| match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => AppError::bad_input(field, reason, message),
-            _ => AppError::from(e),
+        move |e| {
+            if UniqueIndex::any_violated(indexes, &e) {
+                AppError::bad_input(field, reason, message)
+            } else {
+                AppError::from(e)
+            }
         }
     }
 }
@@ -249,6 +256,11 @@ impl UniqueIndex {
             && listed.next().is_none()
     }
 
+    /// Whether `e` is a violation of one of `indexes`.
+    pub fn any_violated(indexes: &[UniqueIndex], e: &DbErr) -> bool {
+        indexes.iter().any(|i| i.violated_by(e))
+    }
+
     /// Maps a violation of this index to `then`; any other database error stays internal, with its cause.
     pub fn or_internal(self, then: impl FnOnce() -> AppError) -> impl FnOnce(DbErr) -> AppError {
         move |e| if self.violated_by(&e) { then() } else { AppError::from(e) }
@@ -292,5 +304,64 @@ impl ErrorExtensions for AppError {
 impl From<AppError> for async_graphql::Error {
     fn from(e: AppError) -> Self {
         e.extend()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+    use super::*;
+
+    const BY_CODE: UniqueIndex = UniqueIndex { name: "ux_things_code", table: "things", columns: &["code"] };
+    const BY_PAIR: UniqueIndex = UniqueIndex { name: "ux_things_pair", table: "things", columns: &["a", "b"] };
+    const BY_FOLDED: UniqueIndex = UniqueIndex { name: "ux_things_folded", table: "things", columns: &[] };
+
+    /// A table with four unique indexes: on a column, on a pair, on an expression, and one no test names.
+    async fn things() -> DatabaseConnection {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        for sql in [
+            "CREATE TABLE things (id INTEGER PRIMARY KEY, code TEXT, a TEXT, b TEXT, label TEXT, other TEXT)",
+            "CREATE UNIQUE INDEX ux_things_code ON things (code)",
+            "CREATE UNIQUE INDEX ux_things_pair ON things (a, b)",
+            "CREATE UNIQUE INDEX ux_things_folded ON things (lower(label))",
+            "CREATE UNIQUE INDEX ux_things_other ON things (other)",
+            "INSERT INTO things VALUES (1, 'c', 'a', 'b', 'L', 'o')",
+        ] {
+            db.execute_unprepared(sql).await.unwrap();
+        }
+        db
+    }
+
+    async fn insert(db: &DatabaseConnection, values: &str) -> DbErr {
+        db.execute_unprepared(&format!("INSERT INTO things VALUES {values}")).await.unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_violation_of_the_named_index_is_the_conflict_and_any_other_stays_internal() {
+        let db = things().await;
+        let on_code = || AppError::on_unique(&[BY_CODE], "code", "CODE_TAKEN", "taken");
+        let code = insert(&db, "(2, 'c', 'x', 'y', 'M', 'p')").await;
+        assert_eq!(on_code()(code).reason(), Some("CODE_TAKEN"));
+        let other = insert(&db, "(2, 'd', 'x', 'y', 'M', 'o')").await;
+        assert!(matches!(on_code()(other), AppError::Internal(_)), "another index's violation is not CODE_TAKEN");
+        let pair = insert(&db, "(2, 'd', 'a', 'b', 'M', 'p')").await;
+        assert!(BY_PAIR.violated_by(&pair) && !BY_CODE.violated_by(&pair));
+        let folded = insert(&db, "(2, 'd', 'x', 'y', 'l', 'p')").await;
+        assert!(BY_FOLDED.violated_by(&folded) && !BY_PAIR.violated_by(&folded));
+        let input = AppError::on_unique_input(&[BY_CODE, BY_FOLDED], "label", "USED", "used")(folded);
+        assert_eq!((input.code(), input.reason()), ("BAD_USER_INPUT", Some("USED")));
+    }
+
+    #[test]
+    fn sqlite_messages_name_an_index_by_its_columns_in_order_or_by_its_name() {
+        let pair = |m: &str| BY_PAIR.named_in_sqlite_message(m);
+        assert!(pair("UNIQUE constraint failed: things.a, things.b"));
+        assert!(!pair("UNIQUE constraint failed: things.b, things.a"));
+        assert!(!pair("UNIQUE constraint failed: things.a"));
+        assert!(!pair("UNIQUE constraint failed: others.a, others.b"));
+        assert!(pair("UNIQUE constraint failed: index 'ux_things_pair'"));
+        assert!(!BY_FOLDED.named_in_sqlite_message("UNIQUE constraint failed: things.code"));
+        assert!(!BY_CODE.named_in_sqlite_message("NOT NULL constraint failed: things.code"));
     }
 }

@@ -54,7 +54,7 @@ pub enum PartnerEventKind {
 
 impl PartnerEventKind {
     /// The roles of the partner that may receive this kind: those that may read what it is about (SPEC
-    /// §1). Its message carries what it is about (a payment's amount, a commission's amount), so the
+    /// §1). Its detail carries what it is about (a payment's amount, a commission's amount), so the
     /// whole event goes to this audience or not at all.
     pub fn audience(self) -> &'static [Role] {
         match self {
@@ -74,7 +74,8 @@ impl PartnerEventKind {
     }
 }
 
-/// One event, addressed to one partner.
+/// One event, addressed to one partner. It carries facts, not words: the edge writes the line a person
+/// reads (`graphql::events`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerEvent {
     pub kind: PartnerEventKind,
@@ -82,20 +83,44 @@ pub struct PartnerEvent {
     pub partner_id: Uuid,
     /// The record the event is about (lead, invitation, payment, commission, stop-list entry).
     pub subject_id: Uuid,
-    /// A short human-readable line.
-    pub message: String,
+    /// What happened, by kind.
+    pub detail: EventDetail,
     pub at: DateTime<Utc>,
 }
 
+/// The facts of an event, one variant per kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "about", rename_all = "snake_case")]
+pub enum EventDetail {
+    /// A new client was assigned to the partner as a lead.
+    LeadAssigned { client: String },
+    /// `user` joined `subscriber` (the partner or one of its clients) with `role`.
+    InvitationAccepted { user: String, subscriber: String, role: Role },
+    /// `client` paid `amount_minor` for `months` month(s) of `tariff`.
+    PaymentRecorded { client: String, amount_minor: i64, months: i32, tariff: String },
+    /// A commission of `amount_minor` accrued on a payment of `client`.
+    CommissionAccrued { client: String, amount_minor: i64 },
+    /// The vendor decided the stop-list request for `inn`.
+    StopListDecided { inn: String, approved: bool },
+}
+
+impl EventDetail {
+    /// The kind of event these facts describe.
+    pub fn kind(&self) -> PartnerEventKind {
+        match self {
+            EventDetail::LeadAssigned { .. } => PartnerEventKind::LeadAssigned,
+            EventDetail::InvitationAccepted { .. } => PartnerEventKind::InvitationAccepted,
+            EventDetail::PaymentRecorded { .. } => PartnerEventKind::PaymentRecorded,
+            EventDetail::CommissionAccrued { .. } => PartnerEventKind::CommissionAccrued,
+            EventDetail::StopListDecided { .. } => PartnerEventKind::StopListDecided,
+        }
+    }
+}
+
 impl PartnerEvent {
-    pub fn new(
-        kind: PartnerEventKind,
-        partner_id: Uuid,
-        subject_id: Uuid,
-        message: impl Into<String>,
-        at: DateTime<Utc>,
-    ) -> Self {
-        Self { kind, partner_id, subject_id, message: message.into(), at }
+    /// An event about `subject_id` for `partner_id`; its kind follows from the detail.
+    pub fn new(partner_id: Uuid, subject_id: Uuid, detail: EventDetail, at: DateTime<Utc>) -> Self {
+        Self { kind: detail.kind(), partner_id, subject_id, detail, at }
     }
 }
 
@@ -377,8 +402,9 @@ async fn listen(url: String, fanout: Fanout, ready: watch::Sender<bool>) {
 mod tests {
     use super::*;
 
-    fn event(partner_id: Uuid, message: &str) -> PartnerEvent {
-        PartnerEvent::new(PartnerEventKind::PaymentRecorded, partner_id, Uuid::nil(), message, Utc::now())
+    fn event(partner_id: Uuid, client: &str) -> PartnerEvent {
+        let detail = EventDetail::CommissionAccrued { client: client.to_owned(), amount_minor: 100 };
+        PartnerEvent::new(partner_id, Uuid::nil(), detail, Utc::now())
     }
 
     fn bus() -> EventBus {
@@ -420,7 +446,7 @@ mod tests {
         }
         bus.broadcast(event(mine, "mine"));
         let got = tokio::time::timeout(Duration::from_secs(1), stream.next()).await.unwrap().unwrap();
-        assert_eq!((got.partner_id, got.message.as_str()), (mine, "mine"));
+        assert_eq!((got.partner_id, &got.detail), (mine, &event(mine, "mine").detail));
     }
 
     #[tokio::test]

@@ -8,17 +8,12 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use entity::{membership, subscriber, user};
-use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Expr, ExprTrait, Query as SqlQuery};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::app::{AppState, HttpState, RequestId};
 use crate::auth::{Caller, Principal};
-use crate::domain::{Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
 use crate::graphql::preflight::Refusal;
 use crate::graphql::request::{self as graphql_request, Refused, Transport};
@@ -75,79 +70,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 
 async fn principal_from(state: &AppState, value: &HeaderValue) -> AppResult<Principal> {
     let raw = value.to_str().map_err(|_| AppError::unauthenticated("INVALID_TOKEN", "invalid token"))?;
-    principal_from_bearer(state, raw).await
-}
-
-/// Validates an `Authorization` value (`Bearer <JWT>` or `Bearer pgk_…`, an API key) and re-reads the
-/// membership (or the key) it names: the HTTP edge and the WebSocket `connection_init` both come
-/// through here.
-pub async fn principal_from_bearer(state: &AppState, raw: &str) -> AppResult<Principal> {
-    let invalid = || AppError::unauthenticated("INVALID_TOKEN", "invalid token");
-    let (scheme, token) = raw.split_once(' ').ok_or_else(invalid)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(invalid());
-    }
-    let token = token.trim();
-    if crate::auth::api_key::is_api_key(token) {
-        return crate::auth::api_key::principal(state, token).await;
-    }
-    let now = state.clock.now();
-    let claims = match state.auth_cache.claims(token) {
-        Some(c) => c,
-        None => {
-            let c = state.jwt.verify_signature(token)?;
-            state.auth_cache.put_claims(token, &c);
-            c
-        }
-    };
-    crate::auth::jwt::check_time(&claims, now)?;
-    let role: Role = claims.role;
-    if let Some(p) = state.auth_cache.get(claims.sub, claims.sid, claims.generation, now).filter(|p| p.role == role) {
-        return Ok(p);
-    }
-    let epoch = state.auth_cache.epoch();
-    // One query re-checks that the user is active and still holds exactly this membership, and reads the
-    // user's token generation (a password change, reset or deactivation ends older tokens).
-    let stmt = SqlQuery::select()
-        .column((user::Entity, user::Column::TokenGeneration))
-        .column((membership::Entity, membership::Column::Id))
-        .column((membership::Entity, membership::Column::Role))
-        .column((subscriber::Entity, subscriber::Column::Kind))
-        .from(membership::Entity)
-        .inner_join(
-            user::Entity,
-            Expr::col((user::Entity, user::Column::Id)).equals((membership::Entity, membership::Column::UserId)),
-        )
-        .inner_join(
-            subscriber::Entity,
-            Expr::col((subscriber::Entity, subscriber::Column::Id))
-                .equals((membership::Entity, membership::Column::SubscriberId)),
-        )
-        .and_where(Expr::col((membership::Entity, membership::Column::UserId)).eq(claims.sub))
-        .and_where(Expr::col((membership::Entity, membership::Column::SubscriberId)).eq(claims.sid))
-        .and_where(Expr::col((user::Entity, user::Column::Active)).eq(true))
-        .to_owned();
-    let row = state
-        .db
-        .query_one_raw(state.db.get_database_backend().build(&stmt))
-        .await?
-        .ok_or_else(|| AppError::unauthenticated("MEMBERSHIP_GONE", "this token's membership no longer exists"))?;
-    let membership_id: Uuid = row.try_get("", "id")?;
-    let current_role: Role = row.try_get("", "role")?;
-    let kind: SubscriberKind = row.try_get("", "kind")?;
-    let generation: i64 = row.try_get("", "token_generation")?;
-    if generation != claims.generation {
-        return Err(AppError::unauthenticated(
-            "TOKEN_REVOKED",
-            "this token was ended by a password change, a reset or a deactivation; log in again",
-        ));
-    }
-    if current_role != role {
-        return Err(AppError::unauthenticated("ROLE_CHANGED", "this token's role no longer matches; log in again"));
-    }
-    let p = Principal::person(claims.sub, membership_id, claims.sid, kind, role);
-    state.auth_cache.put(&p, generation, now, epoch);
-    Ok(p)
+    crate::auth::bearer::principal(state, &state.auth_cache, raw).await
 }
 
 /// The per-client rate limit: a signed-in user by its id, an anonymous caller by its address. 429 with
@@ -472,7 +395,7 @@ async fn execute(
 ) -> Rendered {
     let prepared = request.prepare(&h.app, caller, rid.clone());
     let (operation, executed) = (prepared.operation_name.clone(), prepared.executed.clone());
-    let response = prepared.execute(&h.schema, h.app.config.request_timeout, &rid).await;
+    let response = prepared.execute(&h.schema, h.app.config.limits.request_timeout, &rid).await;
     let outcome = response
         .errors
         .first()

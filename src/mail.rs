@@ -36,10 +36,11 @@ impl Mailer {
     /// The mailer the configuration asks for; a malformed SMTP URL or sender refuses to start.
     pub fn from_config(config: &Config) -> Result<Self, String> {
         let from: Mailbox = config
-            .mail_from
+            .mail
+            .from
             .parse()
-            .map_err(|_| format!("PARTNERGRAPH_MAIL_FROM: not an address: {}", config.mail_from))?;
-        let sink = match &config.smtp_url {
+            .map_err(|_| format!("PARTNERGRAPH_MAIL_FROM: not an address: {}", config.mail.from))?;
+        let sink = match &config.mail.smtp_url {
             Some(url) => {
                 // The URL's own error text may repeat the URL, password included: say only which setting.
                 let url = secrecy::ExposeSecret::expose_secret(url);
@@ -50,7 +51,7 @@ impl Mailer {
                 })?;
                 // The pool keeps `PARTNERGRAPH_SMTP_POOL` connections for reuse (at least as many as the
                 // outbox sends at once), so a send costs one conversation on an open connection.
-                let pool = PoolConfig::new().max_size(u32::try_from(config.smtp_pool).unwrap_or(u32::MAX));
+                let pool = PoolConfig::new().max_size(u32::try_from(config.mail.smtp_pool).unwrap_or(u32::MAX));
                 Sink::Smtp(Arc::new(builder.timeout(Some(SMTP_TIMEOUT)).pool_config(pool).build()))
             }
             None => Sink::Log,
@@ -107,8 +108,8 @@ mod tests {
 
     fn config(smtp: Option<&str>, from: &str) -> Config {
         let mut c = Config::defaults("sqlite::memory:");
-        c.smtp_url = smtp.map(|u| u.to_owned().into());
-        c.mail_from = from.to_owned();
+        c.mail.smtp_url = smtp.map(|u| u.to_owned().into());
+        c.mail.from = from.to_owned();
         c
     }
 

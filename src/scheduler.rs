@@ -51,7 +51,7 @@ pub async fn tick(ctx: &ServiceCtx) -> TickReport {
     }
     let now = ctx.clock.now();
     // Monday in the service's time zone: in Moscow the digest goes out from 00:00 MSK (21:00 UTC Sunday).
-    let local = ctx.config.local;
+    let local = ctx.config.rules.local;
     if local.is_monday(now) {
         match weekly_digest_once(ctx, local.monday_of(now)).await {
             Ok(n) => report.digests_queued = n,
@@ -69,7 +69,7 @@ pub async fn tick(ctx: &ServiceCtx) -> TickReport {
         }
         Err(e) => tracing::error!(error = ?e, "scheduler: sending e-mail failed"),
     }
-    match outbox::purge_sent(ctx, ctx.config.outbox_retention_days).await {
+    match outbox::purge_sent(ctx, ctx.config.scheduler.outbox_retention_days).await {
         Ok(n) => report.emails_purged = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: purging sent e-mail failed"),
     }
@@ -137,7 +137,7 @@ async fn claim(ctx: &ServiceCtx, key: &str) -> AppResult<bool> {
 /// starts the webhook sender (which keeps its own time: it sends within a second of a commit).
 pub fn spawn(ctx: ServiceCtx) {
     crate::service::webhooks::sender::spawn(ctx.clone());
-    let Some(every) = ctx.config.scheduler_interval else {
+    let Some(every) = ctx.config.scheduler.interval else {
         return;
     };
     tokio::spawn(async move {

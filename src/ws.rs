@@ -6,7 +6,7 @@
 //!
 //! The token travels in the `connection_init` payload (`{"Authorization": "Bearer <JWT>"}`; browsers
 //! cannot set headers on a WebSocket) and is checked by the same function as the HTTP edge
-//! (`principal_from_bearer`, through the edge's short authentication cache). The connection's caller
+//! (`auth::bearer::principal`, through the edge's short authentication cache). The connection's caller
 //! ([`LiveCaller`]) is checked again:
 //! - before every operation starts, whose request data then carries the principal just checked;
 //! - before every event is delivered (`graphql::events`), which is also when its audience is decided;

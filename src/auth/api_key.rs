@@ -15,10 +15,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::cache::AuthCache;
 use super::{Actor, Principal};
-use crate::app::AppState;
 use crate::domain::{Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// What every secret starts with: the edge tells keys from tokens by it.
 pub const SECRET_PREFIX: &str = "pgk_";
@@ -58,17 +59,17 @@ fn well_formed(secret: &str) -> bool {
 /// The principal of the key with this secret: its subscriber and role, acting as the key. An unknown,
 /// revoked or expired key is `UNAUTHENTICATED` (the edge answers 401). Fresh checks are reused from the
 /// edge's cache for as long as membership checks are (see `auth::cache`).
-pub async fn principal(state: &AppState, secret: &str) -> AppResult<Principal> {
+pub async fn principal(ctx: &ServiceCtx, cache: &AuthCache, secret: &str) -> AppResult<Principal> {
     let invalid = || AppError::unauthenticated("INVALID_TOKEN", "invalid token");
     if !well_formed(secret) {
         return Err(invalid());
     }
     let hash = hash_secret(secret);
-    let now = state.clock.now();
-    if let Some(p) = state.auth_cache.key(&hash, now) {
+    let now = ctx.clock.now();
+    if let Some(p) = cache.key(&hash, now) {
         return Ok(p);
     }
-    let epoch = state.auth_cache.epoch();
+    let epoch = cache.epoch();
     let stmt = SqlQuery::select()
         .columns([
             (api_key::Entity, api_key::Column::Id),
@@ -88,7 +89,7 @@ pub async fn principal(state: &AppState, secret: &str) -> AppResult<Principal> {
         )
         .and_where(Expr::col((api_key::Entity, api_key::Column::SecretHash)).eq(hash.as_str()))
         .to_owned();
-    let row = state.db.query_one_raw(state.db.get_database_backend().build(&stmt)).await?.ok_or_else(invalid)?;
+    let row = ctx.db.query_one_raw(ctx.db.get_database_backend().build(&stmt)).await?.ok_or_else(invalid)?;
     let id: Uuid = row.try_get("", "id")?;
     let revoked_at: Option<DateTime<Utc>> = row.try_get("", "revoked_at")?;
     let expires_at: Option<DateTime<Utc>> = row.try_get("", "expires_at")?;
@@ -108,22 +109,22 @@ pub async fn principal(state: &AppState, secret: &str) -> AppResult<Principal> {
     };
     let last_used: Option<DateTime<Utc>> = row.try_get("", "last_used_at")?;
     if last_used.is_none_or(|t| now - t >= LAST_USED_EVERY) {
-        note_use(state, id, now).await;
+        note_use(ctx, id, now).await;
     }
-    state.auth_cache.put_key(&hash, &p, now, epoch);
+    cache.put_key(&hash, &p, now, epoch);
     Ok(p)
 }
 
 /// Writes `lastUsedAt`, outside any request transaction, at most once a minute per key across replicas
 /// (the update is conditional). It changes nothing the edge checks, so it does not count as a write for
 /// the cache. A failure is logged; the request goes on.
-async fn note_use(state: &AppState, id: Uuid, now: DateTime<Utc>) {
+async fn note_use(ctx: &ServiceCtx, id: Uuid, now: DateTime<Utc>) {
     let due = api_key::Column::LastUsedAt.is_null().or(api_key::Column::LastUsedAt.lte(now - LAST_USED_EVERY));
     let done = api_key::Entity::update_many()
         .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
         .filter(api_key::Column::Id.eq(id))
         .filter(due)
-        .exec(&state.db)
+        .exec(&ctx.db)
         .await;
     if let Err(e) = done {
         tracing::warn!(error = %e, api_key = %id, "could not note an API key's use");

@@ -1,6 +1,7 @@
 //! Authentication at the edge (tokens, passwords) and the typed principal that resolvers authorize with.
 
 pub mod api_key;
+pub mod bearer;
 pub mod cache;
 pub mod jwt;
 pub mod password;

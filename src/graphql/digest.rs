@@ -94,7 +94,7 @@ impl DigestQuery {
         week_start: Date,
     ) -> GqlResult<WeeklyDigest> {
         let p = scope(ctx)?;
-        let week = WeekStart::parse(week_start.0, state(ctx).config.local)?;
+        let week = WeekStart::parse(week_start.0, state(ctx).config.rules.local)?;
         let partner = partner_id.as_ref().map(resource_id).transpose()?;
         Ok(WeeklyDigest(digest::read(state(ctx), p, partner, week).await?))
     }

@@ -11,7 +11,8 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use super::context::{scope, state};
-use crate::events::{PartnerEvent, PartnerEventKind};
+use crate::domain::money::format_minor;
+use crate::events::{EventDetail, PartnerEvent, PartnerEventKind};
 use crate::ws::LiveCaller;
 
 /// All subscriptions (over WebSocket only).
@@ -62,7 +63,27 @@ impl PartnerEventOutput {
     }
 
     /// A short human-readable line.
-    async fn message(&self) -> &str {
-        &self.0.message
+    async fn message(&self) -> String {
+        message(&self.0.detail)
+    }
+}
+
+/// The line a person reads for an event's facts.
+fn message(detail: &EventDetail) -> String {
+    match detail {
+        EventDetail::LeadAssigned { client } => format!("New lead: {client}"),
+        EventDetail::InvitationAccepted { user, subscriber, role } => {
+            format!("{user} joined {subscriber} as {}", role.as_str())
+        }
+        EventDetail::PaymentRecorded { client, amount_minor, months, tariff } => {
+            format!("{client} paid {} for {months} month(s) of {tariff}", format_minor(*amount_minor))
+        }
+        EventDetail::CommissionAccrued { client, amount_minor } => {
+            format!("a commission of {} accrued on a payment of {client}", format_minor(*amount_minor))
+        }
+        EventDetail::StopListDecided { inn, approved } => {
+            let verdict = if *approved { "approved" } else { "rejected" };
+            format!("the stop-list request for INN {inn} was {verdict}")
+        }
     }
 }

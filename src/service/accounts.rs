@@ -9,8 +9,11 @@ use super::subscribers::{self, BindingNote, NewCard, bind};
 use super::{members, new_id};
 use crate::db::begin_write;
 use crate::domain::{BindingSource, Email, Inn, Name, Role, SubscriberKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
+
+/// One account per e-mail (`m20261122_000001_foundation`).
+pub(super) const EMAIL_INDEX: UniqueIndex = UniqueIndex { name: "ux_users_email", table: "users", columns: &["email"] };
 
 pub const LOCKOUT_ATTEMPTS: u64 = 5;
 pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
@@ -78,7 +81,12 @@ async fn insert_user(
     }
     .insert(txn)
     .await
-    .map_err(AppError::on_unique("email", "EMAIL_TAKEN", "an account with this e-mail exists; log in instead"))
+    .map_err(AppError::on_unique(
+        &[EMAIL_INDEX],
+        "email",
+        "EMAIL_TAKEN",
+        "an account with this e-mail exists; log in instead",
+    ))
 }
 
 async fn insert_membership(
@@ -206,7 +214,7 @@ pub async fn self_register(ctx: &ServiceCtx, r: SelfRegistration) -> AppResult<S
     };
     let lead_program = match r.program_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => Some(super::programs::by_code(&*txn, code, "programCode").await?),
-        None if partner.is_none() => super::programs::find_by_code(&*txn, &ctx.config.lead_program).await?,
+        None if partner.is_none() => super::programs::find_by_code(&*txn, &ctx.config.rules.lead_program).await?,
         None => None,
     };
     let user = insert_user(&txn, &r.email, &r.name.into_string(), hash, now).await?;
@@ -219,7 +227,7 @@ pub async fn self_register(ctx: &ServiceCtx, r: SelfRegistration) -> AppResult<S
         super::tasks::welcome_call(&*txn, partner, client.id, now).await?;
     } else if let Some(program) = lead_program
         && let Some((bound, event)) =
-            super::leads::assign_lead(&txn, &client, program.id, ctx.config.local, now).await?
+            super::leads::assign_lead(&txn, &client, program.id, ctx.config.rules.local, now).await?
     {
         client = bound;
         events.push(event);

@@ -76,7 +76,7 @@ pub async fn upkeep(ctx: &ServiceCtx) -> AppResult<Upkeep> {
             }
         }
     }
-    if let Some(months) = ctx.config.audit_retention_months {
+    if let Some(months) = ctx.config.scheduler.audit_retention_months {
         let cutoff = retention_cutoff(now, months);
         if is_partitioned(ctx).await? {
             done.dropped = drop_partitions_before(ctx, cutoff).await?;

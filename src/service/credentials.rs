@@ -166,7 +166,7 @@ pub async fn request_reset(ctx: &ServiceCtx, email: &str) -> AppResult<()> {
     .insert(&txn)
     .await?;
     if let Some(u) = &account {
-        let link = format!("{}/reset-password?token={token}", ctx.config.public_url);
+        let link = format!("{}/reset-password?token={token}", ctx.config.mail.public_url);
         let body = format!(
             "Hello {name},\n\nsomeone (hopefully you) asked to reset the password of your partnergraph account.\n\n\
              Set a new password: {link}\n\nThe link works once, for {RESET_TTL_MINUTES} minutes (until {until} UTC). \

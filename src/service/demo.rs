@@ -12,11 +12,15 @@ use super::subscribers::{self, NewCard};
 use super::tariffs::{self, NewTariff};
 use super::{accounts, programs};
 use crate::auth::{Caller, Principal, Scope};
-use crate::cli::{DEMO_VENDOR_EMAIL, DEMO_VENDOR_PASSWORD};
 use crate::domain::leads::Quarter;
 use crate::domain::{Email, Money, Name, PeriodMonths, SubscriberKind};
 use crate::error::{AppError, AppResult};
 use crate::service::ServiceCtx;
+
+/// The demo vendor account `serve --demo` creates (development only); the demo partners' owners share its
+/// password.
+pub const DEMO_VENDOR_EMAIL: &str = "vendor@partnergraph.local";
+pub const DEMO_VENDOR_PASSWORD: &str = "partnergraph-demo";
 
 pub const DEMO_PARTNER_EMAILS: [&str; 2] = ["alpha@partnergraph.local", "beta@partnergraph.local"];
 

@@ -148,7 +148,7 @@ async fn build<C: ConnectionTrait>(db: &C, partner: subscriber::Model, week: Wee
 /// operators know the digest ran. Returns how many were queued now.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn run_weekly_digest(ctx: &ServiceCtx, week_start: NaiveDate) -> AppResult<usize> {
-    let week = WeekStart::parse(week_start, ctx.config.local)?;
+    let week = WeekStart::parse(week_start, ctx.config.rules.local)?;
     let mut queued = 0;
     let mut after: Option<Uuid> = None;
     loop {

@@ -262,11 +262,11 @@ pub async fn purge_expired(ctx: &ServiceCtx) -> AppResult<u64> {
 }
 
 fn ttl(ctx: &ServiceCtx) -> Duration {
-    Duration::from_std(ctx.config.idempotency_ttl).unwrap_or(Duration::days(1))
+    Duration::from_std(ctx.config.http.idempotency_ttl).unwrap_or(Duration::days(1))
 }
 
 fn lease(ctx: &ServiceCtx) -> Duration {
-    Duration::from_std(ctx.config.request_timeout).unwrap_or(Duration::seconds(30)) + LEASE_MARGIN
+    Duration::from_std(ctx.config.limits.request_timeout).unwrap_or(Duration::seconds(30)) + LEASE_MARGIN
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::db::begin_write;
 use crate::domain::invitation::status_at;
 use crate::domain::role::{allowed_in, needs_owner};
 use crate::domain::{Email, InvitationStatus, Name, Role, SubscriberKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
 
 pub struct NewInvitation<'a> {
@@ -73,13 +73,14 @@ pub async fn create_in(
         status: Set(InvitationStatus::Pending),
         created_by: Set(n.created_by),
         created_at: Set(now),
-        expires_at: Set(now + Duration::days(ctx.config.invitation_ttl_days.into())),
+        expires_at: Set(now + Duration::days(ctx.config.rules.invitation_ttl_days.into())),
         sent_count: Set(1),
         accepted_at: Set(None),
     }
     .insert(txn)
     .await
     .map_err(AppError::on_unique(
+        &[ONE_PENDING_INDEX],
         "email",
         "INVITATION_PENDING",
         "a pending invitation for this e-mail exists; resend it instead",
@@ -98,7 +99,7 @@ async fn queue_email<C: ConnectionTrait>(
     subscriber_name: &str,
     token: &str,
 ) -> AppResult<()> {
-    let link = format!("{}/accept-invitation?token={token}", ctx.config.public_url);
+    let link = format!("{}/accept-invitation?token={token}", ctx.config.mail.public_url);
     let body = format!(
         "Hello,\n\nyou are invited to join {subscriber_name} as {role}.\n\nAccept the invitation: {link}\n\n\
          The link works until {expires} UTC. If you did not expect this e-mail, ignore it.\n",
@@ -218,7 +219,7 @@ pub async fn resend(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<(invi
     let sent = inv.sent_count + 1;
     let mut am: invitation::ActiveModel = inv.into();
     am.token_hash = Set(hash);
-    am.expires_at = Set(now + Duration::days(ctx.config.invitation_ttl_days.into()));
+    am.expires_at = Set(now + Duration::days(ctx.config.rules.invitation_ttl_days.into()));
     am.sent_count = Set(sent);
     let inv = am.update(&txn).await?;
     let s = find_or_404::<subscriber::Entity, _>(&*txn, inv.subscriber_id).await?;
@@ -367,6 +368,7 @@ pub async fn accept(
         .insert(&txn)
         .await
         .map_err(AppError::on_unique(
+            &[super::accounts::EMAIL_INDEX],
             "email",
             "EMAIL_TAKEN",
             "an account with this e-mail was just created; accept again with its password",
@@ -382,7 +384,12 @@ pub async fn accept(
     }
     .insert(&txn)
     .await
-    .map_err(AppError::on_unique("token", "ALREADY_MEMBER", "you are already a member of this subscriber"))?;
+    .map_err(AppError::on_unique(
+        &[MEMBERSHIP_INDEX],
+        "token",
+        "ALREADY_MEMBER",
+        "you are already a member of this subscriber",
+    ))?;
     // The partner to tell: the partner itself, or the partner serving the client that was joined.
     let joined = find_or_404::<subscriber::Entity, _>(&*txn, inv.subscriber_id).await?;
     let partner = match joined.kind {
@@ -394,13 +401,12 @@ pub async fn accept(
     super::webhooks::queue(&*txn, [accepted]).await?;
     txn.commit().await?;
     if let Some(partner) = partner {
-        let event = crate::events::PartnerEvent::new(
-            crate::events::PartnerEventKind::InvitationAccepted,
-            partner,
-            inv.id,
-            format!("{} joined {} as {}", user.name, joined.name, role.as_str()),
-            now,
-        );
+        let joined = crate::events::EventDetail::InvitationAccepted {
+            user: user.name.clone(),
+            subscriber: joined.name.clone(),
+            role,
+        };
+        let event = crate::events::PartnerEvent::new(partner, inv.id, joined, now);
         ctx.events.publish(&ctx.db, vec![event]).await;
     }
     Ok((user, m))
@@ -457,6 +463,16 @@ pub async fn list(
 }
 
 pub use subscribers::load as load_subscriber;
+
+/// One pending invitation per subscriber and e-mail; one membership per user and subscriber
+/// (`m20261122_000001_foundation`).
+const ONE_PENDING_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_invitations_one_pending", table: "invitations", columns: &["subscriber_id", "email"] };
+const MEMBERSHIP_INDEX: UniqueIndex = UniqueIndex {
+    name: "ux_memberships_user_subscriber",
+    table: "memberships",
+    columns: &["user_id", "subscriber_id"],
+};
 
 /// Invitations of the partner's clients that nobody accepted yet (pending, including those past their
 /// date), oldest first: the partner calls these clients and resends. Every role of the vendor reads every

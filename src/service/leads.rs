@@ -20,7 +20,7 @@ use crate::domain::BindingSource;
 use crate::domain::leads::{LeadCandidate, Quarter, choose_lead_partner};
 use crate::domain::{BasisPoints, LocalTime};
 use crate::error::{AppError, AppResult};
-use crate::events::{PartnerEvent, PartnerEventKind};
+use crate::events::{EventDetail, PartnerEvent};
 use crate::service::ServiceCtx;
 
 /// The category whose paid contracts the ranking counts [000].
@@ -77,8 +77,8 @@ pub async fn publish_pool(ctx: &ServiceCtx, p: Scope<'_>, n: NewPool) -> AppResu
     let program = programs::by_code(&*txn, &n.program_code, "programCode").await?;
     // Two publications for one program queue behind each other (PostgreSQL row lock).
     super::lock_row::<program::Entity, _>(&*txn, program::Column::Id, program::Column::CreatedAt, program.id).await?;
-    let fresh = ranking::Freshness { now, max_age: ctx.config.ranking_max_age };
-    let run = ranking::ensure(&*txn, program.id, quarter, ctx.config.local, fresh).await?;
+    let fresh = ranking::Freshness { now, max_age: ctx.config.rules.ranking_max_age };
+    let run = ranking::ensure(&*txn, program.id, quarter, ctx.config.rules.local, fresh).await?;
     let statuses = programs::statuses(&*txn, program.id).await?;
     let min_rank = program.lead_min_status.as_deref().and_then(|m| statuses.iter().position(|s| s == m)).unwrap_or(0);
     let chosen: Vec<Uuid> =
@@ -201,7 +201,7 @@ pub async fn pool_valid_on<C: ConnectionTrait>(
 pub async fn current_pool(ctx: &ServiceCtx, p: Scope<'_>, program_code: &str) -> AppResult<Option<lead_pool::Model>> {
     p.require(may_read_program_data(p), "read lead pools")?;
     let program = programs::by_code(&ctx.db, program_code, "programCode").await?;
-    pool_valid_on(&ctx.db, program.id, ctx.config.local.date(ctx.clock.now())).await
+    pool_valid_on(&ctx.db, program.id, ctx.config.rules.local.date(ctx.clock.now())).await
 }
 
 pub async fn members_of<C: ConnectionTrait>(db: &C, pool: Uuid) -> AppResult<Vec<lead_pool_member::Model>> {
@@ -265,13 +265,8 @@ pub async fn assign_lead(
         )
         .await?;
     }
-    let event = PartnerEvent {
-        kind: PartnerEventKind::LeadAssigned,
-        partner_id: member.partner_id,
-        subject_id: client.id,
-        message: format!("New lead: {}", client.name),
-        at: now,
-    };
+    let assigned = EventDetail::LeadAssigned { client: client.name.clone() };
+    let event = PartnerEvent::new(member.partner_id, client.id, assigned, now);
     Ok(Some((client, event)))
 }
 

@@ -25,8 +25,12 @@ use crate::domain::stoplist::is_locked_category;
 use crate::domain::subscription::CommissionStatus;
 use crate::domain::webhook::EventType;
 use crate::domain::{Money, PeriodMonths, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
+
+/// An accrual is reversed once (`m20261122_000002_commerce`).
+const REVERSAL_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_commissions_reversal", table: "commissions", columns: &["reverses_id"] };
 
 /// What a sale would earn and why.
 pub struct Assessment {
@@ -162,7 +166,12 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
         }
         .insert(txn)
         .await
-        .map_err(AppError::on_unique("paymentId", "ALREADY_REFUNDED", "this payment is already refunded"))?;
+        .map_err(AppError::on_unique(
+            &[REVERSAL_INDEX],
+            "paymentId",
+            "ALREADY_REFUNDED",
+            "this payment is already refunded",
+        ))?;
         totals.inserted(&reversal)?;
         webhooks::queue(txn, [Event::commission(EventType::CommissionReversed, &reversal, now)]).await?;
     }

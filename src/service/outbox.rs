@@ -13,10 +13,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id, paginate};
-use crate::service::ServiceCtx;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 
 // A message is `PENDING` until sent, then `SENT`; `CANCELLED` ones were never sent, and never will be: the
 // invitation or reset link they carry was accepted, revoked, expired or replaced before they went out.
@@ -153,7 +153,7 @@ pub fn backoff(attempts: i32) -> Duration {
 
 /// The largest claim of a pass with this replica's concurrency (`PARTNERGRAPH_SMTP_CONCURRENCY`).
 pub fn max_batch(ctx: &ServiceCtx) -> u64 {
-    (ctx.config.smtp_concurrency as u64).saturating_mul(BATCH_PER_SEND).clamp(BATCH_SIZE, BATCH_MAX)
+    (ctx.config.mail.smtp_concurrency as u64).saturating_mul(BATCH_PER_SEND).clamp(BATCH_SIZE, BATCH_MAX)
 }
 
 /// What became of one claimed message.
@@ -191,7 +191,7 @@ pub async fn dispatch(ctx: &ServiceCtx, limit: u64) -> AppResult<DispatchStats> 
             let outcome = send_one(ctx, &m).await;
             (m, outcome)
         })
-        .buffer_unordered(Ord::max(ctx.config.smtp_concurrency, 1))
+        .buffer_unordered(Ord::max(ctx.config.mail.smtp_concurrency, 1))
         .for_each(move |r| {
             // The receiver lives until every sender is done; a send error cannot happen.
             let _ = done.send(r);

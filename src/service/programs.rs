@@ -14,8 +14,15 @@ use crate::db::begin_write;
 use crate::domain::commission::{Purchase, RuleSpec};
 use crate::domain::presets::presets;
 use crate::domain::{BasisPoints, SubscriberKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
+
+/// A partner has one status per program; a program one live rule per status, category and purchase
+/// (`m20261122_000002_commerce`; the rule key is on expressions, so SQLite names it).
+const PARTNER_STATUS_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_partner_statuses", table: "partner_statuses", columns: &["partner_id", "program_id"] };
+const RULE_KEY_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_commission_rules_key", table: "commission_rules", columns: &[] };
 
 pub async fn all<C: ConnectionTrait>(db: &C) -> AppResult<Vec<program::Model>> {
     Ok(program::Entity::find().order_by_asc(program::Column::Code).all(db).await?)
@@ -125,6 +132,7 @@ pub async fn put_partner_status(
             .insert(txn)
             .await
             .map_err(AppError::on_unique(
+                &[PARTNER_STATUS_INDEX],
                 "status",
                 "CONFLICT",
                 "the status was just set by another request",
@@ -219,7 +227,12 @@ async fn put_rule(
     }
     .insert(txn)
     .await
-    .map_err(AppError::on_unique("purchase", "CONFLICT", "the same rule was just set by another request"))
+    .map_err(AppError::on_unique(
+        &[RULE_KEY_INDEX],
+        "purchase",
+        "CONFLICT",
+        "the same rule was just set by another request",
+    ))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]

@@ -11,8 +11,22 @@ use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::promo::{BonusType, PromoKind, discount_for_period, no_bonus_months};
 use crate::domain::{BasisPoints, BindingSource, PeriodMonths, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
+
+/// A code once per client; one bonus per client ever; a discount code once at all
+/// (`m20261122_000003_bindings`). A second bonus redemption may meet either of its two indexes first,
+/// and so may a second use of a discount code.
+const ONCE_PER_CLIENT_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_promo_redemptions_once", table: "promo_redemptions", columns: &["promo_id", "client_id"] };
+const BONUS_INDEXES: [UniqueIndex; 2] = [
+    ONCE_PER_CLIENT_INDEX,
+    UniqueIndex { name: "ux_promo_redemptions_one_bonus", table: "promo_redemptions", columns: &["client_id"] },
+];
+const DISCOUNT_INDEXES: [UniqueIndex; 2] = [
+    ONCE_PER_CLIENT_INDEX,
+    UniqueIndex { name: "ux_promo_redemptions_discount_once", table: "promo_redemptions", columns: &["promo_id"] },
+];
 
 /// A promo code to issue. Its numbers are already in range: a bonus code's `months` is 6 or 12, a
 /// discount code's fixed `discount` is 0.01 % to 50 %; `None` where the kind takes none.
@@ -150,6 +164,7 @@ pub async fn apply(ctx: &ServiceCtx, p: Scope<'_>, code: &str) -> AppResult<Appl
     .insert(&txn)
     .await
     .map_err(AppError::on_unique(
+        &BONUS_INDEXES,
         "code",
         "BONUS_ALREADY_USED",
         "one bonus per client: this client already had one",
@@ -233,6 +248,7 @@ pub async fn redeem_discount(
     .insert(txn)
     .await
     .map_err(AppError::on_unique_input(
+        &DISCOUNT_INDEXES,
         "promoCode",
         "PROMO_ALREADY_USED",
         "this discount code was already used",

@@ -58,12 +58,12 @@ impl Freshness {
 /// stale).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn current(ctx: &ServiceCtx, program: &program::Model, quarter: Quarter) -> AppResult<Vec<RankingRow>> {
-    let fresh = Freshness { now: ctx.clock.now(), max_age: ctx.config.ranking_max_age };
+    let fresh = Freshness { now: ctx.clock.now(), max_age: ctx.config.rules.ranking_max_age };
     let run = match stored(&ctx.db, program.id, quarter).await? {
         Some(run) if fresh.serves(&run) => run.id,
         _ => {
             let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
-            let run = ensure(&*txn, program.id, quarter, ctx.config.local, fresh).await?;
+            let run = ensure(&*txn, program.id, quarter, ctx.config.rules.local, fresh).await?;
             txn.commit().await?;
             run
         }
@@ -289,13 +289,13 @@ pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid) -> AppResult<Vec<Ran
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn refresh(ctx: &ServiceCtx) -> AppResult<u32> {
     let now = ctx.clock.now();
-    let local = ctx.config.local;
+    let local = ctx.config.rules.local;
     let this = Quarter::of(local.date(now));
     let last = Quarter::of(this.start() - chrono::Duration::days(1));
     let mut computed = 0;
     for program in program::Entity::find().all(&ctx.db).await? {
         for quarter in [last, this] {
-            let fresh = Freshness { now, max_age: ctx.config.ranking_max_age / 2 };
+            let fresh = Freshness { now, max_age: ctx.config.rules.ranking_max_age / 2 };
             if stored(&ctx.db, program.id, quarter).await?.is_some_and(|run| fresh.serves(&run)) {
                 continue;
             }

@@ -14,8 +14,14 @@ use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::stoplist::{LOCK_MONTHS, LockExtension, lock_end, status_at};
 use crate::domain::{Inn, OptionalText};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
+
+/// One active lock per INN; one pending request per partner and INN (`m20261122_000003_bindings`).
+const ONE_LOCK_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_stop_list_one_lock", table: "stop_list", columns: &["inn"] };
+const ONE_REQUEST_INDEX: UniqueIndex =
+    UniqueIndex { name: "ux_stop_list_one_request", table: "stop_list", columns: &["inn", "partner_id"] };
 
 fn taken() -> AppError {
     AppError::conflict("ALREADY_LOCKED", "this INN is on the stop-list")
@@ -95,7 +101,12 @@ pub async fn request(
     }
     .insert(&txn)
     .await
-    .map_err(AppError::on_unique("inn", "ALREADY_REQUESTED", "you already have a pending request for this INN"))?;
+    .map_err(AppError::on_unique(
+        &[ONE_REQUEST_INDEX],
+        "inn",
+        "ALREADY_REQUESTED",
+        "you already have a pending request for this INN",
+    ))?;
     txn.commit().await?;
     Ok(entry)
 }
@@ -138,21 +149,20 @@ pub async fn decide(
         .filter(stop_list_entry::Column::Status.eq(StopListStatus::Requested))
         .exec(&txn)
         .await
-        .map_err(AppError::on_unique("id", "ALREADY_LOCKED", "another lock on this INN is active"))?;
+        .map_err(AppError::on_unique(
+            &[ONE_LOCK_INDEX],
+            "id",
+            "ALREADY_LOCKED",
+            "another lock on this INN is active",
+        ))?;
     if done.rows_affected != 1 {
         return Err(already());
     }
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     super::webhooks::queue(&*txn, [super::webhooks::Event::stop_list_decided(&entry, now)]).await?;
     txn.commit().await?;
-    let verdict = if approve { "approved" } else { "rejected" };
-    let event = crate::events::PartnerEvent::new(
-        crate::events::PartnerEventKind::StopListDecided,
-        entry.partner_id,
-        entry.id,
-        format!("the stop-list request for INN {} was {verdict}", entry.inn),
-        now,
-    );
+    let decided = crate::events::EventDetail::StopListDecided { inn: entry.inn.clone(), approved: approve };
+    let event = crate::events::PartnerEvent::new(entry.partner_id, entry.id, decided, now);
     ctx.events.publish(&ctx.db, vec![event]).await;
     Ok(entry)
 }

@@ -17,10 +17,14 @@ use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::text::{contains_pattern, fold};
 use crate::domain::{BindingSource, Email, Inn, Kpp, Name, Role, SubscriberKind};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
 
 pub use crate::auth::scope::{all_client_ids, client_ids_of};
+
+/// One subscriber of a kind per INN and KPP (`m20261122_000001_foundation`; on expressions, so SQLite
+/// names it).
+const INN_INDEX: UniqueIndex = UniqueIndex { name: "ux_subscribers_inn", table: "subscribers", columns: &[] };
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(
@@ -139,7 +143,12 @@ async fn insert_subscriber(
     }
     .insert(txn)
     .await
-    .map_err(AppError::on_unique("inn", "INN_TAKEN", "a subscriber with this inn and kpp is already registered"))
+    .map_err(AppError::on_unique(
+        &[INN_INDEX],
+        "inn",
+        "INN_TAKEN",
+        "a subscriber with this inn and kpp is already registered",
+    ))
 }
 
 /// Inserts a subscriber in an open transaction (used by self-registration and bootstrap too).
@@ -368,6 +377,7 @@ pub async fn update_card(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, patch: CardPa
     am.contact_person = Set(patch.contact_person.apply(s.contact_person, |v| v));
     am.updated_at = Set(ctx.clock.now());
     let updated = am.update(&txn).await.map_err(AppError::on_unique(
+        &[INN_INDEX],
         "inn",
         "INN_TAKEN",
         "a subscriber with this inn and kpp is already registered",
@@ -420,7 +430,8 @@ pub async fn update_partner_profile(
     am.contract_until = Set(contract_until);
     am.update(&txn).await?;
     let now = ctx.clock.now();
-    super::billing::follow_contract(&txn, s.id, profile.contract_until, contract_until, ctx.config.local, now).await?;
+    super::billing::follow_contract(&txn, s.id, profile.contract_until, contract_until, ctx.config.rules.local, now)
+        .await?;
     let s = touch(&txn, s.id, now).await?;
     txn.commit().await?;
     Ok(s)

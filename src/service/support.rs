@@ -50,7 +50,7 @@ pub async fn issue(ctx: &ServiceCtx, p: Scope<'_>, client: Option<Uuid>) -> AppR
         partner_id: Set(p.subscriber_id),
         client_id: Set(client),
         created_at: Set(now),
-        expires_at: Set(now + Duration::days(i64::from(ctx.config.support_code_days))),
+        expires_at: Set(now + Duration::days(i64::from(ctx.config.rules.support_code_days))),
         activated_at: Set(None),
         activated_by_client: Set(None),
     }
@@ -147,7 +147,7 @@ pub async fn directory(ctx: &ServiceCtx) -> AppResult<Vec<subscriber::Model>> {
         .filter(subscriber::Column::ServingPartnerId.is_not_null())
         .filter(subscriber::Column::Id.in_subquery(paying))
         .group_by(subscriber::Column::ServingPartnerId)
-        .having(subscriber::Column::Id.count().gte(i64::from(ctx.config.directory_min_clients)))
+        .having(subscriber::Column::Id.count().gte(i64::from(ctx.config.rules.directory_min_clients)))
         .into_tuple()
         .all(&ctx.db)
         .await?;

@@ -7,8 +7,11 @@ use uuid::Uuid;
 use super::{new_id, programs};
 use crate::auth::Scope;
 use crate::domain::{Money, PeriodMonths};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
+
+/// Tariff codes are unique (`m20261122_000002_commerce`).
+const CODE_INDEX: UniqueIndex = UniqueIndex { name: "ux_tariffs_code", table: "tariffs", columns: &["code"] };
 
 pub fn periods_text(periods: &[u32]) -> String {
     periods.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
@@ -89,7 +92,7 @@ pub async fn create(ctx: &ServiceCtx, p: Scope<'_>, t: NewTariff) -> AppResult<t
     }
     .insert(&ctx.db)
     .await
-    .map_err(AppError::on_unique("code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))
+    .map_err(AppError::on_unique(&[CODE_INDEX], "code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]

@@ -37,7 +37,7 @@ pub enum Check {
 impl LiveCaller {
     /// The same check as an HTTP request with this token.
     pub async fn check(&self) -> Check {
-        match crate::http::principal_from_bearer(&self.app, &self.authorization).await {
+        match crate::auth::bearer::principal(&self.app, &self.app.auth_cache, &self.authorization).await {
             Ok(p) => Check::Current(p),
             Err(AppError::Internal(detail)) => {
                 tracing::warn!(request_id = %self.rid.0, detail, "WebSocket re-authentication failed internally");
@@ -86,9 +86,9 @@ impl Auth {
         let (signals, expires_at) = if crate::auth::api_key::is_api_key(credential) {
             // A key's id is known only from its check: listen to its signals after a first check, then check
             // again, so that a revocation between the two is seen by the second.
-            let p = crate::http::principal_from_bearer(app, &authorization).await?;
+            let p = crate::auth::bearer::principal(app, &app.auth_cache, &authorization).await?;
             let signals = app.events.access_changes(p.actor_id(), p.subscriber_id).boxed();
-            let p = crate::http::principal_from_bearer(app, &authorization).await?;
+            let p = crate::auth::bearer::principal(app, &app.auth_cache, &authorization).await?;
             let expires_at = match p.actor {
                 crate::auth::Actor::Key { expires_at, .. } => expires_at,
                 crate::auth::Actor::User { .. } => None,
@@ -100,7 +100,7 @@ impl Auth {
                 Some(c) => app.events.access_changes(c.sub, c.sid).boxed(),
                 None => futures_util::stream::pending().boxed(),
             };
-            crate::http::principal_from_bearer(app, &authorization).await?;
+            crate::auth::bearer::principal(app, &app.auth_cache, &authorization).await?;
             (signals, claims.and_then(|c| chrono::DateTime::from_timestamp(c.exp, 0)))
         };
         let expiry = expires_at.and_then(|at| {

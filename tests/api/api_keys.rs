@@ -160,7 +160,7 @@ async fn an_unknown_malformed_revoked_or_expired_key_is_refused_at_the_edge_with
 
 #[tokio::test]
 async fn an_expired_key_is_refused_even_while_its_check_is_cached() {
-    let app = spawn_app_with(|c| c.auth_cache_ttl = std::time::Duration::from_secs(60)).await;
+    let app = spawn_app_with(|c| c.http.auth_cache_ttl = std::time::Duration::from_secs(60)).await;
     let partner = app.partner("Partner").await;
     let in_a_minute = (app.state.clock.now() + chrono::Duration::minutes(1)).to_rfc3339();
     let key = app.api_key_expiring(&partner, "USER", Some(in_a_minute)).await;
@@ -360,7 +360,7 @@ async fn a_key_draws_from_its_own_rate_bucket_not_its_creators_and_bad_keys_lock
 async fn over_websocket_a_bad_key_closes_with_4403_and_a_revoked_one_is_closed_at_once() {
     let app = spawn_app_with(|c| {
         c.ws.recheck = std::time::Duration::from_secs(600);
-        c.auth_cache_ttl = std::time::Duration::from_secs(60);
+        c.http.auth_cache_ttl = std::time::Duration::from_secs(60);
     })
     .await;
     let addr = serve(app.router.clone()).await;
@@ -392,7 +392,7 @@ async fn over_websocket_a_bad_key_closes_with_4403_and_a_revoked_one_is_closed_a
 
 #[tokio::test]
 async fn a_revocation_on_this_replica_refuses_the_key_at_once_even_with_a_cached_check() {
-    let app = spawn_app_with(|c| c.auth_cache_ttl = std::time::Duration::from_secs(60)).await;
+    let app = spawn_app_with(|c| c.http.auth_cache_ttl = std::time::Duration::from_secs(60)).await;
     let partner = app.partner("Partner").await;
     let key = app.api_key(&partner, "USER").await;
     assert_eq!(app.post_as(&key.as_account.token, ME).await.status, StatusCode::OK);
@@ -405,7 +405,7 @@ async fn a_revocation_on_this_replica_refuses_the_key_at_once_even_with_a_cached
 /// cached check is older than `PARTNERGRAPH_AUTH_CACHE_MS`: the same window a removed member has.
 #[tokio::test]
 async fn a_revocation_without_the_signal_is_refused_once_the_cached_check_is_past_its_lifetime() {
-    let app = spawn_app_with(|c| c.auth_cache_ttl = std::time::Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.http.auth_cache_ttl = std::time::Duration::from_secs(1)).await;
     let partner = app.partner("Partner").await;
     let key = app.api_key(&partner, "USER").await;
     assert_eq!(app.post_as(&key.as_account.token, ME).await.status, StatusCode::OK);
@@ -425,12 +425,12 @@ async fn a_revocation_without_the_signal_is_refused_once_the_cached_check_is_pas
 /// is refused by the other at once (the access signal), far within the minute its cached check had left.
 #[tokio::test]
 async fn a_key_revoked_on_one_replica_is_refused_by_another_on_the_same_database_at_once() {
-    let app = spawn_app_with(|c| c.auth_cache_ttl = std::time::Duration::from_secs(60)).await;
+    let app = spawn_app_with(|c| c.http.auth_cache_ttl = std::time::Duration::from_secs(60)).await;
     if !app.state.config.database_url.starts_with("postgres") {
         return;
     }
     let mut config = test_config(&app.state.config.database_url);
-    config.auth_cache_ttl = std::time::Duration::from_secs(60);
+    config.http.auth_cache_ttl = std::time::Duration::from_secs(60);
     let replica = partnergraph::app::AppState::connect(config).await.expect("second replica");
     let replica = TestApp::new(partnergraph::app::router(replica.clone()), replica);
     let partner = app.partner("Replicated").await;

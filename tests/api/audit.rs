@@ -126,7 +126,7 @@ async fn with_a_retention_of_three_months_a_scheduler_pass_deletes_only_the_entr
     use crate::helpers::spawn_app_with;
     let postgres = |app: &crate::helpers::TestApp| app.state.db.get_database_backend() == sea_orm::DbBackend::Postgres;
     // Started at today's date (the vendor's sign-in is an audited mutation), then moved to December 2025.
-    let app = spawn_app_with(|c| c.audit_retention_months = Some(3)).await;
+    let app = spawn_app_with(|c| c.scheduler.audit_retention_months = Some(3)).await;
     app.state.clock.set_to(utc(2025, 12, 20, 12, 0));
     // A pass in December 2025 makes December's and January's partitions (PostgreSQL) and deletes nothing.
     let pass = partnergraph::scheduler::tick(&app.state).await;

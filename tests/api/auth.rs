@@ -307,7 +307,7 @@ async fn login_picks_the_membership_asked_for() {
 
 /// An app with the production default: membership checks reused for a second on this replica.
 async fn spawn_cached() -> TestApp {
-    spawn_app_with(|c| c.auth_cache_ttl = std::time::Duration::from_secs(1)).await
+    spawn_app_with(|c| c.http.auth_cache_ttl = std::time::Duration::from_secs(1)).await
 }
 
 #[tokio::test]

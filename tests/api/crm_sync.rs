@@ -210,7 +210,7 @@ async fn subscribers_updated_since_follows_every_change_of_a_subscriber() {
 
 #[tokio::test]
 async fn a_subscriber_outside_the_callers_reach_shows_its_created_at_as_updated_at_even_where_its_contacts_show() {
-    let app = spawn_app_with(|c| c.directory_min_clients = 1).await;
+    let app = spawn_app_with(|c| c.rules.directory_min_clients = 1).await;
     app.presets().await;
     let tariff = app.tariff("FRESH", "1C-FRESH", "ITSAAS", "100.00", &[1], 30).await;
     let p = app.partner("Partner").await;

@@ -79,18 +79,18 @@ pub async fn fresh_database() -> (String, Option<PathBuf>) {
 /// The configuration the tests run with: the defaults, with a cheaper (still real) argon2id.
 pub fn test_config(url: &str) -> Config {
     let mut config = Config::defaults(url);
-    config.argon2_memory_kib = 1024;
-    config.argon2_iterations = 1;
-    config.db_pool = 5;
+    config.hash.argon2_memory_kib = 1024;
+    config.hash.argon2_iterations = 1;
+    config.db.pool = 5;
     // Concurrency tests queue dozens of requests on five connections, and the suite shares its machine;
     // the production default (2 s, to fail fast in an outage) made them flaky under load. The outage tests
     // set their own.
-    config.db_acquire_timeout = std::time::Duration::from_secs(15);
+    config.db.acquire_timeout = std::time::Duration::from_secs(15);
     // The rate limit is off here; its own test turns it on.
     config.http.rate_limit = 0;
     // Tests change memberships behind the service's back (straight in the database), which only the
     // cache's lifetime bounds; the cache has its own tests.
-    config.auth_cache_ttl = std::time::Duration::ZERO;
+    config.http.auth_cache_ttl = std::time::Duration::ZERO;
     config
 }
 

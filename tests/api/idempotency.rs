@@ -284,7 +284,7 @@ async fn ten_concurrent_identical_requests_make_one_effect_and_replays_or_409s()
 
 #[tokio::test]
 async fn a_kept_answer_lasts_its_time_then_the_scheduler_purges_it_and_the_key_runs_afresh() {
-    let app = spawn_app_with(|c| c.idempotency_ttl = std::time::Duration::from_secs(60)).await;
+    let app = spawn_app_with(|c| c.http.idempotency_ttl = std::time::Duration::from_secs(60)).await;
     let partner = app.partner("Partner").await;
     let body = json!({ "query": UPSERT, "variables": { "i": { "name": "Kept" } } });
     assert_eq!(app.with_key(Some(&partner.token), "ttl", &body).await.status, StatusCode::OK);

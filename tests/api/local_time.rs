@@ -64,7 +64,7 @@ async fn fortnight(zone: &str) -> (TestApp, Account, String, String) {
 async fn spawn_app_full_at(at: DateTime<Utc>, zone: &str) -> TestApp {
     let zone = LocalTime::parse(zone).unwrap();
     let mut app = spawn_app_with(move |c| {
-        c.local = zone;
+        c.rules.local = zone;
         c.jwt.token_ttl = std::time::Duration::from_secs(2 * 366 * 24 * 3600);
     })
     .await;
@@ -95,7 +95,7 @@ async fn the_monday_digest_goes_out_from_moscow_midnight_and_says_so_when_there_
     let url = server.url.clone();
     // Sunday 2026-11-29, 20:59 UTC: 23:59 in Moscow.
     let mut app = spawn_app_with(move |c| {
-        c.smtp_url = Some(url.into());
+        c.mail.smtp_url = Some(url.into());
         c.jwt.token_ttl = std::time::Duration::from_secs(30 * 24 * 3600);
     })
     .await;

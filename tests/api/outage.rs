@@ -92,7 +92,7 @@ async fn an_outage_fails_requests_and_readiness_fast_and_the_service_recovers_wh
     let mut proxy = Proxy::start(server).await;
     let proxied = format!("{userinfo}@{}/{db}", proxy.addr);
     let mut config = test_config(&proxied);
-    config.db_acquire_timeout = Duration::from_millis(1000);
+    config.db.acquire_timeout = Duration::from_millis(1000);
     let state = AppState::connect(config).await.expect("connect");
     state.migrate().await.expect("migrate");
     accounts::bootstrap(&state, "Vendor", VENDOR_EMAIL, PASSWORD).await.expect("bootstrap");

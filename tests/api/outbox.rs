@@ -137,7 +137,7 @@ fn closed_port() -> u16 {
 /// The app's state sending through another SMTP server (same database, clock and write queue).
 fn sending_to(app: &TestApp, url: &str) -> AppState {
     let mut config = (*app.state.config).clone();
-    config.smtp_url = Some(url.to_owned().into());
+    config.mail.smtp_url = Some(url.to_owned().into());
     AppState::from(AppParts {
         ctx: ServiceCtx {
             mailer: Arc::new(Mailer::from_config(&config).unwrap()),
@@ -162,7 +162,7 @@ fn to<'a>(notes: &'a [Value], address: &str) -> Vec<&'a Value> {
 #[tokio::test]
 async fn an_email_survives_a_failing_smtp_server_and_is_sent_exactly_once_when_it_answers() {
     let port = closed_port();
-    let app = spawn_app_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into())).await;
+    let app = spawn_app_with(|c| c.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into())).await;
     let partner = app.partner("Partner").await;
     let address = email("invitee");
     let r = app.as_(&partner.token, INVITE, json!({ "s": partner.subscriber_id, "e": address })).await;

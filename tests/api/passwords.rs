@@ -21,7 +21,7 @@ const ME: &str = "{ me { user { email } } }";
 const NEW_PASSWORD: &str = "Новый пароль: достаточно длинный";
 
 fn cached(c: &mut partnergraph::config::Config) {
-    c.auth_cache_ttl = std::time::Duration::from_secs(60);
+    c.http.auth_cache_ttl = std::time::Duration::from_secs(60);
 }
 
 /// The token is refused at the HTTP edge as ended.
@@ -188,7 +188,7 @@ async fn a_second_replica_refuses_the_older_tokens_within_its_auth_cache_window(
 #[tokio::test]
 async fn a_reset_link_goes_out_through_the_outbox_and_smtp_works_once_and_signs_in() {
     let server = SmtpServer::start().await;
-    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone().into())).await;
+    let app = spawn_app_with(|c| c.mail.smtp_url = Some(server.url.clone().into())).await;
     let p = app.partner("P").await;
     let old_token = p.token.clone();
     // Somebody locked the address out by guessing.
@@ -204,7 +204,7 @@ async fn a_reset_link_goes_out_through_the_outbox_and_smtp_works_once_and_signs_
     let got = server.received_by(&p.email);
     assert_eq!(got.len(), 1, "one e-mail");
     assert!(got[0].data.contains("Subject: Reset your password"), "{}", got[0].data);
-    let link = format!("{}/reset-password?token=", app.state.config.public_url);
+    let link = format!("{}/reset-password?token=", app.state.config.mail.public_url);
     assert!(got[0].data.replace("=\r\n", "").replace("=3D", "=").contains(&link), "{}", got[0].data);
     let token = link_token(&got[0].data);
     assert!(token.len() >= 40, "{token}");
@@ -253,7 +253,7 @@ async fn a_reset_link_goes_out_through_the_outbox_and_smtp_works_once_and_signs_
 #[tokio::test]
 async fn asking_for_a_reset_answers_true_for_every_address_and_emails_only_an_active_account() {
     let server = SmtpServer::start().await;
-    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone().into())).await;
+    let app = spawn_app_with(|c| c.mail.smtp_url = Some(server.url.clone().into())).await;
     let p = app.partner("P").await;
     let gone = app.member(&p.token, &p.subscriber_id, "USER").await;
     let gone_id = crate::assign::user_id(&app, &gone.token).await;
@@ -329,7 +329,7 @@ async fn reset_emails_are_limited_to_three_per_address_per_hour_even_when_asked_
 #[tokio::test]
 async fn a_reset_link_works_for_one_hour_and_one_not_sent_in_time_is_never_sent() {
     let server = SmtpServer::start().await;
-    let app = spawn_app_with(|c| c.smtp_url = Some(server.url.clone().into())).await;
+    let app = spawn_app_with(|c| c.mail.smtp_url = Some(server.url.clone().into())).await;
     let p = app.partner("P").await;
     outbox::dispatch_due(&app.state).await.unwrap();
 

@@ -353,10 +353,10 @@ async fn logins_wait_for_a_bounded_number_of_hashing_threads_and_past_the_wait_a
     // A second replica on the same database with one hashing thread, a real cost and a tiny wait.
     let replica = app
         .replica(|c| {
-            c.hash_threads = 1;
-            c.hash_wait = Duration::from_millis(1);
-            c.argon2_memory_kib = 8 * 1024;
-            c.argon2_iterations = 4;
+            c.hash.threads = 1;
+            c.hash.wait = Duration::from_millis(1);
+            c.hash.argon2_memory_kib = 8 * 1024;
+            c.hash.argon2_iterations = 4;
         })
         .await;
     let failures = replica.count("login_failures").await;
@@ -387,9 +387,9 @@ async fn a_request_that_runs_past_the_timeout_is_stopped_with_a_coded_error() {
     let app = spawn_app().await;
     let replica = app
         .replica(|c| {
-            c.request_timeout = Duration::from_millis(1);
-            c.argon2_memory_kib = 32 * 1024;
-            c.argon2_iterations = 4;
+            c.limits.request_timeout = Duration::from_millis(1);
+            c.hash.argon2_memory_kib = 32 * 1024;
+            c.hash.argon2_iterations = 4;
         })
         .await;
     let r = replica

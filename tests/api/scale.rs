@@ -116,7 +116,7 @@ async fn one_scheduler_pass_drains_every_due_email_and_sent_ones_are_deleted_aft
 #[tokio::test]
 async fn the_outbox_retention_is_configured_in_days() {
     let t0 = at(2026, 3, 3);
-    let app = spawn_app_with(|c| c.outbox_retention_days = 2).await;
+    let app = spawn_app_with(|c| c.scheduler.outbox_retention_days = 2).await;
     app.state.clock.set_to(t0);
     queue_mail(&app, 3, "short", t0).await;
     partnergraph::scheduler::tick(&app.state).await;

@@ -10,6 +10,25 @@ use crate::helpers::{spawn_app, spawn_app_with};
 
 const BIN: &str = env!("CARGO_BIN_EXE_partnergraph");
 
+/// Starts the server with one bad variable: it must exit, name the variable, and create no database.
+async fn refused(variable: &str, value: &str) {
+    let file = std::env::temp_dir().join(format!("partnergraph-refused-{}.db", uuid::Uuid::new_v4().simple()));
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", file.display()))
+        .env("PARTNERGRAPH_ADDR", "127.0.0.1:0")
+        .env(variable, value)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{variable}={value} started");
+    assert!(stderr.contains(variable), "{variable}={value}: {stderr}");
+    assert!(!file.exists(), "{variable}={value}: the database was created before the refusal");
+}
+
 #[tokio::test]
 async fn the_server_refuses_to_start_on_a_value_it_used_to_clamp_and_names_the_variable() {
     for (variable, value) in [
@@ -18,21 +37,30 @@ async fn the_server_refuses_to_start_on_a_value_it_used_to_clamp_and_names_the_v
         ("PARTNERGRAPH_DB_ACQUIRE_TIMEOUT_MS", "5"),
         ("PARTNERGRAPH_METRICS_TOKEN", "short"),
     ] {
-        let file = std::env::temp_dir().join(format!("partnergraph-refused-{}.db", uuid::Uuid::new_v4().simple()));
-        let out = Command::new(BIN)
-            .arg("serve")
-            .env_clear()
-            .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", file.display()))
-            .env("PARTNERGRAPH_ADDR", "127.0.0.1:0")
-            .env(variable, value)
-            .kill_on_drop(true)
-            .output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{variable}={value} started");
-        assert!(stderr.contains(variable), "{variable}={value}: {stderr}");
-        assert!(!file.exists(), "{variable}={value}: the database was created before the refusal");
+        refused(variable, value).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_mail_rules_webhook_and_scheduler_settings_refuse_to_start_before_the_database_is_touched() {
+    for (variable, value) in [
+        // mail
+        ("PARTNERGRAPH_MAIL_FROM", "not an address"),
+        ("PARTNERGRAPH_PUBLIC_URL", "partners.example.com"),
+        // rules
+        ("PARTNERGRAPH_LEAD_PROGRAM", "  "),
+        ("PARTNERGRAPH_TIMEZONE", "Moscow"),
+        ("PARTNERGRAPH_SUPPORT_CODE_DAYS", "0"),
+        ("PARTNERGRAPH_RANKING_MAX_AGE_SECS", "59"),
+        // webhook
+        ("PARTNERGRAPH_WEBHOOK_RETRY_SECS", "5,soon"),
+        ("PARTNERGRAPH_WEBHOOK_KEY", "short"),
+        ("PARTNERGRAPH_WEBHOOK_CONCURRENCY", "257"),
+        // scheduler
+        ("PARTNERGRAPH_OUTBOX_RETENTION_DAYS", "0"),
+        ("PARTNERGRAPH_AUDIT_RETENTION_MONTHS", "1201"),
+    ] {
+        refused(variable, value).await;
     }
 }
 

@@ -230,7 +230,7 @@ async fn a_page_of_clients_with_partners_subscriptions_and_tariffs_costs_at_most
     let (app, statements) = spawn_app_counting_with(|c| {
         c.limits.max_complexity = 1_000_000;
         // The edge's membership check is what the cache serves; the tests' default turns it off.
-        c.auth_cache_ttl = std::time::Duration::from_secs(60);
+        c.http.auth_cache_ttl = std::time::Duration::from_secs(60);
     })
     .await;
     app.presets().await;

@@ -113,7 +113,7 @@ async fn event_types_must_be_known_and_at_least_one() {
 
 #[tokio::test]
 async fn in_production_only_https_to_public_addresses_is_allowed() {
-    let app = spawn_app_with(|c| c.webhook_allow_private = false).await;
+    let app = spawn_app_with(|c| c.webhook.allow_private = false).await;
     for url in [
         "http://example.com/hook",
         "https://127.0.0.1/hook",
@@ -161,7 +161,7 @@ async fn in_production_only_https_to_public_addresses_is_allowed() {
 #[tokio::test]
 async fn development_allows_local_http_endpoints() {
     let app = spawn_app().await;
-    assert!(app.state.config.webhook_allow_private, "the default outside production");
+    assert!(app.state.config.webhook.allow_private, "the default outside production");
     endpoint(&app, &app.vendor, "http://127.0.0.1:9/hook", &["payment.recorded"]).await;
 }
 

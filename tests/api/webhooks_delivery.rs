@@ -136,7 +136,7 @@ pub async fn verify(items: &[(&str, &Hit)]) -> Vec<String> {
 async fn app_sending(retry: &str, adjust: impl FnOnce(&mut partnergraph::config::Config)) -> TestApp {
     let schedule = partnergraph::domain::webhook::parse_retry_schedule(retry).unwrap();
     let app = spawn_app_with(move |c| {
-        c.webhook_retry = schedule;
+        c.webhook.retry = schedule;
         c.jwt.token_ttl = Duration::from_secs(3 * 24 * 3600);
         adjust(c);
     })
@@ -298,7 +298,7 @@ async fn after_a_rotation_both_secrets_sign_for_a_day_then_only_the_new_one() {
 
 #[tokio::test]
 async fn a_name_that_resolves_to_a_local_address_when_sending_is_not_called() {
-    let app = app_sending("5", |c| c.webhook_allow_private = false).await;
+    let app = app_sending("5", |c| c.webhook.allow_private = false).await;
     // Something listening on the loopback address that the name will resolve to: it counts connections.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -337,7 +337,7 @@ async fn a_name_that_resolves_to_a_local_address_when_sending_is_not_called() {
 
 #[tokio::test]
 async fn a_slow_endpoint_holds_at_most_two_attempts_and_delays_no_other_endpoint() {
-    let app = app_sending("5", |c| c.webhook_per_endpoint = 2).await;
+    let app = app_sending("5", |c| c.webhook.per_endpoint = 2).await;
     let slow = Receiver::start().await;
     slow.delay(Duration::from_secs(2));
     let fast = Receiver::start().await;
@@ -360,7 +360,7 @@ async fn a_slow_endpoint_holds_at_most_two_attempts_and_delays_no_other_endpoint
 
 #[tokio::test]
 async fn two_replicas_sending_at_once_never_send_one_attempt_twice() {
-    let app = app_sending("5", |c| c.webhook_per_endpoint = 8).await;
+    let app = app_sending("5", |c| c.webhook.per_endpoint = 8).await;
     // A second replica on the same database, with its own sender.
     let replica = partnergraph::app::AppState::connect((*app.state.config).clone()).await.unwrap();
     partnergraph::service::webhooks::sender::spawn(replica.ctx.clone()).expect("a second sender");
@@ -398,7 +398,7 @@ async fn two_replicas_sending_at_once_never_send_one_attempt_twice() {
 #[tokio::test]
 async fn attempts_that_end_together_are_recorded_together_and_each_keeps_its_own_outcome_and_retry() {
     // Retries wait a day: what the first attempts left is what is read.
-    let app = app_sending("86400", |c| c.webhook_per_endpoint = 16).await;
+    let app = app_sending("86400", |c| c.webhook.per_endpoint = 16).await;
     let rx = Receiver::start().await;
     // Of 120 attempts, the first 7 are answered 500 and the next 5 are answered 503, the rest 200.
     rx.answer(&[500, 500, 500, 500, 500, 500, 500, 503, 503, 503, 503, 503]);

@@ -22,7 +22,7 @@ fn far_recheck(c: &mut Config) {
 /// access signal can make these sockets notice in time.
 fn cached(c: &mut Config) {
     far_recheck(c);
-    c.auth_cache_ttl = Duration::from_secs(60);
+    c.http.auth_cache_ttl = Duration::from_secs(60);
 }
 
 const REMOVE: &str = "mutation($m: ID!) { removeMember(membershipId: $m) }";
@@ -32,14 +32,15 @@ const CHANGE_ROLE: &str = "mutation($m: ID!, $r: Role!) { changeRole(membershipI
 /// the set-up (an invitation accepted, a payment) arrives through the listener a moment later, and must
 /// not reach the sockets opened after the set-up: a marker published now arrives after all of them
 /// (notifications come in commit order).
-async fn settled(state: &AppState) {
+pub(crate) async fn settled(state: &AppState) {
     use futures_util::StreamExt;
-    use partnergraph::events::{PartnerEvent, PartnerEventKind};
+    use partnergraph::events::{EventDetail, PartnerEvent};
     let marker = uuid::Uuid::new_v4();
     let heard = state.events.subscribe(marker);
     futures_util::pin_mut!(heard);
     state.events.ready().await;
-    let event = PartnerEvent::new(PartnerEventKind::LeadAssigned, marker, marker, "marker", chrono::Utc::now());
+    let marked = EventDetail::LeadAssigned { client: "marker".to_owned() };
+    let event = PartnerEvent::new(marker, marker, marked, chrono::Utc::now());
     state.events.publish(&state.db, vec![event]).await;
     tokio::time::timeout(Duration::from_secs(5), heard.next()).await.expect("the marker arrives").expect("bus open");
 }

@@ -361,32 +361,20 @@ fn payment_events(
     commission: Option<&entity::commission::Model>,
     now: DateTime<Utc>,
 ) -> Vec<crate::events::PartnerEvent> {
-    use crate::domain::money::format_minor;
-    use crate::events::{PartnerEvent, PartnerEventKind};
+    use crate::events::{EventDetail, PartnerEvent};
     let mut events = Vec::new();
     if let Some(partner) = client.serving_partner_id {
-        events.push(PartnerEvent::new(
-            PartnerEventKind::PaymentRecorded,
-            partner,
-            pay.id,
-            format!(
-                "{} paid {} for {} month(s) of {}",
-                client.name,
-                format_minor(pay.amount_minor),
-                pay.period_months,
-                t.name
-            ),
-            now,
-        ));
+        let paid = EventDetail::PaymentRecorded {
+            client: client.name.clone(),
+            amount_minor: pay.amount_minor,
+            months: pay.period_months,
+            tariff: t.name.clone(),
+        };
+        events.push(PartnerEvent::new(partner, pay.id, paid, now));
     }
     if let Some(c) = commission {
-        events.push(PartnerEvent::new(
-            PartnerEventKind::CommissionAccrued,
-            c.partner_id,
-            c.id,
-            format!("a commission of {} accrued on a payment of {}", format_minor(c.amount_minor), client.name),
-            now,
-        ));
+        let accrued = EventDetail::CommissionAccrued { client: client.name.clone(), amount_minor: c.amount_minor };
+        events.push(PartnerEvent::new(c.partner_id, c.id, accrued, now));
     }
     events
 }

@@ -149,7 +149,7 @@ pub async fn create_subscription(
     let ends_at = if basis == SubscriptionBasis::ItsProf {
         its_prof_ends(&txn, p, (&s, r), &t, now).await?
     } else {
-        partner_free_ends(&txn, &s, &t, ctx.config.local, now).await?
+        partner_free_ends(&txn, &s, &t, ctx.config.rules.local, now).await?
     };
     if live_subscription(&txn, s.id, t.id, now).await?.is_some() {
         return Err(AppError::conflict("ALREADY_SUBSCRIBED", "this subscriber already has this tariff"));

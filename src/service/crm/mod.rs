@@ -24,7 +24,7 @@ use super::subscribers::Patch;
 use crate::auth::{Book, Scope};
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::crm::ExternalId;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueIndex};
 use crate::service::ServiceCtx;
 
 /// At most this many rows in one batch upsert.
@@ -258,9 +258,21 @@ pub(crate) fn taken() -> AppError {
     AppError::conflict_on("externalId", "EXTERNAL_ID_TAKEN", "externalId: another row of this book has it")
 }
 
+/// The books' external ids are unique per book (`m20261201_000006_crm_books`), one index per table.
+const EXTERNAL_ID_INDEXES: [UniqueIndex; 3] = [
+    UniqueIndex { name: "ux_crm_contacts_external_id", table: "crm_contacts", columns: &["book_id", "external_id"] },
+    UniqueIndex { name: "ux_crm_companies_external_id", table: "crm_companies", columns: &["book_id", "external_id"] },
+    UniqueIndex { name: "ux_crm_deals_external_id", table: "crm_deals", columns: &["book_id", "external_id"] },
+];
+
 /// Maps the unique index on external ids to `EXTERNAL_ID_TAKEN`.
 pub(crate) fn on_taken(e: sea_orm::DbErr) -> AppError {
-    AppError::on_unique("externalId", "EXTERNAL_ID_TAKEN", "externalId: another row of this book has it")(e)
+    AppError::on_unique(
+        &EXTERNAL_ID_INDEXES,
+        "externalId",
+        "EXTERNAL_ID_TAKEN",
+        "externalId: another row of this book has it",
+    )(e)
 }
 
 /// Resolves related rows named by our ids (`NOT_FOUND` outside the book, like a random id) and by

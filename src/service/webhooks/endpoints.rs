@@ -63,12 +63,12 @@ struct Checked {
 async fn check(ctx: &ServiceCtx, i: &EndpointInput) -> AppResult<Checked> {
     let types = parse_event_types(&i.event_types).map_err(AppError::input("eventTypes"))?;
     let description = OptionalText::parse(i.description.as_deref()).map_err(AppError::input("description"))?;
-    let url = urls::check_endpoint_url(&i.url, ctx.config.webhook_allow_private).await?;
+    let url = urls::check_endpoint_url(&i.url, ctx.config.webhook.allow_private).await?;
     Ok(Checked { url: url.to_string(), event_types: join_event_types(&types), description })
 }
 
 fn sealed(ctx: &ServiceCtx, id: Uuid, secret: &str) -> AppResult<String> {
-    secrets::seal(&ctx.config.webhook_key, id, secret)
+    secrets::seal(&ctx.config.webhook.key, id, secret)
         .ok_or_else(|| AppError::Internal("could not encrypt a webhook secret".into()))
 }
 
@@ -174,7 +174,7 @@ pub async fn list(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<P
 /// The HMAC keys an attempt signs with now: the current secret's, then the previous one's while it is
 /// still valid. None when the current secret does not open (the webhook key changed).
 pub fn signing_keys(ctx: &ServiceCtx, ep: &webhook_endpoint::Model, now: DateTime<Utc>) -> Option<Vec<Vec<u8>>> {
-    let key = &ctx.config.webhook_key;
+    let key = &ctx.config.webhook.key;
     let mut keys = vec![secrets::open(key, ep.id, &ep.secret)?];
     if let (Some(prev), Some(until)) = (&ep.previous_secret, ep.previous_secret_until)
         && until > now

@@ -25,10 +25,10 @@ use uuid::Uuid;
 
 use super::client::{Outbound, default_tls};
 use super::{DeliveryStatus, endpoints};
-use crate::service::ServiceCtx;
 use crate::db::begin_write;
 use crate::domain::webhook::{next_retry, signature_header};
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 
 /// How long a claim holds a delivery: past one attempt's 10 s and its bookkeeping.
 const LEASE: chrono::Duration = chrono::Duration::seconds(30);
@@ -72,14 +72,14 @@ pub fn spawn(ctx: ServiceCtx) -> Option<tokio::task::JoinHandle<()>> {
 
 /// Starts the sender with these TLS settings (tests trust their own certificate authority).
 pub fn spawn_with(ctx: ServiceCtx, tls: Arc<rustls::ClientConfig>) -> Option<tokio::task::JoinHandle<()>> {
-    let concurrency = ctx.config.webhook_concurrency;
+    let concurrency = ctx.config.webhook.concurrency;
     if concurrency == 0 {
         return None;
     }
     let (ended, to_record) = mpsc::unbounded_channel();
     let sender = Arc::new(Sender {
-        outbound: Outbound::new(tls, ctx.config.webhook_allow_private),
-        per_endpoint: ctx.config.webhook_per_endpoint,
+        outbound: Outbound::new(tls, ctx.config.webhook.allow_private),
+        per_endpoint: ctx.config.webhook.per_endpoint,
         slots: Arc::new(Semaphore::new(concurrency)),
         in_flight: Mutex::default(),
         finished: Notify::new(),
@@ -315,7 +315,7 @@ impl Sender {
                     let mut update = attempted()
                         .col_expr(C::ResponseStatus, Expr::value(status.map(i32::from)))
                         .col_expr(C::LastError, Expr::value(error));
-                    match next_retry(&ctx.config.webhook_retry, d.attempts.saturating_add(1)) {
+                    match next_retry(&ctx.config.webhook.retry, d.attempts.saturating_add(1)) {
                         Some(wait) => {
                             let due = now + chrono::Duration::from_std(wait).unwrap_or(LEASE);
                             update = update.col_expr(C::NextAttemptAt, Expr::value(due));

@@ -314,7 +314,7 @@ pub(super) async fn spawn_walk_app() -> TestApp {
         c.limits.max_complexity = usize::MAX / 4;
         c.http.body_limit = 16 * 1024 * 1024;
         // Partners with one paying client are in the directory here.
-        c.directory_min_clients = 1;
+        c.rules.directory_min_clients = 1;
     })
     .await
 }
