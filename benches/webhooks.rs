@@ -98,7 +98,7 @@ async fn main() {
     }
 
     let started = Instant::now();
-    let task = sender::spawn(state.clone()).expect("a sender");
+    let task = sender::spawn(state.ctx.clone()).expect("a sender");
     loop {
         let delivered = entity::webhook_delivery::Entity::find()
             .filter(entity::webhook_delivery::Column::Status.eq("DELIVERED"))

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use sea_orm::DatabaseConnection;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId as HeaderRequestId, SetRequestIdLayer};
@@ -15,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::graphql::{self, AppSchema};
 use crate::http;
+use crate::service::ServiceCtx;
 
 /// Everything a request needs, shared behind one `Arc`: cloning it (several times per request, by the
 /// middleware and handlers) is a single reference count. No globals: the tests build their own.
@@ -41,27 +41,30 @@ impl AppState {
     }
 }
 
-/// The fields of the application state.
+/// The fields of the application state: the services' context and the edge's own parts. It derefs to the
+/// context, so `state.db` reads through and the edge passes `&state` where a service takes `&ServiceCtx`.
 #[derive(Clone)]
 pub struct AppParts {
-    pub db: DatabaseConnection,
-    pub config: Arc<Config>,
-    pub jwt: Arc<JwtKeys>,
-    pub hasher: Arc<PasswordHasher>,
-    pub clock: Clock,
-    /// SQLite's in-process write queue (none on PostgreSQL).
-    pub write_gate: crate::db::WriteGate,
+    pub ctx: ServiceCtx,
     /// The edge's membership checks, briefly kept (see `auth::cache`).
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,
-    pub metrics: Arc<crate::metrics::Metrics>,
     /// None when the rate limit is off.
     pub rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
-    /// Live partner events (in-process on SQLite; through `pg_notify` across replicas on PostgreSQL).
-    pub events: crate::events::EventBus,
-    /// Outgoing e-mail (SMTP, or the log); only the outbox sender uses it.
-    pub mailer: Arc<crate::mail::Mailer>,
     /// Draining and shutting down (see `Lifecycle`).
     pub lifecycle: Arc<Lifecycle>,
+}
+
+impl std::ops::Deref for AppParts {
+    type Target = ServiceCtx;
+    fn deref(&self) -> &ServiceCtx {
+        &self.ctx
+    }
+}
+
+impl std::ops::DerefMut for AppParts {
+    fn deref_mut(&mut self) -> &mut ServiceCtx {
+        &mut self.ctx
+    }
 }
 
 /// Where the process is between serving and stopping. On SIGTERM it first drains: `/readyz` answers 503
@@ -134,17 +137,19 @@ impl AppState {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         spawn_upkeep(&metrics, rate_limiter.as_ref());
         Ok(AppState::from(AppParts {
+            ctx: ServiceCtx {
+                db,
+                jwt: Arc::new(JwtKeys::new(&config)),
+                hasher: Arc::new(hasher),
+                clock: Clock::default(),
+                config: Arc::new(config),
+                write_gate,
+                events,
+                mailer: Arc::new(mailer),
+                metrics,
+            },
             auth_cache,
-            db,
-            jwt: Arc::new(JwtKeys::new(&config)),
-            hasher: Arc::new(hasher),
-            clock: Clock::default(),
-            config: Arc::new(config),
-            write_gate,
-            metrics,
             rate_limiter,
-            events,
-            mailer: Arc::new(mailer),
             lifecycle: Arc::default(),
         }))
     }

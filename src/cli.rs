@@ -274,7 +274,7 @@ async fn serve(state: AppState, demo: bool) -> Result<(), String> {
              {{\"Authorization\": \"Bearer <token>\"}}"
         );
     }
-    crate::scheduler::spawn(state.clone());
+    crate::scheduler::spawn(state.ctx.clone());
     let (stop_accepting, stop_rx) = tokio::sync::watch::channel(false);
     let listener = axum::serve::ListenerExt::tap_io(
         crate::shutdown::StopAccepting::new(listener, stop_rx).map_err(|e| e.to_string())?,

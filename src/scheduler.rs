@@ -9,8 +9,8 @@ use entity::job_run;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
-use crate::app::AppState;
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 use crate::service::{audit_partitions, credentials, digest, idempotency, new_id, outbox, ranking, tasks};
 
 /// A job claimed but not finished within this long is taken over (its runner died).
@@ -38,51 +38,51 @@ pub struct TickReport {
 }
 
 /// One pass of every job. Each job's failure is logged and does not stop the others.
-pub async fn tick(state: &AppState) -> TickReport {
+pub async fn tick(ctx: &ServiceCtx) -> TickReport {
     let mut report = TickReport::default();
-    match tasks::generate_trial_tasks(state).await {
+    match tasks::generate_trial_tasks(ctx).await {
         Ok(r) => {
             report.tasks_created = r.created;
             report.tasks_cancelled = r.cancelled;
         }
         Err(e) => tracing::error!(error = ?e, "scheduler: trial tasks failed"),
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     // Monday in the service's time zone: in Moscow the digest goes out from 00:00 MSK (21:00 UTC Sunday).
-    let local = state.config.local;
+    let local = ctx.config.local;
     if local.is_monday(now) {
-        match weekly_digest_once(state, local.monday_of(now)).await {
+        match weekly_digest_once(ctx, local.monday_of(now)).await {
             Ok(n) => report.digests_queued = n,
             Err(e) => tracing::error!(error = ?e, "scheduler: weekly digest failed"),
         }
     }
-    if let Err(e) = credentials::prune_resets(state).await {
+    if let Err(e) = credentials::prune_resets(ctx).await {
         tracing::error!(error = ?e, "scheduler: pruning password resets failed");
     }
-    match outbox::drain(state, outbox::DRAIN_BUDGET).await {
+    match outbox::drain(ctx, outbox::DRAIN_BUDGET).await {
         Ok(s) => {
             report.emails_sent = s.sent;
             report.emails_failed = s.failed;
         }
         Err(e) => tracing::error!(error = ?e, "scheduler: sending e-mail failed"),
     }
-    match outbox::purge_sent(state, state.config.outbox_retention_days).await {
+    match outbox::purge_sent(ctx, ctx.config.outbox_retention_days).await {
         Ok(n) => report.emails_purged = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: purging sent e-mail failed"),
     }
-    match crate::service::webhooks::deliveries::purge_old(state).await {
+    match crate::service::webhooks::deliveries::purge_old(ctx).await {
         Ok(n) => report.webhook_deliveries_purged = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: purging webhook deliveries failed"),
     }
-    match idempotency::purge_expired(state).await {
+    match idempotency::purge_expired(ctx).await {
         Ok(n) => report.idempotency_purged = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: purging idempotency keys failed"),
     }
-    match ranking::refresh(state).await {
+    match ranking::refresh(ctx).await {
         Ok(n) => report.rankings_computed = n,
         Err(e) => tracing::error!(error = ?e, "scheduler: computing the partner ranking failed"),
     }
-    match audit_partitions::upkeep(state).await {
+    match audit_partitions::upkeep(ctx).await {
         Ok(u) => report.audit = u,
         Err(e) => tracing::error!(error = ?e, "scheduler: the audit log's partitions or retention failed"),
     }
@@ -90,23 +90,23 @@ pub async fn tick(state: &AppState) -> TickReport {
 }
 
 /// Runs the week's digest unless a replica already did (or is doing) it.
-pub async fn weekly_digest_once(state: &AppState, monday: NaiveDate) -> AppResult<usize> {
+pub async fn weekly_digest_once(ctx: &ServiceCtx, monday: NaiveDate) -> AppResult<usize> {
     let key = format!("weekly-digest:{monday}");
-    if !claim(state, &key).await? {
+    if !claim(ctx, &key).await? {
         return Ok(0);
     }
-    let queued = digest::run_weekly_digest(state, monday).await?;
+    let queued = digest::run_weekly_digest(ctx, monday).await?;
     job_run::Entity::update_many()
-        .col_expr(job_run::Column::FinishedAt, Expr::value(state.clock.now()))
+        .col_expr(job_run::Column::FinishedAt, Expr::value(ctx.clock.now()))
         .filter(job_run::Column::JobKey.eq(&key))
-        .exec(&state.db)
+        .exec(&ctx.db)
         .await?;
     Ok(queued)
 }
 
 /// Takes the job with this key: a fresh key, or one whose runner started long ago and never finished.
-async fn claim(state: &AppState, key: &str) -> AppResult<bool> {
-    let now = state.clock.now();
+async fn claim(ctx: &ServiceCtx, key: &str) -> AppResult<bool> {
+    let now = ctx.clock.now();
     let inserted = job_run::Entity::insert(job_run::ActiveModel {
         id: Set(new_id()),
         job_key: Set(key.to_owned()),
@@ -114,7 +114,7 @@ async fn claim(state: &AppState, key: &str) -> AppResult<bool> {
         finished_at: Set(None),
     })
     .on_conflict(OnConflict::column(job_run::Column::JobKey).do_nothing().to_owned())
-    .exec_without_returning(&state.db)
+    .exec_without_returning(&ctx.db)
     .await?;
     if inserted > 0 {
         return Ok(true);
@@ -125,16 +125,16 @@ async fn claim(state: &AppState, key: &str) -> AppResult<bool> {
         .filter(job_run::Column::JobKey.eq(key))
         .filter(job_run::Column::FinishedAt.is_null())
         .filter(job_run::Column::StartedAt.lt(now - Duration::minutes(STALE_AFTER_MINUTES)))
-        .exec(&state.db)
+        .exec(&ctx.db)
         .await?;
     Ok(taken.rows_affected > 0)
 }
 
 /// Runs `tick` every configured interval until the process ends (nothing when the interval is off), and
 /// starts the webhook sender (which keeps its own time: it sends within a second of a commit).
-pub fn spawn(state: AppState) {
-    crate::service::webhooks::sender::spawn(state.clone());
-    let Some(every) = state.config.scheduler_interval else {
+pub fn spawn(ctx: ServiceCtx) {
+    crate::service::webhooks::sender::spawn(ctx.clone());
+    let Some(every) = ctx.config.scheduler_interval else {
         return;
     };
     tokio::spawn(async move {
@@ -142,7 +142,7 @@ pub fn spawn(state: AppState) {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let r = tick(&state).await;
+            let r = tick(&ctx).await;
             if r != TickReport::default() {
                 tracing::info!(?r, "scheduler pass");
             }

@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::subscribers::{self, BindingNote, NewCard, bind};
 use super::{members, new_id};
-use crate::app::AppState;
 use crate::db::begin_write;
 use crate::domain::{BindingSource, Email, Inn, Name, Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 pub const LOCKOUT_ATTEMPTS: u64 = 5;
 pub const LOCKOUT_WINDOW_MINUTES: i64 = 15;
@@ -23,26 +23,25 @@ pub struct SignedIn {
     pub membership: membership::Model,
 }
 
-pub fn sign_in(state: &AppState, user: user::Model, m: membership::Model) -> AppResult<SignedIn> {
+pub fn sign_in(ctx: &ServiceCtx, user: user::Model, m: membership::Model) -> AppResult<SignedIn> {
     let role: Role = m.role;
-    let (token, expires_at) =
-        state.jwt.issue(user.id, user.token_generation, m.subscriber_id, role, state.clock.now())?;
+    let (token, expires_at) = ctx.jwt.issue(user.id, user.token_generation, m.subscriber_id, role, ctx.clock.now())?;
     Ok(SignedIn { token, expires_at, user, membership: m })
 }
 
 /// Creates the vendor subscriber and its first owner; refuses when a vendor exists.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn bootstrap(
-    state: &AppState,
+    ctx: &ServiceCtx,
     vendor_name: &str,
     email: &str,
     password: &str,
 ) -> AppResult<(subscriber::Model, user::Model)> {
     let name = Name::parse(vendor_name).map_err(AppError::input("vendorName"))?;
     let email = Email::parse(email).map_err(AppError::input("email"))?;
-    let hash = state.hasher.hash(password).await?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let hash = ctx.hasher.hash(password).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let exists =
         subscriber::Entity::find().filter(subscriber::Column::Kind.eq(SubscriberKind::Vendor)).count(&txn).await?;
     if exists > 0 {
@@ -104,8 +103,8 @@ async fn insert_membership(
 /// five failures for one e-mail within 15 minutes lock it for 15 minutes (`TOO_MANY_ATTEMPTS`). Returns
 /// the attempt, which the caller forgets when no password was checked after all and clears (with the
 /// e-mail's other failures) when the password was right. `login` and `changePassword` share it.
-pub(super) async fn begin_attempt(state: &AppState, email: &str, now: DateTime<Utc>) -> AppResult<Uuid> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub(super) async fn begin_attempt(ctx: &ServiceCtx, email: &str, now: DateTime<Utc>) -> AppResult<Uuid> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let attempt = login_failure::ActiveModel { id: Set(new_id()), email: Set(email.to_owned()), at: Set(now) }
         .insert(&txn)
         .await?;
@@ -113,19 +112,19 @@ pub(super) async fn begin_attempt(state: &AppState, email: &str, now: DateTime<U
     let recent = login_failure::Entity::find()
         .filter(login_failure::Column::Email.eq(email))
         .filter(login_failure::Column::At.gt(now - Duration::minutes(LOCKOUT_WINDOW_MINUTES)))
-        .count(&state.db)
+        .count(&ctx.db)
         .await?;
     if recent > LOCKOUT_ATTEMPTS {
         // Locked: this attempt does not count, so the lock ends 15 minutes after the fifth failure.
-        forget_attempt(state, attempt.id).await?;
+        forget_attempt(ctx, attempt.id).await?;
         return Err(AppError::TooManyAttempts);
     }
     Ok(attempt.id)
 }
 
 /// An attempt that checked no password (no hashing thread was free): it does not count.
-pub(super) async fn forget_attempt(state: &AppState, attempt: Uuid) -> AppResult<()> {
-    login_failure::Entity::delete_by_id(attempt).exec(&state.db).await?;
+pub(super) async fn forget_attempt(ctx: &ServiceCtx, attempt: Uuid) -> AppResult<()> {
+    login_failure::Entity::delete_by_id(attempt).exec(&ctx.db).await?;
     Ok(())
 }
 
@@ -138,20 +137,20 @@ pub(super) async fn clear_failures<C: sea_orm::ConnectionTrait>(db: &C, email: &
 /// Verifies the password with a lockout (`begin_attempt`). An inactive user gets the answer of a wrong
 /// password, and the attempt counts: the answer never says that the password was right.
 #[tracing::instrument(level = "debug", skip_all, fields(subscriber_id = ?subscriber_id))]
-pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id: Option<Uuid>) -> AppResult<SignedIn> {
+pub async fn login(ctx: &ServiceCtx, email: &str, password: &str, subscriber_id: Option<Uuid>) -> AppResult<SignedIn> {
     let bad = || AppError::unauthenticated("INVALID_CREDENTIALS", "wrong e-mail or password");
     let email = email.trim().to_lowercase();
     if email.is_empty() || email.len() > 254 || password.len() > 1024 {
         return Err(bad());
     }
-    let now = state.clock.now();
-    let attempt = begin_attempt(state, &email, now).await?;
-    let found = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db).await?;
-    let ok = match state.hasher.verify(password, found.as_ref().map(|u| u.password_hash.as_str())).await {
+    let now = ctx.clock.now();
+    let attempt = begin_attempt(ctx, &email, now).await?;
+    let found = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&ctx.db).await?;
+    let ok = match ctx.hasher.verify(password, found.as_ref().map(|u| u.password_hash.as_str())).await {
         Ok(ok) => ok,
         Err(busy) => {
             // No password was checked: the attempt does not count against the e-mail.
-            forget_attempt(state, attempt).await?;
+            forget_attempt(ctx, attempt).await?;
             return Err(busy);
         }
     };
@@ -159,8 +158,8 @@ pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id:
         Some(u) if ok && u.active => u,
         _ => return Err(bad()),
     };
-    clear_failures(&state.db, &email).await?;
-    let memberships = members::of_user(&state.db, user.id).await?;
+    clear_failures(&ctx.db, &email).await?;
+    let memberships = members::of_user(&ctx.db, user.id).await?;
     let m = match subscriber_id {
         Some(sid) => memberships.into_iter().find(|m| m.subscriber_id == sid).ok_or_else(|| {
             AppError::bad_input("subscriberId", "NOT_A_MEMBER", "you are not a member of this subscriber")
@@ -169,7 +168,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, subscriber_id:
             AppError::unauthenticated("NO_MEMBERSHIP", "this account is not a member of any subscriber")
         })?,
     };
-    sign_in(state, user, m)
+    sign_in(ctx, user, m)
 }
 
 /// What a company gives to register itself.
@@ -190,10 +189,10 @@ pub struct SelfRegistration {
 /// today (`LEAD_DISTRIBUTION`), or it stays unbound when there is none. Either way the partner gets a
 /// welcome-call task.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<SignedIn> {
-    let hash = state.hasher.hash(&r.password).await?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn self_register(ctx: &ServiceCtx, r: SelfRegistration) -> AppResult<SignedIn> {
+    let hash = ctx.hasher.hash(&r.password).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let partner = match r.referral_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => Some(
             subscribers::find_by_referral_code(&txn, code)
@@ -207,7 +206,7 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
     };
     let lead_program = match r.program_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => Some(super::programs::by_code(&*txn, code, "programCode").await?),
-        None if partner.is_none() => super::programs::find_by_code(&*txn, &state.config.lead_program).await?,
+        None if partner.is_none() => super::programs::find_by_code(&*txn, &ctx.config.lead_program).await?,
         None => None,
     };
     let user = insert_user(&txn, &r.email, &r.name.into_string(), hash, now).await?;
@@ -220,7 +219,7 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
         super::tasks::welcome_call(&*txn, partner, client.id, now).await?;
     } else if let Some(program) = lead_program
         && let Some((bound, event)) =
-            super::leads::assign_lead(&txn, &client, program.id, state.config.local, now).await?
+            super::leads::assign_lead(&txn, &client, program.id, ctx.config.local, now).await?
     {
         client = bound;
         events.push(event);
@@ -228,6 +227,6 @@ pub async fn self_register(state: &AppState, r: SelfRegistration) -> AppResult<S
     let m = insert_membership(&txn, user.id, client.id, Role::Owner, now).await?;
     super::webhooks::queue(&*txn, [super::webhooks::Event::client_registered(&client, now)]).await?;
     txn.commit().await?;
-    state.events.publish(&state.db, events).await;
-    sign_in(state, user, m)
+    ctx.events.publish(&ctx.db, events).await;
+    sign_in(ctx, user, m)
 }

@@ -9,13 +9,13 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTr
 use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id, paginate};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::auth::api_key::new_secret;
 use crate::db::begin_write;
 use crate::domain::role::allowed_in;
 use crate::domain::{Name, Role};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// The most keys a subscriber may hold at once (not revoked, not expired).
 pub const MAX_LIVE_KEYS: u64 = 100;
@@ -37,7 +37,7 @@ fn require_manager(p: Scope<'_>) -> AppResult<Uuid> {
 
 /// Creates a key in the caller's subscriber; returns it with its secret, which is shown only this once.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn create(state: &AppState, p: Scope<'_>, new: NewApiKey) -> AppResult<(api_key::Model, String)> {
+pub async fn create(ctx: &ServiceCtx, p: Scope<'_>, new: NewApiKey) -> AppResult<(api_key::Model, String)> {
     let user = require_manager(p)?;
     if new.role == Role::Owner || !allowed_in(new.role, p.kind) {
         return Err(AppError::bad_input(
@@ -46,11 +46,11 @@ pub async fn create(state: &AppState, p: Scope<'_>, new: NewApiKey) -> AppResult
             format!("role: an API key of a {} subscriber may not be {}", p.kind, new.role),
         ));
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     if new.expires_at.is_some_and(|t| t <= now) {
         return Err(AppError::bad_input("expiresAt", "EXPIRES_IN_PAST", "expiresAt: must be in the future"));
     }
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // The subscriber's lock makes the count and the insert one step under concurrent creations.
     super::subscribers::lock(&txn, p.subscriber_id).await?;
     let live = api_key::Entity::find()
@@ -92,19 +92,19 @@ fn live_at(now: DateTime<Utc>) -> Condition {
 
 /// The caller's subscriber's keys, oldest first (revoked and expired ones too).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<api_key::Model>> {
+pub async fn list(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<Page<api_key::Model>> {
     require_manager(p)?;
     let q = api_key::Entity::find().filter(api_key::Column::SubscriberId.eq(p.subscriber_id));
-    paginate(&state.db, q, api_key::Column::Id, page).await
+    paginate(&ctx.db, q, api_key::Column::Id, page).await
 }
 
 /// Revokes a key of the caller's subscriber (another subscriber's is `NOT_FOUND`). Revoking a revoked key
 /// changes nothing and answers it as it is. The key is refused from the next request on, on every replica.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<api_key::Model> {
+pub async fn revoke(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<api_key::Model> {
     require_manager(p)?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let key = api_key::Entity::find_by_id(id)
         .filter(api_key::Column::SubscriberId.eq(p.subscriber_id))
         .one(&*txn)
@@ -121,6 +121,6 @@ pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<api_k
     // The commit moves this replica's write epoch (its cached key checks go stale at once); the signal
     // drops the other replicas' and closes the key's open WebSockets.
     txn.commit().await?;
-    state.events.access_changed(&state.db, key.id, key.subscriber_id).await;
+    ctx.events.access_changed(&ctx.db, key.id, key.subscriber_id).await;
     Ok(key)
 }

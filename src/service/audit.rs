@@ -8,10 +8,10 @@ use crate::db::begin_write;
 use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id, paginate};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::domain::Role;
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 
 /// One audited mutation.
 pub struct AuditRecord {
@@ -29,8 +29,8 @@ pub struct AuditRecord {
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn record(state: &AppState, r: AuditRecord) -> AppResult<()> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn record(ctx: &ServiceCtx, r: AuditRecord) -> AppResult<()> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     audit_entry::ActiveModel {
         id: Set(new_id()),
         at: Set(r.at),
@@ -51,11 +51,11 @@ pub async fn record(state: &AppState, r: AuditRecord) -> AppResult<()> {
 
 /// The vendor reads everything; an owner reads the entries made in its own subscriber.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<audit_entry::Model>> {
+pub async fn list(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<Page<audit_entry::Model>> {
     let mut q = audit_entry::Entity::find();
     if !p.is_vendor() {
         p.require(p.role == Role::Owner, "read the audit log")?;
         q = q.filter(audit_entry::Column::SubscriberId.eq(p.subscriber_id));
     }
-    paginate(&state.db, q, audit_entry::Column::Id, page).await
+    paginate(&ctx.db, q, audit_entry::Column::Id, page).await
 }

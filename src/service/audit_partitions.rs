@@ -11,9 +11,9 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::app::AppState;
 use crate::db::{WriteTxn, begin_write};
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 
 /// The advisory lock key of this job (any constant that no other job uses).
 const LOCK_KEY: i64 = 0x6175_6469_745f_7061; // "audit_pa"
@@ -62,36 +62,36 @@ pub fn retention_cutoff(now: DateTime<Utc>, months: u32) -> DateTime<Utc> {
 }
 
 /// The scheduler's pass: partitions ahead, then the retention when one is configured.
-pub async fn upkeep(state: &AppState) -> AppResult<Upkeep> {
-    let now = state.clock.now();
+pub async fn upkeep(ctx: &ServiceCtx) -> AppResult<Upkeep> {
+    let now = ctx.clock.now();
     let mut done = Upkeep::default();
-    if is_partitioned(state).await? {
+    if is_partitioned(ctx).await? {
         let this = month_start(now.date_naive(), 0);
         for month in [this, month_start(this, 1)] {
             // A month whose entries already sit in the default partition cannot get its own (PostgreSQL
             // refuses the overlap): said in the log every pass, and the retention below still runs.
-            match create_partition(state, month).await {
+            match create_partition(ctx, month).await {
                 Ok(created) => done.created += u32::from(created),
                 Err(e) => tracing::error!(error = ?e, %month, "audit log: creating the month's partition failed"),
             }
         }
     }
-    if let Some(months) = state.config.audit_retention_months {
+    if let Some(months) = ctx.config.audit_retention_months {
         let cutoff = retention_cutoff(now, months);
-        if is_partitioned(state).await? {
-            done.dropped = drop_partitions_before(state, cutoff).await?;
+        if is_partitioned(ctx).await? {
+            done.dropped = drop_partitions_before(ctx, cutoff).await?;
         }
-        done.deleted = delete_rows_before(state, cutoff).await?;
+        done.deleted = delete_rows_before(ctx, cutoff).await?;
     }
     Ok(done)
 }
 
 /// PostgreSQL with the partitioned table of migration 000016.
-async fn is_partitioned(state: &AppState) -> AppResult<bool> {
-    if state.db.get_database_backend() != DbBackend::Postgres {
+async fn is_partitioned(ctx: &ServiceCtx) -> AppResult<bool> {
+    if ctx.db.get_database_backend() != DbBackend::Postgres {
         return Ok(false);
     }
-    let row = state
+    let row = ctx
         .db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -103,8 +103,8 @@ async fn is_partitioned(state: &AppState) -> AppResult<bool> {
 
 /// A write transaction holding the partition maintenance lock (one replica at a time), with a short lock
 /// timeout: partitions are created and dropped under a lock on the parent, never waiting long behind a reader.
-async fn partitions_txn(state: &AppState) -> AppResult<WriteTxn> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+async fn partitions_txn(ctx: &ServiceCtx) -> AppResult<WriteTxn> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     txn.execute_unprepared("SET LOCAL lock_timeout = '5s'").await?;
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -116,9 +116,9 @@ async fn partitions_txn(state: &AppState) -> AppResult<WriteTxn> {
 }
 
 /// Creates the month's partition unless it exists; true when this call created it.
-async fn create_partition(state: &AppState, month: NaiveDate) -> AppResult<bool> {
+async fn create_partition(ctx: &ServiceCtx, month: NaiveDate) -> AppResult<bool> {
     let name = partition_name(month);
-    let txn = partitions_txn(state).await?;
+    let txn = partitions_txn(ctx).await?;
     let exists = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -145,8 +145,8 @@ async fn create_partition(state: &AppState, month: NaiveDate) -> AppResult<bool>
 }
 
 /// Drops the month partitions that end at or before `cutoff`.
-async fn drop_partitions_before(state: &AppState, cutoff: DateTime<Utc>) -> AppResult<u32> {
-    let txn = partitions_txn(state).await?;
+async fn drop_partitions_before(ctx: &ServiceCtx, cutoff: DateTime<Utc>) -> AppResult<u32> {
+    let txn = partitions_txn(ctx).await?;
     let children = txn
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -170,11 +170,11 @@ async fn drop_partitions_before(state: &AppState, cutoff: DateTime<Utc>) -> AppR
 
 /// Deletes entries older than `cutoff` in batches, each batch in a transaction that opens the table's
 /// delete guard for entries before `cutoff` only (its `audit_log_purges` row is never committed).
-async fn delete_rows_before(state: &AppState, cutoff: DateTime<Utc>) -> AppResult<u64> {
-    let backend = state.db.get_database_backend();
+async fn delete_rows_before(ctx: &ServiceCtx, cutoff: DateTime<Utc>) -> AppResult<u64> {
+    let backend = ctx.db.get_database_backend();
     let mut deleted = 0;
     loop {
-        let txn = begin_write(&state.db, &state.write_gate).await?;
+        let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
             "INSERT INTO audit_log_purges (before_at) VALUES ($1)",

@@ -8,12 +8,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::subscribers::{self, BindingNote, bind};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::binding::{BindingDecision, decide_binding, explain_binding};
 use crate::domain::{BindingSource, OptionalText, SubscriberKind};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// Applies a binding action inside a transaction; returns the client as it is after, and whether it
 /// changed hands.
@@ -69,7 +69,7 @@ pub async fn is_upgrade<C: ConnectionTrait>(
 /// Would this action bind the client to this partner, and why.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, partner = %partner))]
 pub async fn quote(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     client: Uuid,
     source: BindingSource,
@@ -82,8 +82,8 @@ pub async fn quote(
         }
     }
     // Reach first: another partner's client is `NOT_FOUND`, the same answer as an id that does not exist.
-    let c = p.client(&state.db, client).await?;
-    let target = subscribers::load(&state.db, partner).await?;
+    let c = p.client(&ctx.db, client).await?;
+    let target = subscribers::load(&ctx.db, partner).await?;
     if target.kind != SubscriberKind::Partner {
         return Err(AppError::NotFound);
     }
@@ -103,7 +103,7 @@ pub async fn quote(
 /// nothing.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, partner = ?partner))]
 pub async fn assign(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     client: Uuid,
     partner: Option<Uuid>,
@@ -113,14 +113,14 @@ pub async fn assign(
     let reason = OptionalText::parse(Some(reason))
         .map_err(AppError::input("reason"))?
         .ok_or_else(|| AppError::bad_input("reason", "EMPTY", "reason: say why the client is assigned"))?;
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // The client's row first: concurrent assignments (or a payment rebinding it) take turns, and each
     // records the change from what the one before it left.
     p.client(&*txn, client).await?;
     subscribers::lock(&txn, client).await?;
     // Read under the lock, so that the history (ordered by time) lists the changes in the order they
     // took turns: a time read before waiting could be earlier than the change it waited for.
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let c = p.client(&*txn, client).await?;
     if let Some(partner) = partner {
         let target = subscriber::Entity::find_by_id(partner).one(&*txn).await?;

@@ -8,13 +8,13 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use uuid::Uuid;
 
 use super::{new_id, tasks};
-use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::SubscriberKind;
 use crate::domain::subscription::ChurnReason;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// The longest free-text answer.
 pub const MAX_TEXT: usize = 2000;
@@ -62,7 +62,7 @@ async fn client_for_notes<C: ConnectionTrait>(
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client))]
-pub async fn save_needs(state: &AppState, p: Scope<'_>, client: Uuid, n: Needs) -> AppResult<subscriber::Model> {
+pub async fn save_needs(ctx: &ServiceCtx, p: Scope<'_>, client: Uuid, n: Needs) -> AppResult<subscriber::Model> {
     let row = needs_assessment::ActiveModel {
         client_id: Set(client),
         line_of_business: Set(text("lineOfBusiness", n.line_of_business)?),
@@ -85,10 +85,10 @@ pub async fn save_needs(state: &AppState, p: Scope<'_>, client: Uuid, n: Needs) 
         }),
         who_will_work: Set(text("whoWillWork", n.who_will_work)?),
         planned_start: Set(n.planned_start),
-        updated_at: Set(state.clock.now()),
+        updated_at: Set(ctx.clock.now()),
         updated_by: Set(Some(p.responsible_user())),
     };
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let s = client_for_notes(&*txn, p, client, true).await?;
     use needs_assessment::Column as C;
     needs_assessment::Entity::insert(row)
@@ -120,15 +120,15 @@ pub async fn save_needs(state: &AppState, p: Scope<'_>, client: Uuid, n: Needs) 
 /// Records why a client left; its open churn-reason tasks are done with it.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client))]
 pub async fn record_churn(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     client: Uuid,
     reason: ChurnReason,
     comment: Option<String>,
 ) -> AppResult<subscriber::Model> {
     let comment = text("comment", comment)?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let s = client_for_notes(&*txn, p, client, false).await?;
     churn_record::ActiveModel {
         id: Set(new_id()),

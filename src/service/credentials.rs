@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::accounts::{self, SignedIn};
 use super::{hash_token, members, new_id, new_secret_token, outbox};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::auth::password::{PASSWORD_MAX, PASSWORD_MIN};
 use crate::db::begin_write;
 use crate::domain::Email;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// How long a reset link works.
 pub const RESET_TTL_MINUTES: i64 = 60;
@@ -65,11 +65,11 @@ pub(super) async fn end_sessions<C: ConnectionTrait>(db: &C, user: Uuid, now: Da
 
 /// After the commit that ended a user's sessions: every replica drops its cached checks and every open
 /// WebSocket of the user re-checks (and closes with 4403), one signal per membership.
-pub(super) async fn announce(state: &AppState, user: Uuid) {
-    match members::of_user(&state.db, user).await {
+pub(super) async fn announce(ctx: &ServiceCtx, user: Uuid) {
+    match members::of_user(&ctx.db, user).await {
         Ok(memberships) => {
             for m in memberships {
-                state.events.access_changed(&state.db, user, m.subscriber_id).await;
+                ctx.events.access_changed(&ctx.db, user, m.subscriber_id).await;
             }
         }
         // The change is committed; the edge refuses the old tokens anyway (their generation is stale), and
@@ -82,30 +82,30 @@ pub(super) async fn announce(state: &AppState, user: Uuid) {
 /// attempt counts toward that e-mail's lockout, and a wrong one is `INVALID_CREDENTIALS`. Every token of
 /// the user ends, the caller's own included: the client signs in again with the new password.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn change_password(state: &AppState, p: Scope<'_>, current: &str, new: &str) -> AppResult<()> {
+pub async fn change_password(ctx: &ServiceCtx, p: Scope<'_>, current: &str, new: &str) -> AppResult<()> {
     policy(new, "newPassword")?;
     if current.len() > 1024 {
         return Err(wrong_password());
     }
     let u = user::Entity::find_by_id(p.require_person("change a password")?)
-        .one(&state.db)
+        .one(&ctx.db)
         .await?
         .ok_or(AppError::NotFound)?;
-    let now = state.clock.now();
-    let attempt = accounts::begin_attempt(state, &u.email, now).await?;
-    let ok = match state.hasher.verify(current, Some(&u.password_hash)).await {
+    let now = ctx.clock.now();
+    let attempt = accounts::begin_attempt(ctx, &u.email, now).await?;
+    let ok = match ctx.hasher.verify(current, Some(&u.password_hash)).await {
         Ok(ok) => ok,
         Err(busy) => {
-            accounts::forget_attempt(state, attempt).await?;
+            accounts::forget_attempt(ctx, attempt).await?;
             return Err(busy);
         }
     };
     if !ok {
         return Err(wrong_password());
     }
-    accounts::clear_failures(&state.db, &u.email).await?;
-    let hash = state.hasher.hash(new).await?;
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    accounts::clear_failures(&ctx.db, &u.email).await?;
+    let hash = ctx.hasher.hash(new).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // Conditional on the hash that was checked: of two concurrent changes with the same current password
     // one wins; the other's current password is no longer the password.
     let done = user::Entity::update_many()
@@ -119,7 +119,7 @@ pub async fn change_password(state: &AppState, p: Scope<'_>, current: &str, new:
     }
     end_sessions(&txn, u.id, now).await?;
     txn.commit().await?;
-    announce(state, u.id).await;
+    announce(ctx, u.id).await;
     Ok(())
 }
 
@@ -128,13 +128,13 @@ pub async fn change_password(state: &AppState, p: Scope<'_>, current: &str, new:
 /// and an unsent token for an unknown or inactive address), and only an active account's is e-mailed.
 /// At most `RESETS_PER_WINDOW` per address per hour; past it nothing is written or sent.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn request_reset(state: &AppState, email: &str) -> AppResult<()> {
+pub async fn request_reset(ctx: &ServiceCtx, email: &str) -> AppResult<()> {
     // A malformed address has no account: nothing to do, and the same answer.
     let Ok(email) = Email::parse(email) else {
         return Ok(());
     };
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let account = user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))
         .filter(user::Column::Active.eq(true))
@@ -166,7 +166,7 @@ pub async fn request_reset(state: &AppState, email: &str) -> AppResult<()> {
     .insert(&txn)
     .await?;
     if let Some(u) = &account {
-        let link = format!("{}/reset-password?token={token}", state.config.public_url);
+        let link = format!("{}/reset-password?token={token}", ctx.config.public_url);
         let body = format!(
             "Hello {name},\n\nsomeone (hopefully you) asked to reset the password of your partnergraph account.\n\n\
              Set a new password: {link}\n\nThe link works once, for {RESET_TTL_MINUTES} minutes (until {until} UTC). \
@@ -191,7 +191,7 @@ pub async fn request_reset(state: &AppState, email: &str) -> AppResult<()> {
 /// expired, voided or unknown token — or one of a user deactivated since — is `RESET_TOKEN_INVALID`.
 /// Every token issued to the user before ends; the one answered here is of the new generation.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResult<SignedIn> {
+pub async fn reset_password(ctx: &ServiceCtx, token: &str, new: &str) -> AppResult<SignedIn> {
     let invalid = || {
         AppError::bad_input(
             "token",
@@ -203,16 +203,16 @@ pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResu
         return Err(invalid());
     }
     policy(new, "newPassword")?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let row = password_reset::Entity::find()
         .filter(password_reset::Column::TokenHash.eq(hash_token(token)))
-        .one(&state.db)
+        .one(&ctx.db)
         .await?
         .filter(|r| r.used_at.is_none() && r.expires_at > now)
         .ok_or_else(invalid)?;
     let user_id = row.user_id.ok_or_else(invalid)?;
-    let hash = state.hasher.hash(new).await?;
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let hash = ctx.hasher.hash(new).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // Single use: one update conditional on the row still being unused and unexpired.
     let claimed = password_reset::Entity::update_many()
         .col_expr(password_reset::Column::UsedAt, Expr::value(now))
@@ -238,24 +238,24 @@ pub async fn reset_password(state: &AppState, token: &str, new: &str) -> AppResu
     // Whoever locked the address out by guessing, the owner of the mailbox has just proven who they are.
     accounts::clear_failures(&txn, &u.email).await?;
     txn.commit().await?;
-    announce(state, u.id).await;
-    let m = members::of_user(&state.db, u.id).await?.into_iter().next().ok_or_else(|| {
+    announce(ctx, u.id).await;
+    let m = members::of_user(&ctx.db, u.id).await?.into_iter().next().ok_or_else(|| {
         AppError::unauthenticated(
             "NO_MEMBERSHIP",
             "the password is set, but this account is not a member of any subscriber",
         )
     })?;
-    accounts::sign_in(state, u, m)
+    accounts::sign_in(ctx, u, m)
 }
 
 /// Deletes reset rows older than `RESET_KEEP_DAYS` (the scheduler): they no longer count toward the limit
 /// and their links expired long ago.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn prune_resets(state: &AppState) -> AppResult<u64> {
-    let cutoff = state.clock.now() - Duration::days(RESET_KEEP_DAYS);
+pub async fn prune_resets(ctx: &ServiceCtx) -> AppResult<u64> {
+    let cutoff = ctx.clock.now() - Duration::days(RESET_KEEP_DAYS);
     let r = password_reset::Entity::delete_many()
         .filter(password_reset::Column::CreatedAt.lt(cutoff))
-        .exec(&state.db)
+        .exec(&ctx.db)
         .await?;
     Ok(r.rows_affected)
 }
@@ -263,13 +263,13 @@ pub async fn prune_resets(state: &AppState) -> AppResult<u64> {
 /// Whether the reset an e-mail carries (`password-reset:<id>`) can still be used: checked just before
 /// sending, so a link voided by a later change or a deactivation is not e-mailed afterwards.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn reset_still_usable(state: &AppState, dedupe_key: &str) -> AppResult<bool> {
+pub async fn reset_still_usable(ctx: &ServiceCtx, dedupe_key: &str) -> AppResult<bool> {
     let Some(id) = dedupe_key.strip_prefix("password-reset:").and_then(|id| id.parse::<Uuid>().ok()) else {
         return Ok(false);
     };
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     Ok(password_reset::Entity::find_by_id(id)
-        .one(&state.db)
+        .one(&ctx.db)
         .await?
         .is_some_and(|r| r.used_at.is_none() && r.expires_at > now && r.user_id.is_some()))
 }

@@ -11,12 +11,12 @@ use uuid::Uuid;
 
 use super::outbox::{self, NewMessage};
 use super::subscribers::client_ids_of;
-use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::LocalTime;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// The most subscriptions one list of a digest holds (soonest first); a partner with more sees the first
 /// ones, which are the most urgent.
@@ -93,7 +93,7 @@ impl Digest {
 /// partner, a client or an unknown id is `NOT_FOUND`; other roles of the partner are `FORBIDDEN`.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner_id = ?partner_id))]
 pub async fn read(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     partner_id: Option<Uuid>,
     week_start: WeekStart,
@@ -105,7 +105,7 @@ pub async fn read(
         }
         None => p.subscriber_id,
     };
-    let (partner, reach) = p.subscriber(&state.db, id).await?;
+    let (partner, reach) = p.subscriber(&ctx.db, id).await?;
     match reach {
         Reach::Vendor => {}
         Reach::Own => p.require(p.serves_clients(), "read the weekly digest")?,
@@ -114,7 +114,7 @@ pub async fn read(
     if partner.kind != SubscriberKind::Partner {
         return Err(AppError::NotFound);
     }
-    build(&state.db, partner, week_start).await
+    build(&ctx.db, partner, week_start).await
 }
 
 async fn build<C: ConnectionTrait>(db: &C, partner: subscriber::Model, week: WeekStart) -> AppResult<Digest> {
@@ -147,8 +147,8 @@ async fn build<C: ConnectionTrait>(db: &C, partner: subscriber::Model, week: Wee
 /// new. A partner with nothing to report gets an e-mail that says so ("every Monday", docs/rules.md §9): the
 /// operators know the digest ran. Returns how many were queued now.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn run_weekly_digest(state: &AppState, week_start: NaiveDate) -> AppResult<usize> {
-    let week = WeekStart::parse(week_start, state.config.local)?;
+pub async fn run_weekly_digest(ctx: &ServiceCtx, week_start: NaiveDate) -> AppResult<usize> {
+    let week = WeekStart::parse(week_start, ctx.config.local)?;
     let mut queued = 0;
     let mut after: Option<Uuid> = None;
     loop {
@@ -156,18 +156,18 @@ pub async fn run_weekly_digest(state: &AppState, week_start: NaiveDate) -> AppRe
         if let Some(after) = after {
             q = q.filter(subscriber::Column::Id.gt(after));
         }
-        let partners = q.order_by_asc(subscriber::Column::Id).limit(PARTNER_BATCH).all(&state.db).await?;
+        let partners = q.order_by_asc(subscriber::Column::Id).limit(PARTNER_BATCH).all(&ctx.db).await?;
         let Some(last) = partners.last() else { break };
         after = Some(last.id);
         for partner in partners {
-            queued += queue_for_partner(state, partner, week).await?;
+            queued += queue_for_partner(ctx, partner, week).await?;
         }
     }
     tracing::info!(week = %week.date(), queued, "weekly digest queued");
     Ok(queued)
 }
 
-async fn queue_for_partner(state: &AppState, partner: subscriber::Model, week: WeekStart) -> AppResult<usize> {
+async fn queue_for_partner(ctx: &ServiceCtx, partner: subscriber::Model, week: WeekStart) -> AppResult<usize> {
     let operators: Vec<user::Model> = user::Entity::find()
         .filter(user::Column::Active.eq(true))
         .filter(
@@ -180,16 +180,16 @@ async fn queue_for_partner(state: &AppState, partner: subscriber::Model, week: W
             )),
         )
         .order_by_asc(user::Column::Id)
-        .all(&state.db)
+        .all(&ctx.db)
         .await?;
     if operators.is_empty() {
         return Ok(0);
     }
-    let digest = build(&state.db, partner, week).await?;
+    let digest = build(&ctx.db, partner, week).await?;
     let subject = format!("Weekly digest for {}: week of {}", digest.partner.name, week.date());
-    let body = render(&state.db, &digest).await?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let body = render(&ctx.db, &digest).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let mut queued = 0;
     for op in operators {
         let message = NewMessage {

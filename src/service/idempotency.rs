@@ -19,10 +19,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::new_id;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::begin_write;
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 
 /// The longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
@@ -119,13 +119,13 @@ pub enum Claim {
 
 /// Claims `key` for this caller and request.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> AppResult<Claim> {
+pub async fn claim(ctx: &ServiceCtx, p: &Principal, key: &str, hash: &str) -> AppResult<Claim> {
     for _ in 0..ATTEMPTS {
-        let now = state.clock.now();
-        let lease_until = now + lease(state);
+        let now = ctx.clock.now();
+        let lease_until = now + lease(ctx);
         let token = Uuid::new_v4();
         let id = new_id();
-        let txn = begin_write(&state.db, &state.write_gate).await?;
+        let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
         let inserted = row::Entity::insert(row::ActiveModel {
             id: Set(id),
             subscriber_id: Set(p.subscriber_id),
@@ -139,7 +139,7 @@ pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> Ap
             response_content_type: Set(None),
             response_body: Set(None),
             created_at: Set(now),
-            expires_at: Set(now + ttl(state)),
+            expires_at: Set(now + ttl(ctx)),
         })
         .on_conflict(
             OnConflict::columns([row::Column::SubscriberId, row::Column::ActorId, row::Column::IdempotencyKey])
@@ -156,7 +156,7 @@ pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> Ap
             .filter(row::Column::SubscriberId.eq(p.subscriber_id))
             .filter(row::Column::ActorId.eq(p.actor_id()))
             .filter(row::Column::IdempotencyKey.eq(key))
-            .one(&state.db)
+            .one(&ctx.db)
             .await?
         else {
             // Released or purged in between: try to insert again.
@@ -166,7 +166,7 @@ pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> Ap
         if found.expires_at <= now || lease_over {
             // A kept answer past its time (not purged yet) is as good as none; a claim whose process died is
             // taken over. Either way the first request to swap the token runs.
-            if let Some(held) = take_over(state, &found, hash, now).await? {
+            if let Some(held) = take_over(ctx, &found, hash, now).await? {
                 return Ok(Claim::Run(held));
             }
             continue;
@@ -188,19 +188,19 @@ pub async fn claim(state: &AppState, p: &Principal, key: &str, hash: &str) -> Ap
 }
 
 /// Swaps a stale claim's token for a new one, starting it afresh for this request.
-async fn take_over(state: &AppState, stale: &row::Model, hash: &str, now: DateTime<Utc>) -> AppResult<Option<Held>> {
+async fn take_over(ctx: &ServiceCtx, stale: &row::Model, hash: &str, now: DateTime<Utc>) -> AppResult<Option<Held>> {
     let token = Uuid::new_v4();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let done = row::Entity::update_many()
         .col_expr(row::Column::RequestHash, Expr::value(hash))
         .col_expr(row::Column::Status, Expr::value(IdempotencyStatus::Running))
         .col_expr(row::Column::ClaimToken, Expr::value(token))
-        .col_expr(row::Column::LeaseUntil, Expr::value(Some(now + lease(state))))
+        .col_expr(row::Column::LeaseUntil, Expr::value(Some(now + lease(ctx))))
         .col_expr(row::Column::ResponseStatus, Expr::value(Option::<i32>::None))
         .col_expr(row::Column::ResponseContentType, Expr::value(Option::<String>::None))
         .col_expr(row::Column::ResponseBody, Expr::value(Option::<String>::None))
         .col_expr(row::Column::CreatedAt, Expr::value(now))
-        .col_expr(row::Column::ExpiresAt, Expr::value(now + ttl(state)))
+        .col_expr(row::Column::ExpiresAt, Expr::value(now + ttl(ctx)))
         .filter(row::Column::Id.eq(stale.id))
         .filter(row::Column::ClaimToken.eq(stale.claim_token))
         .exec(&*txn)
@@ -211,16 +211,16 @@ async fn take_over(state: &AppState, stale: &row::Model, hash: &str, now: DateTi
 
 /// Keeps the answer of a request that ran, for the configured time from now.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn complete(state: &AppState, held: Held, kept: &Kept) -> AppResult<()> {
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn complete(ctx: &ServiceCtx, held: Held, kept: &Kept) -> AppResult<()> {
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let done = row::Entity::update_many()
         .col_expr(row::Column::Status, Expr::value(IdempotencyStatus::Done))
         .col_expr(row::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(row::Column::ResponseStatus, Expr::value(i32::from(kept.status)))
         .col_expr(row::Column::ResponseContentType, Expr::value(kept.content_type.as_str()))
         .col_expr(row::Column::ResponseBody, Expr::value(kept.body.as_str()))
-        .col_expr(row::Column::ExpiresAt, Expr::value(now + ttl(state)))
+        .col_expr(row::Column::ExpiresAt, Expr::value(now + ttl(ctx)))
         .filter(row::Column::Id.eq(held.id))
         .filter(row::Column::ClaimToken.eq(held.token))
         .exec(&*txn)
@@ -236,8 +236,8 @@ pub async fn complete(state: &AppState, held: Held, kept: &Kept) -> AppResult<()
 /// Forgets the claim of a request that never ran (refused by parsing, validation or a limit): such
 /// answers are not kept, so the key may be used again.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn release(state: &AppState, held: Held) -> AppResult<()> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn release(ctx: &ServiceCtx, held: Held) -> AppResult<()> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     row::Entity::delete_many()
         .filter(row::Column::Id.eq(held.id))
         .filter(row::Column::ClaimToken.eq(held.token))
@@ -249,9 +249,9 @@ pub async fn release(state: &AppState, held: Held) -> AppResult<()> {
 
 /// Deletes kept answers past their time, and claims whose time and lease are both over (the scheduler).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn purge_expired(state: &AppState) -> AppResult<u64> {
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn purge_expired(ctx: &ServiceCtx) -> AppResult<u64> {
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let idle = Condition::any()
         .add(row::Column::Status.eq(IdempotencyStatus::Done))
         .add(row::Column::LeaseUntil.is_null())
@@ -261,12 +261,12 @@ pub async fn purge_expired(state: &AppState) -> AppResult<u64> {
     Ok(done.rows_affected)
 }
 
-fn ttl(state: &AppState) -> Duration {
-    Duration::from_std(state.config.idempotency_ttl).unwrap_or(Duration::days(1))
+fn ttl(ctx: &ServiceCtx) -> Duration {
+    Duration::from_std(ctx.config.idempotency_ttl).unwrap_or(Duration::days(1))
 }
 
-fn lease(state: &AppState) -> Duration {
-    Duration::from_std(state.config.request_timeout).unwrap_or(Duration::seconds(30)) + LEASE_MARGIN
+fn lease(ctx: &ServiceCtx) -> Duration {
+    Duration::from_std(ctx.config.request_timeout).unwrap_or(Duration::seconds(30)) + LEASE_MARGIN
 }
 
 #[cfg(test)]

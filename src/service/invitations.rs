@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use super::subscribers;
 use super::{Page, PageArgs, find_or_404, hash_token, new_id, new_secret_token, outbox, paginate};
-use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::{Caller, Scope};
 use crate::db::begin_write;
@@ -20,6 +19,7 @@ use crate::domain::invitation::status_at;
 use crate::domain::role::{allowed_in, needs_owner};
 use crate::domain::{Email, InvitationStatus, Name, Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 pub struct NewInvitation<'a> {
     pub subscriber: &'a subscriber::Model,
@@ -32,7 +32,7 @@ pub struct NewInvitation<'a> {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_in(
     txn: &DatabaseTransaction,
-    state: &AppState,
+    ctx: &ServiceCtx,
     n: NewInvitation<'_>,
 ) -> AppResult<(invitation::Model, String)> {
     let kind = n.subscriber.kind;
@@ -43,7 +43,7 @@ pub async fn create_in(
             format!("role {} does not exist for a {} subscriber", n.role, kind),
         ));
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     if let Some(existing) = user::Entity::find().filter(user::Column::Email.eq(n.email.as_str())).one(txn).await? {
         let member = membership::Entity::find()
             .filter(membership::Column::UserId.eq(existing.id))
@@ -73,7 +73,7 @@ pub async fn create_in(
         status: Set(InvitationStatus::Pending),
         created_by: Set(n.created_by),
         created_at: Set(now),
-        expires_at: Set(now + Duration::days(state.config.invitation_ttl_days.into())),
+        expires_at: Set(now + Duration::days(ctx.config.invitation_ttl_days.into())),
         sent_count: Set(1),
         accepted_at: Set(None),
     }
@@ -84,7 +84,7 @@ pub async fn create_in(
         "INVITATION_PENDING",
         "a pending invitation for this e-mail exists; resend it instead",
     ))?;
-    queue_email(txn, state, &inv, &n.subscriber.name, &token).await?;
+    queue_email(txn, ctx, &inv, &n.subscriber.name, &token).await?;
     Ok((inv, token))
 }
 
@@ -93,12 +93,12 @@ pub async fn create_in(
 /// otherwise stored only as a hash).
 async fn queue_email<C: ConnectionTrait>(
     db: &C,
-    state: &AppState,
+    ctx: &ServiceCtx,
     inv: &invitation::Model,
     subscriber_name: &str,
     token: &str,
 ) -> AppResult<()> {
-    let link = format!("{}/accept-invitation?token={token}", state.config.public_url);
+    let link = format!("{}/accept-invitation?token={token}", ctx.config.public_url);
     let body = format!(
         "Hello,\n\nyou are invited to join {subscriber_name} as {role}.\n\nAccept the invitation: {link}\n\n\
          The link works until {expires} UTC. If you did not expect this e-mail, ignore it.\n",
@@ -112,30 +112,30 @@ async fn queue_email<C: ConnectionTrait>(
         body,
         dedupe_key: format!("invitation:{}:{}", inv.id, inv.sent_count),
     };
-    outbox::enqueue(db, message, state.clock.now()).await?;
+    outbox::enqueue(db, message, ctx.clock.now()).await?;
     Ok(())
 }
 
 /// Invites a person to a subscriber (the caller's own by default).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber_id = ?subscriber_id))]
 pub async fn invite(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     subscriber_id: Option<Uuid>,
     email: Email,
     role: Role,
 ) -> AppResult<(invitation::Model, String)> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let (s, r) = p.subscriber(&txn, subscriber_id.unwrap_or(p.subscriber_id)).await?;
     p.require(p.may_administer(r, needs_owner(role)), "invite this member")?;
     if r == Reach::Client && role == Role::Owner {
         // Concurrent first-owner invitations take turns on the client's row (PostgreSQL; SQLite writers
         // are serial), so each sees the one before it: one invitation, the others OWNER_INVITATION_PENDING.
         subscribers::lock(&txn, s.id).await?;
-        first_owner_only(&txn, &s, state.clock.now()).await?;
+        first_owner_only(&txn, &s, ctx.clock.now()).await?;
     }
     let out =
-        create_in(&txn, state, NewInvitation { subscriber: &s, email, role, created_by: Some(p.responsible_user()) })
+        create_in(&txn, ctx, NewInvitation { subscriber: &s, email, role, created_by: Some(p.responsible_user()) })
             .await?;
     txn.commit().await?;
     Ok(out)
@@ -203,8 +203,8 @@ async fn load_managed(
 
 /// Issues a new token (the old one stops working) and a new expiry.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invitation::Model, String)> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn resend(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<(invitation::Model, String)> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // Concurrent resends take turns on the invitation's row (PostgreSQL; SQLite writers are serial), so
     // each sees the other's count: every token that goes out gets its own e-mail key.
     super::lock_row::<invitation::Entity, _>(&*txn, invitation::Column::Id, invitation::Column::SentCount, id).await?;
@@ -213,16 +213,16 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
     if r == Reach::Client && role == Role::Owner {
         client_without_owner(&*txn, inv.subscriber_id).await?;
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let (token, hash) = new_secret_token();
     let sent = inv.sent_count + 1;
     let mut am: invitation::ActiveModel = inv.into();
     am.token_hash = Set(hash);
-    am.expires_at = Set(now + Duration::days(state.config.invitation_ttl_days.into()));
+    am.expires_at = Set(now + Duration::days(ctx.config.invitation_ttl_days.into()));
     am.sent_count = Set(sent);
     let inv = am.update(&txn).await?;
     let s = find_or_404::<subscriber::Entity, _>(&*txn, inv.subscriber_id).await?;
-    queue_email(&*txn, state, &inv, &s.name, &token).await?;
+    queue_email(&*txn, ctx, &inv, &s.name, &token).await?;
     txn.commit().await?;
     Ok((inv, token))
 }
@@ -230,8 +230,8 @@ pub async fn resend(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(invi
 /// Revokes a pending invitation: one update conditional on `PENDING`, so a revocation racing an
 /// acceptance (or another revocation) either wins or is told the invitation is no longer pending.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn revoke(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn revoke(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<invitation::Model> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // Like a resend, a revocation takes the invitation's row first: an acceptance running at the same
     // time either lands before (and the revocation sees it accepted) or finds it revoked, never both.
     super::lock_row::<invitation::Entity, _>(&*txn, invitation::Column::Id, invitation::Column::SentCount, id).await?;
@@ -273,7 +273,7 @@ pub struct Acceptance {
 /// Accepts an invitation and returns the membership it created.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn accept(
-    state: &AppState,
+    ctx: &ServiceCtx,
     caller: &Caller,
     token: &str,
     how: Acceptance,
@@ -282,10 +282,10 @@ pub async fn accept(
     if token.is_empty() || token.len() > 200 {
         return Err(invalid());
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let inv = invitation::Entity::find()
         .filter(invitation::Column::TokenHash.eq(hash_token(token)))
-        .one(&state.db)
+        .one(&ctx.db)
         .await?
         .ok_or_else(invalid)?;
     match status_at(inv.status, inv.expires_at, now) {
@@ -303,14 +303,14 @@ pub async fn accept(
         _ => return Err(invalid()),
     }
     let role: Role = inv.role;
-    let existing = user::Entity::find().filter(user::Column::Email.eq(inv.email.as_str())).one(&state.db).await?;
+    let existing = user::Entity::find().filter(user::Column::Email.eq(inv.email.as_str())).one(&ctx.db).await?;
 
     // Prove the identity of an existing user before taking the write lock: hashing is slow.
     let new_user = match &existing {
         Some(u) => {
             let by_token = caller.0.as_ref().is_some_and(|p| p.user_id() == Some(u.id));
             let by_password = match how.password.as_deref() {
-                Some(pw) => state.hasher.verify(pw, Some(&u.password_hash)).await?,
+                Some(pw) => ctx.hasher.verify(pw, Some(&u.password_hash)).await?,
                 None => false,
             };
             if !(by_token || by_password) || !u.active {
@@ -327,11 +327,11 @@ pub async fn accept(
                 .password
                 .as_deref()
                 .ok_or_else(|| AppError::bad_input("password", "EMPTY", "password: required for a new account"))?;
-            Some((name, state.hasher.hash(password).await?))
+            Some((name, ctx.hasher.hash(password).await?))
         }
     };
 
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // Only one acceptance wins, whatever runs at the same time.
     let claimed = invitation::Entity::update_many()
         .col_expr(invitation::Column::Status, Expr::value(InvitationStatus::Accepted))
@@ -401,7 +401,7 @@ pub async fn accept(
             format!("{} joined {} as {}", user.name, joined.name, role.as_str()),
             now,
         );
-        state.events.publish(&state.db, vec![event]).await;
+        ctx.events.publish(&ctx.db, vec![event]).await;
     }
     Ok((user, m))
 }
@@ -409,7 +409,7 @@ pub async fn accept(
 /// Invitations the caller may list: of one subscriber, or of every subscriber it administers.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber_id = ?subscriber_id))]
 pub async fn list(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     subscriber_id: Option<Uuid>,
     status: Option<InvitationStatus>,
@@ -418,7 +418,7 @@ pub async fn list(
     let mut q = invitation::Entity::find();
     match subscriber_id {
         Some(id) => {
-            let (_, r) = p.subscriber(&state.db, id).await?;
+            let (_, r) = p.subscriber(&ctx.db, id).await?;
             let allowed = match r {
                 Reach::Own => p.lists_own_members(),
                 Reach::Client | Reach::Vendor => true,
@@ -438,7 +438,7 @@ pub async fn list(
             q = q.filter(scope);
         }
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     q = match status {
         None => q,
         Some(InvitationStatus::Pending) => q
@@ -453,7 +453,7 @@ pub async fn list(
         ),
         Some(s) => q.filter(invitation::Column::Status.eq(s)),
     };
-    paginate(&state.db, q, invitation::Column::Id, page).await
+    paginate(&ctx.db, q, invitation::Column::Id, page).await
 }
 
 pub use subscribers::load as load_subscriber;
@@ -462,7 +462,7 @@ pub use subscribers::load as load_subscriber;
 /// date), oldest first: the partner calls these clients and resends. Every role of the vendor reads every
 /// client's (a read: the vendor reads everything).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn not_activated(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<invitation::Model>> {
+pub async fn not_activated(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<Page<invitation::Model>> {
     let mut q = invitation::Entity::find().filter(invitation::Column::Status.eq(InvitationStatus::Pending));
     if p.is_vendor() {
         q = q.filter(invitation::Column::SubscriberId.in_subquery(subscribers::all_client_ids()));
@@ -470,5 +470,5 @@ pub async fn not_activated(state: &AppState, p: Scope<'_>, page: PageArgs) -> Ap
         p.require(p.serves_clients(), "list clients' invitations")?;
         q = q.filter(invitation::Column::SubscriberId.in_subquery(subscribers::client_ids_of(p.subscriber_id)));
     }
-    paginate(&state.db, q, invitation::Column::Id, page).await
+    paginate(&ctx.db, q, invitation::Column::Id, page).await
 }

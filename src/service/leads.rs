@@ -14,7 +14,6 @@ use uuid::Uuid;
 use super::outbox::{self, NewMessage};
 use super::subscribers::{BindingNote, bind};
 use super::{Page, PageArgs, new_id, paginate, programs, ranking, tasks};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::BindingSource;
@@ -22,6 +21,7 @@ use crate::domain::LocalTime;
 use crate::domain::leads::{LeadCandidate, Quarter, choose_lead_partner};
 use crate::error::{AppError, AppResult};
 use crate::events::{PartnerEvent, PartnerEventKind};
+use crate::service::ServiceCtx;
 
 /// The category whose paid contracts the ranking counts [000].
 pub const RANKED_CATEGORY: &str = "ITSAAS";
@@ -44,7 +44,7 @@ fn may_read_program_data(p: Scope<'_>) -> bool {
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn ranking(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     program_code: &str,
     quarter: &str,
@@ -52,8 +52,8 @@ pub async fn ranking(
 ) -> AppResult<Vec<RankingRow>> {
     p.require(may_read_program_data(p), "read the partner ranking")?;
     let quarter = parse_quarter(quarter)?;
-    let program = programs::by_code(&state.db, program_code, "programCode").await?;
-    ranking::current(state, &program, quarter, page).await
+    let program = programs::by_code(&ctx.db, program_code, "programCode").await?;
+    ranking::current(ctx, &program, quarter, page).await
 }
 
 /// What the vendor gives to publish a pool.
@@ -69,7 +69,7 @@ pub struct NewPool {
 /// lead status and whose profile says they are on the service desk, have consultants and customisation
 /// specialists. A valid pool whose window overlaps ends the day before the new one starts.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResult<lead_pool::Model> {
+pub async fn publish_pool(ctx: &ServiceCtx, p: Scope<'_>, n: NewPool) -> AppResult<lead_pool::Model> {
     p.require(p.is_vendor_staff(), "publish lead pools")?;
     let quarter = parse_quarter(&n.quarter)?;
     if n.size == 0 || n.size > MAX_POOL_SIZE {
@@ -78,13 +78,13 @@ pub async fn publish_pool(state: &AppState, p: Scope<'_>, n: NewPool) -> AppResu
     if n.valid_until < n.valid_from {
         return Err(AppError::bad_input("validUntil", "BEFORE_START", "validUntil: must not be before validFrom"));
     }
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let program = programs::by_code(&*txn, &n.program_code, "programCode").await?;
     // Two publications for one program queue behind each other (PostgreSQL row lock).
     super::lock_row::<program::Entity, _>(&*txn, program::Column::Id, program::Column::CreatedAt, program.id).await?;
-    let fresh = ranking::Freshness { now, max_age: state.config.ranking_max_age };
-    let run = ranking::ensure(&*txn, program.id, quarter, state.config.local, fresh).await?;
+    let fresh = ranking::Freshness { now, max_age: ctx.config.ranking_max_age };
+    let run = ranking::ensure(&*txn, program.id, quarter, ctx.config.local, fresh).await?;
     let statuses = programs::statuses(&*txn, program.id).await?;
     let min_rank = program.lead_min_status.as_deref().and_then(|m| statuses.iter().position(|s| s == m)).unwrap_or(0);
     let chosen: Vec<Uuid> =
@@ -142,7 +142,7 @@ pub struct MemberChange {
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, pool = %pool, partner = %partner))]
 pub async fn set_member(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     pool: Uuid,
     partner: Uuid,
@@ -153,8 +153,8 @@ pub async fn set_member(
     if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(AppError::bad_input("reason", "INVALID_REASON", "reason: between 1 and 1000 characters"));
     }
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // The pool's lock (the one lead assignment takes): concurrent changes of a member take turns, so each
     // starts from what the one before it wrote and none is overwritten.
     super::lock_row::<lead_pool::Entity, _>(&*txn, lead_pool::Column::Id, lead_pool::Column::CreatedAt, pool).await?;
@@ -204,10 +204,10 @@ pub async fn pool_valid_on<C: ConnectionTrait>(
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn current_pool(state: &AppState, p: Scope<'_>, program_code: &str) -> AppResult<Option<lead_pool::Model>> {
+pub async fn current_pool(ctx: &ServiceCtx, p: Scope<'_>, program_code: &str) -> AppResult<Option<lead_pool::Model>> {
     p.require(may_read_program_data(p), "read lead pools")?;
-    let program = programs::by_code(&state.db, program_code, "programCode").await?;
-    pool_valid_on(&state.db, program.id, state.config.local.date(state.clock.now())).await
+    let program = programs::by_code(&ctx.db, program_code, "programCode").await?;
+    pool_valid_on(&ctx.db, program.id, ctx.config.local.date(ctx.clock.now())).await
 }
 
 pub async fn members_of<C: ConnectionTrait>(db: &C, pool: Uuid) -> AppResult<Vec<lead_pool_member::Model>> {
@@ -302,11 +302,11 @@ pub async fn partner_staff_emails<C: ConnectionTrait>(db: &C, partner: Uuid) -> 
 
 /// Clients nobody serves (self-registered while no pool was valid): the vendor assigns them by hand.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn unbound_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
+pub async fn unbound_clients(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
     // A read: every role of the vendor reads everything (docs/rules.md §1–2).
     p.require(p.is_vendor(), "list unbound clients")?;
     let q = subscriber::Entity::find()
         .filter(subscriber::Column::Kind.eq(SubscriberKind::Client))
         .filter(subscriber::Column::ServingPartnerId.is_null());
-    paginate(&state.db, q, subscriber::Column::Id, page).await
+    paginate(&ctx.db, q, subscriber::Column::Id, page).await
 }

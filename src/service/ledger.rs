@@ -16,7 +16,6 @@ use uuid::Uuid;
 use super::ledger_totals::{self, Changes};
 use super::webhooks::{self, Event};
 use super::{Page, PageArgs, new_id, paginate, programs, stoplist, tariffs};
-use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::Scope;
 use crate::db::begin_write;
@@ -27,6 +26,7 @@ use crate::domain::stoplist::is_locked_category;
 use crate::domain::subscription::CommissionStatus;
 use crate::domain::webhook::EventType;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// What a sale would earn and why.
 pub struct Assessment {
@@ -172,16 +172,16 @@ pub async fn reverse(txn: &crate::db::WriteTxn, payment: Uuid, now: DateTime<Utc
 /// What a payment would earn: who gets it, under which rule, and why. Writes nothing.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, tariff = %tariff))]
 pub async fn quote(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     client: Uuid,
     tariff: Uuid,
     period_months: i32,
     amount_minor: i64,
 ) -> AppResult<Assessment> {
-    let (c, r) = p.subscriber(&state.db, client).await?;
+    let (c, r) = p.subscriber(&ctx.db, client).await?;
     p.require(matches!(r, Reach::Client) || p.is_vendor(), "quote commissions")?;
-    let t = tariffs::load(&state.db, tariff)
+    let t = tariffs::load(&ctx.db, tariff)
         .await
         .map_err(|_| AppError::bad_input("tariffId", "TARIFF_UNKNOWN", "tariffId: no such tariff"))?;
     if !tariffs::periods_of(&t).contains(&period_months) {
@@ -191,8 +191,8 @@ pub async fn quote(
             "periodMonths: not a period of this tariff",
         ));
     }
-    let now = state.clock.now();
-    assess(&state.db, &c, &t, amount_minor, now, None, now).await
+    let now = ctx.clock.now();
+    assess(&ctx.db, &c, &t, amount_minor, now, None, now).await
 }
 
 /// Whose ledger the caller reads: the vendor any partner's (or all), a partner's owner only its own.
@@ -232,7 +232,7 @@ fn filtered(
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = ?partner))]
 pub async fn list(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     partner: Option<Uuid>,
     status: Option<CommissionStatus>,
@@ -241,7 +241,7 @@ pub async fn list(
     page: PageArgs,
 ) -> AppResult<Page<commission::Model>> {
     let partner = scope(p, partner)?;
-    paginate(&state.db, filtered(partner, status, from, to), commission::Column::Id, page).await
+    paginate(&ctx.db, filtered(partner, status, from, to), commission::Column::Id, page).await
 }
 
 /// Sums by current status, in minor units.
@@ -263,14 +263,14 @@ impl Summary {
 /// entries for the partial ones.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = ?partner))]
 pub async fn summary(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     partner: Option<Uuid>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> AppResult<Summary> {
     let partner = scope(p, partner)?;
-    let rows = ledger_totals::sums(&state.db, partner, from, to).await?;
+    let rows = ledger_totals::sums(&ctx.db, partner, from, to).await?;
     let mut s = Summary::default();
     for (status, total) in rows {
         match status {
@@ -302,11 +302,11 @@ async fn load_all(txn: &DatabaseTransaction, ids: &[Uuid]) -> AppResult<Vec<comm
 
 /// `ACCRUED → APPROVED`, all or nothing.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<Vec<commission::Model>> {
+pub async fn approve(ctx: &ServiceCtx, p: Scope<'_>, ids: &[Uuid]) -> AppResult<Vec<commission::Model>> {
     p.require(p.is_vendor_staff(), "approve commissions")?;
     let ids = distinct(ids)?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let entries = load_all(&txn, &ids).await?;
     if let Some(bad) = entries.iter().find(|e| e.status != CommissionStatus::Accrued) {
         return Err(AppError::conflict("INVALID_STATUS", format!("entry {} is {}, not ACCRUED", bad.id, bad.status)));
@@ -336,7 +336,7 @@ pub async fn approve(state: &AppState, p: Scope<'_>, ids: &[Uuid]) -> AppResult<
 /// keep their status and take the reference, which nets them against this payout.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn mark_paid(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     ids: &[Uuid],
     reference: &str,
@@ -351,8 +351,8 @@ pub async fn mark_paid(
             "payoutReference: 1 to 200 characters",
         ));
     }
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let entries = load_all(&txn, &ids).await?;
     let payable = |e: &commission::Model| {
         e.status == CommissionStatus::Approved

@@ -9,13 +9,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Page, PageArgs, paginate};
-use crate::app::AppState;
 use crate::auth::Reach;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::Role;
 use crate::domain::role::{allowed_in, needs_owner};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// Whether the caller may list the members of a subscriber in this relation.
 pub fn may_list(p: Scope<'_>, r: Reach) -> bool {
@@ -84,13 +84,13 @@ async fn ensure_another_owner(txn: &DatabaseTransaction, m: &membership::Model) 
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -> AppResult<membership::Model> {
+pub async fn change_role(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, role: Role) -> AppResult<membership::Model> {
     // Nobody changes their own role, except an owner stepping down while another owner remains. Said
     // before the rules on who grants what, so that raising oneself is refused as what it is.
     if Some(id) == p.membership_id() && p.role != Role::Owner {
         return Err(AppError::forbidden_because("OWN_ROLE", "you may not change your own role"));
     }
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let (m, s) = load_managed(&txn, p, id, needs_owner(role)).await?;
     let kind = s.kind;
     if !allowed_in(role, kind) {
@@ -111,18 +111,18 @@ pub async fn change_role(state: &AppState, p: Scope<'_>, id: Uuid, role: Role) -
     let m = am.update(&txn).await?;
     txn.commit().await?;
     // Open connections of this member were opened with the old role: they close at once.
-    state.events.access_changed(&state.db, m.user_id, m.subscriber_id).await;
+    ctx.events.access_changed(&ctx.db, m.user_id, m.subscriber_id).await;
     Ok(m)
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn remove(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn remove(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let (m, _) = load_managed(&txn, p, id, false).await?;
     ensure_another_owner(&txn, &m).await?;
     let (user, subscriber) = (m.user_id, m.subscriber_id);
     m.delete(&txn).await?;
     txn.commit().await?;
-    state.events.access_changed(&state.db, user, subscriber).await;
+    ctx.events.access_changed(&ctx.db, user, subscriber).await;
     Ok(id)
 }

@@ -7,6 +7,7 @@ pub mod audit_partitions;
 pub mod billing;
 pub mod bindings;
 pub mod client_work;
+mod context;
 pub mod credentials;
 pub mod crm;
 pub mod demo;
@@ -38,6 +39,8 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+pub use context::ServiceCtx;
 
 use crate::error::{AppError, AppResult};
 

@@ -10,10 +10,10 @@ use sea_orm::{
 };
 
 use super::{Page, PageArgs, new_id, paginate};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 
 // A message is `PENDING` until sent, then `SENT`; `CANCELLED` ones were never sent, and never will be: the
 // invitation or reset link they carry was accepted, revoked, expired or replaced before they went out.
@@ -142,12 +142,12 @@ enum Outcome {
 /// as soon as its own send ends. At least once, never lost: a row stays `PENDING` until a send succeeded;
 /// the claim (a lease under `FOR UPDATE SKIP LOCKED`) keeps replicas on disjoint rows.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
+pub async fn dispatch_due(ctx: &ServiceCtx) -> AppResult<DispatchStats> {
     use futures_util::stream::{self, StreamExt};
-    let claimed = claim_due(state).await?;
+    let claimed = claim_due(ctx).await?;
     let mut stats = DispatchStats { claimed: claimed.len(), ..Default::default() };
     let outcomes: Vec<AppResult<Outcome>> =
-        stream::iter(claimed).map(|m| send_one(state, m)).buffer_unordered(SEND_CONCURRENCY).collect().await;
+        stream::iter(claimed).map(|m| send_one(ctx, m)).buffer_unordered(SEND_CONCURRENCY).collect().await;
     let mut first_error = None;
     for outcome in outcomes {
         match outcome {
@@ -175,23 +175,23 @@ pub async fn dispatch_due(state: &AppState) -> AppResult<DispatchStats> {
 }
 
 /// Sends one claimed message (or cancels one whose invitation or reset link is moot) and records it.
-async fn send_one(state: &AppState, m: outbox_message::Model) -> AppResult<Outcome> {
+async fn send_one(ctx: &ServiceCtx, m: outbox_message::Model) -> AppResult<Outcome> {
     let moot = match m.kind {
-        OutboxKind::Invitation => !invitation_still_pending(state, &m).await?,
-        OutboxKind::PasswordReset => !super::credentials::reset_still_usable(state, &m.dedupe_key).await?,
+        OutboxKind::Invitation => !invitation_still_pending(ctx, &m).await?,
+        OutboxKind::PasswordReset => !super::credentials::reset_still_usable(ctx, &m.dedupe_key).await?,
         _ => false,
     };
     if moot {
-        mark_cancelled(state, &m).await?;
+        mark_cancelled(ctx, &m).await?;
         return Ok(Outcome::Cancelled);
     }
-    match state.mailer.send(&m.to_email, &m.subject, &m.body).await {
+    match ctx.mailer.send(&m.to_email, &m.subject, &m.body).await {
         Ok(()) => {
-            mark_sent(state, &m).await?;
+            mark_sent(ctx, &m).await?;
             Ok(Outcome::Sent)
         }
         Err(e) => {
-            mark_failed(state, &m, &e.0).await?;
+            mark_failed(ctx, &m, &e.0).await?;
             Ok(Outcome::Failed)
         }
     }
@@ -200,11 +200,11 @@ async fn send_one(state: &AppState, m: outbox_message::Model) -> AppResult<Outco
 /// Sends batch after batch until no message is due (a batch came back short) or `budget` has passed. The
 /// scheduler's pass; each batch is one `dispatch_due`, so replicas draining at once share the work.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn drain(state: &AppState, budget: std::time::Duration) -> AppResult<DispatchStats> {
+pub async fn drain(ctx: &ServiceCtx, budget: std::time::Duration) -> AppResult<DispatchStats> {
     let started = std::time::Instant::now();
     let mut total = DispatchStats::default();
     loop {
-        let s = dispatch_due(state).await?;
+        let s = dispatch_due(ctx).await?;
         total.claimed += s.claimed;
         total.sent += s.sent;
         total.failed += s.failed;
@@ -220,8 +220,8 @@ pub async fn drain(state: &AppState, budget: std::time::Duration) -> AppResult<D
 /// its message is kept; every key the service makes names its occasion (an invitation's send, a reset, a
 /// client's lead, a digest's week), so none comes round again after its message is gone.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn purge_sent(state: &AppState, retention_days: u32) -> AppResult<u64> {
-    let before = state.clock.now() - Duration::days(i64::from(retention_days));
+pub async fn purge_sent(ctx: &ServiceCtx, retention_days: u32) -> AppResult<u64> {
+    let before = ctx.clock.now() - Duration::days(i64::from(retention_days));
     let old = Condition::any()
         .add(
             Condition::all()
@@ -241,7 +241,7 @@ pub async fn purge_sent(state: &AppState, retention_days: u32) -> AppResult<u64>
             .filter(old.clone())
             .limit(PURGE_CHUNK)
             .into_query();
-        let txn = begin_write(&state.db, &state.write_gate).await?;
+        let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
         let r = outbox_message::Entity::delete_many()
             .filter(outbox_message::Column::Id.in_subquery(chunk))
             .exec(&*txn)
@@ -256,9 +256,9 @@ pub async fn purge_sent(state: &AppState, retention_days: u32) -> AppResult<u64>
 
 /// Takes a lease on up to `BATCH_SIZE` due messages. On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two
 /// replicas from claiming the same rows; on SQLite the write transaction is serial anyway.
-async fn claim_due(state: &AppState) -> AppResult<Vec<outbox_message::Model>> {
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+async fn claim_due(ctx: &ServiceCtx) -> AppResult<Vec<outbox_message::Model>> {
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let mut q = outbox_message::Entity::find()
         .filter(outbox_message::Column::Status.eq(OutboxStatus::Pending))
         .filter(outbox_message::Column::NextAttemptAt.lte(now))
@@ -286,9 +286,9 @@ async fn claim_due(state: &AppState) -> AppResult<Vec<outbox_message::Model>> {
     Ok(rows)
 }
 
-async fn mark_sent(state: &AppState, m: &outbox_message::Model) -> AppResult<()> {
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+async fn mark_sent(ctx: &ServiceCtx, m: &outbox_message::Model) -> AppResult<()> {
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let mut update = outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::Status, Expr::value(OutboxStatus::Sent))
         .col_expr(outbox_message::Column::SentAt, Expr::value(now))
@@ -306,15 +306,15 @@ async fn mark_sent(state: &AppState, m: &outbox_message::Model) -> AppResult<()>
 /// expired, and not re-sent since (a resend issues a new token; the dedupe key names the send).
 /// Checked just before sending, so an invitation accepted (or revoked) before its e-mail went out is not
 /// e-mailed afterwards; one accepted during the send itself is out of reach.
-async fn invitation_still_pending(state: &AppState, m: &outbox_message::Model) -> AppResult<bool> {
+async fn invitation_still_pending(ctx: &ServiceCtx, m: &outbox_message::Model) -> AppResult<bool> {
     let Some((id, send)) = invitation_send(&m.dedupe_key) else {
         tracing::warn!(key = %m.dedupe_key, "an invitation e-mail with an unexpected key is sent as it is");
         return Ok(true);
     };
-    let Some(inv) = entity::invitation::Entity::find_by_id(id).one(&state.db).await? else {
+    let Some(inv) = entity::invitation::Entity::find_by_id(id).one(&ctx.db).await? else {
         return Ok(false);
     };
-    Ok(inv.status == InvitationStatus::Pending && inv.expires_at > state.clock.now() && inv.sent_count == send)
+    Ok(inv.status == InvitationStatus::Pending && inv.expires_at > ctx.clock.now() && inv.sent_count == send)
 }
 
 /// The invitation and its send number from an invitation e-mail's dedupe key (`invitation:<id>:<n>`).
@@ -326,8 +326,8 @@ fn invitation_send(key: &str) -> Option<(uuid::Uuid, i32)> {
 
 /// Marks an invitation or reset e-mail that will not go out; its body (with the token) is redacted like a
 /// sent one.
-async fn mark_cancelled(state: &AppState, m: &outbox_message::Model) -> AppResult<()> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+async fn mark_cancelled(ctx: &ServiceCtx, m: &outbox_message::Model) -> AppResult<()> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::Status, Expr::value(OutboxStatus::Cancelled))
         .col_expr(outbox_message::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
@@ -340,11 +340,11 @@ async fn mark_cancelled(state: &AppState, m: &outbox_message::Model) -> AppResul
     Ok(())
 }
 
-async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -> AppResult<()> {
-    let now = state.clock.now();
+async fn mark_failed(ctx: &ServiceCtx, m: &outbox_message::Model, error: &str) -> AppResult<()> {
+    let now = ctx.clock.now();
     let attempts = m.attempts.saturating_add(1);
     let error: String = error.chars().filter(|c| !c.is_control()).take(MAX_ERROR_CHARS).collect();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::Attempts, Expr::col(outbox_message::Column::Attempts).add(1))
         .col_expr(outbox_message::Column::LastError, Expr::value(error))
@@ -363,9 +363,9 @@ async fn mark_failed(state: &AppState, m: &outbox_message::Model, error: &str) -
 
 /// The outbox, oldest first: for every role of the vendor (docs/rules.md §1–2: the vendor reads everything).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<outbox_message::Model>> {
+pub async fn list(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<Page<outbox_message::Model>> {
     p.require(p.is_vendor(), "read the e-mail outbox")?;
-    paginate(&state.db, outbox_message::Entity::find(), outbox_message::Column::Id, page).await
+    paginate(&ctx.db, outbox_message::Entity::find(), outbox_message::Column::Id, page).await
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::new_id;
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::SubscriberKind;
 use crate::domain::commission::{Purchase, RuleSpec};
 use crate::domain::presets::presets;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 pub async fn all<C: ConnectionTrait>(db: &C) -> AppResult<Vec<program::Model>> {
     Ok(program::Entity::find().order_by_asc(program::Column::Code).all(db).await?)
@@ -136,20 +136,20 @@ pub async fn put_partner_status(
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = %partner))]
 pub async fn set_partner_status(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     partner: Uuid,
     program_code: &str,
     status: &str,
 ) -> AppResult<entity::subscriber::Model> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let (s, _) = p.subscriber(&txn, partner).await?;
     p.require(p.is_vendor_staff(), "set partner statuses")?;
     if s.kind != SubscriberKind::Partner {
         return Err(AppError::bad_input("partnerId", "NOT_A_PARTNER", "partnerId: not a partner"));
     }
     let program = by_code(&txn, program_code, "programCode").await?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     put_partner_status(&txn, s.id, &program, status.trim(), now).await?;
     let s = super::subscribers::touch(&txn, s.id, now).await?;
     txn.commit().await?;
@@ -223,23 +223,23 @@ async fn put_rule(
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn set_rule(state: &AppState, p: Scope<'_>, r: RuleInput) -> AppResult<commission_rule::Model> {
+pub async fn set_rule(ctx: &ServiceCtx, p: Scope<'_>, r: RuleInput) -> AppResult<commission_rule::Model> {
     p.require(p.is_vendor_staff(), "edit commission rules")?;
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let program = by_code(&txn, &r.program_code, "programCode").await?;
-    let rule = put_rule(&txn, &program, &r, state.clock.now()).await?;
+    let rule = put_rule(&txn, &program, &r, ctx.clock.now()).await?;
     txn.commit().await?;
     Ok(rule)
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn delete_rule(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete_rule(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     p.require(p.is_vendor_staff(), "edit commission rules")?;
     let done = commission_rule::Entity::update_many()
-        .col_expr(commission_rule::Column::DeletedAt, Expr::value(state.clock.now()))
+        .col_expr(commission_rule::Column::DeletedAt, Expr::value(ctx.clock.now()))
         .filter(commission_rule::Column::Id.eq(id))
         .filter(commission_rule::Column::DeletedAt.is_null())
-        .exec(&state.db)
+        .exec(&ctx.db)
         .await?;
     if done.rows_affected == 0 {
         return Err(AppError::NotFound);
@@ -257,9 +257,9 @@ pub struct SeedReport {
 
 /// Loads the three preset programs. Idempotent: what exists and is equal is left alone.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn seed_presets(state: &AppState) -> AppResult<SeedReport> {
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn seed_presets(ctx: &ServiceCtx) -> AppResult<SeedReport> {
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let mut report = SeedReport::default();
     for preset in presets() {
         let program = match program::Entity::find().filter(program::Column::Code.eq(preset.code)).one(&txn).await? {

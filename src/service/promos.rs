@@ -7,12 +7,12 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Pagin
 use uuid::Uuid;
 
 use super::{Page, PageArgs, bindings, new_id, paginate, programs};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::promo::{BONUS_MONTHS, BonusType, PromoKind, discount_for_period};
 use crate::domain::{BindingSource, Role};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 pub struct NewPromo {
     pub program_code: String,
@@ -31,15 +31,15 @@ fn new_code(kind: PromoKind) -> String {
 /// A partner issues a code. Bonus codes need the program's minimum status; a discount code names its
 /// client (which may be bound to another partner: the client gave its id).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<promo_code::Model> {
+pub async fn create(ctx: &ServiceCtx, p: Scope<'_>, n: NewPromo) -> AppResult<promo_code::Model> {
     p.require(p.serves_clients(), "issue promo codes")?;
-    let program = programs::by_code(&state.db, &n.program_code, "programCode").await?;
+    let program = programs::by_code(&ctx.db, &n.program_code, "programCode").await?;
     let (bonus, months, discount, client) = match n.kind {
         PromoKind::Bonus => {
-            let statuses = programs::statuses(&state.db, program.id).await?;
+            let statuses = programs::statuses(&ctx.db, program.id).await?;
             let min =
                 program.promo_min_status.as_deref().and_then(|m| statuses.iter().position(|s| s == m)).unwrap_or(0);
-            let own = programs::partner_status_in(&state.db, p.subscriber_id, program.id).await?;
+            let own = programs::partner_status_in(&ctx.db, p.subscriber_id, program.id).await?;
             let rank = own.as_deref().and_then(|s| statuses.iter().position(|x| x == s));
             if rank.is_none_or(|r| r < min) {
                 return Err(AppError::bad_input(
@@ -65,7 +65,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<pr
             let client = n
                 .client
                 .ok_or_else(|| AppError::bad_input("clientId", "EMPTY", "clientId: a discount code is personal"))?;
-            p.named_client(&state.db, client).await?;
+            p.named_client(&ctx.db, client).await?;
             if let Some(bp) = n.discount_bp
                 && !(1..=5000).contains(&bp)
             {
@@ -85,9 +85,9 @@ pub async fn create(state: &AppState, p: Scope<'_>, n: NewPromo) -> AppResult<pr
         discount_bp: Set(discount),
         client_id: Set(client),
         created_by: Set(Some(p.responsible_user())),
-        created_at: Set(state.clock.now()),
+        created_at: Set(ctx.clock.now()),
     }
-    .insert(&state.db)
+    .insert(&ctx.db)
     .await?)
 }
 
@@ -112,13 +112,13 @@ pub struct Applied {
 /// A client's admin or owner applies a bonus code: the bonus is granted once per client ever, and the
 /// client is bound to the code's partner when no partner holds it.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn apply(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<Applied> {
+pub async fn apply(ctx: &ServiceCtx, p: Scope<'_>, code: &str) -> AppResult<Applied> {
     p.require(
         p.kind == crate::domain::SubscriberKind::Client && matches!(p.role, Role::Admin | Role::Owner),
         "apply promo codes",
     )?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let promo = by_code(&txn, code).await?;
     if promo.kind != PromoKind::Bonus {
         return Err(AppError::bad_input(
@@ -248,11 +248,11 @@ pub async fn redeem_discount(
 
 /// The vendor's all; a partner's own.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<promo_code::Model>> {
+pub async fn list(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<Page<promo_code::Model>> {
     let mut q = promo_code::Entity::find();
     if !p.is_vendor() {
         p.require(p.serves_clients(), "read promo codes")?;
         q = q.filter(promo_code::Column::PartnerId.eq(p.subscriber_id));
     }
-    paginate(&state.db, q, promo_code::Column::Id, page).await
+    paginate(&ctx.db, q, promo_code::Column::Id, page).await
 }

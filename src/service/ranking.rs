@@ -20,12 +20,12 @@ use uuid::Uuid;
 
 use super::leads::{NOT_RANKED, RANKED_CATEGORY};
 use super::new_id;
-use crate::app::AppState;
 use crate::db::begin_write;
 use crate::domain::leads::Quarter;
 use crate::domain::subscription::SubscriptionBasis;
 use crate::domain::{LocalTime, SubscriberKind};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// One line of the ranking with its partner.
 pub struct RankingRow {
@@ -90,22 +90,22 @@ impl RankingPage {
 /// missing or stale).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn current(
-    state: &AppState,
+    ctx: &ServiceCtx,
     program: &program::Model,
     quarter: Quarter,
     page: RankingPage,
 ) -> AppResult<Vec<RankingRow>> {
-    let fresh = Freshness { now: state.clock.now(), max_age: state.config.ranking_max_age };
-    let run = match stored(&state.db, program.id, quarter).await? {
+    let fresh = Freshness { now: ctx.clock.now(), max_age: ctx.config.ranking_max_age };
+    let run = match stored(&ctx.db, program.id, quarter).await? {
         Some(run) if fresh.serves(&run) => run.id,
         _ => {
-            let txn = begin_write(&state.db, &state.write_gate).await?;
-            let run = ensure(&*txn, program.id, quarter, state.config.local, fresh).await?;
+            let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
+            let run = ensure(&*txn, program.id, quarter, ctx.config.local, fresh).await?;
             txn.commit().await?;
             run
         }
     };
-    rows_of(&state.db, run, page).await
+    rows_of(&ctx.db, run, page).await
 }
 
 /// The stored ranking of a program's quarter, if any.
@@ -331,19 +331,19 @@ pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid, page: RankingPage) -
 /// The scheduler's part: for every program, the open quarter's ranking once it is older than half the
 /// served age, and the last quarter's until a final one is stored. Returns how many were computed.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn refresh(state: &AppState) -> AppResult<u32> {
-    let now = state.clock.now();
-    let local = state.config.local;
+pub async fn refresh(ctx: &ServiceCtx) -> AppResult<u32> {
+    let now = ctx.clock.now();
+    let local = ctx.config.local;
     let this = Quarter::of(local.date(now));
     let last = Quarter::of(this.start() - chrono::Duration::days(1));
     let mut computed = 0;
-    for program in program::Entity::find().all(&state.db).await? {
+    for program in program::Entity::find().all(&ctx.db).await? {
         for quarter in [last, this] {
-            let fresh = Freshness { now, max_age: state.config.ranking_max_age / 2 };
-            if stored(&state.db, program.id, quarter).await?.is_some_and(|run| fresh.serves(&run)) {
+            let fresh = Freshness { now, max_age: ctx.config.ranking_max_age / 2 };
+            if stored(&ctx.db, program.id, quarter).await?.is_some_and(|run| fresh.serves(&run)) {
                 continue;
             }
-            let txn = begin_write(&state.db, &state.write_gate).await?;
+            let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
             let before = stored(&*txn, program.id, quarter).await?.and_then(|r| r.computed_at);
             let run = ensure(&*txn, program.id, quarter, local, fresh).await?;
             let after = ranking_run::Entity::find_by_id(run).one(&*txn).await?.and_then(|r| r.computed_at);

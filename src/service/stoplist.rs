@@ -10,12 +10,12 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id, paginate};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::stoplist::{LOCK_MONTHS, lock_end, status_at};
 use crate::domain::{Inn, OptionalText};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 fn taken() -> AppError {
     AppError::conflict("ALREADY_LOCKED", "this INN is on the stop-list")
@@ -63,7 +63,7 @@ async fn expire_stale(txn: &WriteTxn, inn: &str, now: DateTime<Utc>) -> AppResul
 /// A partner asks to lock a prospective client by INN.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn request(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     inn: &str,
     comment: Option<&str>,
@@ -71,8 +71,8 @@ pub async fn request(
     p.require(p.serves_clients(), "request stop-list locks")?;
     let inn = Inn::parse(inn).map_err(AppError::input("inn"))?.into_string();
     let comment = OptionalText::parse(comment).map_err(AppError::input("comment"))?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     if let Some(lock) = active_lock(&txn, &inn, now).await? {
         // The same answer whoever holds it; the holder is told it already has it.
         return Err(if lock.partner_id == p.subscriber_id {
@@ -105,7 +105,7 @@ pub async fn request(
 /// the others find it decided (`ALREADY_DECIDED`).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn decide(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     id: Uuid,
     approve: bool,
@@ -113,8 +113,8 @@ pub async fn decide(
 ) -> AppResult<stop_list_entry::Model> {
     p.require(p.is_vendor_staff(), "decide stop-list requests")?;
     let reason = OptionalText::parse(reason).map_err(AppError::input("reason"))?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     let already = || AppError::conflict("ALREADY_DECIDED", "this request was already decided");
     if entry.status != StopListStatus::Requested {
@@ -153,7 +153,7 @@ pub async fn decide(
         format!("the stop-list request for INN {} was {verdict}", entry.inn),
         now,
     );
-    state.events.publish(&state.db, vec![event]).await;
+    ctx.events.publish(&ctx.db, vec![event]).await;
     Ok(entry)
 }
 
@@ -162,13 +162,13 @@ pub async fn decide(
 /// one applies and the other is refused (`LOCK_CHANGED`), so every extension that answers OK moved
 /// the lock by its months.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn extend(state: &AppState, p: Scope<'_>, id: Uuid, months: i32) -> AppResult<stop_list_entry::Model> {
+pub async fn extend(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, months: i32) -> AppResult<stop_list_entry::Model> {
     p.require(p.is_vendor_staff(), "extend stop-list locks")?;
     if !(1..=24).contains(&months) {
         return Err(AppError::bad_input("months", "OUT_OF_RANGE", "months: 1 to 24"));
     }
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let entry = stop_list_entry::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     let expires = match (status_at(entry.status, entry.expires_at, now), entry.expires_at) {
         (StopListStatus::Approved, Some(e)) => e,
@@ -195,7 +195,7 @@ pub async fn extend(state: &AppState, p: Scope<'_>, id: Uuid, months: i32) -> Ap
 /// The vendor sees every entry; a partner's operators and owner see their own.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     inn: Option<&str>,
     status: Option<StopListStatus>,
@@ -209,7 +209,7 @@ pub async fn list(
     if let Some(inn) = inn {
         q = q.filter(stop_list_entry::Column::Inn.eq(Inn::parse(inn).map_err(AppError::input("inn"))?.into_string()));
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     q = match status {
         None => q,
         Some(StopListStatus::Approved) => q
@@ -224,5 +224,5 @@ pub async fn list(
         ),
         Some(s) => q.filter(stop_list_entry::Column::Status.eq(s)),
     };
-    paginate(&state.db, q, stop_list_entry::Column::Id, page).await
+    paginate(&ctx.db, q, stop_list_entry::Column::Id, page).await
 }

@@ -13,18 +13,18 @@ use uuid::Uuid;
 use super::invitations::{self, NewInvitation};
 use super::webhooks;
 use super::{Page, PageArgs, find_or_404, new_id};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::text::{contains_pattern, fold};
 use crate::domain::{BindingSource, Email, Inn, Kpp, Name, Role, SubscriberKind};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 pub use crate::auth::scope::{all_client_ids, client_ids_of};
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     kind: Option<SubscriberKind>,
     search: Option<&str>,
@@ -32,7 +32,7 @@ pub async fn list(
     page: PageArgs,
 ) -> AppResult<Page<subscriber::Model>> {
     let q = list_query(kind, search, updated_since)?;
-    super::paginate_union(&state.db, q, p.subscriber_ranges(kind), subscriber::Column::Id, |s| s.id, page).await
+    super::paginate_union(&ctx.db, q, p.subscriber_ranges(kind), subscriber::Column::Id, |s| s.id, page).await
 }
 
 /// The filters of a subscriber list, before the caller's reach (`Scope::subscriber_ranges`) and the
@@ -244,15 +244,15 @@ pub struct Registered {
 /// `program` is a program code and a status in it (default: its lowest status).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn create_partner(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     card: NewCard,
     owner_email: Email,
     program: Option<(String, Option<String>)>,
 ) -> AppResult<Registered> {
     p.require(p.is_vendor_staff(), "create partners")?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let partner = insert_subscriber(&txn, SubscriberKind::Partner, card, None, None, now).await?;
     if let Some((code, status)) = program {
         let program = super::programs::by_code(&txn, &code, "programCode").await?;
@@ -274,7 +274,7 @@ pub async fn create_partner(
     .await?;
     let (invitation, token) = invitations::create_in(
         &txn,
-        state,
+        ctx,
         NewInvitation {
             subscriber: &partner,
             email: owner_email,
@@ -290,14 +290,14 @@ pub async fn create_partner(
 /// A partner registers a client, which is bound to it, and invites the client's owner.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn register_client(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     card: NewCard,
     owner_email: Email,
 ) -> AppResult<Registered> {
     p.require(p.serves_clients(), "register clients")?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let client = insert_subscriber(&txn, SubscriberKind::Client, card, None, None, now).await?;
     let client = bind(
         &txn,
@@ -311,7 +311,7 @@ pub async fn register_client(
     super::tasks::welcome_call(&*txn, p.subscriber_id, client.id, now).await?;
     let (invitation, token) = invitations::create_in(
         &txn,
-        state,
+        ctx,
         NewInvitation {
             subscriber: &client,
             email: owner_email,
@@ -333,19 +333,19 @@ fn registered_note(user: Uuid) -> BindingNote {
 /// its original creation time (which commission windows count from).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, partner = ?partner))]
 pub async fn import_client(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     card: NewCard,
     partner: Option<Uuid>,
     created_at: Option<DateTime<Utc>>,
 ) -> AppResult<subscriber::Model> {
     p.require(p.is_vendor_staff(), "import clients")?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let created_at = created_at.unwrap_or(now);
     if created_at > now {
         return Err(AppError::bad_input("createdAt", "IN_FUTURE", "createdAt: must not be in the future"));
     }
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     if let Some(partner) = partner {
         let ps = subscriber::Entity::find_by_id(partner).one(&txn).await?;
         if ps.as_ref().map(|s| s.kind) != Some(SubscriberKind::Partner) {
@@ -365,8 +365,8 @@ pub async fn import_client(
 /// Edits the card. Only owners edit their own card; a partner's operators edit their clients' cards;
 /// vendor staff edit any.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn update_card(state: &AppState, p: Scope<'_>, id: Uuid, patch: CardPatch) -> AppResult<subscriber::Model> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+pub async fn update_card(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, patch: CardPatch) -> AppResult<subscriber::Model> {
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let (s, r) = p.subscriber(&txn, id).await?;
     p.require(p.may_administer(r, true), "edit this card")?;
     let mut am: subscriber::ActiveModel = s.clone().into();
@@ -381,7 +381,7 @@ pub async fn update_card(state: &AppState, p: Scope<'_>, id: Uuid, patch: CardPa
     am.phone = Set(patch.phone.apply(s.phone, |v| v));
     am.address = Set(patch.address.apply(s.address, |v| v));
     am.contact_person = Set(patch.contact_person.apply(s.contact_person, |v| v));
-    am.updated_at = Set(state.clock.now());
+    am.updated_at = Set(ctx.clock.now());
     let updated = am.update(&txn).await.map_err(AppError::on_unique(
         "inn",
         "INN_TAKEN",
@@ -402,12 +402,12 @@ pub struct ProfilePatch {
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn update_partner_profile(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     id: Uuid,
     patch: ProfilePatch,
 ) -> AppResult<subscriber::Model> {
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let (s, _) = p.subscriber(&txn, id).await?;
     p.require(p.is_vendor_staff(), "edit partner profiles")?;
     // The partner's row first, as `createSubscription` of the Partner tariff takes it before reading the
@@ -434,9 +434,8 @@ pub async fn update_partner_profile(
     };
     am.contract_until = Set(contract_until);
     am.update(&txn).await?;
-    let now = state.clock.now();
-    super::billing::follow_contract(&txn, s.id, profile.contract_until, contract_until, state.config.local, now)
-        .await?;
+    let now = ctx.clock.now();
+    super::billing::follow_contract(&txn, s.id, profile.contract_until, contract_until, ctx.config.local, now).await?;
     let s = touch(&txn, s.id, now).await?;
     txn.commit().await?;
     Ok(s)

@@ -10,11 +10,11 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use super::{Page, PageArgs, hash_token, new_id, paginate};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::SubscriberKind;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// Readable code alphabet: no 0/O, 1/I/L.
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -37,12 +37,12 @@ fn invalid_code() -> AppError {
 /// A partner's owner or operator issues a code, for one client (its id) or for whoever activates it
 /// first. The code is shown once; only its hash is kept.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = ?client))]
-pub async fn issue(state: &AppState, p: Scope<'_>, client: Option<Uuid>) -> AppResult<String> {
+pub async fn issue(ctx: &ServiceCtx, p: Scope<'_>, client: Option<Uuid>) -> AppResult<String> {
     p.require(p.serves_clients(), "issue support codes")?;
     if let Some(client) = client {
-        p.named_client(&state.db, client).await?;
+        p.named_client(&ctx.db, client).await?;
     }
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let code = new_code();
     support_code::ActiveModel {
         id: Set(new_id()),
@@ -50,11 +50,11 @@ pub async fn issue(state: &AppState, p: Scope<'_>, client: Option<Uuid>) -> AppR
         partner_id: Set(p.subscriber_id),
         client_id: Set(client),
         created_at: Set(now),
-        expires_at: Set(now + Duration::days(i64::from(state.config.support_code_days))),
+        expires_at: Set(now + Duration::days(i64::from(ctx.config.support_code_days))),
         activated_at: Set(None),
         activated_by_client: Set(None),
     }
-    .insert(&state.db)
+    .insert(&ctx.db)
     .await?;
     Ok(code)
 }
@@ -62,13 +62,13 @@ pub async fn issue(state: &AppState, p: Scope<'_>, client: Option<Uuid>) -> AppR
 /// A client's admin or owner activates a code: its partner becomes the client's support line. A code
 /// works once; an unknown, used, expired or someone else's code gets one answer.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn activate(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<subscriber::Model> {
+pub async fn activate(ctx: &ServiceCtx, p: Scope<'_>, code: &str) -> AppResult<subscriber::Model> {
     p.require(p.kind == SubscriberKind::Client && p.manages_own_members(), "activate support codes")?;
     if code.len() > 64 {
         return Err(invalid_code());
     }
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let c = support_code::Entity::find()
         .filter(support_code::Column::Code.eq(code_hash(code)))
         .one(&*txn)
@@ -94,10 +94,10 @@ pub async fn activate(state: &AppState, p: Scope<'_>, code: &str) -> AppResult<s
 
 /// The client switches back: no partner is its support line any more.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn end(state: &AppState, p: Scope<'_>) -> AppResult<subscriber::Model> {
+pub async fn end(ctx: &ServiceCtx, p: Scope<'_>) -> AppResult<subscriber::Model> {
     p.require(p.kind == SubscriberKind::Client && p.manages_own_members(), "change the support line")?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let client = set_support_line(&txn, p.subscriber_id, None, now).await?;
     txn.commit().await?;
     Ok(client)
@@ -118,19 +118,19 @@ async fn set_support_line(
 
 /// The clients whose support line the caller's partner is.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn supported_clients(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
+pub async fn supported_clients(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<Page<subscriber::Model>> {
     p.require(p.serves_clients(), "list supported clients")?;
     let q = subscriber::Entity::find()
         .filter(subscriber::Column::Kind.eq(SubscriberKind::Client))
         .filter(subscriber::Column::SupportPartnerId.eq(p.subscriber_id));
-    paginate(&state.db, q, subscriber::Column::Id, page).await
+    paginate(&ctx.db, q, subscriber::Column::Id, page).await
 }
 
 /// Partners with at least the configured number of paying clients (an active paid subscription now),
 /// by name. Public.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn directory(state: &AppState) -> AppResult<Vec<subscriber::Model>> {
-    let now = state.clock.now();
+pub async fn directory(ctx: &ServiceCtx) -> AppResult<Vec<subscriber::Model>> {
+    let now = ctx.clock.now();
     let paying = subscription::Entity::find()
         .select_only()
         .column(subscription::Column::SubscriberId)
@@ -147,9 +147,9 @@ pub async fn directory(state: &AppState) -> AppResult<Vec<subscriber::Model>> {
         .filter(subscriber::Column::ServingPartnerId.is_not_null())
         .filter(subscriber::Column::Id.in_subquery(paying))
         .group_by(subscriber::Column::ServingPartnerId)
-        .having(subscriber::Column::Id.count().gte(i64::from(state.config.directory_min_clients)))
+        .having(subscriber::Column::Id.count().gte(i64::from(ctx.config.directory_min_clients)))
         .into_tuple()
-        .all(&state.db)
+        .all(&ctx.db)
         .await?;
     let ids: Vec<Uuid> = partners.into_iter().filter_map(|(p, _)| p).collect();
     if ids.is_empty() {
@@ -160,6 +160,6 @@ pub async fn directory(state: &AppState) -> AppResult<Vec<subscriber::Model>> {
         .filter(subscriber::Column::Id.is_in(ids))
         .order_by_asc(subscriber::Column::Name)
         .order_by_asc(subscriber::Column::Id)
-        .all(&state.db)
+        .all(&ctx.db)
         .await?)
 }

@@ -5,9 +5,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::{new_id, programs};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 pub const MAX_PERIOD_MONTHS: u32 = 36;
 
@@ -34,7 +34,7 @@ pub struct NewTariff {
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn create(state: &AppState, p: Scope<'_>, t: NewTariff) -> AppResult<tariff::Model> {
+pub async fn create(ctx: &ServiceCtx, p: Scope<'_>, t: NewTariff) -> AppResult<tariff::Model> {
     p.require(p.is_vendor_staff(), "create tariffs")?;
     let code = t.code.trim().to_uppercase();
     if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
@@ -62,8 +62,8 @@ pub async fn create(state: &AppState, p: Scope<'_>, t: NewTariff) -> AppResult<t
     if t.monthly_price_minor.checked_mul(MAX_PERIOD_MONTHS as i64).is_none() {
         return Err(AppError::bad_input("monthlyPrice", "AMOUNT_TOO_LARGE", "monthlyPrice: too large"));
     }
-    let program = programs::by_code(&state.db, &t.program_code, "programCode").await?;
-    if !programs::categories(&state.db, program.id).await?.contains(&t.category) {
+    let program = programs::by_code(&ctx.db, &t.program_code, "programCode").await?;
+    if !programs::categories(&ctx.db, program.id).await?.contains(&t.category) {
         return Err(AppError::bad_input(
             "category",
             "CATEGORY_UNKNOWN",
@@ -84,20 +84,20 @@ pub async fn create(state: &AppState, p: Scope<'_>, t: NewTariff) -> AppResult<t
         trial_days: Set(t.trial_days),
         partner_only: Set(t.partner_only),
         archived: Set(false),
-        created_at: Set(state.clock.now()),
+        created_at: Set(ctx.clock.now()),
     }
-    .insert(&state.db)
+    .insert(&ctx.db)
     .await
     .map_err(AppError::on_unique("code", "TARIFF_CODE_TAKEN", "a tariff with this code exists"))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn archive(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<tariff::Model> {
+pub async fn archive(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<tariff::Model> {
     p.require(p.is_vendor_staff(), "archive tariffs")?;
-    let t = load(&state.db, id).await?;
+    let t = load(&ctx.db, id).await?;
     let mut am: tariff::ActiveModel = t.into();
     am.archived = Set(true);
-    Ok(am.update(&state.db).await?)
+    Ok(am.update(&ctx.db).await?)
 }
 
 pub async fn load<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<tariff::Model> {
@@ -107,14 +107,14 @@ pub async fn load<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<tariff::Mod
 /// The catalogue. Partner-only tariffs are shown to partners and the vendor only.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
 pub async fn list(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     program_code: Option<&str>,
     include_archived: bool,
 ) -> AppResult<Vec<tariff::Model>> {
     let mut q = tariff::Entity::find().order_by_asc(tariff::Column::Code);
     if let Some(code) = program_code {
-        q = q.filter(tariff::Column::ProgramId.eq(programs::by_code(&state.db, code, "programCode").await?.id));
+        q = q.filter(tariff::Column::ProgramId.eq(programs::by_code(&ctx.db, code, "programCode").await?.id));
     }
     if !include_archived {
         q = q.filter(tariff::Column::Archived.eq(false));
@@ -122,5 +122,5 @@ pub async fn list(
     if !(p.is_vendor() || p.is_partner()) {
         q = q.filter(tariff::Column::PartnerOnly.eq(false));
     }
-    Ok(q.all(&state.db).await?)
+    Ok(q.all(&ctx.db).await?)
 }

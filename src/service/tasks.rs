@@ -14,10 +14,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Page, PageArgs, new_id};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::domain::tasks::{self as rules, TaskKind, TaskStatus, Trial};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// The longest outcome note.
 pub const MAX_OUTCOME: usize = 4000;
@@ -66,7 +66,7 @@ pub async fn create_in<C: ConnectionTrait>(
 
 /// Creates a task in its own write transaction, with its webhook event (for the scheduler's passes).
 async fn create_alone(
-    state: &AppState,
+    ctx: &ServiceCtx,
     partner: Uuid,
     client: Uuid,
     kind: TaskKind,
@@ -74,7 +74,7 @@ async fn create_alone(
     occasion: &str,
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
-    let txn = crate::db::begin_write(&state.db, &state.write_gate).await?;
+    let txn = crate::db::begin_write(&ctx.db, &ctx.write_gate).await?;
     let created = create_in(&*txn, partner, client, kind, due_at, occasion, now).await?;
     txn.commit().await?;
     Ok(created)
@@ -136,7 +136,7 @@ fn mine(p: Scope<'_>) -> AppResult<Condition> {
 /// Tasks by due date: a partner's owner and operators see the partner's, the vendor sees all.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = ?client))]
 pub async fn list(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     status: Option<TaskStatus>,
     client: Option<Uuid>,
@@ -149,13 +149,13 @@ pub async fn list(
     if let Some(client) = client {
         q = q.filter(task::Column::ClientId.eq(client));
     }
-    let total = if page.count_total { q.clone().count(&state.db).await? } else { 0 };
+    let total = if page.count_total { q.clone().count(&ctx.db).await? } else { 0 };
     if let Some(after) = page.after {
         // The cursor's row is looked up within the caller's own tasks: another partner's task id is the
         // same unknown cursor as a random one.
         let cursor = task::Entity::find_by_id(after)
             .filter(mine(p)?)
-            .one(&state.db)
+            .one(&ctx.db)
             .await?
             .ok_or_else(|| AppError::bad_input("after", "INVALID_CURSOR", "after: not a cursor from this list"))?;
         q = q.filter(
@@ -165,13 +165,13 @@ pub async fn list(
         );
     }
     let items =
-        q.order_by_asc(task::Column::DueAt).order_by_asc(task::Column::Id).limit(page.first + 1).all(&state.db).await?;
+        q.order_by_asc(task::Column::DueAt).order_by_asc(task::Column::Id).limit(page.first + 1).all(&ctx.db).await?;
     Ok(Page::from_overfetch(items, page.first, total))
 }
 
 /// Completes an open task of the caller's partner with an outcome note.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn complete(state: &AppState, p: Scope<'_>, id: Uuid, outcome: &str) -> AppResult<task::Model> {
+pub async fn complete(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, outcome: &str) -> AppResult<task::Model> {
     let outcome = outcome.trim();
     if outcome.is_empty() || outcome.chars().count() > MAX_OUTCOME {
         return Err(AppError::bad_input(
@@ -181,12 +181,12 @@ pub async fn complete(state: &AppState, p: Scope<'_>, id: Uuid, outcome: &str) -
         ));
     }
     let t = task::Entity::find_by_id(id)
-        .one(&state.db)
+        .one(&ctx.db)
         .await?
         .filter(|t| t.partner_id == p.subscriber_id || p.is_vendor())
         .ok_or(AppError::NotFound)?;
     p.require(p.serves_clients() && t.partner_id == p.subscriber_id, "complete tasks")?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     // Compare-and-set on the status: of two concurrent completions one wins, the other is told.
     let done = task::Entity::update_many()
         .col_expr(task::Column::Status, Expr::value(TaskStatus::Done))
@@ -195,12 +195,12 @@ pub async fn complete(state: &AppState, p: Scope<'_>, id: Uuid, outcome: &str) -
         .col_expr(task::Column::CompletedBy, Expr::value(p.responsible_user()))
         .filter(task::Column::Id.eq(id))
         .filter(task::Column::Status.eq(TaskStatus::Open))
-        .exec(&state.db)
+        .exec(&ctx.db)
         .await?;
     if done.rows_affected == 0 {
         return Err(AppError::conflict("TASK_NOT_OPEN", "this task is already done or cancelled"));
     }
-    task::Entity::find_by_id(id).one(&state.db).await?.ok_or(AppError::NotFound)
+    task::Entity::find_by_id(id).one(&ctx.db).await?.ok_or(AppError::NotFound)
 }
 
 /// Completes a client's open churn-reason tasks once the reason is recorded.
@@ -237,9 +237,9 @@ pub struct TrialTaskReport {
 /// whose client had no partner then (bound later). Safe to run often and on several replicas: each task
 /// has its key.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport> {
-    let db = &state.db;
-    let now = state.clock.now();
+pub async fn generate_trial_tasks(ctx: &ServiceCtx) -> AppResult<TrialTaskReport> {
+    let db = &ctx.db;
+    let now = ctx.clock.now();
     let mut report = TrialTaskReport::default();
     let live_trials = subscription::Entity::find()
         .filter(subscription::Column::Basis.eq(SubscriptionBasis::Trial))
@@ -268,15 +268,14 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
         let t = Trial { starts_at: s.starts_at, ends_at: s.ends_at };
         let (opens, due) = rules::check_in(t);
         if opens <= now
-            && create_alone(state, partner, s.subscriber_id, TaskKind::TrialCheckIn, due, &s.id.to_string(), now)
-                .await?
+            && create_alone(ctx, partner, s.subscriber_id, TaskKind::TrialCheckIn, due, &s.id.to_string(), now).await?
         {
             report.created += 1;
         }
         let (opens, due) = rules::trial_ending(t);
         if opens <= now
             && !pays_after(&s.subscriber_id, now)
-            && create_alone(state, partner, s.subscriber_id, TaskKind::TrialEnding, due, &s.id.to_string(), now).await?
+            && create_alone(ctx, partner, s.subscriber_id, TaskKind::TrialEnding, due, &s.id.to_string(), now).await?
         {
             report.created += 1;
         }
@@ -287,7 +286,7 @@ pub async fn generate_trial_tasks(state: &AppState) -> AppResult<TrialTaskReport
         let t = Trial { starts_at: s.starts_at, ends_at: s.ends_at };
         if !paid_after
             && create_alone(
-                state,
+                ctx,
                 partner,
                 s.subscriber_id,
                 TaskKind::ChurnReason,

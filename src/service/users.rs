@@ -6,11 +6,11 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect
 use uuid::Uuid;
 
 use super::credentials::{announce, end_sessions};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// The vendor's staff deactivate or reactivate a user. An inactive user cannot log in (the answer of a
 /// wrong password), nor accept an invitation, nor reset its password; its tokens are refused on the next
@@ -18,13 +18,13 @@ use crate::error::{AppError, AppResult};
 /// not revive them (the token generation moved on). Nobody deactivates themselves; a vendor owner is
 /// deactivated only by another vendor owner, and the vendor keeps at least one active owner.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn set_active(state: &AppState, p: Scope<'_>, id: Uuid, active: bool) -> AppResult<user::Model> {
+pub async fn set_active(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, active: bool) -> AppResult<user::Model> {
     p.require(p.is_vendor_staff(), "activate or deactivate users")?;
     if p.user_id() == Some(id) && !active {
         return Err(AppError::forbidden_because("OWN_ACCOUNT", "you may not deactivate yourself"));
     }
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let target = user::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     if !active {
         let vendor_owner = membership::Entity::find()
@@ -74,7 +74,7 @@ pub async fn set_active(state: &AppState, p: Scope<'_>, id: Uuid, active: bool) 
     let updated = user::Entity::find_by_id(target.id).one(&txn).await?.ok_or(AppError::NotFound)?;
     txn.commit().await?;
     if changed && !active {
-        announce(state, id).await;
+        announce(ctx, id).await;
     }
     Ok(updated)
 }

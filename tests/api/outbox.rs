@@ -8,6 +8,7 @@ use chrono::Duration;
 use entity::outbox_message;
 use partnergraph::app::{AppParts, AppState};
 use partnergraph::mail::Mailer;
+use partnergraph::service::ServiceCtx;
 use partnergraph::service::outbox::{self, DispatchStats, NewMessage};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -125,8 +126,11 @@ fn sending_to(app: &TestApp, url: &str) -> AppState {
     let mut config = (*app.state.config).clone();
     config.smtp_url = Some(url.to_owned().into());
     AppState::from(AppParts {
-        mailer: Arc::new(Mailer::from_config(&config).unwrap()),
-        config: Arc::new(config),
+        ctx: ServiceCtx {
+            mailer: Arc::new(Mailer::from_config(&config).unwrap()),
+            config: Arc::new(config),
+            ..app.state.ctx.clone()
+        },
         ..(*app.state).clone()
     })
 }

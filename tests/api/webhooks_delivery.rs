@@ -141,7 +141,7 @@ async fn app_sending(retry: &str, adjust: impl FnOnce(&mut partnergraph::config:
         adjust(c);
     })
     .await;
-    partnergraph::service::webhooks::sender::spawn(app.state.clone()).expect("a sender");
+    partnergraph::service::webhooks::sender::spawn(app.state.ctx.clone()).expect("a sender");
     app
 }
 
@@ -363,7 +363,7 @@ async fn two_replicas_sending_at_once_never_send_one_attempt_twice() {
     let app = app_sending("5", |c| c.webhook_per_endpoint = 8).await;
     // A second replica on the same database, with its own sender.
     let replica = partnergraph::app::AppState::connect((*app.state.config).clone()).await.unwrap();
-    partnergraph::service::webhooks::sender::spawn(replica).expect("a second sender");
+    partnergraph::service::webhooks::sender::spawn(replica.ctx.clone()).expect("a second sender");
     let rx = Receiver::start().await;
     let (ep, _) = endpoint(&app, &app.vendor, &rx.url, &["payment.recorded"]).await;
     let model = entity::webhook_endpoint::Entity::find_by_id(uuid::Uuid::parse_str(&ep).unwrap())

@@ -80,7 +80,7 @@ async fn an_https_endpoint_gets_its_event_over_tls_with_the_url_host_as_server_n
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).unwrap();
     let tls = Arc::new(partnergraph::service::webhooks::client::tls_with_roots(roots));
-    partnergraph::service::webhooks::sender::spawn_with(app.state.clone(), tls).unwrap();
+    partnergraph::service::webhooks::sender::spawn_with(app.state.ctx.clone(), tls).unwrap();
     let url = format!("https://localhost:{port}/hooks/pg?tenant=42");
     let (ep, _) = endpoint(&app, &app.vendor, &url, &["payment.recorded"]).await;
     app.as_(&app.vendor, SEND_TEST, json!({ "id": ep })).await.ok();
@@ -101,7 +101,7 @@ async fn a_certificate_the_roots_do_not_trust_fails_the_attempt_and_sends_nothin
     let (port, seen, server) = tls_receiver().await;
     let app = spawn_app().await;
     // The public (webpki) roots, as in production: the test CA is not among them.
-    partnergraph::service::webhooks::sender::spawn(app.state.clone()).unwrap();
+    partnergraph::service::webhooks::sender::spawn(app.state.ctx.clone()).unwrap();
     let (ep, _) = endpoint(&app, &app.vendor, &format!("https://localhost:{port}/hook"), &["payment.recorded"]).await;
     app.as_(&app.vendor, SEND_TEST, json!({ "id": ep })).await.ok();
     let d = attempted(&app, &ep).await;

@@ -5,18 +5,18 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::{may_sell, offered, tariff_input};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::promo::discounted;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 use crate::service::{Page, PageArgs, new_id, paginate, promos, tariffs};
 
 /// A partner invoices a client: price × months, less a personal discount code. The client may be bound
 /// to another partner (it gave this partner its id); paying the invoice rebinds it.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = %client, tariff = %tariff))]
 pub async fn create_invoice(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     client: Uuid,
     tariff: Uuid,
@@ -24,8 +24,8 @@ pub async fn create_invoice(
     promo_code: Option<&str>,
 ) -> AppResult<invoice::Model> {
     p.require(p.serves_clients(), "issue invoices")?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let c = p.named_client(&*txn, client).await?;
     let t = tariff_input(&txn, tariff).await?;
     offered(&t, &c)?;
@@ -88,14 +88,14 @@ pub fn may_read_invoice(p: Scope<'_>, inv: &invoice::Model) -> bool {
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, client = ?client))]
 pub async fn list_invoices(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     client: Option<Uuid>,
     page: PageArgs,
 ) -> AppResult<Page<invoice::Model>> {
     let mut q = invoice::Entity::find();
     if let Some(c) = client {
-        p.subscriber(&state.db, c).await?;
+        p.subscriber(&ctx.db, c).await?;
         q = q.filter(invoice::Column::ClientId.eq(c));
     }
     if !p.is_vendor() {
@@ -106,5 +106,5 @@ pub async fn list_invoices(
             q = q.filter(invoice::Column::ClientId.eq(p.subscriber_id));
         }
     }
-    paginate(&state.db, q, invoice::Column::Id, page).await
+    paginate(&ctx.db, q, invoice::Column::Id, page).await
 }

@@ -8,13 +8,13 @@ use uuid::Uuid;
 
 use super::subscriptions::{insert_subscription, live_subscription};
 use super::tariff_input;
-use crate::app::AppState;
 use crate::auth::{Reach, Scope};
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::BindingSource;
 use crate::domain::subscription::{PaymentChannel, SubscriptionBasis};
 use crate::domain::webhook::EventType;
 use crate::error::{AppError, AppResult, UniqueIndex};
+use crate::service::ServiceCtx;
 use crate::service::subscribers::{self, BindingNote};
 use crate::service::webhooks::{self, Event};
 use crate::service::{Page, PageArgs, bindings, ledger, new_id, paginate, promos, tariffs};
@@ -79,16 +79,16 @@ async fn replay<C: ConnectionTrait>(db: &C, n: &NewPayment) -> AppResult<Option<
 /// Records a payment (vendor), idempotently by external id: the same id with the same payload returns
 /// the first payment and accrues nothing new; a different payload is `CONFLICT`.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = %n.subscriber, tariff = %n.tariff, external_id = %n.external_id))]
-pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -> AppResult<payment::Model> {
+pub async fn record_payment(ctx: &ServiceCtx, p: Scope<'_>, mut n: NewPayment) -> AppResult<payment::Model> {
     p.require(p.is_vendor_staff(), "record payments")?;
     n.external_id = check_external_id(&n.external_id, "externalId")?;
-    if let Some(existing) = replay(&state.db, &n).await? {
+    if let Some(existing) = replay(&ctx.db, &n).await? {
         return Ok(existing);
     }
-    match record_new(state, &n, p.responsible_user()).await {
+    match record_new(ctx, &n, p.responsible_user()).await {
         // A concurrent request with the same id won the insert: answer as a repeat.
         Err(AppError::Conflict { reason: "DUPLICATE_EXTERNAL_ID", .. }) => {
-            replay(&state.db, &n).await?.ok_or_else(|| AppError::Internal("payment vanished after a duplicate".into()))
+            replay(&ctx.db, &n).await?.ok_or_else(|| AppError::Internal("payment vanished after a duplicate".into()))
         }
         other => other,
     }
@@ -96,10 +96,10 @@ pub async fn record_payment(state: &AppState, p: Scope<'_>, mut n: NewPayment) -
 
 /// Records a payment whose external id is new, in one transaction under the subscriber's lock.
 #[tracing::instrument(level = "debug", skip_all)]
-async fn record_new(state: &AppState, n: &NewPayment, recorded_by: Uuid) -> AppResult<payment::Model> {
-    let now = state.clock.now();
+async fn record_new(ctx: &ServiceCtx, n: &NewPayment, recorded_by: Uuid) -> AppResult<payment::Model> {
+    let now = ctx.clock.now();
     let paid_at = paid_at_of(n, now)?;
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     if let Some(existing) = replay(&txn, n).await? {
         return Ok(existing);
     }
@@ -134,7 +134,7 @@ async fn record_new(state: &AppState, n: &NewPayment, recorded_by: Uuid) -> AppR
     ];
     webhooks::queue(&*txn, events).await?;
     txn.commit().await?;
-    state.events.publish(&state.db, payment_events(&pay, &client, &t, commission.as_ref(), now)).await;
+    ctx.events.publish(&ctx.db, payment_events(&pay, &client, &t, commission.as_ref(), now)).await;
     Ok(pay)
 }
 
@@ -405,7 +405,7 @@ pub fn partner_payments(partner: Uuid) -> sea_orm::sea_query::SimpleExpr {
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = ?subscriber))]
 pub async fn list_payments(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     subscriber: Option<Uuid>,
     external_id: Option<&str>,
@@ -416,7 +416,7 @@ pub async fn list_payments(
         q = q.filter(payment::Column::ExternalId.eq(ext));
     }
     if let Some(s) = subscriber {
-        let (_, r) = p.worked(&state.db, s).await?;
+        let (_, r) = p.worked(&ctx.db, s).await?;
         p.require(r != Reach::Own || p.manages_own_members(), "read payments")?;
         q = q.filter(payment::Column::SubscriberId.eq(s));
     } else if !p.is_vendor() {
@@ -427,5 +427,5 @@ pub async fn list_payments(
             q = q.filter(payment::Column::SubscriberId.eq(p.subscriber_id));
         }
     }
-    paginate(&state.db, q, payment::Column::Id, page).await
+    paginate(&ctx.db, q, payment::Column::Id, page).await
 }

@@ -6,11 +6,11 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::payments::check_external_id;
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::webhook::EventType;
 use crate::error::{AppError, AppResult, UniqueIndex};
+use crate::service::ServiceCtx;
 use crate::service::ledger;
 use crate::service::subscribers;
 use crate::service::webhooks::{self, Event};
@@ -22,11 +22,11 @@ const REFUND_EXTERNAL_ID_INDEX: UniqueIndex =
 /// Refunds a payment: the ledger gets a reversing entry for each accrual, the subscription loses the
 /// paid period. Idempotent by the refund's own external id.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, payment = %id, external_id = %external_id))]
-pub async fn refund(state: &AppState, p: Scope<'_>, id: Uuid, external_id: &str) -> AppResult<payment::Model> {
+pub async fn refund(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, external_id: &str) -> AppResult<payment::Model> {
     p.require(p.is_vendor_staff(), "refund payments")?;
     let external_id = check_external_id(external_id, "externalId")?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let pay = payment::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     subscribers::lock(&txn, pay.subscriber_id).await?;
     let claimed = payment::Entity::update_many()

@@ -9,13 +9,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{may_sell, offered, tariff_input};
-use crate::app::AppState;
 use crate::auth::{Reach, Scope};
 use crate::db::begin_write;
 use crate::domain::subscription::{ChurnReason, SubscriptionBasis, SubscriptionStatus};
 use crate::domain::webhook::EventType;
 use crate::domain::{LocalTime, OptionalText, Role, SubscriberKind};
 use crate::error::{AppError, AppResult, UniqueIndex};
+use crate::service::ServiceCtx;
 use crate::service::new_id;
 use crate::service::webhooks::{self, Event};
 use crate::service::{subscribers, tasks};
@@ -82,13 +82,13 @@ const ONE_TRIAL_INDEX: UniqueIndex = UniqueIndex {
 /// Starts a trial of a tariff (once per subscriber and tariff, ever).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = %subscriber, tariff = %tariff))]
 pub async fn start_trial(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     subscriber: Uuid,
     tariff: Uuid,
 ) -> AppResult<subscription::Model> {
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let (s, r) = p.subscriber(&txn, subscriber).await?;
     p.require(p.may_administer(r, true), "manage this subscriber's subscriptions")?;
     subscribers::lock(&txn, s.id).await?;
@@ -118,14 +118,14 @@ pub async fn start_trial(
 /// its partner or the vendor), `PARTNER_FREE` for a partner with an active contract (until it ends).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = %subscriber, tariff = %tariff))]
 pub async fn create_subscription(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     subscriber: Uuid,
     tariff: Uuid,
     basis: SubscriptionBasis,
 ) -> AppResult<subscription::Model> {
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let (s, r) = p.subscriber(&txn, subscriber).await?;
     // Who may grant which basis, before anything is locked or loaded for it.
     match basis {
@@ -149,7 +149,7 @@ pub async fn create_subscription(
     let ends_at = if basis == SubscriptionBasis::ItsProf {
         its_prof_ends(&txn, p, (&s, r), &t, now).await?
     } else {
-        partner_free_ends(&txn, &s, &t, state.config.local, now).await?
+        partner_free_ends(&txn, &s, &t, ctx.config.local, now).await?
     };
     if live_subscription(&txn, s.id, t.id, now).await?.is_some() {
         return Err(AppError::conflict("ALREADY_SUBSCRIBED", "this subscriber already has this tariff"));
@@ -245,15 +245,15 @@ pub async fn follow_contract(
 /// Cancels a subscription; a trial needs a churn reason.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
 pub async fn cancel(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     id: Uuid,
     reason: Option<ChurnReason>,
     comment: Option<&str>,
 ) -> AppResult<subscription::Model> {
     let comment = OptionalText::parse(comment).map_err(AppError::input("comment"))?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let sub = subscription::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     let (owner, r) = p.subscriber(&txn, sub.subscriber_id).await?;
     p.require(p.may_administer(r, true), "cancel this subscription")?;

@@ -9,11 +9,11 @@ use super::{
     BookWrite, Common, Locator, Refs, UpsertKind, Upserted, like, links, locate, next_external_id, on_taken, patched,
     required, resolve, touch, writable,
 };
-use crate::app::AppState;
 use crate::auth::{Book, Scope};
 use crate::domain::crm::search_text;
 use crate::domain::{Inn, Kpp};
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 use crate::service::subscribers::Patch;
 use crate::service::{Page, PageArgs, new_id, paginate};
 
@@ -43,18 +43,18 @@ pub struct CompanyFilter {
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn list(state: &AppState, book: Book, f: CompanyFilter, page: PageArgs) -> AppResult<Page<Model>> {
+pub async fn list(ctx: &ServiceCtx, book: Book, f: CompanyFilter, page: PageArgs) -> AppResult<Page<Model>> {
     let mut q = f.common.apply(Entity::find(), book);
     if let Some(p) = &f.search {
         q = q.filter(like(Column::SearchText, p));
     }
-    paginate(&state.db, q, Column::Id, page).await
+    paginate(&ctx.db, q, Column::Id, page).await
 }
 
 /// One company the caller reaches.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
-pub async fn get(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
-    super::get::<Entity, _>(&state.db, scope, id).await
+pub async fn get(ctx: &ServiceCtx, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
+    super::get::<Entity, _>(&ctx.db, scope, id).await
 }
 
 /// Upserts of companies: `crm::upsert_one::<Companies>` and `crm::upsert_batch::<Companies>`.
@@ -132,8 +132,8 @@ async fn upsert_in(w: &BookWrite<'_>, input: CompanyUpsert) -> AppResult<Upserte
 /// Deletes a company and its contact links; its deals stay, without a company (their contacts stay
 /// on them). Deals and contacts that lose it are marked as changed.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
-pub async fn delete(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
-    let w = BookWrite::begin(state, scope).await?;
+pub async fn delete(ctx: &ServiceCtx, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
+    let w = BookWrite::begin(ctx, scope).await?;
     writable::<Entity>(&w, id).await?;
     let deals: Vec<Uuid> = crm_deal::Entity::find()
         .select_only()

@@ -9,11 +9,11 @@ use super::{
     BookWrite, Common, Locator, Refs, UpsertKind, Upserted, in_book, like, links, locate, next_external_id, on_taken,
     patched, required, resolve, touch, writable,
 };
-use crate::app::AppState;
 use crate::auth::{Book, Scope};
 use crate::domain::Email;
 use crate::domain::crm::search_text;
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 use crate::service::subscribers::Patch;
 use crate::service::{Page, PageArgs, new_id, paginate};
 
@@ -44,13 +44,13 @@ pub struct ContactFilter {
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn list(state: &AppState, book: Book, f: ContactFilter, page: PageArgs) -> AppResult<Page<Model>> {
+pub async fn list(ctx: &ServiceCtx, book: Book, f: ContactFilter, page: PageArgs) -> AppResult<Page<Model>> {
     let mut q = f.common.apply(Entity::find(), book);
     if let Some(p) = &f.search {
         q = q.filter(like(Column::SearchText, p));
     }
     if let Some(company) = f.company {
-        in_book::<crm_company::Entity, _>(&state.db, book, company).await?;
+        in_book::<crm_company::Entity, _>(&ctx.db, book, company).await?;
         let members = crm_contact_company::Entity::find()
             .select_only()
             .column(crm_contact_company::Column::ContactId)
@@ -58,13 +58,13 @@ pub async fn list(state: &AppState, book: Book, f: ContactFilter, page: PageArgs
             .into_query();
         q = q.filter(Column::Id.in_subquery(members));
     }
-    paginate(&state.db, q, Column::Id, page).await
+    paginate(&ctx.db, q, Column::Id, page).await
 }
 
 /// One contact the caller reaches.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
-pub async fn get(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
-    super::get::<Entity, _>(&state.db, scope, id).await
+pub async fn get(ctx: &ServiceCtx, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
+    super::get::<Entity, _>(&ctx.db, scope, id).await
 }
 
 /// Upserts of contacts: `crm::upsert_one::<Contacts>` and `crm::upsert_batch::<Contacts>`.
@@ -136,8 +136,8 @@ async fn upsert_in(w: &BookWrite<'_>, input: ContactUpsert) -> AppResult<Upserte
 
 /// Deletes a contact and its links (its companies and deals stay, marked as changed).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
-pub async fn delete(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
-    let w = BookWrite::begin(state, scope).await?;
+pub async fn delete(ctx: &ServiceCtx, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
+    let w = BookWrite::begin(ctx, scope).await?;
     writable::<Entity>(&w, id).await?;
     let (companies, deals) = links::of_contact(&w, id).await?;
     touch::<crm_company::Entity>(&w, &companies).await?;

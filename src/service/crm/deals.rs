@@ -14,10 +14,10 @@ use super::{
     BookWrite, Common, Locator, Refs, UpsertKind, Upserted, by_external, in_book, links, locate, next_external_id,
     on_taken, required, resolve, touch, writable,
 };
-use crate::app::AppState;
 use crate::auth::{Book, Scope};
 use crate::domain::crm::{DealStage, ExternalId, closed_at};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 use crate::service::subscribers::Patch;
 use crate::service::{Page, PageArgs, new_id, paginate};
 
@@ -56,17 +56,17 @@ pub struct DealFilter {
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn list(state: &AppState, book: Book, f: DealFilter, page: PageArgs) -> AppResult<Page<Model>> {
+pub async fn list(ctx: &ServiceCtx, book: Book, f: DealFilter, page: PageArgs) -> AppResult<Page<Model>> {
     let mut q = f.common.apply(Entity::find(), book);
     if let Some(stage) = f.stage {
         q = q.filter(Column::Stage.eq(stage));
     }
     if let Some(company) = f.company {
-        in_book::<crm_company::Entity, _>(&state.db, book, company).await?;
+        in_book::<crm_company::Entity, _>(&ctx.db, book, company).await?;
         q = q.filter(Column::CompanyId.eq(company));
     }
     if let Some(contact) = f.contact {
-        in_book::<crm_contact::Entity, _>(&state.db, book, contact).await?;
+        in_book::<crm_contact::Entity, _>(&ctx.db, book, contact).await?;
         let on = crm_deal_contact::Entity::find()
             .select_only()
             .column(crm_deal_contact::Column::DealId)
@@ -74,13 +74,13 @@ pub async fn list(state: &AppState, book: Book, f: DealFilter, page: PageArgs) -
             .into_query();
         q = q.filter(Column::Id.in_subquery(on));
     }
-    paginate(&state.db, q, Column::Id, page).await
+    paginate(&ctx.db, q, Column::Id, page).await
 }
 
 /// One deal the caller reaches.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
-pub async fn get(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
-    super::get::<Entity, _>(&state.db, scope, id).await
+pub async fn get(ctx: &ServiceCtx, scope: Scope<'_>, id: Uuid) -> AppResult<Model> {
+    super::get::<Entity, _>(&ctx.db, scope, id).await
 }
 
 /// Upserts of deals: `crm::upsert_one::<Deals>` and `crm::upsert_batch::<Deals>`.
@@ -193,18 +193,18 @@ async fn upsert_in(w: &BookWrite<'_>, input: DealUpsert) -> AppResult<Upserted<M
 
 /// Puts a contact of the book on a deal (no change if it is on it already).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, deal = %deal, contact = %contact))]
-pub async fn add_contact(state: &AppState, scope: Scope<'_>, deal: Uuid, contact: Uuid) -> AppResult<Model> {
-    change_contact(state, scope, deal, contact, true).await
+pub async fn add_contact(ctx: &ServiceCtx, scope: Scope<'_>, deal: Uuid, contact: Uuid) -> AppResult<Model> {
+    change_contact(ctx, scope, deal, contact, true).await
 }
 
 /// Takes a contact off a deal (no change if it is not on it); the contact stays in the book.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, deal = %deal, contact = %contact))]
-pub async fn remove_contact(state: &AppState, scope: Scope<'_>, deal: Uuid, contact: Uuid) -> AppResult<Model> {
-    change_contact(state, scope, deal, contact, false).await
+pub async fn remove_contact(ctx: &ServiceCtx, scope: Scope<'_>, deal: Uuid, contact: Uuid) -> AppResult<Model> {
+    change_contact(ctx, scope, deal, contact, false).await
 }
 
-async fn change_contact(state: &AppState, scope: Scope<'_>, deal: Uuid, contact: Uuid, on: bool) -> AppResult<Model> {
-    let w = BookWrite::begin(state, scope).await?;
+async fn change_contact(ctx: &ServiceCtx, scope: Scope<'_>, deal: Uuid, contact: Uuid, on: bool) -> AppResult<Model> {
+    let w = BookWrite::begin(ctx, scope).await?;
     let mut d = writable::<Entity>(&w, deal).await?;
     writable::<crm_contact::Entity>(&w, contact).await?;
     let changed = if on {
@@ -223,8 +223,8 @@ async fn change_contact(state: &AppState, scope: Scope<'_>, deal: Uuid, contact:
 
 /// Deletes a deal and its contact links; its company and contacts stay, marked as changed.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id, id = %id))]
-pub async fn delete(state: &AppState, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
-    let w = BookWrite::begin(state, scope).await?;
+pub async fn delete(ctx: &ServiceCtx, scope: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
+    let w = BookWrite::begin(ctx, scope).await?;
     let d = writable::<Entity>(&w, id).await?;
     let contacts = links::contacts_of_deal(&w, id).await?;
     touch::<crm_contact::Entity>(&w, &contacts).await?;

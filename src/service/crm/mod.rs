@@ -21,11 +21,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use uuid::Uuid;
 
 use super::subscribers::Patch;
-use crate::app::AppState;
 use crate::auth::{Book, Scope};
 use crate::db::{WriteTxn, begin_write};
 use crate::domain::crm::ExternalId;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 
 /// At most this many rows in one batch upsert.
 pub const BATCH_MAX: usize = 100;
@@ -96,14 +96,14 @@ pub struct BookWrite<'a> {
 
 impl<'a> BookWrite<'a> {
     /// Opens a write to the caller's writable book (`FORBIDDEN` for callers who may not write one).
-    pub async fn begin(state: &AppState, scope: Scope<'a>) -> AppResult<Self> {
+    pub async fn begin(ctx: &ServiceCtx, scope: Scope<'a>) -> AppResult<Self> {
         let book = scope.writable_book()?;
-        let txn = begin_write(&state.db, &state.write_gate).await?;
+        let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
         // The book's lock: the subscriber row, written to itself (its `updated_at` does not change).
         super::subscribers::lock(&txn, book.id()).await?;
         // Microseconds, as PostgreSQL keeps them: the `updatedAt` an upsert answers is the one stored,
         // so a CRM can pass it back as `updatedSince` and find the row.
-        let now = state.clock.now().trunc_subsecs(6);
+        let now = ctx.clock.now().trunc_subsecs(6);
         Ok(BookWrite { book, txn, scope, now })
     }
 
@@ -126,11 +126,11 @@ pub trait UpsertKind {
 /// One upsert in its own transaction.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id))]
 pub async fn upsert_one<K: UpsertKind>(
-    state: &AppState,
+    ctx: &ServiceCtx,
     scope: Scope<'_>,
     input: K::Input,
 ) -> AppResult<Upserted<K::Model>> {
-    let w = BookWrite::begin(state, scope).await?;
+    let w = BookWrite::begin(ctx, scope).await?;
     let r = K::upsert_in(&w, input).await?;
     w.commit().await?;
     Ok(r)
@@ -139,12 +139,12 @@ pub async fn upsert_one<K: UpsertKind>(
 /// A batch: all or nothing, in one transaction; answers in input order, a failure names its index.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %scope.subscriber_id))]
 pub async fn upsert_batch<K: UpsertKind>(
-    state: &AppState,
+    ctx: &ServiceCtx,
     scope: Scope<'_>,
     inputs: Vec<K::Input>,
 ) -> Result<Vec<Upserted<K::Model>>, BatchError> {
     check_batch_size(inputs.len())?;
-    let w = BookWrite::begin(state, scope).await?;
+    let w = BookWrite::begin(ctx, scope).await?;
     let mut out = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.into_iter().enumerate() {
         out.push(K::upsert_in(&w, input).await.map_err(|error| BatchError { index: Some(i), error })?);

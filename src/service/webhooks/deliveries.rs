@@ -10,11 +10,11 @@ use uuid::Uuid;
 use super::DeliveryStatus;
 use super::endpoints::{may_manage, may_read, own};
 use super::events::{Event, new_message_id, pending_row};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::webhook::EventType;
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 use crate::service::{Page, PageArgs, paginate};
 
 /// How long deliveries are kept.
@@ -26,7 +26,7 @@ pub type WithEndpoint = (webhook_delivery::Model, webhook_endpoint::Model);
 /// The deliveries of the caller's subscriber's endpoints (of one endpoint when given), oldest first.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, endpoint = ?endpoint))]
 pub async fn list(
-    state: &AppState,
+    ctx: &ServiceCtx,
     p: Scope<'_>,
     endpoint: Option<Uuid>,
     status: Option<DeliveryStatus>,
@@ -35,18 +35,18 @@ pub async fn list(
     may_read(p)?;
     let mut q = webhook_delivery::Entity::find().filter(webhook_delivery::Column::SubscriberId.eq(p.subscriber_id));
     if let Some(id) = endpoint {
-        own(&state.db, p, id).await?;
+        own(&ctx.db, p, id).await?;
         q = q.filter(webhook_delivery::Column::EndpointId.eq(id));
     }
     if let Some(s) = status {
         q = q.filter(webhook_delivery::Column::Status.eq(s));
     }
-    let page = paginate(&state.db, q, webhook_delivery::Column::Id, page).await?;
+    let page = paginate(&ctx.db, q, webhook_delivery::Column::Id, page).await?;
     let mut ids: Vec<Uuid> = page.items.iter().map(|d| d.endpoint_id).collect();
     ids.sort();
     ids.dedup();
     let endpoints =
-        webhook_endpoint::Entity::find().filter(webhook_endpoint::Column::Id.is_in(ids)).all(&state.db).await?;
+        webhook_endpoint::Entity::find().filter(webhook_endpoint::Column::Id.is_in(ids)).all(&ctx.db).await?;
     let items = page
         .items
         .into_iter()
@@ -62,10 +62,10 @@ fn disabled() -> AppError {
 /// Sends a delivered or failed message again, as a new delivery with the same `webhook-id` and body;
 /// a delivery still pending is tried at once instead of at its next retry time.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn redeliver(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<WithEndpoint> {
+pub async fn redeliver(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<WithEndpoint> {
     may_manage(p)?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let d = webhook_delivery::Entity::find_by_id(id)
         .one(&*txn)
         .await?
@@ -92,10 +92,10 @@ pub async fn redeliver(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Wi
 
 /// Queues a `webhook.test` event to one endpoint, whatever types it chose.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, endpoint = %endpoint))]
-pub async fn send_test(state: &AppState, p: Scope<'_>, endpoint: Uuid) -> AppResult<WithEndpoint> {
+pub async fn send_test(ctx: &ServiceCtx, p: Scope<'_>, endpoint: Uuid) -> AppResult<WithEndpoint> {
     may_manage(p)?;
-    let now = state.clock.now();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let now = ctx.clock.now();
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let ep = own(&*txn, p, endpoint).await?;
     if !ep.enabled {
         return Err(disabled());
@@ -114,11 +114,11 @@ pub async fn send_test(state: &AppState, p: Scope<'_>, endpoint: Uuid) -> AppRes
 
 /// Deletes deliveries older than the retention (a scheduler pass). Returns how many.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn purge_old(state: &AppState) -> AppResult<u64> {
-    let before = state.clock.now() - Duration::days(RETENTION_DAYS);
+pub async fn purge_old(ctx: &ServiceCtx) -> AppResult<u64> {
+    let before = ctx.clock.now() - Duration::days(RETENTION_DAYS);
     let r = webhook_delivery::Entity::delete_many()
         .filter(webhook_delivery::Column::CreatedAt.lt(before))
-        .exec(&state.db)
+        .exec(&ctx.db)
         .await?;
     Ok(r.rows_affected)
 }

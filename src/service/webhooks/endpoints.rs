@@ -10,12 +10,12 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Pagin
 use uuid::Uuid;
 
 use super::{secrets, urls};
-use crate::app::AppState;
 use crate::auth::Scope;
 use crate::db::begin_write;
 use crate::domain::webhook::{join_event_types, parse_event_types};
 use crate::domain::{OptionalText, Role};
 use crate::error::{AppError, AppResult};
+use crate::service::ServiceCtx;
 use crate::service::{Page, PageArgs, new_id, paginate, subscribers};
 
 /// The most endpoints one subscriber may have.
@@ -60,27 +60,27 @@ struct Checked {
     description: Option<String>,
 }
 
-async fn check(state: &AppState, i: &EndpointInput) -> AppResult<Checked> {
+async fn check(ctx: &ServiceCtx, i: &EndpointInput) -> AppResult<Checked> {
     let types = parse_event_types(&i.event_types).map_err(AppError::input("eventTypes"))?;
     let description = OptionalText::parse(i.description.as_deref()).map_err(AppError::input("description"))?;
-    let url = urls::check_endpoint_url(&i.url, state.config.webhook_allow_private).await?;
+    let url = urls::check_endpoint_url(&i.url, ctx.config.webhook_allow_private).await?;
     Ok(Checked { url: url.to_string(), event_types: join_event_types(&types), description })
 }
 
-fn sealed(state: &AppState, id: Uuid, secret: &str) -> AppResult<String> {
-    secrets::seal(&state.config.webhook_key, id, secret)
+fn sealed(ctx: &ServiceCtx, id: Uuid, secret: &str) -> AppResult<String> {
+    secrets::seal(&ctx.config.webhook_key, id, secret)
         .ok_or_else(|| AppError::Internal("could not encrypt a webhook secret".into()))
 }
 
 /// Registers an endpoint; returns it and its secret (shown this once).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn create(state: &AppState, p: Scope<'_>, i: EndpointInput) -> AppResult<(webhook_endpoint::Model, String)> {
+pub async fn create(ctx: &ServiceCtx, p: Scope<'_>, i: EndpointInput) -> AppResult<(webhook_endpoint::Model, String)> {
     may_manage(p)?;
-    let c = check(state, &i).await?;
-    let now = state.clock.now();
+    let c = check(ctx, &i).await?;
+    let now = ctx.clock.now();
     let id = new_id();
     let secret = secrets::new_secret();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     // Endpoints of one subscriber are created one at a time, so the limit holds under concurrency.
     subscribers::lock(&txn, p.subscriber_id).await?;
     let count = webhook_endpoint::Entity::find()
@@ -100,7 +100,7 @@ pub async fn create(state: &AppState, p: Scope<'_>, i: EndpointInput) -> AppResu
         description: Set(c.description),
         event_types: Set(c.event_types),
         enabled: Set(i.enabled),
-        secret: Set(sealed(state, id, &secret)?),
+        secret: Set(sealed(ctx, id, &secret)?),
         previous_secret: Set(None),
         previous_secret_until: Set(None),
         created_by: Set(p.user_id()),
@@ -115,18 +115,18 @@ pub async fn create(state: &AppState, p: Scope<'_>, i: EndpointInput) -> AppResu
 
 /// Replaces an endpoint's settings (its secret stays).
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn update(state: &AppState, p: Scope<'_>, id: Uuid, i: EndpointInput) -> AppResult<webhook_endpoint::Model> {
+pub async fn update(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid, i: EndpointInput) -> AppResult<webhook_endpoint::Model> {
     may_manage(p)?;
-    own(&state.db, p, id).await?;
-    let c = check(state, &i).await?;
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    own(&ctx.db, p, id).await?;
+    let c = check(ctx, &i).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let ep = own(&*txn, p, id).await?;
     let mut am: webhook_endpoint::ActiveModel = ep.into();
     am.url = Set(c.url);
     am.event_types = Set(c.event_types);
     am.description = Set(c.description);
     am.enabled = Set(i.enabled);
-    am.updated_at = Set(state.clock.now());
+    am.updated_at = Set(ctx.clock.now());
     let ep = am.update(&*txn).await?;
     txn.commit().await?;
     Ok(ep)
@@ -134,9 +134,9 @@ pub async fn update(state: &AppState, p: Scope<'_>, id: Uuid, i: EndpointInput) 
 
 /// Deletes an endpoint and its delivery log.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn delete(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
+pub async fn delete(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<Uuid> {
     may_manage(p)?;
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let ep = own(&*txn, p, id).await?;
     webhook_endpoint::Entity::delete_by_id(ep.id).exec(&*txn).await?;
     txn.commit().await?;
@@ -146,13 +146,13 @@ pub async fn delete(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<Uuid>
 /// A new secret; the one it replaces keeps signing (a second signature) for 24 hours, so a receiver can
 /// switch without losing a message. A rotation within those hours drops the oldest.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, id = %id))]
-pub async fn rotate(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(webhook_endpoint::Model, String)> {
+pub async fn rotate(ctx: &ServiceCtx, p: Scope<'_>, id: Uuid) -> AppResult<(webhook_endpoint::Model, String)> {
     may_manage(p)?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     let secret = secrets::new_secret();
-    let txn = begin_write(&state.db, &state.write_gate).await?;
+    let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
     let ep = own(&*txn, p, id).await?;
-    let stored = sealed(state, ep.id, &secret)?;
+    let stored = sealed(ctx, ep.id, &secret)?;
     let mut am: webhook_endpoint::ActiveModel = ep.clone().into();
     am.previous_secret = Set(Some(ep.secret));
     am.previous_secret_until = Set(Some(now + Duration::hours(PREVIOUS_SECRET_HOURS)));
@@ -165,16 +165,16 @@ pub async fn rotate(state: &AppState, p: Scope<'_>, id: Uuid) -> AppResult<(webh
 
 /// The caller's subscriber's endpoints, oldest first.
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn list(state: &AppState, p: Scope<'_>, page: PageArgs) -> AppResult<Page<webhook_endpoint::Model>> {
+pub async fn list(ctx: &ServiceCtx, p: Scope<'_>, page: PageArgs) -> AppResult<Page<webhook_endpoint::Model>> {
     may_read(p)?;
     let q = webhook_endpoint::Entity::find().filter(webhook_endpoint::Column::SubscriberId.eq(p.subscriber_id));
-    paginate(&state.db, q, webhook_endpoint::Column::Id, page).await
+    paginate(&ctx.db, q, webhook_endpoint::Column::Id, page).await
 }
 
 /// The HMAC keys an attempt signs with now: the current secret's, then the previous one's while it is
 /// still valid. None when the current secret does not open (the webhook key changed).
-pub fn signing_keys(state: &AppState, ep: &webhook_endpoint::Model, now: DateTime<Utc>) -> Option<Vec<Vec<u8>>> {
-    let key = &state.config.webhook_key;
+pub fn signing_keys(ctx: &ServiceCtx, ep: &webhook_endpoint::Model, now: DateTime<Utc>) -> Option<Vec<Vec<u8>>> {
+    let key = &ctx.config.webhook_key;
     let mut keys = vec![secrets::open(key, ep.id, &ep.secret)?];
     if let (Some(prev), Some(until)) = (&ep.previous_secret, ep.previous_secret_until)
         && until > now

@@ -25,10 +25,10 @@ use uuid::Uuid;
 
 use super::client::{Outbound, default_tls};
 use super::{DeliveryStatus, endpoints};
-use crate::app::AppState;
 use crate::db::begin_write;
 use crate::domain::webhook::{next_retry, signature_header};
 use crate::error::AppResult;
+use crate::service::ServiceCtx;
 
 /// How long a claim holds a delivery: past one attempt's 10 s and its bookkeeping.
 const LEASE: chrono::Duration = chrono::Duration::seconds(30);
@@ -38,7 +38,7 @@ const POLL: Duration = Duration::from_millis(500);
 const MAX_ERROR: usize = 200;
 
 struct Sender {
-    state: AppState,
+    ctx: ServiceCtx,
     outbound: Outbound,
     slots: Arc<Semaphore>,
     per_endpoint: usize,
@@ -52,24 +52,24 @@ struct Sender {
 
 /// Starts the sender for this process with the public TLS roots; None when
 /// `PARTNERGRAPH_WEBHOOK_CONCURRENCY` is 0 (this process sends no webhooks).
-pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
-    spawn_with(state, default_tls())
+pub fn spawn(ctx: ServiceCtx) -> Option<tokio::task::JoinHandle<()>> {
+    spawn_with(ctx, default_tls())
 }
 
 /// Starts the sender with these TLS settings (tests trust their own certificate authority).
-pub fn spawn_with(state: AppState, tls: Arc<rustls::ClientConfig>) -> Option<tokio::task::JoinHandle<()>> {
-    let concurrency = state.config.webhook_concurrency;
+pub fn spawn_with(ctx: ServiceCtx, tls: Arc<rustls::ClientConfig>) -> Option<tokio::task::JoinHandle<()>> {
+    let concurrency = ctx.config.webhook_concurrency;
     if concurrency == 0 {
         return None;
     }
     let sender = Arc::new(Sender {
-        outbound: Outbound::new(tls, state.config.webhook_allow_private),
-        per_endpoint: state.config.webhook_per_endpoint,
+        outbound: Outbound::new(tls, ctx.config.webhook_allow_private),
+        per_endpoint: ctx.config.webhook_per_endpoint,
         slots: Arc::new(Semaphore::new(concurrency)),
         in_flight: Mutex::default(),
         finished: Notify::new(),
         next_retry: Mutex::default(),
-        state,
+        ctx,
     });
     Some(tokio::spawn(sender.run()))
 }
@@ -108,7 +108,7 @@ impl Sender {
                 next.map_or(Instant::now() + POLL, |t| t.min(Instant::now() + POLL))
             };
             tokio::select! {
-                _ = self.state.write_gate.next_commit() => {}
+                _ = self.ctx.write_gate.next_commit() => {}
                 _ = self.finished.notified() => {}
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
@@ -118,8 +118,8 @@ impl Sender {
     /// The due deliveries this process may start now (of enabled endpoints, not leased, and not of an
     /// endpoint already at its limit here), at most `free`, each leased for [`LEASE`].
     async fn claim(&self, free: usize) -> AppResult<Vec<(webhook_delivery::Model, webhook_endpoint::Model, Uuid)>> {
-        let state = &self.state;
-        let now = state.clock.now();
+        let ctx = &self.ctx;
+        let now = ctx.clock.now();
         let mut counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let busy: Vec<Uuid> = counts.iter().filter(|(_, n)| **n >= self.per_endpoint).map(|(id, _)| *id).collect();
         let enabled = webhook_endpoint::Entity::find()
@@ -141,11 +141,11 @@ impl Sender {
         }
         // A cheap look first: on SQLite a claim takes the write queue, which an idle sender must not.
         let any: Option<Uuid> =
-            due.clone().select_only().column(webhook_delivery::Column::Id).limit(1).into_tuple().one(&state.db).await?;
+            due.clone().select_only().column(webhook_delivery::Column::Id).limit(1).into_tuple().one(&ctx.db).await?;
         if any.is_none() {
             return Ok(Vec::new());
         }
-        let txn = begin_write(&state.db, &state.write_gate).await?;
+        let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
         let mut q = due
             .order_by_asc(webhook_delivery::Column::NextAttemptAt)
             .order_by_asc(webhook_delivery::Column::Id)
@@ -219,7 +219,7 @@ impl Sender {
         let Ok(url) = url::Url::parse(&ep.url) else {
             return Outcome::Failed(None, "the endpoint URL is not valid".into());
         };
-        let Some(keys) = endpoints::signing_keys(&self.state, ep, self.state.clock.now()) else {
+        let Some(keys) = endpoints::signing_keys(&self.ctx, ep, self.ctx.clock.now()) else {
             return Outcome::Failed(
                 None,
                 "the endpoint's secret cannot be read (the webhook key changed): rotate it".into(),
@@ -250,15 +250,15 @@ impl Sender {
         took: Duration,
     ) -> AppResult<()> {
         use webhook_delivery::Column as C;
-        let state = &self.state;
-        let now = state.clock.now();
+        let ctx = &self.ctx;
+        let now = ctx.clock.now();
         let none_time: Option<chrono::DateTime<Utc>> = None;
         let mut update = webhook_delivery::Entity::update_many()
             .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
             .col_expr(C::LastAttemptAt, Expr::value(now))
             .col_expr(C::LockedUntil, Expr::value(none_time))
             .col_expr(C::LeaseId, Expr::value(Option::<Uuid>::None));
-        let metrics = &state.metrics.webhooks;
+        let metrics = &ctx.metrics.webhooks;
         match outcome {
             Outcome::Delivered(status) => {
                 update = update
@@ -274,7 +274,7 @@ impl Sender {
                 update = update
                     .col_expr(C::ResponseStatus, Expr::value(status.map(i32::from)))
                     .col_expr(C::LastError, Expr::value(error));
-                match next_retry(&state.config.webhook_retry, d.attempts.saturating_add(1)) {
+                match next_retry(&ctx.config.webhook_retry, d.attempts.saturating_add(1)) {
                     Some(wait) => {
                         let due = now + chrono::Duration::from_std(wait).unwrap_or(LEASE);
                         update = update.col_expr(C::NextAttemptAt, Expr::value(due));
@@ -292,7 +292,7 @@ impl Sender {
                 }
             }
         }
-        let txn = begin_write(&state.db, &state.write_gate).await?;
+        let txn = begin_write(&ctx.db, &ctx.write_gate).await?;
         update
             .filter(C::Id.eq(d.id))
             .filter(C::LeaseId.eq(lease))
