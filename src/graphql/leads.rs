@@ -107,7 +107,7 @@ impl LeadQuery {
     /// The quarter's ranking of partners by net new ITSaaS contracts (partners and the vendor);
     /// `quarter` like `2026-Q3`. One page of it in rank order: at most `first` lines (default 100, at
     /// most 500) from rank `fromRank` on (default 1); the next page starts at the last line's rank + 1.
-    /// With `partnerId`, only that partner's line (none when it is not ranked).
+    /// With `partnerId`, only that partner's line (none when it is not ranked); a partner asks for its own.
     #[graphql(
         complexity = "first.map_or(leads::DEFAULT_RANKING_PAGE, |f| u64::try_from(f).unwrap_or(0).min(leads::MAX_RANKING_PAGE)) as usize * child_complexity"
     )]

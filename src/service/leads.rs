@@ -51,6 +51,11 @@ pub async fn ranking(
     page: RankingPage,
 ) -> AppResult<Vec<RankingRow>> {
     p.require(may_read_program_data(p), "read the partner ranking")?;
+    // A partner asks for its own line by id; another partner's id answers as an id that names nothing
+    // would (no line), so the argument tells nothing about ids outside the caller's reach.
+    if page.partner.is_some_and(|id| !p.is_vendor() && id != p.subscriber_id) {
+        return Ok(Vec::new());
+    }
     let quarter = parse_quarter(quarter)?;
     let program = programs::by_code(&ctx.db, program_code, "programCode").await?;
     ranking::current(ctx, &program, quarter, page).await

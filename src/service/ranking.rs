@@ -255,12 +255,15 @@ fn ranking_values(
 /// A page of a stored ranking's lines in rank order (public for the plan guard): one range of the primary
 /// key `(run_id, position)`, or of `(run_id, partner_id)` for one partner's line.
 pub fn rows_query(run: Uuid, page: RankingPage) -> sea_orm::Select<ranking_row::Entity> {
-    ranking_row::Entity::find()
+    let q = ranking_row::Entity::find()
         .filter(ranking_row::Column::RunId.eq(run))
-        .filter(ranking_row::Column::Position.gte(page.from_rank))
-        .apply_if(page.partner, |q, partner| q.filter(ranking_row::Column::PartnerId.eq(partner)))
-        .order_by_asc(ranking_row::Column::Position)
-        .limit(page.first)
+        .filter(ranking_row::Column::Position.gte(page.from_rank));
+    match page.partner {
+        // At most one line (`ux_ranking_rows_partner`): no order, which would lead PostgreSQL to walk the
+        // primary key's range of the whole run looking for it (10,001 rows at 10x).
+        Some(partner) => q.filter(ranking_row::Column::PartnerId.eq(partner)).limit(page.first.min(1)),
+        None => q.order_by_asc(ranking_row::Column::Position).limit(page.first),
+    }
 }
 
 /// The partners a lead pool takes from a stored ranking, best first, as one statement (public for the plan

@@ -22,7 +22,7 @@ async fn all_pages(app: &TestApp, token: &str) -> Vec<(String, String)> {
         for n in page["nodes"].as_array().unwrap() {
             out.push((n["id"].as_str().unwrap().to_owned(), n["subscriber"]["id"].as_str().unwrap().to_owned()));
         }
-        assert_eq!(page["totalCount"].as_u64().unwrap() as usize >= out.len(), true);
+        assert!(page["totalCount"].as_u64().unwrap() as usize >= out.len());
         if page["pageInfo"]["hasNextPage"] != true {
             break;
         }

@@ -169,6 +169,14 @@ async fn a_partner_reads_the_pages_the_vendor_reads_and_finds_its_own_line_beyon
     let own = lines(&page(&app, &me.token, json!({ "partner": me.subscriber_id })).await);
     assert_eq!(ranks_and_ids(&own), vec![(150, me.subscriber_id.clone())]);
     assert_eq!(own[0]["newContracts"], 31);
+    // Another partner's id answers as an unknown id does (it reads that line on its page instead); the
+    // vendor asks for any partner's line.
+    let other = ids[3].to_string();
+    assert_eq!(lines(&page(&app, &me.token, json!({ "partner": other })).await), Vec::<Value>::new());
+    let unknown = Uuid::now_v7().to_string();
+    assert_eq!(lines(&page(&app, &me.token, json!({ "partner": unknown })).await), Vec::<Value>::new());
+    let by_vendor = lines(&page(&app, &app.vendor, json!({ "partner": other })).await);
+    assert_eq!(ranks_and_ids(&by_vendor), vec![(4, other.clone())]);
 }
 
 #[tokio::test]

@@ -270,6 +270,8 @@ const INVOICE_PAID_INDEX: UniqueIndex =
 /// `DUPLICATE_EXTERNAL_ID` (answered as a repeat by `record_payment`), an invoice another payment paid
 /// is `INVOICE_ALREADY_PAID`.
 #[tracing::instrument(level = "debug", skip_all)]
+// The row's columns come from each step of `record_new` before it (the payer's partner among them).
+#[allow(clippy::too_many_arguments)]
 async fn insert_payment(
     txn: &DatabaseTransaction,
     n: &NewPayment,
