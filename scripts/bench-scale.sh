@@ -72,11 +72,12 @@ SELECT n, c, md5('p' || CASE WHEN c % 10 = 0 THEN 1 ELSE 2 + c % ($PARTNERS - 1)
            AS paid_at
 FROM (SELECT n, (n - 1) / $LEDGER_PER_CLIENT + 1 AS c FROM generate_series(1, $PAYMENTS) n) g;
 INSERT INTO payments (id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at,
-                      external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at)
+                      external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at,
+                      serving_partner_id)
 SELECT md5('pay' || n)::uuid, md5('c' || c)::uuid, md5('bench-tariff')::uuid, md5('s' || c)::uuid, 1, 100000, 'DIRECT',
        paid_at, 'bench-' || n, 'fp-' || n, NULL,
        CASE WHEN n % 100 = 7 THEN timestamptz '2026-11-15 12:00:00+00' END,
-       CASE WHEN n % 100 = 7 THEN 'bench-refund-' || n END, paid_at
+       CASE WHEN n % 100 = 7 THEN 'bench-refund-' || n END, paid_at, partner
 FROM bench_pay;
 INSERT INTO commissions (id, partner_id, payment_id, rule_id, rate_bp, base_minor, amount_minor, status, reverses_id,
                          payout_reference, accrued_at, created_at, approved_at, paid_at)
@@ -94,11 +95,14 @@ SET session_replication_role = origin;
 $ledger_index_defs
 DELETE FROM ledger_totals;
 \i migration/sql/ledger_totals_rebuild.postgres.sql
+DELETE FROM ledger_vendor_totals;
+\i migration/sql/ledger_vendor_totals_fill.postgres.sql
 VACUUM ANALYZE payments;
 VACUUM ANALYZE commissions;
 VACUUM ANALYZE ledger_totals;
+VACUUM ANALYZE ledger_vendor_totals;
 SQL
-echo "ledger: $PAYMENTS payments, $(psql -At -c "SELECT COUNT(*) FROM commissions") entries, $(psql -At -c "SELECT COUNT(*) FROM ledger_totals") total rows, loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+echo "ledger: $PAYMENTS payments, $(psql -At -c "SELECT COUNT(*) FROM commissions") entries, $(psql -At -c "SELECT COUNT(*) FROM ledger_totals") total rows, $(psql -At -c "SELECT COUNT(*) FROM ledger_vendor_totals") vendor total rows, loaded in $(( $(date +%s) - start )) s; database $(psql -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
 # --- end of ledger and payments ---------------------------------------------------------------------------
 
 big=$(psql -At -c "SELECT md5('p1')::uuid")
@@ -183,6 +187,23 @@ measure "ranking partners, before (any kind)" \
 # As src/service/ranking.rs (partners_query) reads them: the partners' range of ix_subscribers_kind.
 measure "ranking partners (kind = PARTNER)" \
     "SELECT $cols FROM subscribers WHERE kind = 'PARTNER' AND id IN (SELECT partner_id FROM ranking_rows WHERE run_id = md5('bench-run')::uuid)"
+# A partnerRanking request since issue 14's second round: one page (default 100 lines, at most 500) by the
+# primary key (run_id, position), or one partner's line by (run_id, partner_id); then that page's partners
+# by primary key, their ids bound as a list (src/service/ranking.rs rows_query, partners_query).
+# Statistics as autovacuum keeps them for a table rewritten every few minutes (see the README's autovacuum
+# settings): without them a freshly loaded ranking_rows may be read by a sequential scan.
+psql -c "ANALYZE ranking_rows"
+ranked=$(psql -At -c "SELECT count(*) FROM ranking_rows WHERE run_id = md5('bench-run')::uuid")
+echo "stored ranking: $ranked lines"
+measure "ranking page: first 100 lines" \
+    "SELECT run_id, position, partner_id, new_contracts, churned FROM ranking_rows WHERE run_id = md5('bench-run')::uuid AND position >= 1 ORDER BY position LIMIT 100"
+measure "ranking page: 500 lines from rank 5001" \
+    "SELECT run_id, position, partner_id, new_contracts, churned FROM ranking_rows WHERE run_id = md5('bench-run')::uuid AND position >= 5001 ORDER BY position LIMIT 500"
+measure "ranking: one partner's line (partnerId)" \
+    "SELECT run_id, position, partner_id, new_contracts, churned FROM ranking_rows WHERE run_id = md5('bench-run')::uuid AND position >= 1 AND partner_id = '$small' LIMIT 1"
+page_ids=$(psql -At -c "SELECT string_agg(quote_literal(partner_id::text) || '::uuid', ',' ORDER BY position) FROM (SELECT partner_id, position FROM ranking_rows WHERE run_id = md5('bench-run')::uuid ORDER BY position LIMIT 100) r")
+measure "ranking page: its 100 partners by id" \
+    "SELECT $cols FROM subscribers WHERE kind = 'PARTNER' AND id IN ($page_ids)"
 
 # --- Ledger totals (issue 14, point 4): the vendor's commissionSummary for 2026 ----------------------------
 # Old: the ledger's entries of the year. New: the statement src/service/ledger_totals.rs (sums) builds, the
@@ -191,6 +212,13 @@ measure "vendor year summary (old: ledger entries)" \
     "SELECT status, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM commissions WHERE accrued_at >= '2026-01-01 00:00:00+00' AND accrued_at < '2027-01-01 00:00:00+00' GROUP BY status"
 measure "vendor year summary (ledger totals)" \
     "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM (SELECT status, amount_minor AS amount FROM ledger_totals WHERE month >= 24312 AND month < 24324) AS parts GROUP BY status"
+# Since migration 000018: the vendor's slots (16 per month and status), as sums() reads them without a partner.
+measure "vendor year summary (vendor totals, 16 slots)" \
+    "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM (SELECT status, amount_minor AS amount FROM ledger_vendor_totals WHERE month >= 24312 AND month < 24324) AS parts GROUP BY status"
+measure "vendor all-time summary (vendor totals)" \
+    "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM (SELECT status, amount_minor AS amount FROM ledger_vendor_totals) AS parts GROUP BY status"
+measure "vendor summary 2025-12-15..2026-12-15 (vendor totals+edges)" \
+    "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ((SELECT status, amount_minor AS amount FROM ledger_vendor_totals WHERE month >= 24312 AND month < 24323) UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2025-12-15 00:00:00+00' AND accrued_at < '2026-01-01 00:00:00+00') UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2026-12-01 00:00:00+00' AND accrued_at < '2026-12-15 00:00:00+00')) AS parts GROUP BY status"
 measure "vendor summary 2025-12-15..2026-12-15 (totals+edges)" \
     "SELECT status, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM ((SELECT status, amount_minor AS amount FROM ledger_totals WHERE month >= 24312 AND month < 24323) UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2025-12-15 00:00:00+00' AND accrued_at < '2026-01-01 00:00:00+00') UNION ALL (SELECT status, amount_minor AS amount FROM commissions WHERE accrued_at >= '2026-12-01 00:00:00+00' AND accrued_at < '2026-12-15 00:00:00+00')) AS parts GROUP BY status"
 
@@ -228,11 +256,14 @@ echo "profiles, statuses and audit entries loaded in $(( $(date +%s) - start )) 
 psql -At -c "SELECT 'audit_log partitions: ' || count(*) FROM pg_inherits WHERE inhparent = 'audit_log'::regclass"
 printf '| %-44s | %13s | %12s |\n' "query" "time" "rows touched"
 printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..15})" "$(printf -- '-%.0s' {1..14})"
-pcols='id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at, external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at'
+pcols='id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, paid_at, external_id, fingerprint, invoice_id, refunded_at, refund_external_id, created_at, serving_partner_id'
 for who in big small; do
     p=${!who}
-    # src/service/billing.rs list_payments for a partner: its clients' payments, by id.
-    measure "$who partner: payments page" \
+    # src/service/billing/payments.rs list_payments for a partner since migration 000019: one range of
+    # (serving_partner_id, id); before it, a semi-join of the partner's clients.
+    measure "$who partner: payments page (serving range)" \
+        "SELECT $pcols FROM payments WHERE serving_partner_id = '$p' ORDER BY id LIMIT 51"
+    measure "$who partner: payments page (old semi-join)" \
         "SELECT $pcols FROM payments WHERE subscriber_id IN (SELECT id FROM subscribers WHERE kind = 'CLIENT' AND serving_partner_id = '$p') ORDER BY id LIMIT 51"
     measure "$who partner: audit page (owner)" \
         "SELECT * FROM audit_log WHERE subscriber_id = '$p' ORDER BY id LIMIT 51"
@@ -252,4 +283,6 @@ measure "small partner: its ledger of 2026 by status" \
 measure "big partner: ledger page (commissions)" \
     "SELECT * FROM commissions WHERE partner_id = '$big' ORDER BY id LIMIT 51"
 echo
-psql -c "SELECT relname AS table, pg_size_pretty(pg_total_relation_size(oid)) AS with_indexes, pg_size_pretty(pg_relation_size(oid)) AS heap FROM pg_class WHERE relname IN ('commissions', 'payments', 'subscribers', 'subscriptions', 'ledger_totals', 'audit_log_y2026m01') ORDER BY pg_total_relation_size(oid) DESC"
+psql -At -c "SELECT 'audit_log (all partitions): ' || pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'audit_log'::regclass"
+psql -At -c "SELECT 'database: ' || pg_size_pretty(pg_database_size(current_database()))"
+psql -c "SELECT relname AS table, pg_size_pretty(pg_total_relation_size(oid)) AS with_indexes, pg_size_pretty(pg_relation_size(oid)) AS heap FROM pg_class WHERE relname IN ('commissions', 'payments', 'subscribers', 'subscriptions', 'ledger_totals', 'ledger_vendor_totals', 'ranking_rows', 'audit_log_y2026m01', 'audit_log_default') ORDER BY pg_total_relation_size(oid) DESC"

@@ -21,6 +21,7 @@ pub mod lead_pool;
 pub mod lead_pool_member;
 pub mod lead_pool_member_change;
 pub mod ledger_total;
+pub mod ledger_vendor_total;
 pub mod login_failure;
 pub mod membership;
 pub mod needs_assessment;

@@ -22,6 +22,10 @@ pub struct Model {
     pub refunded_at: Option<DateTimeUtc>,
     pub refund_external_id: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The paying client's serving partner now (null for an unbound client or a payer that is not a
+    /// client): set when the payment is recorded and moved with the client on every rebind, so a partner's
+    /// payments page is one index range of `(serving_partner_id, id)`.
+    pub serving_partner_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

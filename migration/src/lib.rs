@@ -19,6 +19,8 @@ pub mod m20261201_000014_trigram_search;
 pub mod m20261201_000015_ledger_totals;
 mod m20261201_000016_audit_partitions;
 mod m20261201_000017_partner_payments_and_outbox;
+pub mod m20261202_000018_vendor_ledger_totals;
+mod m20261202_000019_payment_serving_partner;
 mod m20261202_000020_webhook_claim_index;
 
 /// Applies every migration in order.
@@ -44,6 +46,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_ledger_totals::Migration),
             Box::new(m20261201_000016_audit_partitions::Migration),
             Box::new(m20261201_000017_partner_payments_and_outbox::Migration),
+            Box::new(m20261202_000018_vendor_ledger_totals::Migration),
+            Box::new(m20261202_000019_payment_serving_partner::Migration),
             Box::new(m20261202_000020_webhook_claim_index::Migration),
         ]
     }

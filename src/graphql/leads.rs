@@ -11,7 +11,7 @@ use super::context::{
 use super::loaders::{self, PoolMembersOf, ProgramId};
 use super::scalars::{Date, Decimal};
 use super::types::Subscriber;
-use crate::service::leads::{self, MemberChange, NewPool, RankingRow as Row};
+use crate::service::leads::{self, MemberChange, NewPool, RankingPage, RankingRow as Row};
 
 /// A partner's line in a quarter's ranking.
 pub struct RankingRow(Row);
@@ -105,15 +105,25 @@ pub struct LeadQuery;
 #[Object]
 impl LeadQuery {
     /// The quarter's ranking of partners by net new ITSaaS contracts (partners and the vendor);
-    /// `quarter` like `2026-Q3`.
+    /// `quarter` like `2026-Q3`. One page of it in rank order: at most `first` lines (default 100, at
+    /// most 500) from rank `fromRank` on (default 1); the next page starts at the last line's rank + 1.
+    /// With `partnerId`, only that partner's line (none when it is not ranked); a partner asks for its own.
+    #[graphql(
+        complexity = "first.map_or(leads::DEFAULT_RANKING_PAGE, |f| u64::try_from(f).unwrap_or(0).min(leads::MAX_RANKING_PAGE)) as usize * child_complexity"
+    )]
     async fn partner_ranking(
         &self,
         ctx: &Context<'_>,
         program_code: String,
         quarter: String,
+        first: Option<i32>,
+        from_rank: Option<i32>,
+        partner_id: Option<ID>,
     ) -> GqlResult<Vec<RankingRow>> {
         let p = scope(ctx)?;
-        Ok(leads::ranking(state(ctx), p, &program_code, &quarter).await?.into_iter().map(RankingRow).collect())
+        let partner = partner_id.as_ref().map(|id| input_id(id, "partnerId")).transpose()?;
+        let page = RankingPage::new(first, from_rank, partner)?;
+        Ok(leads::ranking(state(ctx), p, &program_code, &quarter, page).await?.into_iter().map(RankingRow).collect())
     }
 
     /// The program's lead pool valid today, or null.

@@ -31,7 +31,7 @@ pub(super) const NOT_RANKED: [BindingSource; 3] =
 /// The most members a pool may have.
 pub const MAX_POOL_SIZE: u32 = 50;
 
-pub use super::ranking::RankingRow;
+pub use super::ranking::{DEFAULT_RANKING_PAGE, MAX_RANKING_PAGE, RankingPage, RankingRow};
 
 pub fn parse_quarter(raw: &str) -> AppResult<Quarter> {
     raw.parse().map_err(AppError::input("quarter"))
@@ -43,11 +43,22 @@ fn may_read_program_data(p: Scope<'_>) -> bool {
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id))]
-pub async fn ranking(ctx: &ServiceCtx, p: Scope<'_>, program_code: &str, quarter: &str) -> AppResult<Vec<RankingRow>> {
+pub async fn ranking(
+    ctx: &ServiceCtx,
+    p: Scope<'_>,
+    program_code: &str,
+    quarter: &str,
+    page: RankingPage,
+) -> AppResult<Vec<RankingRow>> {
     p.require(may_read_program_data(p), "read the partner ranking")?;
+    // A partner asks for its own line by id; another partner's id answers as an id that names nothing
+    // would (no line), so the argument tells nothing about ids outside the caller's reach.
+    if page.partner.is_some_and(|id| !p.is_vendor() && id != p.subscriber_id) {
+        return Ok(Vec::new());
+    }
     let quarter = parse_quarter(quarter)?;
     let program = programs::by_code(&ctx.db, program_code, "programCode").await?;
-    ranking::current(ctx, &program, quarter).await
+    ranking::current(ctx, &program, quarter, page).await
 }
 
 /// What the vendor gives to publish a pool.

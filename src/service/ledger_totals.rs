@@ -2,11 +2,17 @@
 //! changed in the transaction of every ledger write (an accrual or reversal adds to its status, an approval
 //! or payout moves the amount from one status to the other). A summary reads the totals for the whole
 //! months of its range and the ledger only for the partial months at its edges, in one statement.
+//!
+//! Vendor totals (`ledger_vendor_totals`) sum the same over all partners per month and status, spread over
+//! [`VENDOR_SLOTS`] slots by partner id, written in the same transaction after the partner's rows: a
+//! vendor-wide summary sums the slots (at most 64 rows a month). Every transaction upserts its partner rows
+//! in key order and then its vendor rows in key order, so two transactions never wait on each other in
+//! opposite orders, and partners in different slots never wait on each other at all.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use entity::{commission, ledger_total};
+use entity::{commission, ledger_total, ledger_vendor_total};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement, UnionType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, QueryTrait, RuntimeErr, Set,
@@ -28,21 +34,40 @@ fn month_start(month: i64) -> Option<DateTime<Utc>> {
     Some(NaiveDate::from_ymd_opt(year, month0 + 1, 1)?.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-/// Changes to the totals made by one transaction, summed per row before they are written.
+/// How many rows a month and status of the vendor totals is spread over.
+pub const VENDOR_SLOTS: u8 = 16;
+
+/// A partner's slot in the vendor totals: the last byte of its id modulo [`VENDOR_SLOTS`] (migration
+/// 000018 computes the same in SQL).
+pub fn slot_of(partner: Uuid) -> i32 {
+    i32::from(partner.as_bytes()[15] % VENDOR_SLOTS)
+}
+
+/// Changes to the totals made by one transaction, summed per row before they are written: the partners'
+/// rows and the vendor's slots.
 #[derive(Default)]
-pub struct Changes(BTreeMap<(Uuid, i64, String), (i64, i64)>);
+pub struct Changes {
+    partners: BTreeMap<(Uuid, i64, String), (i64, i64)>,
+    vendor: BTreeMap<(i64, String, i32), (i64, i64)>,
+}
+
+fn too_large() -> AppError {
+    AppError::conflict("AMOUNT_TOO_LARGE", "the ledger total would be too large")
+}
+
+/// Adds `sign × amount` and `sign` entries to a row's change.
+fn add_to(row: &mut (i64, i64), amount: i64, sign: i64) -> AppResult<()> {
+    row.0 = amount.checked_mul(sign).and_then(|a| row.0.checked_add(a)).ok_or_else(too_large)?;
+    row.1 += sign;
+    Ok(())
+}
 
 impl Changes {
     fn add(&mut self, e: &commission::Model, status: CommissionStatus, sign: i64) -> AppResult<()> {
-        let key = (e.partner_id, month_of(e.accrued_at), status.as_str().to_owned());
-        let (amount, entries) = self.0.entry(key).or_default();
-        *amount = e
-            .amount_minor
-            .checked_mul(sign)
-            .and_then(|a| amount.checked_add(a))
-            .ok_or_else(|| AppError::conflict("AMOUNT_TOO_LARGE", "the ledger total would be too large"))?;
-        *entries += sign;
-        Ok(())
+        let month = month_of(e.accrued_at);
+        let status = status.as_str().to_owned();
+        add_to(self.partners.entry((e.partner_id, month, status.clone())).or_default(), e.amount_minor, sign)?;
+        add_to(self.vendor.entry((month, status, slot_of(e.partner_id))).or_default(), e.amount_minor, sign)
     }
 
     /// A new entry, in its status.
@@ -56,16 +81,21 @@ impl Changes {
         self.add(e, to, 1)
     }
 
-    /// Writes the changes in the caller's transaction: one upsert adding to each row, in key order (so two
-    /// transactions touching the same rows lock them in the same order).
+    /// Writes the changes in the caller's transaction: one upsert adding to each partner row, then one
+    /// adding to each vendor slot, each in key order (so two transactions touching the same rows lock them
+    /// in the same order). Call it once per transaction.
     pub async fn apply<C: ConnectionTrait>(self, db: &C) -> AppResult<()> {
-        let rows = self.0.into_iter().map(|((partner, month, status), (amount, entries))| ledger_total::ActiveModel {
-            partner_id: Set(partner),
-            month: Set(month),
-            status: Set(status),
-            amount_minor: Set(amount),
-            entries: Set(entries),
-        });
+        if self.partners.is_empty() {
+            return Ok(());
+        }
+        let rows =
+            self.partners.into_iter().map(|((partner, month, status), (amount, entries))| ledger_total::ActiveModel {
+                partner_id: Set(partner),
+                month: Set(month),
+                status: Set(status),
+                amount_minor: Set(amount),
+                entries: Set(entries),
+            });
         let add =
             |c: ledger_total::Column| Expr::col((ledger_total::Entity, c)).add(Expr::col((Alias::new("excluded"), c)));
         ledger_total::Entity::insert_many(rows)
@@ -81,15 +111,39 @@ impl Changes {
             )
             .exec_without_returning(db)
             .await
-            .map_err(|e| {
-                if overflowed(&e) {
-                    AppError::conflict("AMOUNT_TOO_LARGE", "the ledger total would be too large")
-                } else {
-                    AppError::from(e)
-                }
-            })?;
+            .map_err(on_overflow)?;
+        let slots = self.vendor.into_iter().map(|((month, status, slot), (amount, entries))| {
+            ledger_vendor_total::ActiveModel {
+                month: Set(month),
+                status: Set(status),
+                slot: Set(slot),
+                amount_minor: Set(amount),
+                entries: Set(entries),
+            }
+        });
+        let add = |c: ledger_vendor_total::Column| {
+            Expr::col((ledger_vendor_total::Entity, c)).add(Expr::col((Alias::new("excluded"), c)))
+        };
+        ledger_vendor_total::Entity::insert_many(slots)
+            .on_conflict(
+                OnConflict::columns([
+                    ledger_vendor_total::Column::Month,
+                    ledger_vendor_total::Column::Status,
+                    ledger_vendor_total::Column::Slot,
+                ])
+                .value(ledger_vendor_total::Column::AmountMinor, add(ledger_vendor_total::Column::AmountMinor))
+                .value(ledger_vendor_total::Column::Entries, add(ledger_vendor_total::Column::Entries))
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await
+            .map_err(on_overflow)?;
         Ok(())
     }
+}
+
+fn on_overflow(e: DbErr) -> AppError {
+    if overflowed(&e) { too_large() } else { AppError::from(e) }
 }
 
 /// Whether a total left the range of a BIGINT: PostgreSQL's `numeric_value_out_of_range`, or the CHECK by
@@ -169,11 +223,12 @@ fn ledger_part(partner: Option<Uuid>, from: Option<DateTime<Utc>>, to: Option<Da
     q.select_only().column(commission::Column::Status).column_as(commission::Column::AmountMinor, "amount").into_query()
 }
 
+/// The whole months `[lo, hi)`: one partner's totals, or the vendor's slots (all partners).
 fn totals_part(partner: Option<Uuid>, lo: Option<i64>, hi: Option<i64>) -> SelectStatement {
-    let mut q = ledger_total::Entity::find();
-    if let Some(partner) = partner {
-        q = q.filter(ledger_total::Column::PartnerId.eq(partner));
-    }
+    let Some(partner) = partner else {
+        return vendor_part(lo, hi);
+    };
+    let mut q = ledger_total::Entity::find().filter(ledger_total::Column::PartnerId.eq(partner));
     if let Some(lo) = lo {
         q = q.filter(ledger_total::Column::Month.gte(lo));
     }
@@ -183,6 +238,21 @@ fn totals_part(partner: Option<Uuid>, lo: Option<i64>, hi: Option<i64>) -> Selec
     q.select_only()
         .column(ledger_total::Column::Status)
         .column_as(ledger_total::Column::AmountMinor, "amount")
+        .into_query()
+}
+
+/// The vendor's slots of the whole months `[lo, hi)` (public for the plan guard as a query).
+pub fn vendor_part(lo: Option<i64>, hi: Option<i64>) -> SelectStatement {
+    let mut q = ledger_vendor_total::Entity::find();
+    if let Some(lo) = lo {
+        q = q.filter(ledger_vendor_total::Column::Month.gte(lo));
+    }
+    if let Some(hi) = hi {
+        q = q.filter(ledger_vendor_total::Column::Month.lt(hi));
+    }
+    q.select_only()
+        .column(ledger_vendor_total::Column::Status)
+        .column_as(ledger_vendor_total::Column::AmountMinor, "amount")
         .into_query()
 }
 

@@ -24,7 +24,7 @@ use crate::db::begin_write;
 use crate::domain::leads::Quarter;
 use crate::domain::subscription::SubscriptionBasis;
 use crate::domain::{LocalTime, SubscriberKind};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::service::ServiceCtx;
 
 /// One line of the ranking with its partner.
@@ -54,10 +54,47 @@ impl Freshness {
     }
 }
 
-/// The program's ranking for a quarter, from the stored rows (computed first when they are missing or
-/// stale).
+/// Lines a `partnerRanking` request returns when it does not say.
+pub const DEFAULT_RANKING_PAGE: u64 = 100;
+/// The most lines one `partnerRanking` request returns.
+pub const MAX_RANKING_PAGE: u64 = 500;
+
+/// Which lines of a stored ranking a request reads: at most `first` from rank `from_rank` on, in rank
+/// order, and only `partner`'s line when given. Whatever the ranking's size, a request reads this many
+/// stored lines and their partners, no more.
+#[derive(Debug, Clone, Copy)]
+pub struct RankingPage {
+    pub first: u64,
+    pub from_rank: i32,
+    pub partner: Option<Uuid>,
+}
+
+impl RankingPage {
+    /// The page a request asks for: `first` between 0 and [`MAX_RANKING_PAGE`] (default
+    /// [`DEFAULT_RANKING_PAGE`]), `from_rank` 1 or more (default 1).
+    pub fn new(first: Option<i32>, from_rank: Option<i32>, partner: Option<Uuid>) -> AppResult<Self> {
+        let first = first.map_or(Ok(DEFAULT_RANKING_PAGE), |f| {
+            u64::try_from(f).ok().filter(|f| *f <= MAX_RANKING_PAGE).ok_or_else(|| {
+                AppError::bad_input("first", "OUT_OF_RANGE", format!("first: between 0 and {MAX_RANKING_PAGE}"))
+            })
+        })?;
+        let from_rank = from_rank.unwrap_or(1);
+        if from_rank < 1 {
+            return Err(AppError::bad_input("fromRank", "OUT_OF_RANGE", "fromRank: 1 or more"));
+        }
+        Ok(Self { first, from_rank, partner })
+    }
+}
+
+/// A page of the program's ranking for a quarter, from the stored rows (computed first when they are
+/// missing or stale).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn current(ctx: &ServiceCtx, program: &program::Model, quarter: Quarter) -> AppResult<Vec<RankingRow>> {
+pub async fn current(
+    ctx: &ServiceCtx,
+    program: &program::Model,
+    quarter: Quarter,
+    page: RankingPage,
+) -> AppResult<Vec<RankingRow>> {
     let fresh = Freshness { now: ctx.clock.now(), max_age: ctx.config.rules.ranking_max_age };
     let run = match stored(&ctx.db, program.id, quarter).await? {
         Some(run) if fresh.serves(&run) => run.id,
@@ -68,7 +105,7 @@ pub async fn current(ctx: &ServiceCtx, program: &program::Model, quarter: Quarte
             run
         }
     };
-    rows_of(&ctx.db, run).await
+    rows_of(&ctx.db, run, page).await
 }
 
 /// The stored ranking of a program's quarter, if any.
@@ -109,7 +146,7 @@ pub async fn ensure<C: ConnectionTrait>(
         .filter(ranking_run::Column::Quarter.eq(quarter.to_string()))
         .exec(txn)
         .await?;
-    let run = stored(txn, program, quarter).await?.ok_or(crate::error::AppError::NotFound)?;
+    let run = stored(txn, program, quarter).await?.ok_or(AppError::NotFound)?;
     if fresh.serves(&run) {
         return Ok(run.id);
     }
@@ -215,9 +252,18 @@ fn ranking_values(
     values
 }
 
-/// A stored ranking's lines in order (public for the plan guard).
-pub fn rows_query(run: Uuid) -> sea_orm::Select<ranking_row::Entity> {
-    ranking_row::Entity::find().filter(ranking_row::Column::RunId.eq(run)).order_by_asc(ranking_row::Column::Position)
+/// A page of a stored ranking's lines in rank order (public for the plan guard): one range of the primary
+/// key `(run_id, position)`, or of `(run_id, partner_id)` for one partner's line.
+pub fn rows_query(run: Uuid, page: RankingPage) -> sea_orm::Select<ranking_row::Entity> {
+    let q = ranking_row::Entity::find()
+        .filter(ranking_row::Column::RunId.eq(run))
+        .filter(ranking_row::Column::Position.gte(page.from_rank));
+    match page.partner {
+        // At most one line (`ux_ranking_rows_partner`): no order, which would lead PostgreSQL to walk the
+        // primary key's range of the whole run looking for it (10,001 rows at 10x).
+        Some(partner) => q.filter(ranking_row::Column::PartnerId.eq(partner)).limit(page.first.min(1)),
+        None => q.order_by_asc(ranking_row::Column::Position).limit(page.first),
+    }
 }
 
 /// The partners a lead pool takes from a stored ranking, best first, as one statement (public for the plan
@@ -252,25 +298,26 @@ pub fn pool_candidates(
         .limit(u64::from(size))
 }
 
-/// The partners of a ranking (public for the plan guard), by primary key and partner kind. Its cost is
-/// the number of ranked partners (every partner with a counted client: 10,000 at 10x), not the number of
-/// clients; `scripts/bench-scale.sh` measures it.
-pub fn partners_query(partner_ids: sea_orm::sea_query::SelectStatement) -> sea_orm::Select<subscriber::Entity> {
+/// The partners of a page of a ranking (public for the plan guard), by primary key and partner kind: as
+/// many as the page has lines (at most [`MAX_RANKING_PAGE`] bound values).
+pub fn partners_query(partner_ids: Vec<Uuid>) -> sea_orm::Select<subscriber::Entity> {
     subscriber::Entity::find()
         .filter(subscriber::Column::Kind.eq(crate::domain::SubscriberKind::Partner))
-        .filter(subscriber::Column::Id.in_subquery(partner_ids))
+        .filter(subscriber::Column::Id.is_in(partner_ids))
 }
 
-/// A stored ranking's lines with their partners: two statements whatever the number of partners.
-pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid) -> AppResult<Vec<RankingRow>> {
-    let rows = rows_query(run).all(db).await?;
-    let partners_of_run = ranking_row::Entity::find()
-        .select_only()
-        .column(ranking_row::Column::PartnerId)
-        .filter(ranking_row::Column::RunId.eq(run))
-        .into_query();
-    let mut partners: HashMap<Uuid, subscriber::Model> =
-        partners_query(partners_of_run).all(db).await?.into_iter().map(|s| (s.id, s)).collect();
+/// A page of a stored ranking's lines with their partners: two statements, each as long as the page.
+pub async fn rows_of<C: ConnectionTrait>(db: &C, run: Uuid, page: RankingPage) -> AppResult<Vec<RankingRow>> {
+    let rows = rows_query(run, page).all(db).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut partners: HashMap<Uuid, subscriber::Model> = partners_query(rows.iter().map(|r| r.partner_id).collect())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
     Ok(rows
         .into_iter()
         .filter_map(|r| {

@@ -224,7 +224,22 @@ pub async fn bind(
     am.serving_partner_id = Set(to);
     am.binding_source = Set(to.map(|_| source));
     am.updated_at = Set(at);
-    Ok(am.update(txn).await?)
+    let bound = am.update(txn).await?;
+    // The client's payments move with it to its new partner's payments page. After the client's row is
+    // updated (and so locked): a payment recorded concurrently either committed before (this statement
+    // sees it) or waits for the lock and reads the new partner.
+    entity::payment::Entity::update_many()
+        .col_expr(entity::payment::Column::ServingPartnerId, Expr::value(serving_partner_of(&bound)))
+        .filter(entity::payment::Column::SubscriberId.eq(bound.id))
+        .exec(txn)
+        .await?;
+    Ok(bound)
+}
+
+/// The partner whose payments page shows a subscriber's payments: a client's serving partner, nobody's
+/// for any other subscriber (as `client_ids_of` had it).
+pub fn serving_partner_of(s: &subscriber::Model) -> Option<Uuid> {
+    s.serving_partner_id.filter(|_| s.kind == SubscriberKind::Client)
 }
 
 /// A subscriber created together with an invitation for its first owner.

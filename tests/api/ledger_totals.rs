@@ -99,6 +99,43 @@ async fn totals_and_ledger(app: &TestApp) -> (BTreeSet<String>, BTreeSet<String>
     (totals, ledger)
 }
 
+/// The check query of the vendor totals: their non-zero rows, and the ledger grouped by UTC month, status
+/// and the partner's slot (the last byte of its id modulo 16), summed here.
+async fn vendor_totals_and_ledger(app: &TestApp) -> (BTreeSet<String>, BTreeSet<String>) {
+    let db = &app.state.db;
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT month, status, slot, amount_minor, entries FROM ledger_vendor_totals \
+             WHERE entries <> 0 OR amount_minor <> 0",
+        ))
+        .await
+        .unwrap();
+    let totals = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} {}",
+                r.try_get::<i64>("", "month").unwrap(),
+                r.try_get::<String>("", "status").unwrap(),
+                r.try_get::<i32>("", "slot").unwrap(),
+                r.try_get::<i64>("", "amount_minor").unwrap(),
+                r.try_get::<i64>("", "entries").unwrap(),
+            )
+        })
+        .collect();
+    let mut grouped = std::collections::BTreeMap::<(i64, String, u8), (i64, i64)>::new();
+    for e in commission::Entity::find().all(db).await.unwrap() {
+        let month = i64::from(e.accrued_at.year()) * 12 + i64::from(e.accrued_at.month0());
+        let row = grouped.entry((month, e.status.as_str().to_owned(), e.partner_id.as_bytes()[15] % 16)).or_default();
+        row.0 += e.amount_minor;
+        row.1 += 1;
+    }
+    let ledger = grouped.into_iter().map(|((m, s, slot), (a, n))| format!("{m} {s} {slot} {a} {n}")).collect();
+    (totals, ledger)
+}
+
 async fn pay_at(app: &TestApp, client: &Account, tariff: &str, amount: &str, at: DateTime<Utc>, ext: &str) -> Value {
     let r = app
         .as_(
@@ -181,6 +218,8 @@ async fn the_summary_from_the_totals_equals_a_direct_sum_of_the_ledger_after_mix
     );
     let (totals, grouped) = totals_and_ledger(&app).await;
     assert_eq!(totals, grouped);
+    let (vendor, grouped) = vendor_totals_and_ledger(&app).await;
+    assert_eq!(vendor, grouped);
 
     let bounds = [
         None,
@@ -224,13 +263,17 @@ async fn the_migration_fills_the_totals_from_an_existing_ledger() {
     app.as_(&app.vendor, APPROVE, json!({ "ids": entries[..4] })).await.ok();
     app.as_(&app.vendor, PAY_OUT, json!({ "ids": entries[..2] })).await.ok();
     let (kept, _) = totals_and_ledger(&app).await;
+    let (vendor_kept, _) = vendor_totals_and_ledger(&app).await;
 
-    // The database as it was before the migration: no totals, the migration not applied; then migrate.
+    // The database as it was before the migrations: no totals, the migrations not applied; then migrate.
     let db = &app.state.db;
     let backend = db.get_database_backend();
-    for sql in
-        ["DROP TABLE ledger_totals", "DELETE FROM seaql_migrations WHERE version = 'm20261201_000015_ledger_totals'"]
-    {
+    for sql in [
+        "DROP TABLE ledger_vendor_totals",
+        "DROP TABLE ledger_totals",
+        "DELETE FROM seaql_migrations WHERE version IN ('m20261201_000015_ledger_totals', \
+         'm20261202_000018_vendor_ledger_totals')",
+    ] {
         db.execute_raw(Statement::from_string(backend, sql)).await.unwrap();
     }
     migration::Migrator::up(db, None).await.unwrap();
@@ -239,6 +282,64 @@ async fn the_migration_fills_the_totals_from_an_existing_ledger() {
     assert_eq!(totals, grouped);
     assert_eq!(totals, kept, "the filled totals are the ones the service kept");
     assert!(totals.len() >= 6, "{totals:?}");
+    let (vendor, grouped) = vendor_totals_and_ledger(&app).await;
+    assert_eq!(vendor, grouped);
+    assert_eq!(vendor, vendor_kept, "the filled vendor totals are the ones the service kept");
+}
+
+#[tokio::test]
+async fn concurrent_payments_and_approvals_of_eight_partners_on_postgres_neither_deadlock_nor_lose_a_minor_unit() {
+    let app = spawn_app().await;
+    if app.state.db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let (a, client_a, tariff) = setup_dealer(&app).await;
+    let mut clients = vec![client_a];
+    let mut partners = vec![a.subscriber_id.clone()];
+    for n in 0..7u32 {
+        let p = app.partner(&format!("Partner {n}")).await;
+        app.set_status(&p.subscriber_id, "1C-CONNECT", "DEALER").await;
+        let c = app.client_with_inn(&p, &format!("Client {n}"), &inn(10 + n)).await;
+        app.lock(&p, &inn(10 + n)).await;
+        partners.push(p.subscriber_id);
+        clients.push(c);
+    }
+    let slots: BTreeSet<u8> = partners.iter().map(|p| p.parse::<uuid::Uuid>().unwrap().as_bytes()[15] % 16).collect();
+    let now = Utc::now();
+    // One accrued entry per partner in this month and one in the last, to approve during the burst.
+    let mut entries = Vec::new();
+    for (n, client) in clients.iter().enumerate() {
+        for k in 0..2i64 {
+            let at = now - Duration::days(31 * k) - Duration::minutes(5);
+            let p = pay_at(&app, client, &tariff, "1000.00", at, &format!("seed-{n}-{k}")).await;
+            entries.push(p["commissions"][0]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    // At once: three payments per partner over both months, and approvals of entries of several partners
+    // in one call (they lock several partners' rows and slots in one transaction).
+    let mut tasks = Vec::new();
+    for (n, client) in clients.iter().enumerate() {
+        for k in 0..3i64 {
+            let at = now - Duration::days(31 * (k % 2)) - Duration::minutes(4);
+            let vars = json!({ "i": { "subscriberId": client.subscriber_id, "tariffId": tariff, "periodMonths": 1, "amount": "2000.00", "paidAt": at.to_rfc3339(), "externalId": format!("burst-{n}-{k}") } });
+            tasks.push(app.spawn_gql(Some(&app.vendor), PAY, vars));
+        }
+    }
+    for batch in entries.chunks(3) {
+        tasks.push(app.spawn_gql(Some(&app.vendor), APPROVE, json!({ "ids": batch })));
+    }
+    for t in tasks {
+        let (_, v) = t.await.unwrap();
+        assert!(v.get("errors").is_none(), "{v}");
+    }
+    assert_eq!(app.count("commissions").await, 8 * 5);
+    let (vendor, grouped) = vendor_totals_and_ledger(&app).await;
+    assert_eq!(vendor, grouped);
+    let ledger = commission::Entity::find().all(&app.state.db).await.unwrap();
+    let r = app.as_(&app.vendor, SUMMARY, json!({})).await;
+    assert_eq!(r.ok()["commissionSummary"], direct_sum(&ledger, None, None, None));
+    assert_eq!(r.ok()["commissionSummary"]["approved"], money(16 * 25_000));
+    assert!(slots.len() >= 2, "the partners fall into several slots: {slots:?}");
 }
 
 #[tokio::test]
@@ -271,6 +372,8 @@ async fn twenty_concurrent_payments_and_approvals_on_postgres_leave_the_totals_e
     assert_eq!(app.count("commissions").await, 20);
     let (totals, grouped) = totals_and_ledger(&app).await;
     assert_eq!(totals, grouped);
+    let (vendor, grouped) = vendor_totals_and_ledger(&app).await;
+    assert_eq!(vendor, grouped);
     let ledger = commission::Entity::find().all(&app.state.db).await.unwrap();
     let r = app.as_(&app.vendor, SUMMARY, json!({})).await;
     assert_eq!(r.ok()["commissionSummary"], direct_sum(&ledger, None, None, None));

@@ -215,8 +215,61 @@ async fn a_partners_client_page_and_the_ranking_touch_rows_in_proportion_to_the_
     let vendor = app.as_(&app.vendor, RANKING, json!({ "q": "2026-Q3" })).await;
     assert_eq!(lines(&vendor), vec![("Small".into(), 1, 2, 0)]);
     let run: uuid::Uuid = entity::ranking_run::Entity::find().one(&app.state.db).await.unwrap().unwrap().id;
-    let (touched, shape) = explain(&app, partnergraph::service::ranking::rows_query(run)).await;
+    let (touched, shape) = explain(
+        &app,
+        partnergraph::service::ranking::rows_query(
+            run,
+            partnergraph::service::ranking::RankingPage::new(None, None, None).unwrap(),
+        ),
+    )
+    .await;
     assert!(touched <= 10.0, "the ranking read touched {touched} rows: {shape:?}");
+
+    // A ranking page and one partner's line: ranges of the stored rows' keys, and their partners by id,
+    // with 2,000 more lines stored in the run (seeded clients stand in for partners: the key is what counts).
+    use partnergraph::service::ranking::{RankingPage, partners_query, rows_query};
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "INSERT INTO ranking_rows (run_id, position, partner_id, new_contracts, churned) \
+             SELECT '{run}'::uuid, i, md5('scale' || i)::uuid, 1, 0 FROM generate_series(2, 2001) AS i"
+        ))
+        .await
+        .unwrap();
+    app.state.db.execute_unprepared("ANALYZE ranking_rows").await.unwrap();
+    let page = RankingPage::new(Some(100), Some(1), None).unwrap();
+    let (touched, shape) = explain(&app, rows_query(run, page)).await;
+    // 100 index entries and the limit's 100: the page, not the 2,001 lines of the run.
+    assert!(touched <= 250.0, "a ranking page touched {touched} rows: {shape:?}");
+    let own = RankingPage::new(None, None, Some(small.subscriber_id.parse().unwrap())).unwrap();
+    let (touched, shape) = explain(&app, rows_query(run, own)).await;
+    assert!(touched <= 10.0, "a partner's ranking line touched {touched} rows: {shape:?}");
+    let (touched, shape) = explain(&app, partners_query(vec![small.subscriber_id.parse().unwrap()])).await;
+    assert!(touched <= 10.0, "the ranking page's partners touched {touched} rows: {shape:?}");
+
+    // A partner's payments page: 20,000 payments of the big partner's clients, 2 of the small one's.
+    let subscription: uuid::Uuid = entity::subscription::Entity::find().one(&app.state.db).await.unwrap().unwrap().id;
+    let seed = format!(
+        "INSERT INTO payments (id, subscriber_id, tariff_id, subscription_id, period_months, amount_minor, channel, \
+         paid_at, external_id, fingerprint, created_at, serving_partner_id) \
+         SELECT md5('scale-pay' || i)::uuid, md5('scale' || i)::uuid, '{tariff}'::uuid, '{subscription}'::uuid, 1, \
+                100, 'DIRECT', now(), 'scale-pay-' || i, 'fp', now(), '{}'::uuid \
+         FROM generate_series(2, 40000, 2) AS i",
+        big.subscriber_id
+    );
+    app.state.db.execute_unprepared(&seed).await.unwrap();
+    app.state.db.execute_unprepared("VACUUM ANALYZE payments").await.unwrap();
+    for (who, account) in [("big", &big), ("small", &small)] {
+        use sea_orm::QueryFilter;
+        let partner = account.subscriber_id.parse().unwrap();
+        let page = entity::payment::Entity::find()
+            .filter(partnergraph::service::billing::partner_payments(partner))
+            .order_by_asc(entity::payment::Column::Id)
+            .limit(51);
+        let (touched, shape) = explain(&app, page).await;
+        assert!(shape.iter().any(|s| s.contains("ix_payments_serving_partner")), "{who}: {shape:?}");
+        assert!(touched <= 200.0, "{who} partner's payments page touched {touched} rows: {shape:?}");
+    }
 
     // Vendor search by part of a name reads the trigram index, not the table.
     let search = partnergraph::service::subscribers::list_query(None, Some("client 3999"), None)

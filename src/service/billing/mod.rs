@@ -11,7 +11,7 @@ mod refunds;
 mod subscriptions;
 
 pub use invoices::{NewInvoice, create_invoice, list_invoices, may_read_invoice};
-pub use payments::{NewPayment, check_external_id, list_payments, record_payment};
+pub use payments::{NewPayment, check_external_id, list_payments, partner_payments, record_payment};
 pub use refunds::refund;
 pub use subscriptions::{cancel, create_subscription, follow_contract, start_trial, status, subscriptions_of};
 

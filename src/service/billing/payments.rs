@@ -114,7 +114,7 @@ async fn record_new(ctx: &ServiceCtx, n: &NewPayment, recorded_by: Uuid) -> AppR
     // Whether this moves the client from free to paid or to a higher tariff, before it extends anything.
     let upgrade = bindings::is_upgrade(&txn, client.id, &t, now).await?;
     let (sub, sub_event) = activate_or_extend(&txn, client.id, t.id, n.period, now).await?;
-    let pay = insert_payment(&txn, n, &sub, channel, inv.as_ref(), paid_at, now).await?;
+    let pay = insert_payment(&txn, n, &sub, &client, channel, inv.as_ref(), paid_at, now).await?;
     if let Some(inv) = &inv {
         mark_invoice_paid(&txn, inv, pay.id).await?;
     }
@@ -266,10 +266,13 @@ const INVOICE_PAID_INDEX: UniqueIndex =
 /// `DUPLICATE_EXTERNAL_ID` (answered as a repeat by `record_payment`), an invoice another payment paid
 /// is `INVOICE_ALREADY_PAID`.
 #[tracing::instrument(level = "debug", skip_all)]
+// The row's columns come from each step of `record_new` before it (the payer's partner among them).
+#[allow(clippy::too_many_arguments)]
 async fn insert_payment(
     txn: &DatabaseTransaction,
     n: &NewPayment,
     sub: &subscription::Model,
+    payer: &subscriber::Model,
     channel: PaymentChannel,
     inv: Option<&invoice::Model>,
     paid_at: DateTime<Utc>,
@@ -290,6 +293,7 @@ async fn insert_payment(
         refunded_at: Set(None),
         refund_external_id: Set(None),
         created_at: Set(now),
+        serving_partner_id: Set(subscribers::serving_partner_of(payer)),
     }
     .insert(txn)
     .await
@@ -379,6 +383,12 @@ fn payment_events(
     events
 }
 
+/// The payments of a partner's clients now (public for the plan guard): one range of the index
+/// `(serving_partner_id, id)`, kept on every rebind.
+pub fn partner_payments(partner: Uuid) -> sea_orm::sea_query::SimpleExpr {
+    payment::Column::ServingPartnerId.eq(partner)
+}
+
 #[tracing::instrument(level = "debug", skip_all, fields(caller = %p.subscriber_id, subscriber = ?subscriber))]
 pub async fn list_payments(
     ctx: &ServiceCtx,
@@ -397,7 +407,7 @@ pub async fn list_payments(
         q = q.filter(payment::Column::SubscriberId.eq(s));
     } else if !p.is_vendor() {
         if p.serves_clients() {
-            q = q.filter(payment::Column::SubscriberId.in_subquery(subscribers::client_ids_of(p.subscriber_id)));
+            q = q.filter(partner_payments(p.subscriber_id));
         } else {
             p.require(p.manages_own_members(), "read payments")?;
             q = q.filter(payment::Column::SubscriberId.eq(p.subscriber_id));
