@@ -269,8 +269,11 @@ for who in big small; do
         "SELECT * FROM audit_log WHERE subscriber_id = '$p' ORDER BY id LIMIT 51"
 done
 measure "vendor: audit page" "SELECT * FROM audit_log ORDER BY id LIMIT 51"
+# The cursor is a literal id, as the service binds it (src/service/audit.rs list: `id > $cursor ORDER BY id`);
+# looking it up is not part of the page.
+audit_cursor=$(psql -At -c "SELECT id FROM audit_log WHERE at < '2026-06-01' ORDER BY at DESC LIMIT 1")
 measure "vendor: audit page after a cursor" \
-    "SELECT * FROM audit_log WHERE id > (SELECT id FROM audit_log WHERE at < '2026-06-01' ORDER BY at DESC LIMIT 1) ORDER BY id LIMIT 51"
+    "SELECT * FROM audit_log WHERE id > '$audit_cursor' ORDER BY id LIMIT 51"
 # src/service/ranking.rs pool_candidates: the best 10 eligible partners of the stored ranking, one statement.
 statuses=$(psql -At -c "SELECT string_agg(quote_literal(code), ',') FROM program_statuses WHERE program_id = '$program'")
 measure "publishLeadPool: candidates (one statement)" \

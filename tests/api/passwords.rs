@@ -427,6 +427,8 @@ async fn a_password_change_closes_the_persons_open_websockets_with_4403() {
     let addr = crate::events::serve(app.router.clone()).await;
     let p = app.partner("P").await;
     let operator = app.member(&p.token, &p.subscriber_id, "SERVICE_OPERATOR").await;
+    // The set-up's invitation event must not reach the sockets opened next (it would come before the close).
+    crate::ws_access::settled(&app.state).await;
     let mut owner_ws = crate::events::listen(addr, &p).await;
     let mut operator_ws = crate::events::listen(addr, &operator).await;
     crate::events::subscribed(&app.state, 2).await;

@@ -16,7 +16,7 @@ use crate::helpers::*;
 const PAGE: &str = "query($p: String!, $q: String!, $first: Int, $from: Int, $partner: ID) { partnerRanking(programCode: $p, quarter: $q, first: $first, fromRank: $from, partnerId: $partner) { rank partner { id name email } newContracts churned net } }";
 
 /// Stores a final ranking of `n` seeded partners for a program's quarter; returns their ids by rank.
-async fn seed_ranking(app: &TestApp, program_code: &str, quarter: &str, n: usize, tag: &str) -> Vec<Uuid> {
+pub(crate) async fn seed_ranking(app: &TestApp, program_code: &str, quarter: &str, n: usize, tag: &str) -> Vec<Uuid> {
     let db = &app.state.db;
     let program =
         program::Entity::find().filter(program::Column::Code.eq(program_code)).one(db).await.unwrap().unwrap();

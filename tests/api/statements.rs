@@ -278,3 +278,67 @@ async fn a_page_of_clients_with_partners_subscriptions_and_tariffs_costs_at_most
         }
     }
 }
+
+/// `n` clients stored straight into the database (what a loader costs does not depend on how its rows
+/// came), served by `serving` and supported by `support`.
+async fn seed_clients(app: &TestApp, n: usize, serving: Option<uuid::Uuid>, support: Option<uuid::Uuid>, tag: &str) {
+    use entity::enums::SubscriberKind;
+    use sea_orm::{EntityTrait, Set};
+    let now = chrono::Utc::now();
+    let rows: Vec<entity::subscriber::ActiveModel> = (0..n)
+        .map(|i| entity::subscriber::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            kind: Set(SubscriberKind::Client),
+            name: Set(format!("{tag} клиент {i:03}")),
+            inn: Set(None),
+            kpp: Set(None),
+            email: Set(Some(format!("{tag}-{i}@example.com"))),
+            phone: Set(None),
+            address: Set(None),
+            contact_person: Set(None),
+            serving_partner_id: Set(serving),
+            binding_source: Set(None),
+            support_partner_id: Set(support),
+            created_at: Set(now),
+            updated_at: Set(now),
+            search_name: Set(format!("{tag} клиент {i:03}")),
+        })
+        .collect();
+    entity::subscriber::Entity::insert_many(rows).exec_without_returning(&app.state.db).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_ranking_unbound_and_supported_clients_cost_the_same_statements_for_10_and_100_rows() {
+    let (app, statements) = spawn().await;
+    app.presets().await;
+    let p = app.partner("Partner").await;
+    let other = app.partner("Other").await;
+    let other_id = uuid::Uuid::parse_str(&other.subscriber_id).unwrap();
+    let p_id = uuid::Uuid::parse_str(&p.subscriber_id).unwrap();
+    seed_clients(&app, 100, None, None, "unbound").await;
+    seed_clients(&app, 100, Some(other_id), Some(p_id), "supported").await;
+    crate::ranking_pages::seed_ranking(&app, "1C-FRESH", "2026-Q3", 120, "ranked").await;
+
+    let unbound =
+        format!("query($n: Int) {{ unboundClients(first: $n) {{ totalCount nodes {{ {SUBSCRIBER_RELATIONS} }} }} }}");
+    same_cost(&app, &statements, &app.vendor, "unboundClients", &unbound).await;
+    let supported =
+        format!("query($n: Int) {{ supportedClients(first: $n) {{ totalCount nodes {{ {SUBSCRIBER_RELATIONS} }} }} }}");
+    same_cost(&app, &statements, &p.token, "supportedClients", &supported).await;
+
+    // The ranking is a list without nodes: its lines carry the partner and every relation of it.
+    let ranking = format!(
+        "query($n: Int) {{ partnerRanking(programCode: \"1C-FRESH\", quarter: \"2026-Q3\", first: $n) {{ rank newContracts partner {{ {SUBSCRIBER_RELATIONS} }} }} }}"
+    );
+    for token in [&app.vendor, &p.token] {
+        let mut counts = Vec::new();
+        for n in [10, 100] {
+            let (count, data) = cost(&app, &statements, token, &ranking, json!({ "n": n })).await;
+            let lines = data["partnerRanking"].as_array().unwrap_or_else(|| panic!("no ranking in {data}"));
+            assert_eq!(lines.len(), n, "a full page of {n} lines");
+            counts.push(count);
+        }
+        assert!(counts[0] > 0, "the counter counts");
+        assert_eq!(counts[0], counts[1], "partnerRanking: statements for 10 lines vs 100: {counts:?}");
+    }
+}
