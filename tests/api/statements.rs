@@ -279,32 +279,90 @@ async fn a_page_of_clients_with_partners_subscriptions_and_tariffs_costs_at_most
     }
 }
 
-/// `n` clients stored straight into the database (what a loader costs does not depend on how its rows
-/// came), served by `serving` and supported by `support`.
-async fn seed_clients(app: &TestApp, n: usize, serving: Option<uuid::Uuid>, support: Option<uuid::Uuid>, tag: &str) {
-    use entity::enums::SubscriberKind;
+/// `n` subscribers of `kind` stored straight into the database (what a loader costs does not depend on
+/// how its rows came), served by `serving` and supported by `support`; their ids.
+async fn seed(
+    app: &TestApp,
+    n: usize,
+    kind: entity::enums::SubscriberKind,
+    serving: impl Fn(usize) -> Option<uuid::Uuid>,
+    support: Option<uuid::Uuid>,
+    tag: &str,
+) -> Vec<uuid::Uuid> {
     use sea_orm::{EntityTrait, Set};
     let now = chrono::Utc::now();
-    let rows: Vec<entity::subscriber::ActiveModel> = (0..n)
-        .map(|i| entity::subscriber::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            kind: Set(SubscriberKind::Client),
-            name: Set(format!("{tag} клиент {i:03}")),
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+    let rows: Vec<entity::subscriber::ActiveModel> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| entity::subscriber::ActiveModel {
+            id: Set(*id),
+            kind: Set(kind),
+            name: Set(format!("{tag} {i:03}")),
             inn: Set(None),
             kpp: Set(None),
             email: Set(Some(format!("{tag}-{i}@example.com"))),
             phone: Set(None),
             address: Set(None),
             contact_person: Set(None),
-            serving_partner_id: Set(serving),
+            serving_partner_id: Set(serving(i)),
             binding_source: Set(None),
             support_partner_id: Set(support),
             created_at: Set(now),
             updated_at: Set(now),
-            search_name: Set(format!("{tag} клиент {i:03}")),
+            search_name: Set(format!("{tag} {i:03}")),
         })
         .collect();
     entity::subscriber::Entity::insert_many(rows).exec_without_returning(&app.state.db).await.unwrap();
+    ids
+}
+
+/// `n` partners in the public directory: each with one client paying for `tariff` now.
+async fn seed_directory(app: &TestApp, n: usize, tariff: uuid::Uuid, tag: &str) {
+    use entity::enums::{SubscriberKind, SubscriptionBasis};
+    use sea_orm::{EntityTrait, Set};
+    let partners = seed(app, n, SubscriberKind::Partner, |_| None, None, &format!("{tag} партнёр")).await;
+    let clients = seed(app, n, SubscriberKind::Client, |i| Some(partners[i]), None, &format!("{tag} клиент")).await;
+    let now = chrono::Utc::now();
+    let subscriptions: Vec<entity::subscription::ActiveModel> = clients
+        .iter()
+        .map(|client| entity::subscription::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            subscriber_id: Set(*client),
+            tariff_id: Set(tariff),
+            basis: Set(SubscriptionBasis::Paid),
+            starts_at: Set(now - chrono::Duration::days(1)),
+            ends_at: Set(now + chrono::Duration::days(30)),
+            cancelled_at: Set(None),
+            churn_reason: Set(None),
+            churn_comment: Set(None),
+            created_at: Set(now),
+        })
+        .collect();
+    entity::subscription::Entity::insert_many(subscriptions).exec_without_returning(&app.state.db).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_partner_directory_costs_the_same_statements_for_10_and_100_partners() {
+    let (app, statements) = spawn_app_counting_with(|c| {
+        c.limits.max_complexity = 1_000_000;
+        c.rules.directory_min_clients = 1;
+    })
+    .await;
+    app.presets().await;
+    let tariff = app.tariff("FRESH", "1C-FRESH", "ITSAAS", "100.00", &[1, 12], 30).await;
+    let tariff = uuid::Uuid::parse_str(&tariff).unwrap();
+    let query = format!("{{ partnerDirectory {{ {SUBSCRIBER_RELATIONS} }} }}");
+    let mut counts = Vec::new();
+    for (n, more) in [(10, 10), (100, 90)] {
+        seed_directory(&app, more, tariff, &format!("dir{n}")).await;
+        let (count, data) = cost(&app, &statements, &app.vendor, &query, json!({})).await;
+        let partners = data["partnerDirectory"].as_array().unwrap_or_else(|| panic!("no directory in {data}"));
+        assert_eq!(partners.len(), n, "the directory lists every partner with a paying client");
+        counts.push(count);
+    }
+    assert!(counts[0] > 0, "the counter counts");
+    assert_eq!(counts[0], counts[1], "partnerDirectory: statements for 10 partners vs 100: {counts:?}");
 }
 
 #[tokio::test]
@@ -315,8 +373,9 @@ async fn the_ranking_unbound_and_supported_clients_cost_the_same_statements_for_
     let other = app.partner("Other").await;
     let other_id = uuid::Uuid::parse_str(&other.subscriber_id).unwrap();
     let p_id = uuid::Uuid::parse_str(&p.subscriber_id).unwrap();
-    seed_clients(&app, 100, None, None, "unbound").await;
-    seed_clients(&app, 100, Some(other_id), Some(p_id), "supported").await;
+    let client = entity::enums::SubscriberKind::Client;
+    seed(&app, 100, client, |_| None, None, "unbound клиент").await;
+    seed(&app, 100, client, |_| Some(other_id), Some(p_id), "supported клиент").await;
     crate::ranking_pages::seed_ranking(&app, "1C-FRESH", "2026-Q3", 120, "ranked").await;
 
     let unbound =
