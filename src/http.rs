@@ -435,17 +435,16 @@ fn render(response: async_graphql::Response, accept: Accept, failed_before_execu
         Accept::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
         Accept::Json => (StatusCode::OK, "application/json"),
     };
-    let body = match serde_json::to_value(&response) {
-        Ok(mut v) => {
-            if accept == Accept::GraphqlResponseJson
-                && failed_before_execution
-                && let Some(o) = v.as_object_mut()
-            {
+    let body = if accept == Accept::GraphqlResponseJson && failed_before_execution {
+        // A request that never ran has no `data` member at all.
+        serde_json::to_value(&response).and_then(|mut v| {
+            if let Some(o) = v.as_object_mut() {
                 o.remove("data");
             }
             serde_json::to_string(&v)
-        }
-        Err(e) => Err(e),
+        })
+    } else {
+        serde_json::to_string(&response)
     };
     match body {
         Ok(body) => Rendered { status, content_type, body, ran: !failed_before_execution },

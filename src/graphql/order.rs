@@ -117,20 +117,29 @@ fn order_response(response: &mut Response, document: &ExecutableDocument, operat
 
 /// Reorders `value` (the result of `sets`, merged) and everything under it.
 fn reorder(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument) {
+    if !matches!(value, Value::List(_) | Value::Object(_)) {
+        return;
+    }
+    // The order of a selection does not depend on the object's type (keys a type lacks are simply not
+    // there), so a list's items share one.
+    let mut order: Vec<(&str, Vec<&SelectionSet>)> = Vec::new();
+    let mut budget = MAX_SELECTIONS;
+    if collect(sets, document, &mut order, &mut budget, 0) {
+        apply(value, &order, document);
+    }
+}
+
+/// Puts the keys of `value` (of each item, for a list) in `order`, and reorders what is under them.
+fn apply(value: &mut Value, order: &[(&str, Vec<&SelectionSet>)], document: &ExecutableDocument) {
     match value {
         Value::List(items) => {
             for item in items {
-                reorder(item, sets, document);
+                apply(item, order, document);
             }
         }
         Value::Object(map) => {
-            let mut order: Vec<(&str, Vec<&SelectionSet>)> = Vec::new();
-            let mut budget = MAX_SELECTIONS;
-            if !collect(sets, document, &mut order, &mut budget, 0) {
-                return;
-            }
             let mut sorted = async_graphql::indexmap::IndexMap::with_capacity(map.len());
-            for (key, subsets) in &order {
+            for (key, subsets) in order {
                 if let Some((name, mut v)) = map.shift_remove_entry(*key) {
                     reorder(&mut v, subsets, document);
                     sorted.insert(name, v);

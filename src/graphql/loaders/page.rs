@@ -10,9 +10,7 @@ use std::collections::HashMap;
 
 use entity::{subscriber, subscription, tariff};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, Query as SqlQuery, SelectStatement};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryResult,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryResult};
 use uuid::Uuid;
 
 /// Which relations of the page rows the selection asks for.
@@ -37,16 +35,102 @@ const PAGE: &str = "pg_page";
 const PARTNER: &str = "pg_partner";
 const SUB: &str = "pg_sub";
 const TARIFF: &str = "pg_tariff";
-/// Column prefixes: each joined table's columns come back as `<prefix><column>`.
-const P: &str = "p_";
-const S: &str = "s_";
-const T: &str = "t_";
 
-/// Selects every column of `E` from the table aliased `table`, named `<prefix><column>`.
-fn columns<E: EntityTrait>(q: &mut SelectStatement, table: &'static str, prefix: &str) {
-    for c in E::Column::iter() {
-        q.expr_as(Expr::col((Alias::new(table), c)), Alias::new(format!("{prefix}{}", c.as_str())));
+/// A model read back by position from a joined row. The columns are selected from the same list the
+/// model is read in, so the two cannot drift apart; reading by position spares a name lookup (and
+/// SeaORM's `format!` of a prefixed name) for every column of every row — a fifth of a page's server
+/// time when read by name.
+trait Positional: Sized {
+    type Entity: EntityTrait;
+    /// The columns in the order `read` takes them; the first is the primary key.
+    const COLUMNS: &'static [<Self::Entity as EntityTrait>::Column];
+    /// The model from the row's columns `at..at + COLUMNS.len()`.
+    fn read(row: &QueryResult, at: usize) -> Result<Self, DbErr>;
+}
+
+/// Implements `Positional` for `$entity::Model` from `field: Column` pairs (every field of the model:
+/// the struct literal does not compile without one); fields are read in the order written.
+macro_rules! positional {
+    ($entity:ident { $($field:ident: $col:ident),+ $(,)? }) => {
+        impl Positional for $entity::Model {
+            type Entity = $entity::Entity;
+            const COLUMNS: &'static [$entity::Column] = &[$($entity::Column::$col),+];
+            fn read(row: &QueryResult, at: usize) -> Result<Self, DbErr> {
+                let mut i = at;
+                let mut next = || {
+                    i += 1;
+                    i - 1
+                };
+                Ok($entity::Model { $($field: row.try_get_by_index(next())?),+ })
+            }
+        }
+    };
+}
+
+positional!(subscriber {
+    id: Id,
+    kind: Kind,
+    name: Name,
+    inn: Inn,
+    kpp: Kpp,
+    email: Email,
+    phone: Phone,
+    address: Address,
+    contact_person: ContactPerson,
+    serving_partner_id: ServingPartnerId,
+    binding_source: BindingSource,
+    support_partner_id: SupportPartnerId,
+    created_at: CreatedAt,
+    updated_at: UpdatedAt,
+    search_name: SearchName,
+});
+
+positional!(subscription {
+    id: Id,
+    subscriber_id: SubscriberId,
+    tariff_id: TariffId,
+    basis: Basis,
+    starts_at: StartsAt,
+    ends_at: EndsAt,
+    cancelled_at: CancelledAt,
+    churn_reason: ChurnReason,
+    churn_comment: ChurnComment,
+    created_at: CreatedAt,
+});
+
+positional!(tariff {
+    id: Id,
+    code: Code,
+    name: Name,
+    program_id: ProgramId,
+    category: Category,
+    monthly_price_minor: MonthlyPriceMinor,
+    periods: Periods,
+    max_databases: MaxDatabases,
+    max_users: MaxUsers,
+    max_sessions: MaxSessions,
+    trial_days: TrialDays,
+    partner_only: PartnerOnly,
+    archived: Archived,
+    created_at: CreatedAt,
+});
+
+/// Selects `M`'s columns from the table aliased `table`; the position of the first.
+fn columns<M: Positional>(q: &mut SelectStatement, table: &'static str, width: &mut usize) -> usize {
+    let at = *width;
+    for c in M::COLUMNS {
+        q.expr(Expr::col((Alias::new(table), *c)));
     }
+    *width += M::COLUMNS.len();
+    at
+}
+
+/// Where each joined model's columns start in a row (`None`: not selected).
+#[derive(Clone, Copy, Default)]
+struct Layout {
+    partner: Option<usize>,
+    subscription: Option<usize>,
+    tariff: Option<usize>,
 }
 
 /// Reads the wanted relations of the subscribers `ids` in one statement.
@@ -57,12 +141,14 @@ pub async fn load(db: &DatabaseConnection, ids: &[Uuid], want: Wanted) -> Result
     }
     let page = Alias::new(PAGE);
     let mut q = SqlQuery::select();
-    q.expr_as(Expr::col((page.clone(), subscriber::Column::Id)), Alias::new("page_id"))
+    let mut width = 1;
+    let mut at = Layout::default();
+    q.expr(Expr::col((page.clone(), subscriber::Column::Id)))
         .from_as(subscriber::Entity, page.clone())
         .and_where(Expr::col((page.clone(), subscriber::Column::Id)).is_in(ids.iter().copied()))
         .order_by((page.clone(), subscriber::Column::Id), Order::Asc);
     if want.serving_partner {
-        columns::<subscriber::Entity>(&mut q, PARTNER, P);
+        at.partner = Some(columns::<subscriber::Model>(&mut q, PARTNER, &mut width));
         q.join_as(
             JoinType::LeftJoin,
             subscriber::Entity,
@@ -72,7 +158,7 @@ pub async fn load(db: &DatabaseConnection, ids: &[Uuid], want: Wanted) -> Result
         );
     }
     if want.subscriptions {
-        columns::<subscription::Entity>(&mut q, SUB, S);
+        at.subscription = Some(columns::<subscription::Model>(&mut q, SUB, &mut width));
         q.join_as(
             JoinType::LeftJoin,
             subscription::Entity,
@@ -82,7 +168,7 @@ pub async fn load(db: &DatabaseConnection, ids: &[Uuid], want: Wanted) -> Result
         )
         .order_by((Alias::new(SUB), subscription::Column::Id), Order::Asc);
         if want.tariffs {
-            columns::<tariff::Entity>(&mut q, TARIFF, T);
+            at.tariff = Some(columns::<tariff::Model>(&mut q, TARIFF, &mut width));
             q.join_as(
                 JoinType::LeftJoin,
                 tariff::Entity,
@@ -97,26 +183,30 @@ pub async fn load(db: &DatabaseConnection, ids: &[Uuid], want: Wanted) -> Result
         out.subscriptions = ids.iter().map(|id| (*id, Vec::new())).collect();
     }
     for row in &rows {
-        read_row(row, want, &mut out)?;
+        read_row(row, at, &mut out)?;
     }
     Ok(out)
 }
 
-fn read_row(row: &QueryResult, want: Wanted, out: &mut PageRelations) -> Result<(), DbErr> {
-    if want.serving_partner
-        && let Some(p) = Option::<subscriber::Model>::from_query_result(row, P)?
+/// Reads one joined row: the partner and the tariff only the first time their id comes by.
+fn read_row(row: &QueryResult, at: Layout, out: &mut PageRelations) -> Result<(), DbErr> {
+    if let Some(p) = at.partner
+        && let Some(id) = row.try_get_by_index::<Option<Uuid>>(p)?
+        && !out.partners.contains_key(&id)
     {
-        out.partners.entry(p.id).or_insert(p);
+        out.partners.insert(id, subscriber::Model::read(row, p)?);
     }
-    if want.subscriptions
-        && let Some(s) = Option::<subscription::Model>::from_query_result(row, S)?
+    if let Some(s) = at.subscription
+        && row.try_get_by_index::<Option<Uuid>>(s)?.is_some()
     {
-        if want.tariffs
-            && let Some(t) = Option::<tariff::Model>::from_query_result(row, T)?
+        let sub = subscription::Model::read(row, s)?;
+        if let Some(t) = at.tariff
+            && let Some(id) = row.try_get_by_index::<Option<Uuid>>(t)?
+            && !out.tariffs.contains_key(&id)
         {
-            out.tariffs.entry(t.id).or_insert(t);
+            out.tariffs.insert(id, tariff::Model::read(row, t)?);
         }
-        out.subscriptions.entry(s.subscriber_id).or_default().push(s);
+        out.subscriptions.entry(sub.subscriber_id).or_default().push(sub);
     }
     Ok(())
 }
