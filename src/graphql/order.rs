@@ -138,6 +138,14 @@ fn apply(value: &mut Value, order: &[(&str, Vec<&SelectionSet>)], document: &Exe
             }
         }
         Value::Object(map) => {
+            // Most objects come back in order already (their fields resolved in turn): only what is under
+            // them may need it.
+            if map.len() == order.len() && map.keys().zip(order).all(|(k, (key, _))| k.as_str() == *key) {
+                for (v, (_, subsets)) in map.values_mut().zip(order) {
+                    reorder(v, subsets, document);
+                }
+                return;
+            }
             let mut sorted = async_graphql::indexmap::IndexMap::with_capacity(map.len());
             for (key, subsets) in order {
                 if let Some((name, mut v)) = map.shift_remove_entry(*key) {
@@ -227,5 +235,27 @@ mod tests {
         assert_eq!(keys(&data), ["b", "a"]);
         let Value::Object(m) = &data else { panic!() };
         assert_eq!(keys(&m["b"]), ["y", "w", "z"]);
+    }
+
+    #[test]
+    fn an_object_already_in_order_still_has_what_is_under_it_reordered_and_list_items_each_their_own() {
+        let doc = async_graphql::parser::parse_query("{ page { a b { x y } c @skip(if: true) } }").unwrap();
+        let data = Value::from_json(serde_json::json!({ "page": [
+            { "a": 1, "b": { "y": 2, "x": 1 } },
+            { "b": { "x": 1, "y": 2 }, "a": 1 },
+            { "a": 1, "b": { "x": 1, "y": 2 }, "c": 3 },
+        ] }))
+        .unwrap();
+        let mut response = Response::new(data);
+        order_response(&mut response, &doc, None);
+        let Value::Object(m) = &response.data else { panic!() };
+        let Value::List(items) = &m["page"] else { panic!() };
+        for (i, item) in items.iter().enumerate() {
+            let Value::Object(o) = item else { panic!() };
+            assert_eq!(keys(&o["b"]), ["x", "y"], "item {i}");
+        }
+        assert_eq!(keys(&items[0]), ["a", "b"]);
+        assert_eq!(keys(&items[1]), ["a", "b"]);
+        assert_eq!(keys(&items[2]), ["a", "b", "c"]);
     }
 }
