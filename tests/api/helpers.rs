@@ -482,3 +482,44 @@ impl TestApp {
         TestApp { router: router(state.clone()), state, vendor: self.vendor.clone(), sqlite_file: None }
     }
 }
+
+/// `n` subscribers of `kind` stored straight into the database, 100 rows per statement, for tests where
+/// how the rows came does not matter (statement counts, stored rankings): named `{tag} 000`, `{tag} 001`,
+/// …, the `i`-th served by `serving(i)` and supported by `support`; their ids in that order.
+pub async fn seed_subscribers(
+    app: &TestApp,
+    n: usize,
+    kind: entity::enums::SubscriberKind,
+    serving: impl Fn(usize) -> Option<uuid::Uuid>,
+    support: Option<uuid::Uuid>,
+    tag: &str,
+) -> Vec<uuid::Uuid> {
+    use sea_orm::{EntityTrait, Set};
+    let now = chrono::Utc::now();
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+    let rows: Vec<entity::subscriber::ActiveModel> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| entity::subscriber::ActiveModel {
+            id: Set(*id),
+            kind: Set(kind),
+            name: Set(format!("{tag} {i:03}")),
+            inn: Set(None),
+            kpp: Set(None),
+            email: Set(Some(format!("{tag}-{i}@example.com"))),
+            phone: Set(None),
+            address: Set(None),
+            contact_person: Set(None),
+            serving_partner_id: Set(serving(i)),
+            binding_source: Set(None),
+            support_partner_id: Set(support),
+            created_at: Set(now),
+            updated_at: Set(now),
+            search_name: Set(format!("{tag} {i:03}")),
+        })
+        .collect();
+    for chunk in rows.chunks(100) {
+        entity::subscriber::Entity::insert_many(chunk.to_vec()).exec_without_returning(&app.state.db).await.unwrap();
+    }
+    ids
+}

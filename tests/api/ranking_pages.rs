@@ -6,7 +6,7 @@
 
 use chrono::{TimeZone, Utc};
 use entity::enums::SubscriberKind;
-use entity::{program, ranking_row, ranking_run, subscriber};
+use entity::{program, ranking_row, ranking_run};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -21,27 +21,7 @@ pub(crate) async fn seed_ranking(app: &TestApp, program_code: &str, quarter: &st
     let program =
         program::Entity::find().filter(program::Column::Code.eq(program_code)).one(db).await.unwrap().unwrap();
     let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-    let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
-    let partners = ids.iter().enumerate().map(|(i, id)| subscriber::ActiveModel {
-        id: Set(*id),
-        kind: Set(SubscriberKind::Partner),
-        name: Set(format!("{tag} партнёр {i:04}")),
-        inn: Set(None),
-        kpp: Set(None),
-        email: Set(Some(format!("{tag}-{i}@example.com"))),
-        phone: Set(None),
-        address: Set(None),
-        contact_person: Set(None),
-        serving_partner_id: Set(None),
-        binding_source: Set(None),
-        support_partner_id: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        search_name: Set(format!("{tag} партнёр {i:04}")),
-    });
-    for chunk in partners.collect::<Vec<_>>().chunks(100) {
-        subscriber::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await.unwrap();
-    }
+    let ids = seed_subscribers(app, n, SubscriberKind::Partner, |_| None, None, &format!("{tag} партнёр")).await;
     let run = Uuid::now_v7();
     ranking_run::Entity::insert(ranking_run::ActiveModel {
         id: Set(run),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, TestApp, email, inn, spawn_app_counting_with};
+use crate::helpers::{Account, TestApp, email, inn, seed_subscribers, spawn_app_counting_with};
 
 /// An app counting statements, whose complexity limit lets a page of 100 carry every relation (the
 /// limit has its own tests).
@@ -279,50 +279,13 @@ async fn a_page_of_clients_with_partners_subscriptions_and_tariffs_costs_at_most
     }
 }
 
-/// `n` subscribers of `kind` stored straight into the database (what a loader costs does not depend on
-/// how its rows came), served by `serving` and supported by `support`; their ids.
-async fn seed(
-    app: &TestApp,
-    n: usize,
-    kind: entity::enums::SubscriberKind,
-    serving: impl Fn(usize) -> Option<uuid::Uuid>,
-    support: Option<uuid::Uuid>,
-    tag: &str,
-) -> Vec<uuid::Uuid> {
-    use sea_orm::{EntityTrait, Set};
-    let now = chrono::Utc::now();
-    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
-    let rows: Vec<entity::subscriber::ActiveModel> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| entity::subscriber::ActiveModel {
-            id: Set(*id),
-            kind: Set(kind),
-            name: Set(format!("{tag} {i:03}")),
-            inn: Set(None),
-            kpp: Set(None),
-            email: Set(Some(format!("{tag}-{i}@example.com"))),
-            phone: Set(None),
-            address: Set(None),
-            contact_person: Set(None),
-            serving_partner_id: Set(serving(i)),
-            binding_source: Set(None),
-            support_partner_id: Set(support),
-            created_at: Set(now),
-            updated_at: Set(now),
-            search_name: Set(format!("{tag} {i:03}")),
-        })
-        .collect();
-    entity::subscriber::Entity::insert_many(rows).exec_without_returning(&app.state.db).await.unwrap();
-    ids
-}
-
 /// `n` partners in the public directory: each with one client paying for `tariff` now.
 async fn seed_directory(app: &TestApp, n: usize, tariff: uuid::Uuid, tag: &str) {
     use entity::enums::{SubscriberKind, SubscriptionBasis};
     use sea_orm::{EntityTrait, Set};
-    let partners = seed(app, n, SubscriberKind::Partner, |_| None, None, &format!("{tag} партнёр")).await;
-    let clients = seed(app, n, SubscriberKind::Client, |i| Some(partners[i]), None, &format!("{tag} клиент")).await;
+    let partners = seed_subscribers(app, n, SubscriberKind::Partner, |_| None, None, &format!("{tag} партнёр")).await;
+    let clients =
+        seed_subscribers(app, n, SubscriberKind::Client, |i| Some(partners[i]), None, &format!("{tag} клиент")).await;
     let now = chrono::Utc::now();
     let subscriptions: Vec<entity::subscription::ActiveModel> = clients
         .iter()
@@ -374,8 +337,8 @@ async fn the_ranking_unbound_and_supported_clients_cost_the_same_statements_for_
     let other_id = uuid::Uuid::parse_str(&other.subscriber_id).unwrap();
     let p_id = uuid::Uuid::parse_str(&p.subscriber_id).unwrap();
     let client = entity::enums::SubscriberKind::Client;
-    seed(&app, 100, client, |_| None, None, "unbound клиент").await;
-    seed(&app, 100, client, |_| Some(other_id), Some(p_id), "supported клиент").await;
+    seed_subscribers(&app, 100, client, |_| None, None, "unbound клиент").await;
+    seed_subscribers(&app, 100, client, |_| Some(other_id), Some(p_id), "supported клиент").await;
     crate::ranking_pages::seed_ranking(&app, "1C-FRESH", "2026-Q3", 120, "ranked").await;
 
     let unbound =
