@@ -96,19 +96,11 @@ impl Changes {
                 amount_minor: Set(amount),
                 entries: Set(entries),
             });
-        let add =
-            |c: ledger_total::Column| Expr::col((ledger_total::Entity, c)).add(Expr::col((Alias::new("excluded"), c)));
         ledger_total::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([
-                    ledger_total::Column::PartnerId,
-                    ledger_total::Column::Month,
-                    ledger_total::Column::Status,
-                ])
-                .value(ledger_total::Column::AmountMinor, add(ledger_total::Column::AmountMinor))
-                .value(ledger_total::Column::Entries, add(ledger_total::Column::Entries))
-                .to_owned(),
-            )
+            .on_conflict(adding::<ledger_total::Entity>(
+                [ledger_total::Column::PartnerId, ledger_total::Column::Month, ledger_total::Column::Status],
+                [ledger_total::Column::AmountMinor, ledger_total::Column::Entries],
+            ))
             .exec_without_returning(db)
             .await
             .map_err(on_overflow)?;
@@ -121,25 +113,29 @@ impl Changes {
                 entries: Set(entries),
             }
         });
-        let add = |c: ledger_vendor_total::Column| {
-            Expr::col((ledger_vendor_total::Entity, c)).add(Expr::col((Alias::new("excluded"), c)))
-        };
         ledger_vendor_total::Entity::insert_many(slots)
-            .on_conflict(
-                OnConflict::columns([
+            .on_conflict(adding::<ledger_vendor_total::Entity>(
+                [
                     ledger_vendor_total::Column::Month,
                     ledger_vendor_total::Column::Status,
                     ledger_vendor_total::Column::Slot,
-                ])
-                .value(ledger_vendor_total::Column::AmountMinor, add(ledger_vendor_total::Column::AmountMinor))
-                .value(ledger_vendor_total::Column::Entries, add(ledger_vendor_total::Column::Entries))
-                .to_owned(),
-            )
+                ],
+                [ledger_vendor_total::Column::AmountMinor, ledger_vendor_total::Column::Entries],
+            ))
             .exec_without_returning(db)
             .await
             .map_err(on_overflow)?;
         Ok(())
     }
+}
+
+/// The upsert of a totals row: on a conflict of `keys`, the new row's `sums` are added to the stored ones.
+fn adding<E: EntityTrait>(keys: [E::Column; 3], sums: [E::Column; 2]) -> OnConflict {
+    let mut on = OnConflict::columns(keys);
+    for c in sums {
+        on.value(c, Expr::col((E::default(), c)).add(Expr::col((Alias::new("excluded"), c))));
+    }
+    on
 }
 
 fn on_overflow(e: DbErr) -> AppError {
