@@ -187,12 +187,14 @@ fn spawn_upkeep(metrics: &Arc<crate::metrics::Metrics>, limiter: Option<&Arc<cra
 pub struct HttpState {
     pub app: AppState,
     pub schema: AppSchema,
+    /// The compiled read path's plans, by query text.
+    pub plans: std::sync::Arc<graphql::compiled::Plans>,
 }
 
 pub fn router(state: AppState) -> Router {
     let schema = graphql::build(state.clone());
     let body_limit = state.config.http.body_limit;
-    let http_state = HttpState { app: state.clone(), schema };
+    let http_state = HttpState { app: state.clone(), schema, plans: Default::default() };
     // The WebSocket endpoint authenticates in its `connection_init` message, not with a header.
     let ws_routes = Router::new()
         .route("/graphql/ws", get(crate::ws::graphql_ws))

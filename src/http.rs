@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::app::{AppState, HttpState, RequestId};
 use crate::auth::{Caller, Principal};
 use crate::error::{AppError, AppResult};
+use crate::graphql::compiled::{Compiled, Plans};
 use crate::graphql::preflight::Refusal;
 use crate::graphql::request::{self as graphql_request, Refused, Transport};
 use crate::service::idempotency::{self, Claim, Kept};
@@ -271,7 +272,15 @@ async fn run(
     idempotency: Option<Idempotency>,
 ) -> Response {
     let started = std::time::Instant::now();
-    let checked = match graphql_request::check(&h.app, request, transport) {
+    // A query compiled before skips the preflight too: its text passed it then, and it has no variables.
+    if transport != Transport::WebSocket
+        && Plans::eligible(&request)
+        && let Some(compiled) = h.plans.get(&request)
+        && let Some(answer) = serve_compiled(h, &compiled, &caller, &rid, accept, started).await
+    {
+        return answer;
+    }
+    let mut checked = match graphql_request::check(&h.app, request, transport) {
         Ok(c) => c,
         Err(Refused::Refusal(refusal)) => return refused(h, refusal, accept, started),
         Err(Refused::MethodNotAllowed(r)) => {
@@ -280,12 +289,41 @@ async fn run(
             return resp;
         }
     };
+    if let Some(compiled) = checked.compile(&h.app, &h.plans)
+        && let Some(answer) = serve_compiled(h, &compiled, &caller, &rid, accept, started).await
+    {
+        return answer;
+    }
     if checked.operation == OperationType::Mutation
         && let Some(idempotency) = idempotency
     {
         return idempotent(h, caller, rid, checked, accept, started, idempotency).await;
     }
     execute(h, caller, rid, checked, accept, started).await.into_response()
+}
+
+/// A query through the compiled read path (`graphql::compiled`), stopped after the request timeout like
+/// any other; `None` when the general path must answer it.
+async fn serve_compiled(
+    h: &HttpState,
+    compiled: &Compiled,
+    caller: &Caller,
+    rid: &RequestId,
+    accept: Accept,
+    started: std::time::Instant,
+) -> Option<Response> {
+    let limit = h.app.config.limits.request_timeout;
+    let operation = compiled.operation_name();
+    let Ok(body) = tokio::time::timeout(limit, compiled.serve(&h.app, caller)).await else {
+        h.app.metrics.observe(operation, "REQUEST_TIMEOUT", started.elapsed());
+        let response = graphql_request::timed_out(limit, rid, operation);
+        return Some(render(response, accept, false).into_response());
+    };
+    let body = body?;
+    h.app.metrics.observe(operation, "OK", started.elapsed());
+    h.app.metrics.compiled();
+    let (status, content_type) = media(accept, false);
+    Some(Rendered { status, content_type, body, ran: true }.into_response())
 }
 
 /// A mutation with an `Idempotency-Key` (docs/rules.md §12): claimed in the database before it runs; a repeat of
@@ -430,11 +468,7 @@ impl IntoResponse for Rendered {
 /// The HTTP answer to a GraphQL response: its status and media type follow `Accept`; a request that
 /// never executed has no `data` entry and status 400 in the newer media type (GraphQL over HTTP).
 fn render(response: async_graphql::Response, accept: Accept, failed_before_execution: bool) -> Rendered {
-    let (status, content_type) = match accept {
-        Accept::GraphqlResponseJson if failed_before_execution => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
-        Accept::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
-        Accept::Json => (StatusCode::OK, "application/json"),
-    };
+    let (status, content_type) = media(accept, failed_before_execution);
     let body = if accept == Accept::GraphqlResponseJson && failed_before_execution {
         // A request that never ran has no `data` member at all.
         serde_json::to_value(&response).and_then(|mut v| {
@@ -458,6 +492,16 @@ fn render(response: async_graphql::Response, accept: Accept, failed_before_execu
                 ran: !failed_before_execution,
             }
         }
+    }
+}
+
+/// The status and media type of an answer: they follow `Accept`, and a request that never executed is
+/// 400 in the newer media type.
+fn media(accept: Accept, failed_before_execution: bool) -> (StatusCode, &'static str) {
+    match accept {
+        Accept::GraphqlResponseJson if failed_before_execution => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE_JSON),
+        Accept::GraphqlResponseJson => (StatusCode::OK, GRAPHQL_RESPONSE_JSON),
+        Accept::Json => (StatusCode::OK, "application/json"),
     }
 }
 

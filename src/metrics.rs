@@ -20,6 +20,7 @@ const REQUEST_DURATION: &str = "partnergraph_graphql_request_duration_seconds";
 const DB_POOL: &str = "partnergraph_db_pool_connections";
 const WS_CONNECTIONS: &str = "partnergraph_ws_connections";
 const WS_OPERATIONS: &str = "partnergraph_ws_operations_total";
+const COMPILED: &str = "partnergraph_graphql_compiled_total";
 const WS_CLOSES: &str = "partnergraph_ws_closes_total";
 const WEBHOOK_DELIVERIES: &str = "partnergraph_webhook_deliveries_total";
 const WEBHOOK_ATTEMPT: &str = "partnergraph_webhook_attempt_duration_seconds";
@@ -42,6 +43,7 @@ pub struct Metrics {
     pool_idle: Gauge,
     ws_open: Gauge,
     ws_operations: Counter,
+    compiled: Counter,
     pub webhooks: WebhookMetrics,
 }
 
@@ -101,7 +103,7 @@ impl Metrics {
         }
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        let (duration, pool_open, pool_idle, ws_open, ws_operations, webhooks) = metrics::with_local_recorder(
+        let (duration, pool_open, pool_idle, ws_open, ws_operations, compiled, webhooks) = metrics::with_local_recorder(
             &recorder,
             || {
                 metrics::describe_counter!(REQUESTS, "GraphQL requests by operation name and outcome code.");
@@ -109,6 +111,10 @@ impl Metrics {
                 metrics::describe_gauge!(DB_POOL, "Database pool connections.");
                 metrics::describe_gauge!(WS_CONNECTIONS, "Open WebSocket connections.");
                 metrics::describe_counter!(WS_OPERATIONS, "Subscription operations started over WebSocket.");
+                metrics::describe_counter!(
+                    COMPILED,
+                    "GraphQL requests answered by the compiled read path (also counted in the requests total)."
+                );
                 metrics::describe_counter!(
                     WS_CLOSES,
                     "WebSocket connections ended, by the server's close code (0: the client left)."
@@ -128,6 +134,7 @@ impl Metrics {
                     metrics::gauge!(DB_POOL, "state" => "idle"),
                     metrics::gauge!(WS_CONNECTIONS),
                     metrics::counter!(WS_OPERATIONS),
+                    metrics::counter!(COMPILED),
                     WebhookMetrics {
                         delivered: metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => "delivered"),
                         retried: metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => "retried"),
@@ -147,6 +154,7 @@ impl Metrics {
             pool_idle,
             ws_open,
             ws_operations,
+            compiled,
             webhooks,
         }
     }
@@ -175,6 +183,11 @@ impl Metrics {
             metrics::counter!(REQUESTS, "operation" => op, "outcome" => outcome).increment(1);
         });
         self.duration.record(elapsed);
+    }
+
+    /// A request the compiled read path answered (`graphql::compiled`).
+    pub fn compiled(&self) {
+        self.compiled.increment(1);
     }
 
     /// A WebSocket connection opened.

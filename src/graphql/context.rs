@@ -50,21 +50,26 @@ pub const DEFAULT_PAGE: i32 = 20;
 
 /// `first` (default 20, at most the configured maximum) and the opaque `after` cursor.
 pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<PageArgs, AppError> {
-    let max = state(ctx).config.limits.max_page_size;
+    let count_total = ctx.look_ahead().field("totalCount").exists();
+    page_args_of(state(ctx).config.limits.max_page_size, first, after.as_deref(), count_total)
+}
+
+/// `page_args` once the maximum and whether the total is asked for are known.
+pub fn page_args_of(max: u64, first: Option<i32>, after: Option<&str>, count_total: bool) -> Result<PageArgs, AppError> {
     let first = first.unwrap_or(DEFAULT_PAGE);
     if first < 0 || first as u64 > max {
         return Err(AppError::bad_input("first", "OUT_OF_RANGE", format!("first: between 0 and {max}")));
     }
     let after = after
         .map(|c| {
-            decode_cursor(&c)
+            decode_cursor(c)
                 .ok_or_else(|| AppError::bad_input("after", "INVALID_CURSOR", "after: not a cursor from this list"))
         })
         .transpose()?;
-    Ok(PageArgs { first: first as u64, after, count_total: ctx.look_ahead().field("totalCount").exists() })
+    Ok(PageArgs { first: first as u64, after, count_total })
 }
 
-fn encode_cursor(id: Uuid) -> String {
+pub fn encode_cursor(id: Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 

@@ -3,7 +3,7 @@
 //! cached for one caller can reach another.
 
 mod dispatch;
-mod page;
+pub(super) mod page;
 mod relations;
 
 use std::collections::HashMap;

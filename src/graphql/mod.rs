@@ -9,6 +9,7 @@ pub mod bindings;
 pub mod commerce;
 pub mod commerce_inputs;
 pub mod commerce_types;
+pub mod compiled;
 pub mod context;
 pub mod crm;
 pub mod digest;

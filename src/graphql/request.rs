@@ -10,6 +10,7 @@ use async_graphql::parser::types::OperationType;
 use futures_util::stream::BoxStream;
 
 use super::AppSchema;
+use super::compiled::{Compiled, Plans};
 use super::context::{AuditCell, Executed, OperationCell};
 use super::preflight::{self, Refusal};
 use crate::app::{AppState, RequestId};
@@ -73,6 +74,25 @@ pub fn check(app: &AppState, request: async_graphql::Request, transport: Transpo
     }
 }
 
+/// The answer to a request stopped after `limit`.
+pub fn timed_out(limit: Duration, rid: &RequestId, operation: Option<&str>) -> async_graphql::Response {
+    tracing::warn!(
+        request_id = %rid.0,
+        operation = operation.unwrap_or("-"),
+        seconds = limit.as_secs(),
+        "request timed out and was stopped"
+    );
+    Refusal::new(
+        "REQUEST_TIMEOUT",
+        "TIMED_OUT",
+        format!(
+            "the request ran longer than {} s and was stopped; a mutation may or may not have taken effect",
+            limit.as_secs()
+        ),
+    )
+    .response()
+}
+
 /// A request with its per-request data, ready to run; the cells tell the transport what happened.
 pub struct Prepared {
     pub request: async_graphql::Request,
@@ -84,6 +104,16 @@ pub struct Prepared {
 }
 
 impl Checked {
+    /// The compiled plan of this query (`graphql::compiled`), kept in `plans`, when it has one.
+    pub fn compile(&mut self, app: &AppState, plans: &Plans) -> Option<Arc<Compiled>> {
+        if self.operation != OperationType::Query || !Plans::eligible(&self.request) {
+            return None;
+        }
+        let (query, operation_name) = (self.request.query.clone(), self.request.operation_name.clone());
+        let doc = self.request.parsed_query().ok()?;
+        plans.compile(query, operation_name, doc, app.config.limits.max_complexity)
+    }
+
     /// The data every operation reads, on either transport: the caller as checked for this request,
     /// the request id, the audit note, the relation loaders, and the cells above.
     pub fn prepare(self, app: &AppState, caller: Caller, rid: RequestId) -> Prepared {
@@ -113,23 +143,7 @@ impl Prepared {
         let operation = self.operation_name.clone();
         match tokio::time::timeout(limit, schema.execute(self.request)).await {
             Ok(response) => response,
-            Err(_) => {
-                tracing::warn!(
-                    request_id = %rid.0,
-                    operation = operation.get().as_deref().unwrap_or("-"),
-                    seconds = limit.as_secs(),
-                    "request timed out and was stopped"
-                );
-                Refusal::new(
-                    "REQUEST_TIMEOUT",
-                    "TIMED_OUT",
-                    format!(
-                        "the request ran longer than {} s and was stopped; a mutation may or may not have taken effect",
-                        limit.as_secs()
-                    ),
-                )
-                .response()
-            }
+            Err(_) => timed_out(limit, rid, operation.get().as_deref()),
         }
     }
 

@@ -72,10 +72,26 @@ impl Subscriber {
         let Some(mut partner) = Self::load_opt(ctx, id).await? else {
             return Ok(None);
         };
-        if self.seen == Projection::Full(Reach::Own) {
-            partner.seen = partner.seen.at_least(Projection::Contacts);
-        }
+        partner.seen = Self::related(self.seen, partner.seen);
         Ok(Some(partner))
+    }
+
+    /// How a partner related to a subscriber seen as `seen` (its serving partner or support line) is
+    /// seen, when reach alone sees it as `partner`: a client sees its own partners' contacts.
+    pub(super) fn related(seen: Projection, partner: Projection) -> Projection {
+        if seen == Projection::Full(Reach::Own) { partner.at_least(Projection::Contacts) } else { partner }
+    }
+
+    /// `updatedAt` as seen: outside the card it reads as `createdAt`.
+    pub(super) fn shown_updated_at(seen: Projection, model: &subscriber::Model) -> DateTime<Utc> {
+        // The card, not the contacts: a directory partner's or a client's own partner's row also moves
+        // with its hidden card fields, profile and statuses.
+        if seen.card() { model.updated_at } else { model.created_at }
+    }
+
+    /// Whether the caller's work with the subscriber (its subscriptions) shows: empty lists otherwise.
+    pub(super) fn shows_work(seen: Projection, signed_in: bool) -> bool {
+        seen.works_with().is_some() && signed_in
     }
 
     fn card<'a>(&self, v: &'a Option<String>) -> Option<&'a str> {
@@ -135,9 +151,7 @@ impl Subscriber {
     /// what `subscribers(updatedSince:)` compares with. Outside the caller's reach it reads as
     /// `createdAt`: the changes of a subscriber one does not see are not shown either.
     async fn updated_at(&self) -> DateTime<Utc> {
-        // The card, not the contacts: a directory partner's or a client's own partner's row also moves
-        // with its hidden card fields, profile and statuses.
-        if self.seen.card() { self.model.updated_at } else { self.model.created_at }
+        Self::shown_updated_at(self.seen, &self.model)
     }
     /// Clients: the partner the client is bound to, or null (also null outside the caller's reach).
     async fn serving_partner(&self, ctx: &Context<'_>) -> GqlResult<Option<Subscriber>> {
@@ -183,7 +197,7 @@ impl Subscriber {
     }
     /// The subscriber's subscriptions, oldest first (empty outside the caller's reach).
     async fn subscriptions(&self, ctx: &Context<'_>) -> GqlResult<Vec<super::commerce_types::SubscriptionNode>> {
-        if self.seen.works_with().is_none() || viewer(ctx).is_none() {
+        if !Self::shows_work(self.seen, viewer(ctx).is_some()) {
             return Ok(Vec::new());
         }
         let subs = loaders::required(ctx, SubscriptionsOf(self.model.id)).await?;

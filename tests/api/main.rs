@@ -10,6 +10,7 @@ mod auth;
 mod bindings;
 mod coercion;
 mod commissions;
+mod compiled;
 mod crash;
 mod crm;
 mod crm_deals;
