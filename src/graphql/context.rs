@@ -55,7 +55,12 @@ pub fn page_args(ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -
 }
 
 /// `page_args` once the maximum and whether the total is asked for are known.
-pub fn page_args_of(max: u64, first: Option<i32>, after: Option<&str>, count_total: bool) -> Result<PageArgs, AppError> {
+pub fn page_args_of(
+    max: u64,
+    first: Option<i32>,
+    after: Option<&str>,
+    count_total: bool,
+) -> Result<PageArgs, AppError> {
     let first = first.unwrap_or(DEFAULT_PAGE);
     if first < 0 || first as u64 > max {
         return Err(AppError::bad_input("first", "OUT_OF_RANGE", format!("first: between 0 and {max}")));

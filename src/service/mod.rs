@@ -123,17 +123,66 @@ where
     E::Model: Send + Sync,
     C: ConnectionTrait,
 {
-    let total = if page.count_total {
-        let any = branches.iter().cloned().fold(sea_orm::Condition::any(), sea_orm::Condition::add);
-        select.clone().filter(any).count(db).await?
-    } else {
-        0
-    };
+    let total = if page.count_total { count_union(db, select.clone(), &branches).await? } else { 0 };
     if let [branch] = branches.as_slice() {
         return paginate_counted(db, select.filter(branch.clone()), id, page, total).await;
     }
-    // One statement: each branch's page as a subquery (its own `ORDER BY id LIMIT`, so it keeps its index
-    // range), the pages side by side (`UNION ALL`), merged here.
+    let Some(merged) = branch_pages(select, branches, id, page, UnionType::All) else {
+        return Ok(Page::from_overfetch(Vec::new(), page.first, total));
+    };
+    let mut items = E::Model::find_by_statement(db.get_database_backend().build(&merged)).all(db).await?;
+    items.sort_by_key(&id_of);
+    items.dedup_by_key(|m| id_of(m));
+    Ok(Page::from_overfetch(items, page.first, total))
+}
+
+/// How many rows the union of `branches` holds (`totalCount`).
+pub async fn count_union<E, C>(db: &C, select: Select<E>, branches: &[sea_orm::Condition]) -> AppResult<u64>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    C: ConnectionTrait,
+{
+    let any = branches.iter().cloned().fold(sea_orm::Condition::any(), sea_orm::Condition::add);
+    Ok(select.filter(any).count(db).await?)
+}
+
+/// The page `paginate_union` reads, as one statement to build on: the rows of the union of `branches`
+/// after `page.after`, in id order, at most `first + 1` of them (the extra one says more follow).
+pub fn page_statement<E: EntityTrait>(
+    select: Select<E>,
+    branches: Vec<sea_orm::Condition>,
+    id: E::Column,
+    page: PageArgs,
+) -> sea_orm::sea_query::SelectStatement {
+    if let [branch] = branches.as_slice() {
+        let mut q = select.filter(branch.clone()).order_by_asc(id);
+        if let Some(after) = page.after {
+            q = q.filter(id.gt(after));
+        }
+        return q.limit(page.first + 1).into_query();
+    }
+    // A row two branches reach comes once (`UNION`, not `UNION ALL`).
+    match branch_pages(select.clone(), branches, id, page, UnionType::Distinct) {
+        Some(merged) => SqlQuery::select()
+            .column(Asterisk)
+            .from_subquery(merged, Alias::new("merged"))
+            .order_by(Alias::new(sea_orm::IdenStatic::as_str(&id)), sea_orm::Order::Asc)
+            .limit(page.first + 1)
+            .to_owned(),
+        None => select.filter(sea_orm::Condition::any()).into_query(),
+    }
+}
+
+/// Each branch's page as a subquery (its own `ORDER BY id LIMIT`, so it keeps its index range), the pages
+/// side by side; `None` without branches.
+fn branch_pages<E: EntityTrait>(
+    select: Select<E>,
+    branches: Vec<sea_orm::Condition>,
+    id: E::Column,
+    page: PageArgs,
+    union: UnionType,
+) -> Option<sea_orm::sea_query::SelectStatement> {
     let mut parts = branches.into_iter().enumerate().map(|(i, branch)| {
         let mut q = select.clone().filter(branch).order_by_asc(id);
         if let Some(after) = page.after {
@@ -142,16 +191,11 @@ where
         let branch = q.limit(page.first + 1).into_query();
         SqlQuery::select().column(Asterisk).from_subquery(branch, Alias::new(format!("branch{i}"))).to_owned()
     });
-    let Some(mut merged) = parts.next() else {
-        return Ok(Page::from_overfetch(Vec::new(), page.first, total));
-    };
+    let mut merged = parts.next()?;
     for part in parts {
-        merged.union(UnionType::All, part);
+        merged.union(union, part);
     }
-    let mut items = E::Model::find_by_statement(db.get_database_backend().build(&merged)).all(db).await?;
-    items.sort_by_key(&id_of);
-    items.dedup_by_key(|m| id_of(m));
-    Ok(Page::from_overfetch(items, page.first, total))
+    Some(merged)
 }
 
 /// Takes a row's lock for the rest of the transaction by writing one of its columns to itself

@@ -39,6 +39,30 @@ pub async fn list(
     super::paginate_union(&ctx.db, q, p.subscriber_ranges(kind), subscriber::Column::Id, |s| s.id, page).await
 }
 
+/// `list`'s page as one statement to build on (the compiled read path joins the page's relations to
+/// it), and how many subscribers the list holds in all.
+pub fn list_statement(
+    p: Scope<'_>,
+    kind: Option<SubscriberKind>,
+    search: Option<&str>,
+    updated_since: Option<DateTime<Utc>>,
+    page: PageArgs,
+) -> AppResult<sea_orm::sea_query::SelectStatement> {
+    let q = list_query(kind, search, updated_since)?;
+    Ok(super::page_statement(q, p.subscriber_ranges(kind), subscriber::Column::Id, page))
+}
+
+pub async fn count(
+    ctx: &ServiceCtx,
+    p: Scope<'_>,
+    kind: Option<SubscriberKind>,
+    search: Option<&str>,
+    updated_since: Option<DateTime<Utc>>,
+) -> AppResult<u64> {
+    let q = list_query(kind, search, updated_since)?;
+    super::count_union(&ctx.db, q, &p.subscriber_ranges(kind)).await
+}
+
 /// The filters of a subscriber list, before the caller's reach (`Scope::subscriber_ranges`) and the
 /// page; public for the plan guard that `EXPLAIN`s it on a seeded PostgreSQL.
 pub fn list_query(

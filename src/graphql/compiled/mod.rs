@@ -3,10 +3,10 @@
 //! resolution and value tree.
 //!
 //! A query passes the preflight as any other; the planner ([`plan`]) then tries to compile its document
-//! into a plan, which is kept by query text (a repeat skips parsing as well). A plan runs the same
-//! service calls and statements as the resolvers (`subscribers::list` with the caller's reach, then the
-//! page's relations in one statement) and writes the JSON answer straight from the rows ([`render`]),
-//! with the same projection of each subscriber. Whatever the planner cannot prove valid — variables,
+//! into a plan, which is kept by query text (a repeat skips parsing as well). A plan reads the same rows
+//! as the resolvers — `subscribers::list`'s page with the caller's reach, joined with the page's serving
+//! partners, subscriptions and tariffs, in one statement (the general path takes two) — and writes the
+//! JSON answer straight from the rows ([`render`]), with the same projection of each subscriber. Whatever the planner cannot prove valid — variables,
 //! fragments, directives, fields it does not know, a complexity over the limit — and whatever would end
 //! in an error (no caller, a bad cursor or page size, a failed statement) goes the general way, which
 //! then answers as it always has. `tests/api/compiled.rs` compares both paths' answers byte for byte.
@@ -23,7 +23,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, Scope};
 use crate::graphql::context::page_args_of;
 use crate::graphql::loaders::page::{self, Wanted};
-use crate::service::subscribers;
+use crate::service::{Page, subscribers};
 
 /// Queries longer than this are never compiled (nor kept).
 const MAX_QUERY: usize = 4096;
@@ -109,18 +109,13 @@ async fn subscribers_page(
     let count_total = fields.iter().any(|(_, f)| matches!(f, ConnectionField::TotalCount));
     let page_args =
         page_args_of(app.config.limits.max_page_size, args.first, args.after.as_deref(), count_total).ok()?;
-    let page = subscribers::list(
-        app,
-        scope,
-        args.kind.map(Into::into),
-        args.search.as_deref(),
-        args.updated_since,
-        page_args,
-    )
-    .await
-    .ok()?;
-    let ids: Vec<uuid::Uuid> = page.items.iter().map(|s| s.id).collect();
-    let relations = page::load(&app.db, &ids, wanted(fields)).await.ok()?;
+    let (kind, search) = (args.kind.map(Into::into), args.search.as_deref());
+    let statement = subscribers::list_statement(scope, kind, search, args.updated_since, page_args).ok()?;
+    let joined = page::load_page(&app.db, statement, page_args.first, wanted(fields)).await.ok()?;
+    let total =
+        if count_total { subscribers::count(app, scope, kind, search, args.updated_since).await.ok()? } else { 0 };
+    let page = Page { items: joined.items, has_next: joined.has_next, total };
+    let relations = joined.relations;
     let data = render::PageData {
         page: &page,
         relations: &relations,

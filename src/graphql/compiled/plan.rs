@@ -6,7 +6,9 @@
 
 use std::collections::HashSet;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Field, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, OperationType, Selection, SelectionSet,
+};
 use async_graphql::{InputType, Positioned};
 use chrono::{DateTime, Utc};
 
@@ -388,7 +390,8 @@ mod tests {
 
     #[test]
     fn the_complexity_bound_counts_every_field_times_the_page() {
-        let doc = async_graphql::parser::parse_query("{ subscribers(first: 10) { nodes { id name } } }").expect("parses");
+        let doc =
+            async_graphql::parser::parse_query("{ subscribers(first: 10) { nodes { id name } } }").expect("parses");
         // 1 (subscribers) + 10 × (nodes + id + name) = 31.
         assert!(plan(&doc, None, 31).is_some());
         assert!(plan(&doc, None, 30).is_none());

@@ -97,11 +97,13 @@ pub fn viewer(out: &mut Out, p: &Principal, fields: &Fields<ViewerField>) {
         out.key(i, key);
         match field {
             ViewerField::Typename => out.str("Viewer"),
-            ViewerField::Id => out.str(&match p.actor {
-                Actor::User { membership_id, .. } => membership_id,
-                Actor::Key { id, .. } => id,
-            }
-            .to_string()),
+            ViewerField::Id => out.str(
+                &match p.actor {
+                    Actor::User { membership_id, .. } => membership_id,
+                    Actor::Key { id, .. } => id,
+                }
+                .to_string(),
+            ),
             ViewerField::Role => out.enumerated(Role::from(p.role)),
         }
     }

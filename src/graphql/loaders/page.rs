@@ -142,13 +142,69 @@ pub async fn load(db: &DatabaseConnection, ids: &[Uuid], want: Wanted) -> Result
     let page = Alias::new(PAGE);
     let mut q = SqlQuery::select();
     let mut width = 1;
-    let mut at = Layout::default();
     q.expr(Expr::col((page.clone(), subscriber::Column::Id)))
         .from_as(subscriber::Entity, page.clone())
         .and_where(Expr::col((page.clone(), subscriber::Column::Id)).is_in(ids.iter().copied()))
         .order_by((page.clone(), subscriber::Column::Id), Order::Asc);
+    let at = join(&mut q, want, &mut width);
+    let rows = db.query_all_raw(db.get_database_backend().build(&q)).await?;
+    if want.subscriptions {
+        out.subscriptions = ids.iter().map(|id| (*id, Vec::new())).collect();
+    }
+    for row in &rows {
+        read_row(row, at, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// A page read with its relations in one statement: the rows, whether more follow, what they relate to.
+pub struct JoinedPage {
+    pub items: Vec<subscriber::Model>,
+    pub has_next: bool,
+    pub relations: PageRelations,
+}
+
+/// Reads the page `page` selects (at most `first + 1` subscribers in id order, as
+/// `service::page_statement` builds it) joined with its wanted relations, in one statement.
+pub async fn load_page(
+    db: &DatabaseConnection,
+    page: SelectStatement,
+    first: u64,
+    want: Wanted,
+) -> Result<JoinedPage, DbErr> {
+    let alias = Alias::new(PAGE);
+    let mut q = SqlQuery::select();
+    let mut width = 0;
+    columns::<subscriber::Model>(&mut q, PAGE, &mut width);
+    q.from_subquery(page, alias.clone()).order_by((alias, subscriber::Column::Id), Order::Asc);
+    let at = join(&mut q, want, &mut width);
+    let rows = db.query_all_raw(db.get_database_backend().build(&q)).await?;
+    let mut out = JoinedPage { items: Vec::new(), has_next: false, relations: PageRelations::default() };
+    for row in &rows {
+        let id: Uuid = row.try_get_by_index(0)?;
+        if out.items.last().is_none_or(|m| m.id != id) {
+            if out.items.len() as u64 == first {
+                // The extra row: more follow; its relations are not needed.
+                out.has_next = true;
+                break;
+            }
+            out.items.push(subscriber::Model::read(row, 0)?);
+            if want.subscriptions {
+                out.relations.subscriptions.insert(id, Vec::new());
+            }
+        }
+        read_row(row, at, &mut out.relations)?;
+    }
+    Ok(out)
+}
+
+/// Joins the wanted relations to the page aliased `PAGE` and selects their columns after the `width`
+/// selected so far; where each starts.
+fn join(q: &mut SelectStatement, want: Wanted, width: &mut usize) -> Layout {
+    let page = Alias::new(PAGE);
+    let mut at = Layout::default();
     if want.serving_partner {
-        at.partner = Some(columns::<subscriber::Model>(&mut q, PARTNER, &mut width));
+        at.partner = Some(columns::<subscriber::Model>(q, PARTNER, width));
         q.join_as(
             JoinType::LeftJoin,
             subscriber::Entity,
@@ -158,7 +214,7 @@ pub async fn load(db: &DatabaseConnection, ids: &[Uuid], want: Wanted) -> Result
         );
     }
     if want.subscriptions {
-        at.subscription = Some(columns::<subscription::Model>(&mut q, SUB, &mut width));
+        at.subscription = Some(columns::<subscription::Model>(q, SUB, width));
         q.join_as(
             JoinType::LeftJoin,
             subscription::Entity,
@@ -168,7 +224,7 @@ pub async fn load(db: &DatabaseConnection, ids: &[Uuid], want: Wanted) -> Result
         )
         .order_by((Alias::new(SUB), subscription::Column::Id), Order::Asc);
         if want.tariffs {
-            at.tariff = Some(columns::<tariff::Model>(&mut q, TARIFF, &mut width));
+            at.tariff = Some(columns::<tariff::Model>(q, TARIFF, width));
             q.join_as(
                 JoinType::LeftJoin,
                 tariff::Entity,
@@ -178,14 +234,7 @@ pub async fn load(db: &DatabaseConnection, ids: &[Uuid], want: Wanted) -> Result
             );
         }
     }
-    let rows = db.query_all_raw(db.get_database_backend().build(&q)).await?;
-    if want.subscriptions {
-        out.subscriptions = ids.iter().map(|id| (*id, Vec::new())).collect();
-    }
-    for row in &rows {
-        read_row(row, at, &mut out)?;
-    }
-    Ok(out)
+    at
 }
 
 /// Reads one joined row: the partner and the tariff only the first time their id comes by.
