@@ -10,6 +10,9 @@
 //! with `TOO_MANY_ATTEMPTS` / `BUSY` instead of queueing without end. A thread's slot is given back when
 //! its hash ends, even if the request that asked for it has gone (timed out, disconnected), so the
 //! bound holds for abandoned work too.
+//!
+//! A thread that has not hashed for `IDLE` gives its buffer back to the system: at rest — after the start-up hash, or hours after the last login — the
+//! process holds no hashing memory; under a login flood every buffer stays in use.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -38,11 +41,27 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// Starts `threads` hashing threads; a caller waits at most `wait` for one.
     pub fn new(memory_kib: u32, iterations: u32, threads: usize, wait: Duration) -> Result<Self, String> {
+        Self::with_idle(memory_kib, iterations, threads, wait, IDLE)
+    }
+
+    /// `new`, with the time a thread keeps its buffer without a hash.
+    fn with_idle(
+        memory_kib: u32,
+        iterations: u32,
+        threads: usize,
+        wait: Duration,
+        idle: Duration,
+    ) -> Result<Self, String> {
         let params = Params::new(memory_kib, iterations, 1, None).map_err(|e| format!("argon2 params: {e}"))?;
-        let pool = Pool::start(threads.max(1), wait, params.block_count())?;
+        let pool = Pool::start(threads.max(1), wait, params.block_count(), idle)?;
         let dummy = {
             let params = params.clone();
-            pool.run_blocking(move |memory| hash_with(&params, uuid::Uuid::new_v4().as_bytes(), memory))?
+            // Hashed at start-up, when no one is waiting for a login: the buffer is given back at once.
+            pool.run_blocking(move |memory| {
+                let dummy = hash_with(&params, uuid::Uuid::new_v4().as_bytes(), memory);
+                memory.release();
+                dummy
+            })?
         }
         .map_err(|e| format!("argon2: {e}"))?;
         Ok(Self { params, dummy_hash: dummy, pool })
@@ -149,6 +168,27 @@ impl Memory {
 
 type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
+/// How long a hashing thread keeps its buffer without a hash.
+const IDLE: Duration = Duration::from_secs(30);
+
+impl Memory {
+    /// Gives the buffer back; the next hash allocates it again.
+    fn release(&mut self) {
+        if self.blocks.capacity() == 0 {
+            return;
+        }
+        // A buffer this large is its own mapping (glibc: at least its mmap threshold, which only grows to
+        // the size of the largest such block freed, so the same size stays mapped): freeing unmaps it.
+        self.blocks = Vec::new();
+    }
+
+    /// Whether a buffer is held (for the tests).
+    #[cfg(test)]
+    fn held(&self) -> bool {
+        self.blocks.capacity() > 0
+    }
+}
+
 /// The hashing threads and the slots that bound how many hashes run or wait to run.
 struct Pool {
     jobs: mpsc::Sender<Job>,
@@ -157,7 +197,7 @@ struct Pool {
 }
 
 impl Pool {
-    fn start(threads: usize, wait: Duration, blocks: usize) -> Result<Self, String> {
+    fn start(threads: usize, wait: Duration, blocks: usize, idle: Duration) -> Result<Self, String> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads {
@@ -167,12 +207,22 @@ impl Pool {
                 .spawn(move || {
                     let mut memory = Memory { blocks: Vec::new(), kept: blocks };
                     loop {
-                        // The lock is held only while waiting for the next job; the hash runs unlocked.
-                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        // The lock is held only while waiting for the next job; the hash runs unlocked. A
+                        // thread holding a buffer waits at most `idle` (then gives it back); one waiting
+                        // for the lock meanwhile gets its turn to time out after it.
+                        let job = {
+                            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+                            if memory.blocks.capacity() > 0 {
+                                queue.recv_timeout(idle)
+                            } else {
+                                queue.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+                            }
+                        };
                         match job {
                             Ok(job) => job(&mut memory),
+                            Err(mpsc::RecvTimeoutError::Timeout) => memory.release(),
                             // The hasher was dropped: the thread ends.
-                            Err(_) => return,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 })
@@ -233,6 +283,20 @@ mod tests {
 
     fn hasher(threads: usize) -> PasswordHasher {
         PasswordHasher::new(1024, 1, threads, Duration::from_secs(5)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_idle_thread_gives_its_buffer_back_and_hashes_again_after() {
+        let h = PasswordHasher::with_idle(1024, 1, 1, Duration::from_secs(5), Duration::from_millis(100)).unwrap();
+        // The start-up hash gave its buffer back; a hash keeps it, for the idle time.
+        assert!(!h.pool.run(|m| m.held()).await.unwrap(), "none held after start-up");
+        let stored = h.hash("correct horse battery").await.unwrap();
+        assert!(h.pool.run(|m| m.held()).await.unwrap(), "held right after a hash");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!h.pool.run(|m| m.held()).await.unwrap(), "given back after the idle time");
+        assert!(h.verify("correct horse battery", Some(&stored)).await.unwrap());
+        assert!(h.pool.run(|m| m.held()).await.unwrap(), "allocated again by the next hash");
+        assert!(h.verify("correct horse battery", Some(&stored)).await.unwrap());
     }
 
     #[tokio::test]
