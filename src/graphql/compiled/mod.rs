@@ -6,10 +6,11 @@
 //! into a plan, which is kept by query text (a repeat skips parsing as well). A plan reads the same rows
 //! as the resolvers — `subscribers::list`'s page with the caller's reach, joined with the page's serving
 //! partners, subscriptions and tariffs, in one statement (the general path takes two) — and writes the
-//! JSON answer straight from the rows ([`render`]), with the same projection of each subscriber. Whatever the planner cannot prove valid — variables,
-//! fragments, directives, fields it does not know, a complexity over the limit — and whatever would end
-//! in an error (no caller, a bad cursor or page size, a failed statement) goes the general way, which
-//! then answers as it always has. `tests/api/compiled.rs` compares both paths' answers byte for byte.
+//! JSON answer straight from the rows ([`render`]), with the same projection of each subscriber.
+//! Whatever the planner cannot prove valid — variables, fragments, directives, fields it does not know,
+//! a complexity over the limit — and whatever would end in an error (no caller, a bad cursor or page
+//! size, a failed statement) goes the general way, which then answers as it always has.
+//! `tests/api/compiled.rs` compares both paths' answers byte for byte.
 
 pub mod plan;
 mod render;
