@@ -98,12 +98,17 @@ where
     E::Model: Send + Sync,
     C: ConnectionTrait,
 {
+    let items = keyset(select, id, page).all(db).await?;
+    Ok(Page::from_overfetch(items, page.first, total))
+}
+
+/// `select`'s rows after `page.after` in id order, at most `first + 1` (the extra one says more follow).
+fn keyset<E: EntityTrait>(select: Select<E>, id: E::Column, page: PageArgs) -> Select<E> {
     let mut q = select.order_by_asc(id);
     if let Some(after) = page.after {
         q = q.filter(id.gt(after));
     }
-    let items = q.limit(page.first + 1).all(db).await?;
-    Ok(Page::from_overfetch(items, page.first, total))
+    q.limit(page.first + 1)
 }
 
 /// Keyset pagination over the union of `branches` (each a condition one index range serves, such as
@@ -156,11 +161,7 @@ pub fn page_statement<E: EntityTrait>(
     page: PageArgs,
 ) -> sea_orm::sea_query::SelectStatement {
     if let [branch] = branches.as_slice() {
-        let mut q = select.filter(branch.clone()).order_by_asc(id);
-        if let Some(after) = page.after {
-            q = q.filter(id.gt(after));
-        }
-        return q.limit(page.first + 1).into_query();
+        return keyset(select.filter(branch.clone()), id, page).into_query();
     }
     // A row two branches reach comes once (`UNION`, not `UNION ALL`).
     match branch_pages(select.clone(), branches, id, page, UnionType::Distinct) {
@@ -184,11 +185,7 @@ fn branch_pages<E: EntityTrait>(
     union: UnionType,
 ) -> Option<sea_orm::sea_query::SelectStatement> {
     let mut parts = branches.into_iter().enumerate().map(|(i, branch)| {
-        let mut q = select.clone().filter(branch).order_by_asc(id);
-        if let Some(after) = page.after {
-            q = q.filter(id.gt(after));
-        }
-        let branch = q.limit(page.first + 1).into_query();
+        let branch = keyset(select.clone().filter(branch), id, page).into_query();
         SqlQuery::select().column(Asterisk).from_subquery(branch, Alias::new(format!("branch{i}"))).to_owned()
     });
     let mut merged = parts.next()?;
