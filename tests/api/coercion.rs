@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, TestApp, inn, spawn_app};
+use crate::helpers::{Account, TestApp, inn, spawn_app, urlencode};
 
 #[tokio::test]
 async fn every_input_coercion_error_is_bad_user_input_with_its_message_shape_pinned() {
@@ -160,15 +160,6 @@ async fn strings_with_nul_characters_are_refused_before_the_database_in_literals
         )
         .await;
     assert_eq!(r.ok()["subscribers"]["totalCount"], 0);
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

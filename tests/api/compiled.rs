@@ -254,12 +254,3 @@ async fn a_compiled_page_is_one_statement_whatever_its_size_and_answers_get_and_
     assert_eq!(get.headers["content-type"], "application/graphql-response+json");
     assert_eq!(get.body, r#"{"data":{"me":{"role":"OWNER"}}}"#);
 }
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
