@@ -89,7 +89,7 @@ impl Compiled {
             out.key(i, key);
             match root {
                 Root::Typename => out.str("QueryRoot"),
-                Root::Me(fields) => render::viewer(&mut out, caller.0.as_ref()?, fields),
+                Root::Me(fields) => render::viewer(&mut out, caller.0.as_ref()?, fields).ok()?,
                 Root::Subscribers(args, fields) => subscribers_page(&mut out, app, caller, args, fields).await?,
             }
         }

@@ -84,6 +84,38 @@ impl Out {
         self.raw(if b { "true" } else { "false" });
     }
 
+    /// An object: each field after its key, in the selection's order.
+    fn object<F>(
+        &mut self,
+        fields: &Fields<F>,
+        mut each: impl FnMut(&mut Self, &F) -> Result<(), Missing>,
+    ) -> Result<(), Missing> {
+        self.raw("{");
+        for (i, (key, field)) in fields.iter().enumerate() {
+            self.key(i, key);
+            each(self, field)?;
+        }
+        self.raw("}");
+        Ok(())
+    }
+
+    /// A list: each item, separated by commas.
+    fn list<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut each: impl FnMut(&mut Self, T) -> Result<(), Missing>,
+    ) -> Result<(), Missing> {
+        self.raw("[");
+        for (n, item) in items.into_iter().enumerate() {
+            if n > 0 {
+                self.raw(",");
+            }
+            each(self, item)?;
+        }
+        self.raw("]");
+        Ok(())
+    }
+
     pub fn into_string(self) -> String {
         // Only `str`s and serde_json's output were written.
         String::from_utf8(self.0).unwrap_or_default()
@@ -91,10 +123,8 @@ impl Out {
 }
 
 /// `me { … }` from the principal alone, as `AccountQuery::me` builds its `Viewer`.
-pub fn viewer(out: &mut Out, p: &Principal, fields: &Fields<ViewerField>) {
-    out.raw("{");
-    for (i, (key, field)) in fields.iter().enumerate() {
-        out.key(i, key);
+pub fn viewer(out: &mut Out, p: &Principal, fields: &Fields<ViewerField>) -> Result<(), Missing> {
+    out.object(fields, |out, field| {
         match field {
             ViewerField::Typename => out.str("Viewer"),
             ViewerField::Id => out.str(
@@ -106,8 +136,8 @@ pub fn viewer(out: &mut Out, p: &Principal, fields: &Fields<ViewerField>) {
             ),
             ViewerField::Role => out.enumerated(Role::from(p.role)),
         }
-    }
-    out.raw("}");
+        Ok(())
+    })
 }
 
 /// What a subscribers page writes from: the page, its relations, the caller and the time.
@@ -124,34 +154,20 @@ pub struct Missing;
 
 /// `subscribers(…) { … }`: the connection, as `context::connection` builds it.
 pub fn connection(out: &mut Out, d: &PageData<'_>, fields: &Fields<ConnectionField>) -> Result<(), Missing> {
-    out.raw("{");
-    for (i, (key, field)) in fields.iter().enumerate() {
-        out.key(i, key);
+    out.object(fields, |out, field| {
         match field {
             ConnectionField::Typename => out.str("SubscriberConnection"),
             ConnectionField::TotalCount => out.int(i64::try_from(d.page.total).unwrap_or(i64::MAX)),
-            ConnectionField::PageInfo(f) => page_info(out, d, f),
-            ConnectionField::Nodes(f) => {
-                out.raw("[");
-                for (n, model) in d.page.items.iter().enumerate() {
-                    if n > 0 {
-                        out.raw(",");
-                    }
-                    node(out, d, model, f)?;
-                }
-                out.raw("]");
-            }
+            ConnectionField::PageInfo(f) => page_info(out, d, f)?,
+            ConnectionField::Nodes(f) => out.list(&d.page.items, |out, model| node(out, d, model, f))?,
         }
-    }
-    out.raw("}");
-    Ok(())
+        Ok(())
+    })
 }
 
-fn page_info(out: &mut Out, d: &PageData<'_>, fields: &Fields<PageInfoField>) {
+fn page_info(out: &mut Out, d: &PageData<'_>, fields: &Fields<PageInfoField>) -> Result<(), Missing> {
     let cursor = |m: Option<&subscriber::Model>| m.map(|m| encode_cursor(m.id));
-    out.raw("{");
-    for (i, (key, field)) in fields.iter().enumerate() {
-        out.key(i, key);
+    out.object(fields, |out, field| {
         match field {
             PageInfoField::Typename => out.str("PageInfo"),
             PageInfoField::HasPreviousPage => out.bool(d.after_given),
@@ -159,15 +175,13 @@ fn page_info(out: &mut Out, d: &PageData<'_>, fields: &Fields<PageInfoField>) {
             PageInfoField::StartCursor => out.opt_str(cursor(d.page.items.first()).as_deref()),
             PageInfoField::EndCursor => out.opt_str(cursor(d.page.items.last()).as_deref()),
         }
-    }
-    out.raw("}");
+        Ok(())
+    })
 }
 
 fn node(out: &mut Out, d: &PageData<'_>, m: &subscriber::Model, fields: &Fields<NodeField>) -> Result<(), Missing> {
     let seen = d.scope.projection(m);
-    out.raw("{");
-    for (i, (key, field)) in fields.iter().enumerate() {
-        out.key(i, key);
+    out.object(fields, |out, field| {
         match field {
             NodeField::Leaf(leaf) => subscriber_leaf(out, m, seen, *leaf),
             NodeField::ServingPartner(f) => match m.serving_partner_id.filter(|_| seen.card()) {
@@ -175,34 +189,23 @@ fn node(out: &mut Out, d: &PageData<'_>, m: &subscriber::Model, fields: &Fields<
                 Some(id) => {
                     let partner = d.relations.partners.get(&id).ok_or(Missing)?;
                     let partner_seen = Subscriber::related(seen, d.scope.projection(partner));
-                    subscriber(out, partner, partner_seen, f);
+                    out.object(f, |out, leaf| {
+                        subscriber_leaf(out, partner, partner_seen, *leaf);
+                        Ok(())
+                    })?;
                 }
             },
             NodeField::Subscriptions(f) => {
-                out.raw("[");
-                if Subscriber::shows_work(seen, true) {
-                    for (n, sub) in d.relations.subscriptions.get(&m.id).ok_or(Missing)?.iter().enumerate() {
-                        if n > 0 {
-                            out.raw(",");
-                        }
-                        subscription(out, d, sub, f)?;
-                    }
-                }
-                out.raw("]");
+                let subs = if Subscriber::shows_work(seen, true) {
+                    d.relations.subscriptions.get(&m.id).ok_or(Missing)?.as_slice()
+                } else {
+                    &[]
+                };
+                out.list(subs, |out, sub| subscription(out, d, sub, f))?;
             }
         }
-    }
-    out.raw("}");
-    Ok(())
-}
-
-fn subscriber(out: &mut Out, m: &subscriber::Model, seen: Projection, fields: &Fields<SubscriberLeaf>) {
-    out.raw("{");
-    for (i, (key, leaf)) in fields.iter().enumerate() {
-        out.key(i, key);
-        subscriber_leaf(out, m, seen, *leaf);
-    }
-    out.raw("}");
+        Ok(())
+    })
 }
 
 /// A subscriber's leaf as `Subscriber`'s resolver shows it to a caller that sees it as `seen`.
@@ -241,11 +244,9 @@ fn subscription(
     fields: &Fields<SubscriptionField>,
 ) -> Result<(), Missing> {
     use SubscriptionLeaf as L;
-    out.raw("{");
-    for (i, (key, field)) in fields.iter().enumerate() {
-        out.key(i, key);
+    out.object(fields, |out, field| {
         match field {
-            SubscriptionField::Tariff(f) => tariff(out, d.relations.tariffs.get(&s.tariff_id).ok_or(Missing)?, f),
+            SubscriptionField::Tariff(f) => tariff(out, d.relations.tariffs.get(&s.tariff_id).ok_or(Missing)?, f)?,
             SubscriptionField::Leaf(leaf) => match leaf {
                 L::Typename => out.str("Subscription"),
                 L::Id => out.id(s.id),
@@ -264,16 +265,13 @@ fn subscription(
                 L::ChurnComment => out.opt_str(s.churn_comment.as_deref()),
             },
         }
-    }
-    out.raw("}");
-    Ok(())
+        Ok(())
+    })
 }
 
-fn tariff(out: &mut Out, t: &tariff::Model, fields: &Fields<TariffLeaf>) {
+fn tariff(out: &mut Out, t: &tariff::Model, fields: &Fields<TariffLeaf>) -> Result<(), Missing> {
     use TariffLeaf as L;
-    out.raw("{");
-    for (i, (key, leaf)) in fields.iter().enumerate() {
-        out.key(i, key);
+    out.object(fields, |out, leaf| {
         match leaf {
             L::Typename => out.str("Tariff"),
             L::Id => out.id(t.id),
@@ -281,16 +279,10 @@ fn tariff(out: &mut Out, t: &tariff::Model, fields: &Fields<TariffLeaf>) {
             L::Name => out.str(&t.name),
             L::Category => out.str(&t.category),
             L::MonthlyPrice => out.str(&Decimal::money(t.monthly_price_minor).0),
-            L::Periods => {
-                out.raw("[");
-                for (n, p) in tariffs::periods_of(t).into_iter().enumerate() {
-                    if n > 0 {
-                        out.raw(",");
-                    }
-                    out.int(p.into());
-                }
-                out.raw("]");
-            }
+            L::Periods => out.list(tariffs::periods_of(t), |out, p| {
+                out.int(p.into());
+                Ok(())
+            })?,
             L::MaxDatabases => out.opt_int(t.max_databases),
             L::MaxUsers => out.opt_int(t.max_users),
             L::MaxSessions => out.opt_int(t.max_sessions),
@@ -298,6 +290,6 @@ fn tariff(out: &mut Out, t: &tariff::Model, fields: &Fields<TariffLeaf>) {
             L::PartnerOnly => out.bool(t.partner_only),
             L::Archived => out.bool(t.archived),
         }
-    }
-    out.raw("}");
+        Ok(())
+    })
 }
